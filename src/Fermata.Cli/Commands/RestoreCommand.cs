@@ -1,0 +1,49 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Fermata.Engine;
+using Fermata.Linux;
+
+namespace Fermata.Cli.Commands;
+
+internal static class RestoreCommand
+{
+    private static readonly int[] Forwarded =
+        [Signals.SIGHUP, Signals.SIGINT, Signals.SIGQUIT, Signals.SIGTERM, Signals.SIGUSR1, Signals.SIGUSR2];
+
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "the image directory" };
+        var detach = new Option<bool>("--detach") { Description = "return as soon as the process runs, printing its PID on the last line" };
+        var noRewind = new Option<bool>("--no-rewind") { Description = "leave files the process writes as they are (default: truncate them to their size at checkpoint time)" };
+        var command = new Command("restore", "Recreate a process from an image and let it continue") { dir, detach, noRewind };
+        command.SetAction(parse =>
+        {
+            var result = Restorer.Restore(parse.GetRequiredValue(dir), new RestoreOptions { RewindFiles = !parse.GetValue(noRewind) });
+            foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
+            string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +
+                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * 4096)}) in {Format.Seconds(result.Total)}";
+            if (parse.GetValue(detach))
+            {
+                Console.WriteLine(summary);
+                Console.WriteLine(result.Pid);
+                return 0;
+            }
+            Console.Error.WriteLine($"fermata: {summary}");
+            return WaitForwardingSignals(result.Pid);
+        });
+        return command;
+    }
+
+    /// <summary>Waits for the restored process (our child), passing on the signals we receive,
+    /// and returns its exit status as a shell would (128 + signal when it was killed).</summary>
+    private static int WaitForwardingSignals(int pid)
+    {
+        var registrations = Forwarded.Select(sig => PosixSignalRegistration.Create((PosixSignal)sig, c =>
+        {
+            c.Cancel = true;
+            Linux.Interop.Libc.Kill(pid, sig);
+        })).ToList();
+        try { return ProcessSpawner.WaitForExit(pid); }
+        finally { foreach (var r in registrations) r.Dispose(); }
+    }
+}

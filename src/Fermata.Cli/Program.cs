@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Fermata.Cli.Commands;
+using Fermata.Errors;
+
+namespace Fermata.Cli;
+
+/// <summary>
+/// The fermata command line. Every failure Fermata anticipates is a <see cref="FermataException"/>
+/// and is printed as one line on standard error with a non-zero exit; anything else is a bug and
+/// is reported as such (with the stack trace when FERMATA_DEBUG is set).
+/// </summary>
+public static class Program
+{
+    public const int ExitError = 1;
+    public const int ExitUsage = 2;
+    public const int ExitInternal = 70;
+
+    public static int Main(string[] args)
+    {
+        ProcessSetup.Prepare();
+        var root = new RootCommand("Fermata: transparent checkpoint and restore of Linux processes")
+        {
+            CheckpointCommand.Create(),
+            RestoreCommand.Create(),
+            InspectCommand.Create(),
+            DemoCommand.Create(),
+        };
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"fermata: {e.Message}");
+            Console.Error.WriteLine("Run 'fermata --help' for usage.");
+            return ExitUsage;
+        }
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (FermataException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (Exception e)
+        {
+            if (Environment.GetEnvironmentVariable("FERMATA_DEBUG") is { Length: > 0 })
+                Console.Error.WriteLine(e);
+            else
+                Console.Error.WriteLine($"fermata: internal error: {e.GetType().Name}: {e.Message} (set FERMATA_DEBUG=1 for details)");
+            return ExitInternal;
+        }
+    }
+
+    public static int Fail(string message)
+    {
+        Console.Error.WriteLine($"fermata: {message}");
+        return ExitError;
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Resources;
+using Fermata.Tracing;
+
+namespace Fermata.Engine.Restore;
+
+/// <summary>
+/// One process being rebuilt: the tracer, the image and the process's record, the new process
+/// and an injector per thread, the helper region (a page with a syscall instruction and scratch
+/// memory for the arguments of injected calls), and descriptors the new process holds only for
+/// the duration of the restore.
+/// </summary>
+internal sealed class RestoreContext : IDisposable
+{
+    /// <summary>Size of the helper region: one page of code, the rest scratch.</summary>
+    public const ulong HelperSize = 128 << 10;
+
+    private readonly Dictionary<uint, int> _temporaryFds = [];
+    private readonly Dictionary<uint, int> _memfds = [];
+    private SafeFd? _pidfd;
+
+    public Tracer Tracer { get; }
+    public CheckpointImage Image { get; }
+    public ProcessRecord Process { get; }
+    public RestoreOptions Options { get; }
+    public int Pid => Process.Pid;
+    public RemoteMemory Memory { get; }
+    public SyscallInjector Main { get; set; }
+    public Dictionary<int, SyscallInjector> Threads { get; } = [];
+    public ulong HelperAddress { get; set; }
+    public List<string> TemporaryPaths { get; } = [];
+    /// <summary>Deleted files recreated from their saved contents: file id to path.</summary>
+    public Dictionary<uint, string> RecreatedFiles { get; } = [];
+    /// <summary>Files already truncated back to their checkpoint size.</summary>
+    public HashSet<uint> RewoundFiles { get; } = [];
+    public List<string> Warnings { get; }
+
+    public RestoreContext(Tracer tracer, CheckpointImage image, ProcessRecord process, RestoreOptions options, SyscallInjector main, List<string> warnings)
+    {
+        Tracer = tracer;
+        Image = image;
+        Process = process;
+        Options = options;
+        Memory = main.Memory;
+        Main = main;
+        Threads[process.Pid] = main;
+        Warnings = warnings;
+    }
+
+    public ScratchArea Scratch => Main.Scratch;
+
+    /// <summary>Writes a NUL-terminated string into scratch memory at <paramref name="offset"/>.</summary>
+    public ulong WriteString(string text, ulong offset = 0)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text + "\0");
+        if ((ulong)bytes.Length > Scratch.Size - offset)
+            throw new ImageException($"path too long to restore: {text}");
+        ulong address = Scratch.At(offset);
+        Memory.Write(address, bytes);
+        return address;
+    }
+
+    /// <summary>Writes bytes into scratch memory at <paramref name="offset"/>.</summary>
+    public ulong WriteScratch(ReadOnlySpan<byte> bytes, ulong offset = 0)
+    {
+        ulong address = Scratch.At(offset);
+        Memory.Write(address, bytes);
+        return address;
+    }
+
+    /// <summary>openat(2) in the new process; returns the descriptor number there.</summary>
+    public int OpenInTarget(string path, int flags, int mode = 0)
+    {
+        ulong p = WriteString(path);
+        long fd = Main.Call(SyscallNumbers.Openat, Linux.Interop.Libc.AT_FDCWD, (long)p, flags, mode);
+        if (fd < 0) throw new SystemCallException($"open {path} for process {Pid}", (int)-fd);
+        return (int)fd;
+    }
+
+    public void CloseInTarget(int fd) => Main.Call(SyscallNumbers.Close, fd);
+
+    /// <summary>A descriptor held in the new process for a file record (closed by
+    /// <see cref="CloseTemporaryFds"/>), so each file is opened once however often it is mapped.</summary>
+    public bool TryGetTemporaryFd(uint fileId, out int fd) => _temporaryFds.TryGetValue(fileId, out fd);
+
+    public void AddTemporaryFd(uint fileId, int fd) => _temporaryFds[fileId] = fd;
+
+    public void CloseTemporaryFds()
+    {
+        foreach (int fd in _temporaryFds.Values) CloseInTarget(fd);
+        _temporaryFds.Clear();
+    }
+
+    /// <summary>The memfd created for a file record, kept open (above every descriptor number the
+    /// target uses) until the restore ends, so every mapping and descriptor shares it.</summary>
+    public bool TryGetMemfd(uint fileId, out int fd) => _memfds.TryGetValue(fileId, out fd);
+
+    public void AddMemfd(uint fileId, int fd) => _memfds[fileId] = fd;
+
+    public IReadOnlyDictionary<uint, int> Memfds => _memfds;
+
+    public void CloseMemfds()
+    {
+        foreach (int fd in _memfds.Values) CloseInTarget(fd);
+        _memfds.Clear();
+    }
+
+    /// <summary>The lowest descriptor number above every one the target uses: temporaries live
+    /// there so installing a target descriptor never overwrites one still needed.</summary>
+    public int HighFd => Process.Descriptors.Count == 0 ? 64 : Math.Max(64, Process.Descriptors.Max(d => d.Fd) + 1);
+
+    /// <summary>Moves a temporary descriptor of the new process to <see cref="HighFd"/> or above.</summary>
+    public int MoveHigh(int fd)
+    {
+        if (fd >= HighFd) return fd;
+        int moved = (int)Main.Check("move a temporary descriptor", SyscallNumbers.Fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, HighFd);
+        CloseInTarget(fd);
+        return moved;
+    }
+
+    /// <summary>A pidfd of the new process, to reach its descriptors from here.</summary>
+    public SafeFd PidFd
+    {
+        get
+        {
+            if (_pidfd != null) return _pidfd;
+            int fd = Linux.Interop.Libc.PidfdOpen(Pid, 0);
+            if (fd < 0) throw Linux.Interop.Libc.Error($"pidfd_open({Pid})");
+            return _pidfd = new SafeFd(fd);
+        }
+    }
+
+    public SafeFd GrabDescriptor(int fd)
+    {
+        int ours = Linux.Interop.Libc.PidfdGetfd(PidFd.Fd, fd);
+        if (ours < 0) throw Linux.Interop.Libc.Error($"pidfd_getfd of fd {fd} in pid {Pid}");
+        return new SafeFd(ours);
+    }
+
+    public void Dispose()
+    {
+        _pidfd?.Dispose();
+        foreach (var path in TemporaryPaths)
+            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

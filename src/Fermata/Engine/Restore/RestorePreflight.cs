@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using Fermata.Errors;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources;
+using Fermata.Resources.Files;
+using Fermata.Resources.Memory;
+
+namespace Fermata.Engine.Restore;
+
+/// <summary>
+/// Checks, before any process is created, that a restore can succeed here: the caller may create
+/// the saved PIDs, those PIDs are free (waiting a little for an exited process that has not been
+/// reaped yet), and every file the process needs is there and unchanged.
+/// </summary>
+internal static class RestorePreflight
+{
+    public static void Check(CheckpointImage image, ProcessRecord process, RestoreOptions options)
+    {
+        if (Libc.GetEUid() != 0)
+            throw new PermissionException(
+                $"restoring process {process.Pid} with its own PID needs root (CAP_SYS_ADMIN); as an ordinary user, run programs under 'fermata launch', which restores them in their own namespace");
+        WaitForFreeIds(process, options.PidWait);
+        CheckFiles(image, process);
+        CheckDirectory(process.Cwd, "working directory");
+        CheckDirectory(process.Root, "root directory");
+    }
+
+    private static void WaitForFreeIds(ProcessRecord process, TimeSpan wait)
+    {
+        var clock = Stopwatch.StartNew();
+        foreach (var id in process.Threads.Select(t => t.Tid))
+        {
+            while (ProcFiles.Exists(id))
+            {
+                ProcStatus? status = null;
+                try { status = ProcStatus.Read(id); } catch (TargetException) { continue; }
+                bool exiting = status.State is 'Z' or 'X';
+                if (!exiting || clock.Elapsed > wait)
+                {
+                    string owner = status.Tgid == id ? $"process {id} ({status.Name})" : $"a thread of process {status.Tgid} ({status.Name})";
+                    string what = id == process.Pid ? $"PID {id}" : $"thread ID {id} of process {process.Pid}";
+                    throw new ConflictException(exiting
+                        ? $"{what} is still held by {owner}, which has exited but was not reaped within {wait.TotalSeconds:0} s"
+                        : $"{what} is in use by {owner}; stop it or restore elsewhere");
+                }
+                Thread.Sleep(20);
+            }
+        }
+    }
+
+    private static void CheckFiles(CheckpointImage image, ProcessRecord process)
+    {
+        var mapped = process.Mappings.Where(m => m.Kind == MappingKind.File).Select(m => m.FileId).ToHashSet();
+        if (process.ExeFileId != 0) mapped.Add(process.ExeFileId);
+        var opened = process.Descriptors.Select(d => image.Description(d.DescriptionId))
+            .Where(d => d.Kind == DescriptionKind.File).Select(d => d.ObjectId).ToHashSet();
+        foreach (var id in mapped.Concat(opened).Distinct())
+        {
+            var file = image.File(id);
+            if (file.HasContent || file.Kind == FileKind.Memfd) continue; // comes from the image
+            if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0)
+                throw new ImageException($"{file.Path}, which the process {(mapped.Contains(id) ? "maps" : "has open")}, no longer exists");
+            if (mapped.Contains(id) && !Unchanged(file, st))
+                throw new ImageException(
+                    $"{file.Path} changed since the checkpoint (size {file.Size} -> {st.Size}, modified {Describe(file.MTimeNanoseconds)} -> {Describe(st.MTimeNanoseconds)}); the process maps it, so it must be the same file");
+        }
+    }
+
+    /// <summary>Same inode, size and mtime; or, elsewhere, the same size and contents.</summary>
+    private static bool Unchanged(FileRecord file, in StatBuffer st)
+    {
+        if (st.Size != file.Size) return false;
+        if (st.Dev == file.Device && st.Ino == file.Inode && st.MTimeNanoseconds == file.MTimeNanoseconds) return true;
+        return file.HasContentChecksum && FileChecksums.Of(file.Path) == file.ContentChecksum;
+    }
+
+    private static string Describe(long unixNanoseconds) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixNanoseconds / 1_000_000).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff");
+
+    private static void CheckDirectory(string path, string what)
+    {
+        if (!Directory.Exists(path)) throw new ImageException($"the process's {what} {path} no longer exists");
+    }
+}

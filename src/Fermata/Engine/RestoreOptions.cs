@@ -1,0 +1,25 @@
+namespace Fermata.Engine;
+
+public sealed record RestoreOptions
+{
+    /// <summary>Threads verifying checksums and copying pages.</summary>
+    public int Workers { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Truncate files the process writes back to their size at checkpoint time, so
+    /// output written after the checkpoint is not duplicated when the restored run writes it
+    /// again.</summary>
+    public bool RewindFiles { get; init; } = true;
+
+    /// <summary>How long to wait for the saved PID to be released by a process that has exited
+    /// but not yet been reaped.</summary>
+    public TimeSpan PidWait { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed record RestoreResult
+{
+    public required int Pid { get; init; }
+    public int Threads { get; init; }
+    public ulong PagesRestored { get; init; }
+    public TimeSpan Total { get; init; }
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}

@@ -1,0 +1,103 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Fermata.Image.Wire;
+
+/// <summary>Encodes records as tagged fields (see <see cref="WireType"/>). Zero values are omitted.</summary>
+public sealed class WireWriter
+{
+    private readonly ArrayBufferWriter<byte> _buffer;
+
+    public WireWriter(int capacity = 256) => _buffer = new ArrayBufferWriter<byte>(capacity);
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.WrittenSpan;
+
+    public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
+
+    private void Varint(ulong value)
+    {
+        Span<byte> span = _buffer.GetSpan(10);
+        int i = 0;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        span[i++] = (byte)value;
+        _buffer.Advance(i);
+    }
+
+    private void Key(int field, WireType type) => Varint(((ulong)field << 3) | (ulong)type);
+
+    public void UInt64(int field, ulong value)
+    {
+        if (value == 0) return;
+        Key(field, WireType.Varint);
+        Varint(value);
+    }
+
+    /// <summary>Signed values are zigzag-encoded so small negatives stay short.</summary>
+    public void Int64(int field, long value)
+    {
+        if (value == 0) return;
+        Key(field, WireType.Varint);
+        Varint((ulong)((value << 1) ^ (value >> 63)));
+    }
+
+    public void Bool(int field, bool value) => UInt64(field, value ? 1UL : 0UL);
+
+    public void Fixed64(int field, ulong value)
+    {
+        if (value == 0) return;
+        Key(field, WireType.Fixed64);
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), value);
+        _buffer.Advance(8);
+    }
+
+    public void Bytes(int field, ReadOnlySpan<byte> value)
+    {
+        if (value.IsEmpty) return;
+        Key(field, WireType.LengthDelimited);
+        Varint((ulong)value.Length);
+        _buffer.Write(value);
+    }
+
+    public void String(int field, string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return;
+        Bytes(field, Encoding.UTF8.GetBytes(value));
+    }
+
+    /// <summary>A nested record, written even when empty (its presence is information).</summary>
+    public void Message(int field, Action<WireWriter> write)
+    {
+        var inner = new WireWriter();
+        write(inner);
+        Key(field, WireType.LengthDelimited);
+        Varint((ulong)inner.WrittenSpan.Length);
+        _buffer.Write(inner.WrittenSpan);
+    }
+
+    public void Message<T>(int field, T record) where T : IWireRecord => Message(field, record.Write);
+
+    public void Messages<T>(int field, IEnumerable<T> records) where T : IWireRecord
+    {
+        foreach (var r in records) Message(field, r.Write);
+    }
+
+    /// <summary>A packed list of varints, for long lists of small numbers.</summary>
+    public void PackedUInt64(int field, IReadOnlyCollection<ulong> values)
+    {
+        if (values.Count == 0) return;
+        var inner = new WireWriter(values.Count * 2);
+        foreach (var v in values) inner.Varint(v);
+        Bytes(field, inner.WrittenSpan);
+    }
+}
+
+/// <summary>A record that knows its own encoding.</summary>
+public interface IWireRecord
+{
+    void Write(WireWriter writer);
+}

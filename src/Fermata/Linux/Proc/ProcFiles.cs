@@ -1,0 +1,93 @@
+using System.Text;
+using Fermata.Errors;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Linux.Proc;
+
+/// <summary>Reads /proc files and links, turning "the process is gone" into one clear error.</summary>
+public static unsafe class ProcFiles
+{
+    public static string Path(int pid, string entry) => $"/proc/{pid}/{entry}";
+
+    public static string ReadText(int pid, string entry)
+    {
+        try { return File.ReadAllText(Path(pid, entry)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
+        }
+        catch (IOException e) when (e.HResult == Errno.ESRCH)
+        {
+            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PermissionException($"permission denied reading /proc/{pid}/{entry}");
+        }
+    }
+
+    public static byte[] ReadBytes(int pid, string entry)
+    {
+        try { return File.ReadAllBytes(Path(pid, entry)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PermissionException($"permission denied reading /proc/{pid}/{entry}");
+        }
+    }
+
+    /// <summary>readlink(2); null when the link does not exist.</summary>
+    public static string? TryReadLink(string path)
+    {
+        const int size = 4096;
+        byte* buffer = stackalloc byte[size];
+        nint n = Libc.ReadLink(path, buffer, size);
+        return n < 0 ? null : Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
+    public static string ReadLink(string path) =>
+        TryReadLink(path) ?? throw Libc.Error($"readlink {path}");
+
+    public static bool Exists(int pid) => Directory.Exists($"/proc/{pid}");
+
+    /// <summary>The thread IDs of a process, in ascending order.</summary>
+    public static List<int> ThreadIds(int pid)
+    {
+        var result = new List<int>();
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+                if (int.TryParse(System.IO.Path.GetFileName(dir), out int tid)) result.Add(tid);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw new TargetException($"process {pid} is gone");
+        }
+        result.Sort();
+        return result;
+    }
+
+    /// <summary>The open descriptor numbers of a process, ascending.</summary>
+    public static List<int> DescriptorNumbers(int pid)
+    {
+        var result = new List<int>();
+        try
+        {
+            foreach (var f in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+                if (int.TryParse(System.IO.Path.GetFileName(f), out int fd)) result.Add(fd);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw new TargetException($"process {pid} is gone");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PermissionException($"permission denied listing /proc/{pid}/fd");
+        }
+        result.Sort();
+        return result;
+    }
+}

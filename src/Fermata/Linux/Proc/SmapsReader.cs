@@ -1,0 +1,64 @@
+namespace Fermata.Linux.Proc;
+
+/// <summary>
+/// Reads the mappings of a process from /proc/PID/smaps: the maps lines plus each mapping's
+/// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory).
+/// </summary>
+public static class SmapsReader
+{
+    public static List<MapsEntry> Read(int pid) => Parse(ProcFiles.ReadText(pid, "smaps"));
+
+    public static List<MapsEntry> Parse(string text)
+    {
+        var result = new List<MapsEntry>();
+        MapsEntry? current = null;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0) continue;
+            int space = line.IndexOf(' ');
+            bool isKeyLine = space > 0 && line[space - 1] == ':';
+            if (!isKeyLine)
+            {
+                if (current != null) result.Add(current);
+                current = MapsEntry.ParseLine(line) ?? throw new FormatException($"unexpected smaps line: {line}");
+            }
+            else if (current != null && line.StartsWith("VmFlags:", StringComparison.Ordinal))
+            {
+                current = current with { Flags = ParseFlags(line.AsSpan(8)) };
+            }
+        }
+        if (current != null) result.Add(current);
+        return result;
+    }
+
+    private static VmFlags ParseFlags(ReadOnlySpan<char> text)
+    {
+        var flags = VmFlags.None;
+        foreach (var range in text.Split(' '))
+        {
+            flags |= text[range] switch
+            {
+                "gd" => VmFlags.GrowsDown,
+                "lo" => VmFlags.Locked,
+                "lf" => VmFlags.LockOnFault,
+                "io" => VmFlags.Io,
+                "pf" => VmFlags.PfnMap,
+                "dc" => VmFlags.DontCopy,
+                "de" => VmFlags.DontExpand,
+                "dd" => VmFlags.DontDump,
+                "wf" => VmFlags.WipeOnFork,
+                "hg" => VmFlags.HugePage,
+                "nh" => VmFlags.NoHugePage,
+                "mg" => VmFlags.Mergeable,
+                "um" => VmFlags.UffdMissing,
+                "uw" => VmFlags.UffdWp,
+                "sl" => VmFlags.SealedSystem,
+                "mm" => VmFlags.MixedMap,
+                "ss" => VmFlags.Shadow,
+                "nr" => VmFlags.NoReserve,
+                _ => VmFlags.None,
+            };
+        }
+        return flags;
+    }
+}

@@ -1,0 +1,43 @@
+namespace Fermata.Linux;
+
+/// <summary>Signal numbers and names (x86_64).</summary>
+public static class Signals
+{
+    public const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGILL = 4, SIGTRAP = 5, SIGABRT = 6, SIGBUS = 7,
+        SIGFPE = 8, SIGKILL = 9, SIGUSR1 = 10, SIGSEGV = 11, SIGUSR2 = 12, SIGPIPE = 13, SIGALRM = 14,
+        SIGTERM = 15, SIGSTKFLT = 16, SIGCHLD = 17, SIGCONT = 18, SIGSTOP = 19, SIGTSTP = 20, SIGTTIN = 21,
+        SIGTTOU = 22, SIGURG = 23, SIGXCPU = 24, SIGXFSZ = 25, SIGVTALRM = 26, SIGPROF = 27, SIGWINCH = 28,
+        SIGIO = 29, SIGPWR = 30, SIGSYS = 31, SIGRTMIN = 32, SIGRTMAX = 64;
+
+    public const int Count = 64;
+
+    private static readonly string[] Names =
+    [
+        "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
+        "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+
+    public static string Name(int signal) =>
+        signal > 0 && signal < Names.Length ? "SIG" + Names[signal]
+        : signal >= SIGRTMIN && signal <= SIGRTMAX ? $"SIGRTMIN+{signal - SIGRTMIN}"
+        : $"signal {signal}";
+
+    /// <summary>Parses "USR1", "SIGUSR1", "10" or "RTMIN+2".</summary>
+    public static int Parse(string text)
+    {
+        string s = text.Trim().ToUpperInvariant();
+        if (int.TryParse(s, out int n) && n > 0 && n <= SIGRTMAX) return n;
+        if (s.StartsWith("SIG", StringComparison.Ordinal)) s = s[3..];
+        for (int i = 1; i < Names.Length; i++)
+            if (Names[i] == s) return i;
+        if (s.StartsWith("RTMIN", StringComparison.Ordinal))
+        {
+            int offset = s.Length == 5 ? 0 : int.Parse(s.AsSpan(6));
+            return SIGRTMIN + offset;
+        }
+        throw new FormatException($"unknown signal '{text}'");
+    }
+
+    public static ulong Bit(int signal) => 1UL << (signal - 1);
+}

@@ -1,0 +1,26 @@
+namespace Fermata.Linux;
+
+/// <summary>x86_64 system call numbers, for raw calls from the controller and for injection.</summary>
+public static class SyscallNumbers
+{
+    public const int Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, LSeek = 8,
+        Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, RtSigaction = 13, RtSigprocmask = 14,
+        RtSigreturn = 15, Ioctl = 16, Pread64 = 17, Pwrite64 = 18, Readv = 19, Writev = 20, Pipe = 22,
+        Mremap = 25, Madvise = 28, Dup = 32, Dup2 = 33, Pause = 34, Nanosleep = 35, Getitimer = 36,
+        Alarm = 37, Setitimer = 38, Getpid = 39, Socket = 41, Clone = 56, Fork = 57, Vfork = 58,
+        Execve = 59, Exit = 60, Wait4 = 61, Kill = 62, Fcntl = 72, Flock = 73, Fsync = 74,
+        Ftruncate = 77, Getcwd = 79, Chdir = 80, Fchdir = 81, Umask = 95, Getrlimit = 97, Ptrace = 101,
+        Getuid = 102, Setuid = 105, Setgid = 106, Setpgid = 109, Getppid = 110, Setsid = 112,
+        Setgroups = 116, Setresuid = 117, Setresgid = 119, Getpgid = 121, Setfsuid = 122,
+        Setfsgid = 123, Getsid = 124, Capget = 125, Capset = 126, RtSigpending = 127,
+        RtSigqueueinfo = 129, Sigaltstack = 131, Personality = 135, Getpriority = 140,
+        Setpriority = 141, Mlock = 149, Prctl = 157, ArchPrctl = 158, Setrlimit = 160, Chroot = 161,
+        Gettid = 186, Tkill = 200, Futex = 202, SchedSetaffinity = 203, SchedGetaffinity = 204,
+        SetTidAddress = 218, RestartSyscall = 219, TimerCreate = 222, TimerSettime = 223,
+        TimerGettime = 224, TimerDelete = 226, ClockNanosleep = 230, ExitGroup = 231, Tgkill = 234,
+        Openat = 257, NewFstatAt = 262, Unlinkat = 263, SetRobustList = 273, GetRobustList = 274,
+        Dup3 = 292, Pipe2 = 293, RtTgsigqueueinfo = 297, Prlimit64 = 302, Setns = 308,
+        ProcessVmReadv = 310, ProcessVmWritev = 311, RenameAt2 = 316, Seccomp = 317,
+        MemfdCreate = 319, Userfaultfd = 323, Mlock2 = 325, Rseq = 334, PidfdSendSignal = 424,
+        PidfdOpen = 434, Clone3 = 435, CloseRange = 436, PidfdGetfd = 438;
+}

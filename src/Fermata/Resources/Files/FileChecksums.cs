@@ -1,0 +1,52 @@
+using Fermata.Image;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Resources.Files;
+
+/// <summary>
+/// Checksums of whole files whose clean pages a restore maps from disk (executables, libraries,
+/// files mapped privately). A restore on the same machine recognises an unchanged file by device,
+/// inode, size and mtime alone; elsewhere (another node, a reinstalled library) the checksum
+/// decides whether the file still holds the bytes the process saw.
+/// </summary>
+internal static unsafe class FileChecksums
+{
+    /// <summary>Files larger than this are identified by size and mtime only.</summary>
+    public const long MaxChecksummedSize = 1L << 30;
+
+    public static void Compute(IEnumerable<FileRecord> files, int workers)
+    {
+        var todo = files.Where(f => f.HasContentChecksum && !f.HasContent && f.Kind == FileKind.Regular).ToList();
+        Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) }, f =>
+        {
+            ulong? sum = f.Size <= MaxChecksummedSize ? Of(f.Path) : null;
+            f.HasContentChecksum = sum.HasValue;
+            f.ContentChecksum = sum ?? 0;
+        });
+    }
+
+    /// <summary>XXH3 of a file's contents, or null if it cannot be read. Read with pread rather
+    /// than mapped, so a file truncated meanwhile cannot fault the controller.</summary>
+    public static ulong? Of(string path)
+    {
+        using var fd = SafeFd.TryOpen(path, Libc.O_RDONLY);
+        if (fd == null) return null;
+        if (Libc.FStat(fd.Fd, out var st) < 0 || !st.IsRegular) return null;
+        using var hash = new Checksum.Stream();
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        fixed (byte* b = buffer)
+        {
+            while (true)
+            {
+                nint n = Libc.PRead(fd.Fd, b, (nuint)buffer.Length, offset);
+                if (n < 0) return null;
+                if (n == 0) break;
+                hash.Append(buffer.AsSpan(0, (int)n));
+                offset += n;
+            }
+        }
+        return hash.Value;
+    }
+}

@@ -1,0 +1,93 @@
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Resources.Files;
+
+/// <summary>
+/// Opens a file record inside the process being restored. Files that still exist are opened by
+/// path. A file deleted while open is recreated from its saved contents (at its old path when
+/// that is free, so /proc shows the same name), opened, and unlinked again once the restore no
+/// longer needs it. A memfd is created anew with memfd_create and filled.
+/// </summary>
+internal static unsafe class FileOpener
+{
+    private const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+
+    public static int Open(RestoreContext ctx, FileRecord file, int flags)
+    {
+        flags &= ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_TRUNC);
+        if (file.Kind == FileKind.Memfd) return OpenMemfd(ctx, file);
+        if (file.HasContent && file.Deleted) return ctx.OpenInTarget(Recreate(ctx, file), flags);
+        return ctx.OpenInTarget(file.Path, flags);
+    }
+
+    /// <summary>Recreates a deleted file from its saved contents; returns the path to open.</summary>
+    private static string Recreate(RestoreContext ctx, FileRecord file)
+    {
+        if (ctx.RecreatedFiles.TryGetValue(file.Id, out var existing)) return existing;
+        int mode = (int)(file.Mode & 0xfff);
+        int fd = Libc.Open(file.Path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, mode);
+        string path = file.Path;
+        if (fd < 0)
+        {
+            string dir = Path.GetDirectoryName(file.Path) is { Length: > 0 } d && Directory.Exists(d) ? d : Path.GetTempPath();
+            path = Path.Combine(dir, $".{Path.GetFileName(file.Path)}.fermata-{Environment.ProcessId}-{file.Id}");
+            fd = Libc.Open(path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC | Libc.O_CLOEXEC, mode);
+            if (fd < 0) throw Libc.Error($"recreate deleted file {file.Path} as {path}");
+        }
+        ctx.TemporaryPaths.Add(path);
+        ctx.RecreatedFiles[file.Id] = path;
+        using var handle = new SafeFd(fd);
+        WriteContents(ctx, file, handle);
+        if (Libc.GetEUid() == 0) _ = Libc.Syscall(93 /* fchown */, fd, file.Uid, file.Gid);
+        return path;
+    }
+
+    private static int OpenMemfd(RestoreContext ctx, FileRecord file)
+    {
+        if (ctx.TryGetMemfd(file.Id, out int existing))
+            return (int)ctx.Main.Check("dup a memfd", SyscallNumbers.Dup, existing);
+        string name = file.Path.StartsWith("/memfd:", StringComparison.Ordinal) ? file.Path["/memfd:".Length..] : file.Path;
+        ulong nameAddress = ctx.WriteString(name);
+        int fd = (int)ctx.Main.Check($"memfd_create({name})", SyscallNumbers.MemfdCreate, (long)nameAddress,
+            MFD_CLOEXEC | (file.MemfdSeals != 0 ? MFD_ALLOW_SEALING : 0));
+        using (var ours = ctx.GrabDescriptor(fd))
+        {
+            if (Libc.FTruncate(ours.Fd, file.Size) < 0) throw Libc.Error($"size memfd {name}");
+            WriteContents(ctx, file, ours);
+        }
+        fd = ctx.MoveHigh(fd);
+        ctx.AddMemfd(file.Id, fd);
+        return (int)ctx.Main.Check("dup a memfd", SyscallNumbers.Dup, fd);
+    }
+
+    /// <summary>Seals memfds once everything that maps or opens them exists (a write seal
+    /// would refuse later writable mappings).</summary>
+    public static void SealMemfds(RestoreContext ctx)
+    {
+        foreach (var file in ctx.Image.Manifest.Files.Where(f => f.Kind == FileKind.Memfd && f.MemfdSeals != 0))
+        {
+            if (!ctx.TryGetMemfd(file.Id, out int fd)) continue;
+            ctx.Main.Check($"seal memfd {file.Path}", SyscallNumbers.Fcntl, fd, Libc.F_ADD_SEALS, file.MemfdSeals);
+        }
+    }
+
+    private static void WriteContents(RestoreContext ctx, FileRecord file, SafeFd fd)
+    {
+        if (!file.HasContent) return;
+        var bytes = ctx.Image.Pages.Read(file.ContentLogical, PageSize.AlignUp(file.ContentLength));
+        ulong length = file.ContentLength;
+        fixed (byte* p = bytes)
+        {
+            ulong done = 0;
+            while (done < length)
+            {
+                nint n = Libc.PWrite(fd.Fd, p + done, (nuint)Math.Min(length - done, 1UL << 30), (long)done);
+                if (n < 0) throw Libc.Error($"write the saved contents of {file.Path}");
+                done += (ulong)n;
+            }
+        }
+    }
+}

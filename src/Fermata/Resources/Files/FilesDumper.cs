@@ -1,0 +1,178 @@
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources.Pipes;
+
+namespace Fermata.Resources.Files;
+
+/// <summary>
+/// Dumps a process's file descriptors: what each one is, the open file descriptions they share
+/// (dup'ed descriptors and "&gt;log 2&gt;&amp;1" share one offset, found with kcmp), and the files
+/// behind them. Regular files, directories, memory devices (/dev/null, /dev/zero, /dev/urandom...),
+/// memfds, files deleted while open (their contents are stored) and pipes are supported; anything
+/// else is refused with the descriptor and its kind named, rather than restored half-working.
+/// </summary>
+internal static class FilesDumper
+{
+    internal sealed record OpenFd(int Fd, string Link, StatBuffer Stat, FdInfo Info);
+
+    public static void Dump(DumpContext ctx, ProcessRecord record)
+    {
+        int pid = ctx.Pid;
+        var fds = new List<OpenFd>();
+        foreach (int fd in ProcFiles.DescriptorNumbers(pid))
+        {
+            var open = Describe(pid, fd);
+            if (open != null) fds.Add(open);
+        }
+        foreach (var fd in fds) CheckSupported(pid, fd);
+
+        foreach (var group in GroupByDescription(pid, fds))
+        {
+            var first = group[0];
+            DescriptionRecord description = first.Link.StartsWith("pipe:[", StringComparison.Ordinal)
+                ? PipesDumper.Describe(ctx, first)
+                : DescribeFile(ctx, first);
+            foreach (var fd in group)
+            {
+                record.Descriptors.Add(new DescriptorRecord
+                {
+                    Fd = fd.Fd,
+                    CloseOnExec = (fd.Info.Flags & Libc.O_CLOEXEC) != 0,
+                    DescriptionId = description.Id,
+                });
+            }
+        }
+        record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
+        PipesDumper.CheckEnds(ctx, fds);
+    }
+
+    private static OpenFd? Describe(int pid, int fd)
+    {
+        string path = $"/proc/{pid}/fd/{fd}";
+        string? link = ProcFiles.TryReadLink(path);
+        if (link == null) return null; // closed meanwhile
+        if (Libc.StatAt(Libc.AT_FDCWD, path, out var st, 0) < 0)
+        {
+            if (Libc.LastErrno == Errno.ENOENT) return null;
+            throw Libc.Error($"stat fd {fd} of pid {pid} ({link})");
+        }
+        return new OpenFd(fd, link, st, FdInfo.Read(pid, fd));
+    }
+
+    private static void CheckSupported(int pid, OpenFd fd)
+    {
+        string? kind = UnsupportedKind(fd);
+        if (kind != null)
+            throw new UnsupportedResourceException(
+                $"process {pid} holds fd {fd.Fd}, {kind} ({fd.Link}), which Fermata cannot checkpoint yet");
+    }
+
+    /// <summary>Names the kind of an unsupported descriptor, or null when it is supported.</summary>
+    private static string? UnsupportedKind(OpenFd fd)
+    {
+        string link = fd.Link;
+        if (link.StartsWith("pipe:[", StringComparison.Ordinal)) return null;
+        if (link.StartsWith("socket:[", StringComparison.Ordinal) || fd.Stat.IsSocket) return "a socket";
+        if (link.StartsWith("anon_inode:", StringComparison.Ordinal))
+        {
+            string what = link["anon_inode:".Length..].Trim('[', ']');
+            return what switch
+            {
+                "eventpoll" => "an epoll instance",
+                "eventfd" => "an eventfd",
+                "signalfd" => "a signalfd",
+                "timerfd" => "a timerfd",
+                "inotify" => "an inotify instance",
+                "fanotify" => "a fanotify instance",
+                "userfaultfd" => "a userfaultfd",
+                "pidfd" => "a pidfd",
+                "io_uring" => "an io_uring",
+                _ => $"an anonymous inode of kind {what}",
+            };
+        }
+        if (fd.Stat.IsFifo) return "a named FIFO";
+        if (fd.Stat.FileType == StatBuffer.S_IFBLK) return "a block device";
+        if (fd.Stat.IsCharDevice)
+        {
+            if (IsTerminal(fd.Stat)) return "a terminal (start the program with its input and output redirected to files)";
+            if (fd.Stat.RDevMajor != 1) return $"a character device {fd.Stat.RDevMajor}:{fd.Stat.RDevMinor}";
+            return null;
+        }
+        if (fd.Stat.IsRegular || fd.Stat.IsDirectory) return null;
+        return "an object of unknown kind";
+    }
+
+    /// <summary>ptys (136-143), virtual consoles and serial lines (4), /dev/tty and /dev/ptmx (5).</summary>
+    private static bool IsTerminal(in StatBuffer st) =>
+        st.RDevMajor is >= 136 and <= 143 or 4 || (st.RDevMajor == 5 && st.RDevMinor is 0 or 1 or 2);
+
+    /// <summary>
+    /// Groups descriptors that share one open file description. Only descriptors of the same
+    /// inode can, so kcmp(KCMP_FILE) compares within those groups only.
+    /// </summary>
+    private static List<List<OpenFd>> GroupByDescription(int pid, List<OpenFd> fds)
+    {
+        var groups = new List<List<OpenFd>>();
+        foreach (var sameInode in fds.GroupBy(f => (f.Stat.Dev, f.Stat.Ino)))
+        {
+            var local = new List<List<OpenFd>>();
+            foreach (var fd in sameInode)
+            {
+                var home = local.FirstOrDefault(g => SameDescription(pid, g[0].Fd, fd.Fd));
+                if (home != null) home.Add(fd);
+                else local.Add([fd]);
+            }
+            groups.AddRange(local);
+        }
+        groups.Sort((a, b) => a[0].Fd.CompareTo(b[0].Fd));
+        return groups;
+    }
+
+    private static bool SameDescription(int pid, int fd1, int fd2)
+    {
+        int r = Libc.Kcmp(pid, pid, Libc.KCMP_FILE, fd1, fd2);
+        if (r < 0) throw Libc.Error($"kcmp fds {fd1} and {fd2} of pid {pid}");
+        return r == 0;
+    }
+
+    private static DescriptionRecord DescribeFile(DumpContext ctx, OpenFd fd)
+    {
+        string path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
+        var file = Register(ctx, path, fd.Stat, $"/proc/{ctx.Pid}/fd/{fd.Fd}");
+        return ctx.Image.AddDescription(DescriptionKind.File, file.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, fd.Info.Position);
+    }
+
+    /// <summary>
+    /// The record of a file used by a descriptor, a mapping or as the executable. Files deleted
+    /// while open, and memfds, get their contents stored, read through <paramref name="contentsLink"/>
+    /// (a /proc magic link that still reaches them).
+    /// </summary>
+    public static FileRecord Register(DumpContext ctx, string path, in StatBuffer st, string? contentsLink = null)
+    {
+        bool memfd = path.StartsWith("/memfd:", StringComparison.Ordinal);
+        if (path.EndsWith(" (deleted)", StringComparison.Ordinal)) path = path[..^" (deleted)".Length];
+        var kind = memfd ? FileKind.Memfd
+            : st.IsDirectory ? FileKind.Directory
+            : st.IsCharDevice ? FileKind.CharDevice
+            : FileKind.Regular;
+        var file = ctx.Image.File(path, st, kind, out bool created);
+        if (created && st.IsRegular && (memfd || st.NLink == 0))
+        {
+            if (contentsLink == null)
+                throw new UnsupportedResourceException($"process {ctx.Pid} uses deleted file {path}, and its contents cannot be reached");
+            ctx.Image.StoreContents(file, SafeFd.Open(contentsLink, Libc.O_RDONLY, what: $"{path} (deleted) through {contentsLink}"));
+            if (memfd) file.MemfdSeals = ReadSeals(contentsLink);
+        }
+        return file;
+    }
+
+    private static uint ReadSeals(string link)
+    {
+        using var fd = SafeFd.Open(link, Libc.O_RDONLY, what: link);
+        int seals = Libc.Fcntl(fd.Fd, Libc.F_GET_SEALS, 0);
+        return seals < 0 ? 0 : (uint)seals;
+    }
+}

@@ -1,0 +1,73 @@
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Resources.Pipes;
+
+namespace Fermata.Resources.Files;
+
+/// <summary>
+/// Recreates the descriptor table: each open file description is opened once (or taken from a
+/// pipe created for it) and installed at every descriptor number that shared it, with its
+/// close-on-exec flag, and files get their offsets back. Temporary descriptors live above the
+/// target's highest number, so installing one never overwrites another still needed.
+/// </summary>
+internal static class FilesRestorer
+{
+    public static void Restore(RestoreContext ctx)
+    {
+        var pipes = new PipeEnds(ctx);
+        foreach (var group in ctx.Process.Descriptors.GroupBy(d => d.DescriptionId).OrderBy(g => g.Min(d => d.Fd)))
+        {
+            var description = ctx.Image.Description(group.Key);
+            bool owned = description.Kind == DescriptionKind.File;
+            int temp = owned ? OpenDescription(ctx, description) : pipes.End(description);
+            foreach (var d in group)
+            {
+                int cloexec = d.CloseOnExec ? Libc.O_CLOEXEC : 0;
+                if (d.Fd == temp)
+                    ctx.Main.Check($"set close-on-exec on fd {d.Fd}", SyscallNumbers.Fcntl, d.Fd, Libc.F_SETFD, d.CloseOnExec ? Libc.FD_CLOEXEC : 0);
+                else
+                    ctx.Main.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
+            }
+            if (owned && group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
+        }
+        pipes.CloseTemporaries();
+        FileOpener.SealMemfds(ctx);
+        ctx.CloseMemfds();
+    }
+
+    private static int OpenDescription(RestoreContext ctx, DescriptionRecord description)
+    {
+        var file = ctx.Image.File(description.ObjectId);
+        int flags = description.Flags & ~Libc.O_CLOEXEC;
+        bool writes = (flags & Libc.O_ACCMODE) != Libc.O_RDONLY;
+        if (writes && ctx.Options.RewindFiles) Rewind(ctx, file);
+        int fd = FileOpener.Open(ctx, file, flags | Libc.O_CLOEXEC);
+        if (file.Kind is FileKind.Regular or FileKind.Directory or FileKind.Memfd && description.Position != 0)
+        {
+            long r = ctx.Main.Call(SyscallNumbers.LSeek, fd, description.Position, Libc.SEEK_SET);
+            if (r < 0) throw new SystemCallException($"seek {file.Path} to {description.Position} in process {ctx.Pid}", (int)-r);
+        }
+        return fd;
+    }
+
+    /// <summary>
+    /// Truncates a file the process writes back to its size at checkpoint time, once per file: the
+    /// restored process will write again what the original wrote after the checkpoint (nothing is
+    /// lost and nothing repeated). A file that shrank instead was changed by someone else.
+    /// </summary>
+    private static void Rewind(RestoreContext ctx, FileRecord file)
+    {
+        if (file.Kind != FileKind.Regular || file.Deleted || !ctx.RewoundFiles.Add(file.Id)) return;
+        if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0 || !st.IsRegular) return;
+        if (st.Size > file.Size)
+        {
+            if (Libc.Truncate(file.Path, file.Size) < 0) throw Libc.Error($"rewind {file.Path} to its checkpoint size {file.Size}");
+        }
+        else if (st.Size < file.Size)
+        {
+            ctx.Warnings.Add($"{file.Path} is shorter than at the checkpoint ({st.Size} < {file.Size} bytes); the process continues with it as it is");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using Fermata.Image.Wire;
+using Fermata.Linux.Proc;
+
+namespace Fermata.Resources.Memory;
+
+/// <summary>What backs a mapping, which decides how it is rebuilt.</summary>
+public enum MappingKind
+{
+    /// <summary>Private anonymous memory: heap, stacks, malloc arenas, reservations.</summary>
+    Anonymous = 0,
+    /// <summary>A file mapping (private: clean pages come from the file; shared: the file holds it all).</summary>
+    File = 1,
+    /// <summary>MAP_SHARED|MAP_ANONYMOUS (shmem "/dev/zero (deleted)"): its contents are stored.</summary>
+    SharedAnonymous = 2,
+    /// <summary>The kernel's vDSO and its data pages: moved to their saved addresses, never stored.</summary>
+    Vdso = 3,
+    Vvar = 4,
+    VvarVclock = 5,
+}
+
+/// <summary>
+/// One mapping of a process: its range, protection, how it was created and the pages stored for
+/// it. Stored pages are packed as triples (first page index within the mapping, page count,
+/// logical page number in the page store).
+/// </summary>
+public sealed class MappingRecord : IWireRecord
+{
+    public ulong Start { get; set; }
+    public ulong End { get; set; }
+    public int Prot { get; set; }
+    public bool Shared { get; set; }
+    public VmFlags VmFlags { get; set; }
+    public MappingKind Kind { get; set; }
+    /// <summary>The file behind a File mapping (<see cref="Files.FileRecord.Id"/>).</summary>
+    public uint FileId { get; set; }
+    public ulong FileOffset { get; set; }
+    /// <summary>The name /proc/PID/maps showed ("[heap]", "[stack]", a path).</summary>
+    public string Name { get; set; } = "";
+    public List<PageRun> Pages { get; set; } = [];
+
+    public ulong Length => End - Start;
+    public ulong StoredPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
+
+    public readonly record struct PageRun(ulong FirstPage, ulong Count, ulong LogicalPage);
+
+    public void Write(WireWriter w)
+    {
+        w.UInt64(1, Start);
+        w.UInt64(2, End);
+        w.UInt64(3, (ulong)Prot);
+        w.Bool(4, Shared);
+        w.UInt64(5, (ulong)VmFlags);
+        w.UInt64(6, (ulong)Kind);
+        w.UInt64(7, FileId);
+        w.UInt64(8, FileOffset);
+        w.String(9, Name);
+        var packed = new List<ulong>(Pages.Count * 3);
+        foreach (var p in Pages) { packed.Add(p.FirstPage); packed.Add(p.Count); packed.Add(p.LogicalPage); }
+        w.PackedUInt64(10, packed);
+    }
+
+    public static MappingRecord Read(WireReader r)
+    {
+        var m = new MappingRecord();
+        while (r.Next(out int field))
+        {
+            switch (field)
+            {
+                case 1: m.Start = r.UInt64(); break;
+                case 2: m.End = r.UInt64(); break;
+                case 3: m.Prot = r.Int32Unsigned(); break;
+                case 4: m.Shared = r.Bool(); break;
+                case 5: m.VmFlags = (VmFlags)r.UInt32(); break;
+                case 6: m.Kind = (MappingKind)r.UInt32(); break;
+                case 7: m.FileId = r.UInt32(); break;
+                case 8: m.FileOffset = r.UInt64(); break;
+                case 9: m.Name = r.String(); break;
+                case 10:
+                    var packed = r.PackedUInt64();
+                    if (packed.Count % 3 != 0) throw r.Missing("a whole number of page runs");
+                    for (int i = 0; i < packed.Count; i += 3) m.Pages.Add(new PageRun(packed[i], packed[i + 1], packed[i + 2]));
+                    break;
+                default: r.Skip(); break;
+            }
+        }
+        return m;
+    }
+
+    public string Describe() =>
+        $"{Start:x}-{End:x} {((Prot & 1) != 0 ? 'r' : '-')}{((Prot & 2) != 0 ? 'w' : '-')}{((Prot & 4) != 0 ? 'x' : '-')}{(Shared ? 's' : 'p')} {Name}";
+}

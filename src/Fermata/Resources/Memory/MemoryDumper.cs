@@ -1,0 +1,128 @@
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Memory;
+
+/// <summary>
+/// Dumps every mapping of a process and declares, for each, the pages the image must store:
+///  - private anonymous memory: pages present or swapped, except untouched zero pages;
+///  - private file mappings: only pages the process wrote (copy-on-write, no longer the file's);
+///    clean pages come back from the file at restore, which checks the file did not change;
+///  - shared anonymous memory: its pages (the object dies with its last user);
+///  - shared file mappings: nothing, the file holds them (unless deleted: then its contents);
+///  - the vDSO and its data pages: nothing, the kernel provides them; restore moves them back.
+/// PAGEMAP_SCAN finds the pages while walking only populated page tables, so a 1 TiB
+/// PROT_NONE reservation costs nothing.
+/// </summary>
+internal static class MemoryDumper
+{
+    public static void Dump(DumpContext ctx, ProcessRecord record)
+    {
+        using var scanner = new PagemapScanner(ctx.Pid);
+        var regions = new List<PageRegion>();
+        foreach (var m in ctx.Maps)
+        {
+            if (m.Path == "[vsyscall]") continue; // fixed and provided by every x86_64 kernel
+            var mapping = new MappingRecord
+            {
+                Start = m.Start,
+                End = m.End,
+                Prot = m.Prot,
+                Shared = m.Shared,
+                VmFlags = m.Flags,
+                Name = m.Path,
+                Kind = Classify(ctx.Pid, m),
+            };
+            if (mapping.Kind == MappingKind.File)
+            {
+                var file = MappedFile(ctx, m);
+                mapping.FileId = file.Id;
+                mapping.FileOffset = m.Offset;
+                if (!m.Shared && !file.HasContent) file.HasContentChecksum = true;
+            }
+            regions.Clear();
+            CollectPages(scanner, m, mapping.Kind, regions);
+            foreach (var r in regions)
+            {
+                ulong logical = ctx.Image.Pages.AddRemote(ctx.Pid, r.Start, r.End - r.Start);
+                mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes));
+            }
+            record.Mappings.Add(mapping);
+        }
+    }
+
+    private static MappingKind Classify(int pid, MapsEntry m)
+    {
+        string path = m.Path;
+        if (path == "[vdso]") return MappingKind.Vdso;
+        if (path == "[vvar]") return MappingKind.Vvar;
+        if (path == "[vvar_vclock]") return MappingKind.VvarVclock;
+        if ((m.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0)
+            throw new UnsupportedResourceException($"process {pid} maps device memory at {m.Describe()}, which Fermata cannot checkpoint");
+        if (path.Length == 0 || path == "[heap]" || path.StartsWith("[stack", StringComparison.Ordinal) || path.StartsWith("[anon:", StringComparison.Ordinal))
+            return m.Shared ? MappingKind.SharedAnonymous : MappingKind.Anonymous;
+        if (path == "/dev/zero (deleted)" && m.Shared) return MappingKind.SharedAnonymous;
+        if (path.StartsWith("/SYSV", StringComparison.Ordinal))
+            throw new UnsupportedResourceException($"process {pid} maps System V shared memory at {m.Describe()}, which Fermata cannot checkpoint yet");
+        if (path.StartsWith('/')) return MappingKind.File;
+        throw new UnsupportedResourceException($"process {pid} has a mapping Fermata does not know: {m.Describe()}");
+    }
+
+    /// <summary>The file behind a mapping. /proc/PID/map_files reaches it even when deleted or
+    /// replaced; where that is not allowed (it needs CAP_SYS_ADMIN), the path is used and must
+    /// still name the same inode.</summary>
+    private static FileRecord MappedFile(DumpContext ctx, MapsEntry m)
+    {
+        string link = $"/proc/{ctx.Pid}/map_files/{m.Start:x}-{m.End:x}";
+        if (Libc.StatAt(Libc.AT_FDCWD, link, out var st, 0) == 0)
+            return FilesDumper.Register(ctx, m.Path, st, link);
+        string path = m.PathWithoutDeleted;
+        if (!m.IsDeleted && Libc.StatAt(Libc.AT_FDCWD, path, out st, 0) == 0 && st.Ino == m.Inode)
+            return FilesDumper.Register(ctx, path, st);
+        // A descriptor of the process may still reach the deleted file.
+        foreach (int fd in ProcFiles.DescriptorNumbers(ctx.Pid))
+        {
+            string fdLink = $"/proc/{ctx.Pid}/fd/{fd}";
+            if (Libc.StatAt(Libc.AT_FDCWD, fdLink, out st, 0) == 0 && st.Ino == m.Inode)
+                return FilesDumper.Register(ctx, m.Path, st, fdLink);
+        }
+        throw new UnsupportedResourceException(
+            $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file deleted or replaced since; reading it needs root (CAP_SYS_ADMIN)");
+    }
+
+    private static void CollectPages(PagemapScanner scanner, MapsEntry m, MappingKind kind, List<PageRegion> into)
+    {
+        const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
+        var found = new List<PageRegion>();
+        switch (kind)
+        {
+            case MappingKind.Anonymous:
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero, found);
+                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0, into);
+                break;
+            case MappingKind.File when !m.Shared:
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File, found);
+                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, into);
+                break;
+            case MappingKind.SharedAnonymous:
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped, found);
+                Keep(found, _ => true, into);
+                break;
+        }
+    }
+
+    /// <summary>Keeps the regions <paramref name="keep"/> accepts, merging neighbours.</summary>
+    private static void Keep(List<PageRegion> found, Func<PageRegion, bool> keep, List<PageRegion> into)
+    {
+        foreach (var r in found)
+        {
+            if (!keep(r)) continue;
+            if (into.Count > 0 && into[^1].End == r.Start) into[^1] = into[^1] with { End = r.End };
+            else into.Add(r with { Categories = PageCategory.None });
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Image;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Memory;
+
+/// <summary>
+/// Recreates every mapping at its address with its protection and flags, then fills in the stored
+/// pages in parallel from the page store (process_vm_writev, straight from the mapped image), then
+/// sets the final protections and the madvise and mlock state. Mappings that receive pages are
+/// created writable and made read-only afterwards; clean pages of file mappings are left to come
+/// from the file on first touch.
+/// </summary>
+internal static class MemoryRestorer
+{
+    private const int PR_SET_VMA = 0x53564d41, PR_SET_VMA_ANON_NAME = 0;
+    private const int MLOCK_ONFAULT = 1;
+
+    public static ulong Restore(RestoreContext ctx)
+    {
+        var placements = new List<PagePlacement>();
+        var madeWritable = new List<MappingRecord>();
+        foreach (var m in ctx.Process.Mappings)
+        {
+            if (m.Kind is MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock) continue;
+            bool hasPages = m.Pages.Count > 0;
+            int prot = m.Prot | (hasPages ? Libc.PROT_WRITE : 0);
+            if (hasPages && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
+            Map(ctx, m, prot);
+            foreach (var run in m.Pages)
+                placements.Add(new PagePlacement(run.LogicalPage * PageSize.Bytes, m.Start + run.FirstPage * PageSize.Bytes, run.Count * PageSize.Bytes));
+        }
+        ctx.CloseTemporaryFds();
+
+        ctx.Image.Pages.CopyToRemote(ctx.Pid, placements, ctx.Options.Workers);
+
+        foreach (var m in madeWritable)
+            ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
+        foreach (var m in ctx.Process.Mappings) ApplyFlags(ctx, m);
+        ulong pages = 0;
+        foreach (var p in placements) pages += p.Length / PageSize.Bytes;
+        return pages;
+    }
+
+    private static void Map(RestoreContext ctx, MappingRecord m, int prot)
+    {
+        int flags = Libc.MAP_FIXED_NOREPLACE;
+        int fd = -1;
+        ulong offset = 0;
+        switch (m.Kind)
+        {
+            case MappingKind.Anonymous:
+                flags |= Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS;
+                if ((m.VmFlags & VmFlags.GrowsDown) != 0) flags |= Libc.MAP_GROWSDOWN;
+                if ((m.VmFlags & VmFlags.NoReserve) != 0) flags |= Libc.MAP_NORESERVE;
+                break;
+            case MappingKind.SharedAnonymous:
+                flags |= Libc.MAP_SHARED | Libc.MAP_ANONYMOUS;
+                break;
+            case MappingKind.File:
+                flags |= m.Shared ? Libc.MAP_SHARED : Libc.MAP_PRIVATE;
+                if (!m.Shared && (m.VmFlags & VmFlags.NoReserve) != 0) flags |= Libc.MAP_NORESERVE;
+                fd = FileFor(ctx, m);
+                offset = m.FileOffset;
+                break;
+            default:
+                throw new ImageException($"image holds a mapping of unknown kind {(int)m.Kind}");
+        }
+        long r = ctx.Main.Call(SyscallNumbers.Mmap, (long)m.Start, (long)m.Length, prot, flags, fd, (long)offset);
+        if ((ulong)r != m.Start)
+        {
+            int errno = r < 0 && r > -4096 ? (int)-r : Errno.EEXIST;
+            if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
+            throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
+        }
+    }
+
+    /// <summary>The descriptor (in the new process) of a mapping's file, opened once per file.</summary>
+    private static int FileFor(RestoreContext ctx, MappingRecord m)
+    {
+        if (ctx.TryGetTemporaryFd(m.FileId, out int fd)) return fd;
+        var file = ctx.Image.File(m.FileId);
+        bool writable = m.Shared && (m.Prot & Libc.PROT_WRITE) != 0;
+        fd = FileOpener.Open(ctx, file, (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC);
+        ctx.AddTemporaryFd(m.FileId, fd);
+        return fd;
+    }
+
+    private static void ApplyFlags(RestoreContext ctx, MappingRecord m)
+    {
+        var f = m.VmFlags;
+        void Advise(VmFlags flag, int advice)
+        {
+            if ((f & flag) == 0) return;
+            long r = ctx.Main.Call(SyscallNumbers.Madvise, (long)m.Start, (long)m.Length, advice);
+            if (r < 0) ctx.Warnings.Add($"madvise({advice}) on {m.Describe()} failed: {Errno.Describe((int)-r)}");
+        }
+        Advise(VmFlags.DontDump, Libc.MADV_DONTDUMP);
+        Advise(VmFlags.DontCopy, Libc.MADV_DONTFORK);
+        Advise(VmFlags.WipeOnFork, Libc.MADV_WIPEONFORK);
+        Advise(VmFlags.HugePage, Libc.MADV_HUGEPAGE);
+        Advise(VmFlags.NoHugePage, Libc.MADV_NOHUGEPAGE);
+        Advise(VmFlags.Mergeable, Libc.MADV_MERGEABLE);
+        if ((f & (VmFlags.Locked | VmFlags.LockOnFault)) != 0)
+        {
+            long r = ctx.Main.Call(SyscallNumbers.Mlock2, (long)m.Start, (long)m.Length, (f & VmFlags.LockOnFault) != 0 ? MLOCK_ONFAULT : 0);
+            if (r < 0) ctx.Warnings.Add($"could not lock {m.Describe()} in memory again: {Errno.Describe((int)-r)}");
+        }
+        if (m.Name.StartsWith("[anon:", StringComparison.Ordinal) && m.Name.EndsWith(']'))
+        {
+            ulong name = ctx.WriteString(m.Name[6..^1]);
+            ctx.Main.Call(SyscallNumbers.Prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)m.Start, (long)m.Length, (long)name);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Pipes;
+
+/// <summary>
+/// Dumps pipes: their capacity and the bytes in flight in their buffer. The contents are read
+/// without consuming them: a copy of the read end is taken with pidfd_getfd and tee(2) duplicates
+/// the buffered bytes into a pipe of ours, so a --leave-running target reads them as before.
+/// A pipe whose other end is held by a process outside the checkpoint cannot be restored
+/// faithfully and is refused.
+/// </summary>
+internal static unsafe class PipesDumper
+{
+    public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd)
+    {
+        var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd);
+        var kind = (fd.Info.Flags & Libc.O_ACCMODE) == Libc.O_WRONLY ? DescriptionKind.PipeWrite : DescriptionKind.PipeRead;
+        return ctx.Image.AddDescription(kind, pipe.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, 0);
+    }
+
+    private static PipeRecord Capture(DumpContext ctx, FilesDumper.OpenFd fd)
+    {
+        using var theirs = ctx.GrabDescriptor(fd.Fd);
+        int capacity = Libc.Fcntl(theirs.Fd, Libc.F_GETPIPE_SZ, 0);
+        if (capacity < 0) throw Libc.Error($"F_GETPIPE_SZ on fd {fd.Fd} of pid {ctx.Pid}");
+        int available = 0;
+        if (Libc.Ioctl(theirs.Fd, Libc.FIONREAD, &available) < 0) throw Libc.Error($"FIONREAD on fd {fd.Fd} of pid {ctx.Pid}");
+        var contents = available > 0 ? Peek(theirs, capacity, available, fd.Fd, ctx.Pid) : [];
+        return ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
+    }
+
+    private static byte[] Peek(SafeFd source, int capacity, int available, int fdNumber, int pid)
+    {
+        int* ends = stackalloc int[2];
+        if (Libc.Pipe2(ends, Libc.O_CLOEXEC | Libc.O_NONBLOCK) < 0) throw Libc.Error("pipe2");
+        using var readEnd = new SafeFd(ends[0]);
+        using var writeEnd = new SafeFd(ends[1]);
+        Libc.Fcntl(writeEnd.Fd, Libc.F_SETPIPE_SZ, Math.Max(capacity, available));
+        nint copied = Libc.Tee(source.Fd, writeEnd.Fd, (nuint)available, Libc.SPLICE_F_NONBLOCK);
+        if (copied < 0) throw Libc.Error($"tee the buffer of the pipe on fd {fdNumber} of pid {pid}");
+        if (copied != available)
+            throw new SystemCallException($"copy the {available} bytes in the pipe on fd {fdNumber} of pid {pid} (got {copied})", Errno.EIO);
+        var buffer = new byte[available];
+        fixed (byte* b = buffer)
+        {
+            int done = 0;
+            while (done < available)
+            {
+                nint n = Libc.Read(readEnd.Fd, b + done, (nuint)(available - done));
+                if (n <= 0) throw Libc.Error("read the pipe copy");
+                done += (int)n;
+            }
+        }
+        return buffer;
+    }
+
+    /// <summary>Refuses pipes that another process also holds: restoring only our side would
+    /// cut the conversation.</summary>
+    public static void CheckEnds(DumpContext ctx, List<FilesDumper.OpenFd> fds)
+    {
+        var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
+            .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);
+        if (pipes.Count == 0) return;
+        int self = Environment.ProcessId;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int other) || other == ctx.Pid || other == self) continue;
+            IEnumerable<string> entries;
+            try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
+            foreach (var entry in entries)
+            {
+                string? link = ProcFiles.TryReadLink(entry);
+                if (link != null && pipes.TryGetValue(link, out int fd))
+                {
+                    string name = File.Exists($"{dir}/comm") ? SafeRead($"{dir}/comm") : "?";
+                    throw new UnsupportedResourceException(
+                        $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with process {other} ({name}); checkpoint them together as a job");
+                }
+            }
+        }
+    }
+
+    private static string SafeRead(string path)
+    {
+        try { return File.ReadAllText(path).Trim(); } catch (IOException) { return "?"; }
+    }
+}

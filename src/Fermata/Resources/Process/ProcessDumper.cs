@@ -1,0 +1,152 @@
+using System.Globalization;
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Process;
+
+/// <summary>
+/// Dumps what belongs to the process as a whole: identity (pid, parent, group, session), the
+/// executable, working and root directories, umask, personality, memory layout fields and auxv,
+/// credentials, resource limits, and the prctl settings a program may have changed.
+/// </summary>
+internal static class ProcessDumper
+{
+    private const int PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_GET_TIMERSLACK = 30,
+        PR_GET_CHILD_SUBREAPER = 37, PR_GET_THP_DISABLE = 42, ARCH_GET_XCOMP_PERM = 0x1022;
+
+    public static void Dump(DumpContext ctx, ProcessRecord record)
+    {
+        int pid = ctx.Pid;
+        var stat = ProcStat.Read(pid);
+        var status = ProcStatus.Read(pid);
+        RefuseUnsupported(pid, status);
+
+        record.Pid = pid;
+        record.ParentPid = stat.PPid;
+        record.ProcessGroup = stat.PGrp;
+        record.Session = stat.Session;
+        record.Comm = ProcFiles.ReadText(pid, "comm").TrimEnd('\n');
+        record.Cwd = ProcFiles.ReadLink($"/proc/{pid}/cwd");
+        record.Root = ProcFiles.ReadLink($"/proc/{pid}/root");
+        record.Umask = status.Umask;
+        record.Personality = uint.Parse(ProcFiles.ReadText(pid, "personality").Trim(), NumberStyles.HexNumber);
+        record.WasStopped = ctx.Frozen.WasStopped;
+        record.ExeFileId = DumpExe(ctx);
+        record.Mm = DumpMm(ctx, stat);
+        record.Credentials = DumpCredentials(status);
+        record.Limits = ReadLimits(pid);
+        DumpPrctl(ctx, record);
+    }
+
+    private static void RefuseUnsupported(int pid, ProcStatus status)
+    {
+        if (status.Seccomp != 0)
+            throw new UnsupportedResourceException($"process {pid} runs under a seccomp filter, which Fermata cannot checkpoint yet");
+        string timers = ProcFiles.ReadText(pid, "timers");
+        if (timers.Trim().Length > 0)
+            throw new UnsupportedResourceException($"process {pid} uses POSIX timers (timer_create), which Fermata cannot checkpoint yet");
+        foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net" })
+        {
+            string? theirs = ProcFiles.TryReadLink($"/proc/{pid}/ns/{ns}");
+            string? ours = ProcFiles.TryReadLink($"/proc/self/ns/{ns}");
+            if (theirs != null && theirs != ours)
+                throw new UnsupportedResourceException($"process {pid} runs in another {ns} namespace; checkpoint it through the job that created it");
+        }
+    }
+
+    private static uint DumpExe(DumpContext ctx)
+    {
+        string link = $"/proc/{ctx.Pid}/exe";
+        string path = ProcFiles.ReadLink(link);
+        if (Libc.StatAt(Libc.AT_FDCWD, link, out var st, 0) < 0) throw Libc.Error($"stat {link}");
+        var file = FilesDumper.Register(ctx, path, st);
+        file.HasContentChecksum = true; // filled in after the freeze
+        return file.Id;
+    }
+
+    private static MmRecord DumpMm(DumpContext ctx, ProcStat stat)
+    {
+        var injector = ctx.ProcessInjector;
+        long brk = injector.Check("brk(0)", SyscallNumbers.Brk, 0);
+        return new MmRecord
+        {
+            StartCode = stat.StartCode,
+            EndCode = stat.EndCode,
+            StartData = stat.StartData,
+            EndData = stat.EndData,
+            StartBrk = stat.StartBrk,
+            Brk = (ulong)brk,
+            StartStack = stat.StartStack,
+            ArgStart = stat.ArgStart,
+            ArgEnd = stat.ArgEnd,
+            EnvStart = stat.EnvStart,
+            EnvEnd = stat.EnvEnd,
+            Auxv = ProcFiles.ReadBytes(ctx.Pid, "auxv"),
+        };
+    }
+
+    private static CredentialsRecord DumpCredentials(ProcStatus status) => new()
+    {
+        Uids = status.Uids,
+        Gids = status.Gids,
+        Groups = status.Groups,
+        CapInheritable = status.CapInh,
+        CapPermitted = status.CapPrm,
+        CapEffective = status.CapEff,
+        CapBounding = status.CapBnd,
+        CapAmbient = status.CapAmb,
+        NoNewPrivs = status.NoNewPrivs,
+    };
+
+    /// <summary>/proc/PID/limits, which anyone may read (prlimit on another process needs
+    /// matching credentials or CAP_SYS_RESOURCE).</summary>
+    public static List<LimitRecord> ReadLimits(int pid)
+    {
+        var result = new List<LimitRecord>();
+        var lines = ProcFiles.ReadText(pid, "limits").Split('\n');
+        // Column positions come from the header line: "Limit  Soft Limit  Hard Limit  Units".
+        string header = lines[0];
+        int softAt = header.IndexOf("Soft Limit", StringComparison.Ordinal);
+        int hardAt = header.IndexOf("Hard Limit", StringComparison.Ordinal);
+        int unitsAt = header.IndexOf("Units", StringComparison.Ordinal);
+        for (int i = 1; i < lines.Length && result.Count < LimitRecord.Names.Length; i++)
+        {
+            string line = lines[i];
+            if (line.Length < unitsAt) continue;
+            result.Add(new LimitRecord
+            {
+                Resource = result.Count,
+                Soft = ParseLimit(line[softAt..hardAt]),
+                Hard = ParseLimit(line[hardAt..unitsAt]),
+            });
+        }
+        if (result.Count != LimitRecord.Names.Length)
+            throw new FormatException($"unexpected /proc/{pid}/limits layout");
+        return result;
+    }
+
+    private static ulong ParseLimit(string text)
+    {
+        text = text.Trim();
+        return text == "unlimited" ? ulong.MaxValue : ulong.Parse(text);
+    }
+
+    private static void DumpPrctl(DumpContext ctx, ProcessRecord record)
+    {
+        var inj = ctx.ProcessInjector;
+        ulong scratch = inj.Scratch.Address;
+        inj.Check("prctl(PR_GET_PDEATHSIG)", SyscallNumbers.Prctl, PR_GET_PDEATHSIG, (long)scratch);
+        record.ParentDeathSignal = (int)(ctx.Memory.ReadUInt64(scratch) & 0xffffffff);
+        record.Dumpable = (int)inj.Check("prctl(PR_GET_DUMPABLE)", SyscallNumbers.Prctl, PR_GET_DUMPABLE);
+        record.TimerSlackNanoseconds = (ulong)inj.Check("prctl(PR_GET_TIMERSLACK)", SyscallNumbers.Prctl, PR_GET_TIMERSLACK);
+        inj.Check("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_GET_CHILD_SUBREAPER, (long)scratch);
+        record.ChildSubreaper = (ctx.Memory.ReadUInt64(scratch) & 0xffffffff) != 0;
+        record.ThpDisabled = inj.Check("prctl(PR_GET_THP_DISABLE)", SyscallNumbers.Prctl, PR_GET_THP_DISABLE) != 0;
+        if (inj.Call(SyscallNumbers.ArchPrctl, ARCH_GET_XCOMP_PERM, (long)scratch) == 0)
+            record.XcompPermission = ctx.Memory.ReadUInt64(scratch);
+    }
+}

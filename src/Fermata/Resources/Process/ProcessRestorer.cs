@@ -1,0 +1,84 @@
+using System.Buffers.Binary;
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Process;
+
+/// <summary>
+/// Restores the per-process state: working directory, umask, personality, the memory-descriptor
+/// fields and auxv and the executable link (one PR_SET_MM_MAP), the prctl settings, resource
+/// limits, and last the root directory (chroot after every path has been opened).
+/// </summary>
+internal static class ProcessRestorer
+{
+    private const int PR_SET_PDEATHSIG = 1, PR_SET_TIMERSLACK = 29, PR_SET_CHILD_SUBREAPER = 36,
+        PR_SET_THP_DISABLE = 41, PR_SET_MM = 35, PR_SET_MM_MAP = 14, ARCH_REQ_XCOMP_PERM = 0x1023;
+    private const int XFEATURE_XTILEDATA = 18;
+
+    public static void Restore(RestoreContext ctx)
+    {
+        var p = ctx.Process;
+        var main = ctx.Main;
+        ulong cwd = ctx.WriteString(p.Cwd);
+        long r = main.Call(SyscallNumbers.Chdir, (long)cwd);
+        if (r < 0) throw new SystemCallException($"enter working directory {p.Cwd} in process {p.Pid}", (int)-r);
+        main.Call(SyscallNumbers.Umask, p.Umask);
+        main.Check($"personality 0x{p.Personality:x}", SyscallNumbers.Personality, p.Personality);
+        SetMmMap(ctx);
+        if (p.ParentDeathSignal != 0) main.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, PR_SET_PDEATHSIG, p.ParentDeathSignal);
+        if (p.TimerSlackNanoseconds != 0) main.Check("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)p.TimerSlackNanoseconds);
+        if (p.ChildSubreaper) main.Check("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_SET_CHILD_SUBREAPER, 1);
+        if (p.ThpDisabled) main.Check("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        if ((p.XcompPermission & (1UL << XFEATURE_XTILEDATA)) != 0)
+            main.Check("request AMX state permission", SyscallNumbers.ArchPrctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
+        RestoreLimits(ctx);
+        if (p.Root != "/")
+        {
+            ulong root = ctx.WriteString(p.Root);
+            main.Check($"chroot {p.Root}", SyscallNumbers.Chroot, (long)root);
+        }
+    }
+
+    /// <summary>
+    /// PR_SET_MM_MAP sets code/data/heap/stack bounds, argv and environment ranges (what
+    /// /proc/PID/cmdline reads), the auxiliary vector and the /proc/PID/exe link in one call. The
+    /// blank program's file must be unmapped by now, or the kernel refuses the exe change (EBUSY).
+    /// </summary>
+    private static void SetMmMap(RestoreContext ctx)
+    {
+        var mm = ctx.Process.Mm;
+        int exeFd = -1;
+        if (ctx.Process.ExeFileId != 0)
+            exeFd = FileOpener.Open(ctx, ctx.Image.File(ctx.Process.ExeFileId), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        var map = new byte[104];
+        var s = map.AsSpan();
+        ulong[] fields = [mm.StartCode, mm.EndCode, mm.StartData, mm.EndData, mm.StartBrk, mm.Brk, mm.StartStack,
+            mm.ArgStart, mm.ArgEnd, mm.EnvStart, mm.EnvEnd];
+        for (int i = 0; i < fields.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(s[(i * 8)..], fields[i]);
+        ulong auxvAddress = ctx.WriteScratch(mm.Auxv, 1024);
+        BinaryPrimitives.WriteUInt64LittleEndian(s[88..], mm.Auxv.Length > 0 ? auxvAddress : 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[96..], (uint)mm.Auxv.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[100..], unchecked((uint)exeFd));
+        ulong mapAddress = ctx.WriteScratch(map, 0);
+        long r = ctx.Main.Call(SyscallNumbers.Prctl, PR_SET_MM, PR_SET_MM_MAP, (long)mapAddress, map.Length);
+        if (exeFd >= 0) ctx.CloseInTarget(exeFd);
+        if (r < 0) throw new SystemCallException($"restore the memory layout and executable of process {ctx.Pid} (PR_SET_MM_MAP)", (int)-r);
+    }
+
+    private static void RestoreLimits(RestoreContext ctx)
+    {
+        foreach (var limit in ctx.Process.Limits)
+        {
+            var raw = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(raw, limit.Soft);
+            BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(8), limit.Hard);
+            ulong at = ctx.WriteScratch(raw, 0);
+            long r = ctx.Main.Call(SyscallNumbers.Prlimit64, 0, limit.Resource, (long)at, 0);
+            if (r < 0)
+                ctx.Warnings.Add($"could not restore limit RLIMIT_{LimitRecord.Names[limit.Resource]} ({limit.Soft}/{limit.Hard}): {Errno.Describe((int)-r)}");
+        }
+    }
+}

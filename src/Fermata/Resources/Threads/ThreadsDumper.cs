@@ -1,0 +1,70 @@
+using System.Buffers.Binary;
+using Fermata.Engine.Dump;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+
+namespace Fermata.Resources.Threads;
+
+/// <summary>
+/// Dumps every thread: registers and the whole XSAVE area, signal mask and queued signals,
+/// rseq registration, robust futex list, clear-child-tid address, alternate signal stack, name,
+/// CPU affinity and nice value.
+/// </summary>
+internal static class ThreadsDumper
+{
+    private const int PR_GET_TID_ADDRESS = 40;
+
+    public static void Dump(DumpContext ctx, ProcessRecord record)
+    {
+        // Registers first, before any injected call moves them.
+        var registers = ctx.Frozen.Threads.ToDictionary(t => t, t => ctx.RegistersOf(t));
+        foreach (int tid in ctx.Frozen.Threads)
+        {
+            var rseq = ctx.Tracer.GetRseq(tid);
+            if (Libc.GetRobustList(tid, out ulong robustHead, out ulong robustLength) < 0)
+                throw Libc.Error($"get_robust_list for thread {tid}");
+            var thread = new ThreadRecord
+            {
+                Tid = tid,
+                Registers = registers[tid].ToBytes(),
+                ExtendedState = ctx.Tracer.GetXState(tid),
+                SignalMask = ctx.Tracer.GetSigMask(tid),
+                RseqAddress = rseq.AbiPointer,
+                RseqSize = rseq.AbiSize,
+                RseqSignature = rseq.Signature,
+                RobustListHead = robustHead,
+                RobustListLength = robustLength,
+                Name = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/comm").TrimEnd('\n'),
+                PendingSignals = ctx.Tracer.PeekPendingSignals(tid, shared: false),
+                CpuAffinity = ReadAffinity(tid),
+                Nice = (int)ProcStat.ReadThread(ctx.Pid, tid).Nice,
+            };
+            QueryThreadState(ctx, tid, thread);
+            record.Threads.Add(thread);
+        }
+        // The main thread first: restore creates it before the others.
+        record.Threads = record.Threads.OrderBy(t => t.Tid == ctx.Pid ? 0 : 1).ThenBy(t => t.Tid).ToList();
+    }
+
+    /// <summary>Per-thread state only the thread itself can read: injected calls.</summary>
+    private static void QueryThreadState(DumpContext ctx, int tid, ThreadRecord thread)
+    {
+        var inj = ctx.Injector(tid);
+        ulong scratch = inj.Scratch.Address;
+        inj.Check($"prctl(PR_GET_TID_ADDRESS) in thread {tid}", SyscallNumbers.Prctl, PR_GET_TID_ADDRESS, (long)scratch);
+        thread.ClearChildTid = ctx.Memory.ReadUInt64(scratch);
+        inj.Check($"sigaltstack in thread {tid}", SyscallNumbers.Sigaltstack, 0, (long)scratch);
+        var ss = ctx.Memory.Read(scratch, 24);
+        thread.AltStackAddress = BinaryPrimitives.ReadUInt64LittleEndian(ss);
+        thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss.AsSpan(8));
+        thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss.AsSpan(16));
+    }
+
+    private static byte[] ReadAffinity(int tid)
+    {
+        var mask = new byte[128];
+        int n = Libc.SchedGetAffinity(tid, mask);
+        return n > 0 ? mask[..n] : [];
+    }
+}

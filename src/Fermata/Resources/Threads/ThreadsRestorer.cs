@@ -1,0 +1,119 @@
+using System.Buffers.Binary;
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Tracing;
+
+namespace Fermata.Resources.Threads;
+
+/// <summary>
+/// Recreates the threads with their saved TIDs (clone3 with set_tid from the main thread), gives
+/// each its kernel-side state (robust futex list, rseq area, clear-child-tid address, alternate
+/// stack, name, CPU affinity, nice), and at the very end its FPU/AVX state, registers and signal
+/// mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
+/// registers go back exactly, and the resume happens from an interrupt stop, where the kernel
+/// applies its syscall-restart logic. Only a call interrupted with ERESTART_RESTARTBLOCK (a
+/// relative sleep, whose remaining time lived in the old kernel task) is restarted as itself.
+/// </summary>
+internal static class ThreadsRestorer
+{
+    private const ulong CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
+        CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
+    private const int PR_SET_NAME = 15, SS_ONSTACK = 1, SS_DISABLE = 2;
+
+    public static void Create(RestoreContext ctx)
+    {
+        foreach (var thread in ctx.Process.Threads.Skip(1))
+        {
+            var args = new byte[88];
+            BinaryPrimitives.WriteUInt64LittleEndian(args, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM);
+            ulong setTid = ctx.WriteScratch(BitConverter.GetBytes(thread.Tid), 128);
+            BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), setTid); // set_tid
+            BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);      // set_tid_size
+            ulong at = ctx.WriteScratch(args, 0);
+            long r = ctx.Main.Call(SyscallNumbers.Clone3, (long)at, args.Length);
+            if (r == -Errno.EEXIST) throw new ConflictException($"thread ID {thread.Tid} of process {ctx.Pid} is in use by another process");
+            if (r < 0) throw new SystemCallException($"create thread {thread.Tid} in process {ctx.Pid}", (int)-r);
+            int tid = (int)r;
+            WaitForFirstStop(ctx.Tracer, tid);
+            ctx.Threads[tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, tid, ctx.Main.SyscallAddress, ctx.Main.Scratch);
+        }
+    }
+
+    internal static void WaitForFirstStop(Tracer tracer, int tid)
+    {
+        while (true)
+        {
+            var status = tracer.Wait(tid);
+            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) return;
+            if (status.Exited || status.Signaled) throw new TargetException($"new thread {tid} ended at once ({status})");
+            tracer.Continue(tid);
+        }
+    }
+
+    public static void RestoreState(RestoreContext ctx)
+    {
+        foreach (var t in ctx.Process.Threads)
+        {
+            var inj = ctx.Threads[t.Tid];
+            if (t.RobustListHead != 0)
+                inj.Check($"set_robust_list in thread {t.Tid}", SyscallNumbers.SetRobustList, (long)t.RobustListHead, (long)t.RobustListLength);
+            if (t.RseqAddress != 0)
+                inj.Check($"register rseq in thread {t.Tid}", SyscallNumbers.Rseq, (long)t.RseqAddress, t.RseqSize, 0, t.RseqSignature);
+            inj.Call(SyscallNumbers.SetTidAddress, (long)t.ClearChildTid);
+            if ((t.AltStackFlags & SS_DISABLE) == 0 && t.AltStackSize != 0)
+            {
+                var ss = new byte[24];
+                BinaryPrimitives.WriteUInt64LittleEndian(ss, t.AltStackAddress);
+                BinaryPrimitives.WriteInt32LittleEndian(ss.AsSpan(8), t.AltStackFlags & ~SS_ONSTACK);
+                BinaryPrimitives.WriteUInt64LittleEndian(ss.AsSpan(16), t.AltStackSize);
+                ulong at = ctx.WriteScratch(ss, 0);
+                inj.Check($"sigaltstack in thread {t.Tid}", SyscallNumbers.Sigaltstack, (long)at, 0);
+            }
+            ulong name = ctx.WriteString(t.Name);
+            inj.Call(SyscallNumbers.Prctl, PR_SET_NAME, (long)name);
+            if (t.CpuAffinity.Length > 0)
+            {
+                ulong mask = ctx.WriteScratch(t.CpuAffinity, 0);
+                long r = inj.Call(SyscallNumbers.SchedSetaffinity, 0, t.CpuAffinity.Length, (long)mask);
+                if (r < 0) ctx.Warnings.Add($"could not restore the CPU affinity of thread {t.Tid}: {Errno.Describe((int)-r)}");
+            }
+            if (t.Nice != 0)
+            {
+                long r = inj.Call(SyscallNumbers.Setpriority, 0 /* PRIO_PROCESS */, 0 /* this thread */, t.Nice);
+                if (r < 0) ctx.Warnings.Add($"could not restore nice {t.Nice} of thread {t.Tid}: {Errno.Describe((int)-r)}");
+            }
+        }
+    }
+
+    /// <summary>The thread's saved registers, adjusted so a relative sleep is restarted as itself.</summary>
+    public static UserRegs FinalRegisters(ThreadRecord t)
+    {
+        var regs = UserRegs.FromBytes(t.Registers);
+        if ((long)regs.OrigRax >= 0 && (long)regs.Rax == UserRegs.ERESTART_RESTARTBLOCK)
+            regs.Rax = unchecked((ulong)UserRegs.ERESTARTNOINTR);
+        return regs;
+    }
+
+    /// <summary>Gives every thread its registers and mask back and lets them all go. The helper
+    /// region is unmapped by the main thread's last call, after which nothing runs from it.</summary>
+    public static void Finish(RestoreContext ctx)
+    {
+        foreach (var t in ctx.Process.Threads.Skip(1)) Complete(ctx, t);
+        ctx.Main.Check("unmap the restore helper", SyscallNumbers.Munmap, (long)ctx.HelperAddress, (long)RestoreContext.HelperSize);
+        Complete(ctx, ctx.Process.Threads[0]);
+        foreach (var t in ctx.Process.Threads) ctx.Tracer.Detach(t.Tid);
+    }
+
+    private static void Complete(RestoreContext ctx, ThreadRecord t)
+    {
+        try { ctx.Tracer.SetXState(t.Tid, t.ExtendedState); }
+        catch (SystemCallException e)
+        {
+            throw new ImageException($"the FPU/AVX state of thread {t.Tid} does not fit this CPU ({e.Message}); restore on a machine with the same CPU features");
+        }
+        ctx.Threads[t.Tid].Finish(FinalRegisters(t));
+        ctx.Tracer.SetSigMask(t.Tid, t.SignalMask);
+    }
+}

@@ -1,0 +1,159 @@
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+
+namespace Fermata.Tracing;
+
+/// <summary>
+/// A process whose every thread is held in a ptrace interrupt stop.
+///
+/// Freezing: list /proc/PID/task, PTRACE_SEIZE and PTRACE_INTERRUPT each thread, wait for each
+/// one's stop, and repeat until the listing holds no thread we have not stopped. Threads created
+/// meanwhile are attached by the kernel (PTRACE_O_TRACECLONE) and stop on their own. A signal
+/// that reaches a thread during the freeze is delivered as usual (its handler frame is set up),
+/// and the thread then takes its interrupt stop before running any user code: the image holds
+/// the thread about to run the handler, and a controller that dies loses nothing.
+///
+/// Thawing detaches every thread; if the controller dies instead, the kernel detaches them and
+/// they carry on, since no thread is left in a state that a detach would not resume cleanly.
+/// </summary>
+public sealed class FrozenProcess
+{
+    public const int SeizeOptions = Libc.PTRACE_O_TRACESYSGOOD | Libc.PTRACE_O_TRACECLONE;
+
+    private readonly Tracer _tracer;
+    private readonly List<int> _threads = [];
+
+    public int Pid { get; }
+    public IReadOnlyList<int> Threads => _threads;
+    /// <summary>The process was in a group stop (SIGSTOP, SIGTSTP) when it was frozen.</summary>
+    public bool WasStopped { get; private set; }
+    public bool Attached { get; private set; }
+
+    private FrozenProcess(Tracer tracer, int pid)
+    {
+        _tracer = tracer;
+        Pid = pid;
+    }
+
+    public static FrozenProcess Freeze(Tracer tracer, int pid)
+    {
+        var frozen = new FrozenProcess(tracer, pid);
+        try
+        {
+            frozen.FreezeAll();
+        }
+        catch
+        {
+            frozen.Thaw();
+            throw;
+        }
+        return frozen;
+    }
+
+    private void FreezeAll()
+    {
+        var stopped = new HashSet<int>();
+        var autoAttached = new HashSet<int>();
+        for (int round = 0; ; round++)
+        {
+            var listed = ProcFiles.ThreadIds(Pid);
+            var fresh = listed.Where(t => !stopped.Contains(t)).ToList();
+            if (fresh.Count == 0) break;
+            if (round > 1000) throw new TargetException($"process {Pid} keeps creating threads; could not freeze it");
+            foreach (int tid in fresh)
+            {
+                if (autoAttached.Contains(tid)) continue;
+                int err = _tracer.TrySeize(tid, SeizeOptions);
+                if (err == Errno.ESRCH) continue; // exited meanwhile
+                if (err == Errno.EPERM)
+                {
+                    var status = ProcStatus.Read(Pid);
+                    if (status["TracerPid"] is { } tracerPid && tracerPid != "0")
+                        throw new ConflictException($"process {Pid} is already being traced by PID {tracerPid} (a debugger or strace?)");
+                    throw new PermissionException($"not allowed to trace process {Pid} (thread {tid})");
+                }
+                if (err != 0) throw new SystemCallException($"PTRACE_SEIZE thread {tid} of process {Pid}", err);
+                Attached = true;
+                _threads.Add(tid);
+                if (_tracer.TryInterrupt(tid) == Errno.ESRCH) continue;
+            }
+            foreach (int tid in fresh)
+            {
+                if (!_threads.Contains(tid)) continue;
+                if (WaitForStop(tid, autoAttached)) stopped.Add(tid);
+                else _threads.Remove(tid);
+            }
+            // Threads the kernel attached for us must still reach their first stop.
+            foreach (int tid in autoAttached.Where(t => !stopped.Contains(t)).ToList())
+            {
+                if (!_threads.Contains(tid)) _threads.Add(tid);
+                if (WaitForStop(tid, autoAttached)) stopped.Add(tid);
+                else _threads.Remove(tid);
+            }
+        }
+        if (_threads.Count == 0) throw new TargetException($"process {Pid} exited while being frozen");
+        _threads.Sort();
+    }
+
+    /// <summary>Waits until a thread is in an interrupt (or group) stop. False if it exited.</summary>
+    private bool WaitForStop(int tid, HashSet<int> autoAttached)
+    {
+        while (true)
+        {
+            WaitStatus status;
+            try { status = _tracer.Wait(tid); }
+            catch (Errors.SystemCallException e) when (e.Errno == Errno.ECHILD) { return false; }
+            if (status.Exited || status.Signaled) return false;
+            int ev = status.PtraceEvent;
+            if (ev == Libc.PTRACE_EVENT_STOP)
+            {
+                int sig = status.StopSignal;
+                if (sig is Signals.SIGSTOP or Signals.SIGTSTP or Signals.SIGTTIN or Signals.SIGTTOU) WasStopped = true;
+                return true;
+            }
+            if (ev is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
+            {
+                // A thread being born during the freeze; the kernel attached it to us.
+                int child = (int)_tracer.GetEventMessage(tid);
+                if (ev == Libc.PTRACE_EVENT_CLONE) autoAttached.Add(child);
+                _tracer.Continue(tid);
+                continue;
+            }
+            if (ev != 0)
+            {
+                _tracer.Continue(tid);
+                continue;
+            }
+            // A signal on its way to the thread: let it be delivered; the pending interrupt
+            // stops the thread before the handler runs.
+            _tracer.Continue(tid, status.StopSignal);
+        }
+    }
+
+    /// <summary>Detaches every thread; they carry on where they were.</summary>
+    public void Thaw()
+    {
+        foreach (int tid in _threads) _tracer.TryDetach(tid);
+        Attached = false;
+    }
+
+    /// <summary>Kills the frozen process and waits until every thread has gone.</summary>
+    public void Kill()
+    {
+        Libc.Kill(Pid, Signals.SIGKILL);
+        foreach (int tid in _threads)
+        {
+            while (true)
+            {
+                WaitStatus status;
+                try { status = _tracer.Wait(tid); }
+                catch (SystemCallException) { break; }
+                if (status.Exited || status.Signaled) break;
+                _tracer.TryDetach(tid); // a stop that raced with the kill: let it go to die
+            }
+        }
+        Attached = false;
+    }
+}

@@ -1,0 +1,163 @@
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Tracing;
+
+/// <summary>
+/// Makes a stopped thread execute system calls on our behalf.
+///
+/// Each call sets the registers (rip at a "syscall" instruction, rax the number, rdi..r9 the
+/// arguments, orig_rax -1 so the kernel does not take it for a syscall restart), resumes the
+/// thread under PTRACE_SYSCALL and catches it at the syscall's exit, so nothing after the
+/// instruction ever runs and no signal is raised: any "syscall" in the process will do, and a
+/// controller that dies mid-way leaves no trap behind. Clone events on the way are recorded (the
+/// new thread ids are in <see cref="Events"/>). A signal that arrives between two calls is taken
+/// off the thread and queued to it again (rt_tgsigqueueinfo, which keeps its siginfo) before the
+/// thread gets its registers back.
+/// </summary>
+public sealed class SyscallInjector
+{
+    private readonly Tracer _tracer;
+    private readonly List<byte[]> _intercepted = [];
+    private bool _atSyscallExit;
+
+    public int Tgid { get; }
+    public int Tid { get; }
+    public ulong SyscallAddress { get; set; }
+
+    /// <summary>Memory of the thread's process that calls may use for their arguments and results.</summary>
+    public ScratchArea Scratch { get; set; }
+
+    public RemoteMemory Memory { get; }
+
+    /// <summary>The registers the thread had when the injector took it over.</summary>
+    public UserRegs Saved { get; }
+
+    public List<(int Event, ulong Message)> Events { get; } = [];
+
+    public int CallCount { get; private set; }
+
+    public SyscallInjector(Tracer tracer, RemoteMemory memory, int tgid, int tid, ulong syscallAddress, ScratchArea scratch)
+    {
+        _tracer = tracer;
+        Memory = memory;
+        Tgid = tgid;
+        Tid = tid;
+        SyscallAddress = syscallAddress;
+        Scratch = scratch;
+        Saved = tracer.GetRegs(tid);
+    }
+
+    /// <summary>Runs one system call; returns the raw result (a negative errno on failure).</summary>
+    public long Call(int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
+    {
+        var regs = Saved;
+        regs.Rip = SyscallAddress;
+        regs.Rax = (ulong)number;
+        regs.OrigRax = ulong.MaxValue;
+        regs.Rdi = (ulong)a1;
+        regs.Rsi = (ulong)a2;
+        regs.Rdx = (ulong)a3;
+        regs.R10 = (ulong)a4;
+        regs.R8 = (ulong)a5;
+        regs.R9 = (ulong)a6;
+        _tracer.SetRegs(Tid, regs);
+        CallCount++;
+        _tracer.ContinueToSyscall(Tid);
+        bool entered = false;
+        while (true)
+        {
+            var status = WaitAlive();
+            int ev = status.PtraceEvent;
+            if (ev != 0)
+            {
+                if (ev is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
+                    Events.Add((ev, _tracer.GetEventMessage(Tid)));
+                _tracer.ContinueToSyscall(Tid);
+                continue;
+            }
+            if (status.SyscallStop)
+            {
+                if (!entered)
+                {
+                    entered = true;
+                    _tracer.ContinueToSyscall(Tid);
+                    continue;
+                }
+                _atSyscallExit = true;
+                return (long)_tracer.GetRegs(Tid).Rax;
+            }
+            // A signal on its way to the thread: hold it, queue it again in Finish.
+            _intercepted.Add(_tracer.GetSigInfo(Tid));
+            _tracer.ContinueToSyscall(Tid);
+        }
+    }
+
+    /// <summary>Runs a call and throws, naming <paramref name="what"/>, if it fails.</summary>
+    public long Check(string what, int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
+    {
+        long r = Call(number, a1, a2, a3, a4, a5, a6);
+        if (r < 0 && r > -4096) throw new SystemCallException($"{what} in pid {Tgid}", (int)-r);
+        return r;
+    }
+
+    private WaitStatus WaitAlive()
+    {
+        var status = _tracer.Wait(Tid);
+        if (status.Exited || status.Signaled)
+            throw new TargetException($"thread {Tid} of process {Tgid} ended ({status}) while Fermata was working on it");
+        return status;
+    }
+
+    /// <summary>Gives the thread its saved registers back, in the stop it was frozen in.</summary>
+    public void RestoreAndReinterrupt() => Finish(Saved);
+
+    /// <summary>
+    /// Queues held signals again, sets <paramref name="final"/> as the thread's registers and
+    /// leaves it in an interrupt stop. From a syscall-exit stop the kernel would not apply its
+    /// restart logic to a system call the thread was interrupted in; from an interrupt stop a
+    /// resume or detach restarts it exactly as it would have without us. So the thread is made to
+    /// stop once more in the signal path (PTRACE_INTERRUPT, then continue) with those registers.
+    /// </summary>
+    public void Finish(UserRegs final)
+    {
+        RequeueIntercepted();
+        _tracer.SetRegs(Tid, final);
+        if (!_atSyscallExit) return;
+        _tracer.Interrupt(Tid);
+        _tracer.Continue(Tid);
+        while (true)
+        {
+            var status = WaitAlive();
+            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) break;
+            if (status.PtraceEvent != 0) { _tracer.Continue(Tid); continue; }
+            // A signal raced in: deliver it the normal way; the pending interrupt stops the thread
+            // before its handler runs.
+            _tracer.Continue(Tid, status.StopSignal);
+        }
+        _atSyscallExit = false;
+    }
+
+    private void RequeueIntercepted()
+    {
+        for (int round = 0; _intercepted.Count > 0 && round < 16; round++)
+        {
+            var pending = _intercepted.ToArray();
+            _intercepted.Clear();
+            foreach (var info in pending)
+            {
+                int signal = BitConverter.ToInt32(info, 0);
+                Memory.Write(Scratch.Address, info);
+                Check($"queue {Signals.Name(signal)} again to thread {Tid}", SyscallNumbers.RtTgsigqueueinfo,
+                    Tgid, Tid, signal, (long)Scratch.Address);
+            }
+        }
+    }
+}
+
+/// <summary>A range of a traced process's memory that injected calls may overwrite.</summary>
+public readonly record struct ScratchArea(ulong Address, ulong Size)
+{
+    public ulong At(ulong offset) => offset < Size ? Address + offset : throw new ArgumentOutOfRangeException(nameof(offset));
+}

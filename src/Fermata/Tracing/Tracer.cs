@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Tracing;
+
+/// <summary>
+/// The one thread that owns every ptrace and waitpid call of an operation.
+///
+/// The kernel binds a tracee to the thread that attached it: requests from any other thread fail
+/// with ESRCH, and when that thread exits its tracees are detached and resumed. So the tracer is a
+/// dedicated long-lived OS thread (never a pool thread), and the engine runs whole operations on it
+/// through <see cref="Run{T}"/>. Work that needs no ptrace (copying memory with process_vm_readv,
+/// hashing, writing files) may run on other threads in parallel.
+///
+/// waitpid is always called for a specific thread id, never -1: a wildcard wait would also reap
+/// children that other parts of the process started.
+/// </summary>
+public sealed unsafe class Tracer : IDisposable
+{
+    private readonly Thread _thread;
+    private readonly BlockingCollection<Action> _queue = new();
+    private int _xstateSize;
+
+    public Tracer()
+    {
+        _thread = new Thread(Loop, maxStackSize: 16 << 20) { Name = "fermata-tracer", IsBackground = true };
+        _thread.Start();
+    }
+
+    private void Loop()
+    {
+        foreach (var work in _queue.GetConsumingEnumerable()) work();
+    }
+
+    public bool OnTracerThread => Thread.CurrentThread == _thread;
+
+    /// <summary>Runs <paramref name="work"/> on the tracer thread and returns its result.</summary>
+    public T Run<T>(Func<T> work)
+    {
+        if (OnTracerThread) return work();
+        T result = default!;
+        ExceptionDispatchInfo? error = null;
+        using var done = new ManualResetEventSlim();
+        _queue.Add(() =>
+        {
+            try { result = work(); }
+            catch (Exception e) { error = ExceptionDispatchInfo.Capture(e); }
+            finally { done.Set(); }
+        });
+        done.Wait();
+        error?.Throw();
+        return result;
+    }
+
+    public void Run(Action work) => Run(() => { work(); return 0; });
+
+    private void EnsureOwner()
+    {
+        if (!OnTracerThread)
+            throw new InvalidOperationException("ptrace requests must come from the tracer thread");
+    }
+
+    private long Ptrace(int request, int tid, long address, long data, string what)
+    {
+        EnsureOwner();
+        long r = Libc.Ptrace(request, tid, address, data);
+        if (r < 0) throw Libc.Error($"{what} (thread {tid})");
+        return r;
+    }
+
+    /// <summary>PTRACE_SEIZE. Returns the errno instead of throwing, so callers can tell a thread
+    /// that has exited (ESRCH) from one that is not ours (EPERM).</summary>
+    public int TrySeize(int tid, int options)
+    {
+        EnsureOwner();
+        return Libc.Ptrace(Libc.PTRACE_SEIZE, tid, 0, options) < 0 ? Libc.LastErrno : 0;
+    }
+
+    public void Interrupt(int tid) => Ptrace(Libc.PTRACE_INTERRUPT, tid, 0, 0, "PTRACE_INTERRUPT");
+
+    public int TryInterrupt(int tid)
+    {
+        EnsureOwner();
+        return Libc.Ptrace(Libc.PTRACE_INTERRUPT, tid, 0, 0) < 0 ? Libc.LastErrno : 0;
+    }
+
+    public void SetOptions(int tid, int options) => Ptrace(Libc.PTRACE_SETOPTIONS, tid, 0, options, "PTRACE_SETOPTIONS");
+
+    public void Continue(int tid, int signal = 0) => Ptrace(Libc.PTRACE_CONT, tid, 0, signal, "PTRACE_CONT");
+
+    public void ContinueToSyscall(int tid, int signal = 0) => Ptrace(Libc.PTRACE_SYSCALL, tid, 0, signal, "PTRACE_SYSCALL");
+
+    public void Detach(int tid, int signal = 0) => Ptrace(Libc.PTRACE_DETACH, tid, 0, signal, "PTRACE_DETACH");
+
+    public int TryDetach(int tid, int signal = 0)
+    {
+        EnsureOwner();
+        return Libc.Ptrace(Libc.PTRACE_DETACH, tid, 0, signal) < 0 ? Libc.LastErrno : 0;
+    }
+
+    public ulong GetEventMessage(int tid)
+    {
+        ulong message = 0;
+        Ptrace(Libc.PTRACE_GETEVENTMSG, tid, 0, (long)&message, "PTRACE_GETEVENTMSG");
+        return message;
+    }
+
+    /// <summary>waitpid for one thread, retrying on EINTR.</summary>
+    public WaitStatus Wait(int tid)
+    {
+        EnsureOwner();
+        while (true)
+        {
+            int r = Libc.WaitPid(tid, out int status, Libc.__WALL);
+            if (r >= 0) return new WaitStatus(status);
+            int errno = Libc.LastErrno;
+            if (errno == Errno.EINTR) continue;
+            throw new SystemCallException($"waitpid for thread {tid}", errno);
+        }
+    }
+
+    /// <summary>Non-blocking waitpid; null when the thread has nothing to report.</summary>
+    public WaitStatus? TryWait(int tid)
+    {
+        EnsureOwner();
+        int r = Libc.WaitPid(tid, out int status, Libc.__WALL | Libc.WNOHANG);
+        if (r > 0) return new WaitStatus(status);
+        if (r == 0) return null;
+        throw Libc.Error($"waitpid for thread {tid}");
+    }
+
+    public UserRegs GetRegs(int tid)
+    {
+        UserRegs regs;
+        var iov = new IoVec((nint)(&regs), (nuint)UserRegs.Size);
+        Ptrace(Libc.PTRACE_GETREGSET, tid, Libc.NT_PRSTATUS, (long)&iov, "read registers");
+        return regs;
+    }
+
+    public void SetRegs(int tid, in UserRegs regs)
+    {
+        fixed (UserRegs* p = &regs)
+        {
+            var iov = new IoVec((nint)p, (nuint)UserRegs.Size);
+            Ptrace(Libc.PTRACE_SETREGSET, tid, Libc.NT_PRSTATUS, (long)&iov, "write registers");
+        }
+    }
+
+    /// <summary>The whole extended FPU/SSE/AVX state in XSAVE layout, sized by the kernel's answer.</summary>
+    public byte[] GetXState(int tid)
+    {
+        int capacity = _xstateSize > 0 ? _xstateSize : 64 << 10;
+        var buffer = new byte[capacity];
+        fixed (byte* p = buffer)
+        {
+            var iov = new IoVec((nint)p, (nuint)capacity);
+            Ptrace(Libc.PTRACE_GETREGSET, tid, Libc.NT_X86_XSTATE, (long)&iov, "read FPU/AVX state");
+            _xstateSize = (int)iov.Length;
+        }
+        return buffer.Length == _xstateSize ? buffer : buffer[.._xstateSize];
+    }
+
+    public void SetXState(int tid, byte[] xstate)
+    {
+        fixed (byte* p = xstate)
+        {
+            var iov = new IoVec((nint)p, (nuint)xstate.Length);
+            Ptrace(Libc.PTRACE_SETREGSET, tid, Libc.NT_X86_XSTATE, (long)&iov, "write FPU/AVX state");
+        }
+    }
+
+    public ulong GetSigMask(int tid)
+    {
+        ulong mask = 0;
+        Ptrace(Libc.PTRACE_GETSIGMASK, tid, 8, (long)&mask, "PTRACE_GETSIGMASK");
+        return mask;
+    }
+
+    public void SetSigMask(int tid, ulong mask) =>
+        Ptrace(Libc.PTRACE_SETSIGMASK, tid, 8, (long)&mask, "PTRACE_SETSIGMASK");
+
+    public RseqConfig GetRseq(int tid)
+    {
+        RseqConfig config;
+        Ptrace(Libc.PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(RseqConfig), (long)&config, "PTRACE_GET_RSEQ_CONFIGURATION");
+        return config;
+    }
+
+    public byte[] GetSigInfo(int tid)
+    {
+        var info = new byte[SigInfoSize];
+        fixed (byte* p = info) Ptrace(Libc.PTRACE_GETSIGINFO, tid, 0, (long)p, "PTRACE_GETSIGINFO");
+        return info;
+    }
+
+    public const int SigInfoSize = 128;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PeekSigInfoArgs
+    {
+        public ulong Offset;
+        public uint Flags;
+        public int Count;
+    }
+
+    /// <summary>The queued signals of a thread (or of its process, <paramref name="shared"/>), oldest first.</summary>
+    public List<byte[]> PeekPendingSignals(int tid, bool shared)
+    {
+        const int batch = 32;
+        var result = new List<byte[]>();
+        var buffer = new byte[batch * SigInfoSize];
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                var args = new PeekSigInfoArgs
+                {
+                    Offset = (ulong)result.Count,
+                    Flags = shared ? (uint)Libc.PTRACE_PEEKSIGINFO_SHARED : 0,
+                    Count = batch,
+                };
+                int n = (int)Ptrace(Libc.PTRACE_PEEKSIGINFO, tid, (long)&args, (long)p, "PTRACE_PEEKSIGINFO");
+                for (int i = 0; i < n; i++) result.Add(buffer.AsSpan(i * SigInfoSize, SigInfoSize).ToArray());
+                if (n < batch) return result;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.CompleteAdding();
+        if (!OnTracerThread) _thread.Join();
+    }
+}

@@ -139,11 +139,12 @@ public sealed class FrozenProcess
         Attached = false;
     }
 
-    /// <summary>Kills the frozen process and waits until every thread has gone.</summary>
+    /// <summary>Kills the frozen process and waits until every thread has gone. The leader is
+    /// waited for last: the kernel reports its exit only once the other threads are reaped.</summary>
     public void Kill()
     {
         Libc.Kill(Pid, Signals.SIGKILL);
-        foreach (int tid in _threads)
+        foreach (int tid in _threads.OrderBy(t => t == Pid ? 1 : 0))
         {
             while (true)
             {

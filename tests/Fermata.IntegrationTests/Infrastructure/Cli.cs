@@ -1,0 +1,58 @@
+using System.Diagnostics;
+
+namespace Fermata.IntegrationTests.Infrastructure;
+
+/// <summary>What a run of the fermata command line produced.</summary>
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}";
+}
+
+/// <summary>
+/// Runs the fermata command line as a separate process, as a user would: through 'dotnet
+/// Fermata.Cli.dll', optionally as another (ordinary) user.
+/// </summary>
+public static class FermataCli
+{
+    public static CliResult Run(params string[] args) => Run(null, args);
+
+    public static CliResult RunAs(string? user, params string[] args) => Run(user, args);
+
+    private static CliResult Run(string? user, string[] args)
+    {
+        using var process = Start(user, args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"fermata {string.Join(' ', args)} did not finish");
+        }
+        process.WaitForExit();
+        return new CliResult(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts the CLI in the background (for a foreground restore that waits for the
+    /// restored process).</summary>
+    public static Process Start(string? user, params string[] args)
+    {
+        var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (user != null)
+        {
+            // setpriv switches user without a login session; HOME points somewhere writable.
+            psi.FileName = "setpriv";
+            foreach (var a in new[] { $"--reuid={user}", $"--regid={user}", "--init-groups", "--" }) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(Repo.Which("dotnet"));
+            psi.Environment["HOME"] = Users.Home(user);
+            psi.Environment["DOTNET_CLI_HOME"] = Users.Home(user);
+        }
+        else
+        {
+            psi.FileName = Repo.Which("dotnet");
+        }
+        psi.ArgumentList.Add(Repo.CliDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        return Process.Start(psi)!;
+    }
+}

@@ -1,0 +1,1 @@
+global using Libc = Fermata.Linux.Interop.Libc;

@@ -52,8 +52,10 @@ public static class Checkpointer
 
     private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, ImageDirectory dir, Stopwatch total)
     {
+        var timer = new PhaseTimer();
         var frozen = FrozenProcess.Freeze(tracer, pid);
         var frozenTime = Stopwatch.StartNew();
+        timer.Mark("freeze");
         DumpContext? ctx = null;
         try
         {
@@ -64,30 +66,39 @@ public static class Checkpointer
             SignalsDumper.Dump(ctx, record);
             ThreadsDumper.Dump(ctx, record);
             FilesDumper.Dump(ctx, record);
+            timer.Mark("collect state");
             MemoryDumper.Dump(ctx, record);
             image.AddProcess(record);
             ctx.ReleaseThreads();
+            timer.Mark("find pages");
 
             image.Pages.Preallocate();
+            timer.Mark("reserve space");
             image.Pages.WriteAll(options.Workers);
+            timer.Mark("copy pages");
             if (options.LeaveRunning)
             {
                 frozen.Thaw();
                 frozenTime.Stop();
+                timer.Mark("resume");
             }
 
             FileChecksums.Compute(image.Manifest.Files, options.Workers);
+            timer.Mark("checksum mapped files");
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
             manifest.Info = Describe(record, options, frozenTime.Elapsed);
             image.Pages.Sync();
+            timer.Mark("fsync pages");
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
             dir.Commit();
+            timer.Mark("write manifest, commit");
 
             if (!options.LeaveRunning)
             {
-                frozen.Kill();
-                frozenTime.Stop();
+                // Frozen until the kill; the kernel then tears the process down while we wait.
+                frozen.Kill(frozenTime.Stop);
+                timer.Mark("kill");
             }
             return new CheckpointResult
             {

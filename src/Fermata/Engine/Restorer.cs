@@ -32,14 +32,17 @@ public static class Restorer
     public static RestoreResult Restore(string directory, RestoreOptions options)
     {
         var total = Stopwatch.StartNew();
+        var timer = new PhaseTimer();
         using var image = CheckpointImage.Open(directory, verifyPages: true, options.Workers);
+        timer.Mark("open and verify image");
         if (image.Manifest.Processes.Count != 1)
             throw new ImageException($"the image holds {image.Manifest.Processes.Count} processes; restart it as a job");
         var process = image.Manifest.Processes[0];
         RestorePreflight.Check(image, process, options);
+        timer.Mark("preflight checks");
         var warnings = new List<string>();
         using var tracer = new Tracer();
-        ulong pages = tracer.Run(() => Run(tracer, image, process, options, warnings));
+        ulong pages = tracer.Run(() => Run(tracer, image, process, options, warnings, timer));
         return new RestoreResult
         {
             Pid = process.Pid,
@@ -50,24 +53,29 @@ public static class Restorer
         };
     }
 
-    private static ulong Run(Tracer tracer, CheckpointImage image, ProcessRecord process, RestoreOptions options, List<string> warnings)
+    private static ulong Run(Tracer tracer, CheckpointImage image, ProcessRecord process, RestoreOptions options, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Start(tracer);
         CheckCpu(tracer, blank.Pid, process);
         var main = CreateProcess(tracer, blank, process.Pid);
+        timer.Mark("create process");
         using var ctx = new RestoreContext(tracer, image, process, options, main, warnings);
         try
         {
             tracer.SetSigMask(process.Pid, ulong.MaxValue);
             AddressSpacePreparer.Prepare(ctx);
+            timer.Mark("prepare address space");
             ulong pages = MemoryRestorer.Restore(ctx);
+            timer.Mark("memory");
             FilesRestorer.Restore(ctx);
             ProcessRestorer.Restore(ctx);
             ThreadsRestorer.Create(ctx);
             ThreadsRestorer.RestoreState(ctx);
             SignalsRestorer.Restore(ctx);
             CredentialsRestorer.Restore(ctx);
+            timer.Mark("files, process, threads");
             ThreadsRestorer.Finish(ctx);
+            timer.Mark("registers, resume");
             if (process.WasStopped) Libc.Kill(process.Pid, Signals.SIGSTOP);
             return pages;
         }

@@ -101,24 +101,29 @@ public sealed unsafe class PageStoreReader : IDisposable
         foreach (var r in runs)
             if (!Contains(r.Logical, r.Length))
                 throw new ImageException($"image manifest is damaged: page run at {r.Logical} lies outside the page store");
-        ulong total = 0;
-        foreach (var r in runs) total += r.Length;
-        if (total == 0) return;
-        // Cut the work into pieces of about 8 MiB so threads stay busy until the end.
-        var pieces = new List<(int First, int Count)>();
-        ulong pieceBytes = 0;
-        int start = 0;
-        for (int i = 0; i < runs.Count; i++)
+        // Cut the work into pieces of at most 8 MiB (splitting large runs, grouping small ones)
+        // so every thread stays busy until the end.
+        const ulong pieceSize = 8 << 20;
+        var pieces = new List<List<PagePlacement>>();
+        var current = new List<PagePlacement>();
+        ulong currentBytes = 0;
+        foreach (var run in runs)
         {
-            pieceBytes += runs[i].Length;
-            if (pieceBytes >= 8 << 20 || i - start >= 1000)
+            for (ulong done = 0; done < run.Length;)
             {
-                pieces.Add((start, i - start + 1));
-                start = i + 1;
-                pieceBytes = 0;
+                ulong take = Math.Min(run.Length - done, pieceSize - currentBytes);
+                current.Add(new PagePlacement(run.Logical + done, run.Address + done, take));
+                currentBytes += take;
+                done += take;
+                if (currentBytes == pieceSize || current.Count == 1024)
+                {
+                    pieces.Add(current);
+                    current = [];
+                    currentBytes = 0;
+                }
             }
         }
-        if (start < runs.Count) pieces.Add((start, runs.Count - start));
+        if (current.Count > 0) pieces.Add(current);
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
         try
         {
@@ -128,9 +133,8 @@ public sealed unsafe class PageStoreReader : IDisposable
                 var remote = new IoVec[piece.Count];
                 for (int i = 0; i < piece.Count; i++)
                 {
-                    var r = runs[piece.First + i];
-                    local[i] = new IoVec((nint)(_map + r.Logical), (nuint)r.Length);
-                    remote[i] = new IoVec((nint)r.Address, (nuint)r.Length);
+                    local[i] = new IoVec((nint)(_map + piece[i].Logical), (nuint)piece[i].Length);
+                    remote[i] = new IoVec((nint)piece[i].Address, (nuint)piece[i].Length);
                 }
                 RemoteMemory.Transfer(pid, local, remote, write: true);
             });

@@ -126,6 +126,9 @@ public sealed unsafe class PageStoreWriter : IDisposable
 
         ulong checksum = Checksum.Compute(buffer, (nuint)length, start);
         WriteAt(buffer, length, start);
+        // Start writing this block to disk now, while the next ones are copied: the final fsync
+        // then has little left to wait for.
+        Libc.SyncFileRange(_fd.Fd, (long)start, (long)length, Libc.SYNC_FILE_RANGE_WRITE);
         return new BlockRecord
         {
             LogicalOffset = start,

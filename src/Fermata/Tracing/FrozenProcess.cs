@@ -141,9 +141,10 @@ public sealed class FrozenProcess
 
     /// <summary>Kills the frozen process and waits until every thread has gone. The leader is
     /// waited for last: the kernel reports its exit only once the other threads are reaped.</summary>
-    public void Kill()
+    public void Kill(Action? killed = null)
     {
         Libc.Kill(Pid, Signals.SIGKILL);
+        killed?.Invoke();
         foreach (int tid in _threads.OrderBy(t => t == Pid ? 1 : 0))
         {
             while (true)

@@ -139,6 +139,11 @@ internal static unsafe partial class Libc
     internal static int Kcmp(int pid1, int pid2, int type, long idx1, long idx2) =>
         (int)Syscall(312, pid1, pid2, type, idx1, idx2);
 
+    internal const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    [LibraryImport(Name, EntryPoint = "sync_file_range", SetLastError = true)]
+    internal static partial int SyncFileRange(int fd, long offset, long length, uint flags);
+
     [LibraryImport(Name, EntryPoint = "tee", SetLastError = true)]
     internal static partial nint Tee(int fdIn, int fdOut, nuint length, uint flags);
 

@@ -81,7 +81,7 @@ public static class Restorer
         }
         catch
         {
-            Abort(tracer, process.Pid, ctx.Threads.Keys.ToList());
+            tracer.KillAndCollect(process.Pid, ctx.Threads.Keys.ToList()); // nothing half-built stays behind
             throw;
         }
     }
@@ -117,24 +117,6 @@ public static class Restorer
             ulong used = BitConverter.ToUInt64(t.ExtendedState, XStateLayout.XStateBvOffset);
             if ((used & ~enabled) != 0)
                 throw new ImageException($"thread {t.Tid} uses CPU state components 0x{used & ~enabled:x} this machine does not have");
-        }
-    }
-
-    /// <summary>Kills a half-built process and reaps every thread of it.</summary>
-    private static void Abort(Tracer tracer, int pid, List<int> threads)
-    {
-        Libc.Kill(pid, Signals.SIGKILL);
-        foreach (int tid in threads.OrderBy(t => t == pid ? 1 : 0))
-        {
-            try
-            {
-                while (true)
-                {
-                    var status = tracer.Wait(tid);
-                    if (status.Exited || status.Signaled) break;
-                }
-            }
-            catch (SystemCallException) { }
         }
     }
 }

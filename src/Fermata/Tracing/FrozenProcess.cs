@@ -139,23 +139,11 @@ public sealed class FrozenProcess
         Attached = false;
     }
 
-    /// <summary>Kills the frozen process and waits until every thread has gone. The leader is
-    /// waited for last: the kernel reports its exit only once the other threads are reaped.</summary>
+    /// <summary>Kills the frozen process and waits until every thread has gone.
+    /// <paramref name="killed"/> runs as soon as the kill is sent.</summary>
     public void Kill(Action? killed = null)
     {
-        Libc.Kill(Pid, Signals.SIGKILL);
-        killed?.Invoke();
-        foreach (int tid in _threads.OrderBy(t => t == Pid ? 1 : 0))
-        {
-            while (true)
-            {
-                WaitStatus status;
-                try { status = _tracer.Wait(tid); }
-                catch (SystemCallException) { break; }
-                if (status.Exited || status.Signaled) break;
-                _tracer.TryDetach(tid); // a stop that raced with the kill: let it go to die
-            }
-        }
+        _tracer.KillAndCollect(Pid, _threads, killed);
         Attached = false;
     }
 }

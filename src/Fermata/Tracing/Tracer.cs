@@ -123,6 +123,29 @@ public sealed unsafe class Tracer : IDisposable
         }
     }
 
+    /// <summary>Waits until a (killed) thread has exited, letting any stop it reports go.
+    /// A thread already collected, or never ours, counts as gone.</summary>
+    public void WaitUntilGone(int tid)
+    {
+        while (true)
+        {
+            WaitStatus status;
+            try { status = Wait(tid); }
+            catch (SystemCallException) { return; }
+            if (status.Exited || status.Signaled) return;
+            TryDetach(tid);
+        }
+    }
+
+    /// <summary>Kills a process and waits for each of its threads, the leader last: the kernel
+    /// reports a leader's exit only once the other threads are collected.</summary>
+    public void KillAndCollect(int pid, IEnumerable<int> threads, Action? killed = null)
+    {
+        Libc.Kill(pid, Signals.SIGKILL);
+        killed?.Invoke();
+        foreach (int tid in threads.OrderBy(t => t == pid ? 1 : 0)) WaitUntilGone(tid);
+    }
+
     /// <summary>Non-blocking waitpid; null when the thread has nothing to report.</summary>
     public WaitStatus? TryWait(int tid)
     {

@@ -24,7 +24,7 @@ internal sealed class DumpContext : IDisposable
     private ScratchArea? _scratch;
     private byte[]? _scratchSaved;
     private ulong? _syscallSite;
-    private SafeFd? _pidfd;
+    private PidFd? _pidfd;
 
     public Tracer Tracer { get; }
     public FrozenProcess Frozen { get; }
@@ -46,25 +46,8 @@ internal sealed class DumpContext : IDisposable
     public UserRegs RegistersOf(int tid) =>
         _injectors.TryGetValue(tid, out var injector) ? injector.Saved : Tracer.GetRegs(tid);
 
-    /// <summary>A pidfd of the process, to take copies of its descriptors (pidfd_getfd).</summary>
-    public SafeFd PidFd
-    {
-        get
-        {
-            if (_pidfd != null) return _pidfd;
-            int fd = Linux.Interop.Libc.PidfdOpen(Pid, 0);
-            if (fd < 0) throw Linux.Interop.Libc.Error($"pidfd_open({Pid})");
-            return _pidfd = new SafeFd(fd);
-        }
-    }
-
-    /// <summary>Our own copy of one of the process's descriptors.</summary>
-    public SafeFd GrabDescriptor(int fd)
-    {
-        int ours = Linux.Interop.Libc.PidfdGetfd(PidFd.Fd, fd);
-        if (ours < 0) throw Linux.Interop.Libc.Error($"pidfd_getfd of fd {fd} in pid {Pid}");
-        return new SafeFd(ours);
-    }
+    /// <summary>Our own copy of one of the process's descriptors (through a pidfd).</summary>
+    public SafeFd GrabDescriptor(int fd) => (_pidfd ??= PidFd.Open(Pid)).Grab(fd);
 
     public MapsEntry? MappingAt(ulong address) =>
         Maps.FirstOrDefault(m => m.Start <= address && address < m.End);

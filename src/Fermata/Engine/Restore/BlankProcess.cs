@@ -122,14 +122,7 @@ internal sealed class BlankProcess : IDisposable
     /// <summary>Kills the blank process and collects its exit status.</summary>
     public void Dispose()
     {
-        Libc.Kill(Pid, Signals.SIGKILL);
-        while (true)
-        {
-            WaitStatus status;
-            try { status = _tracer.Wait(Pid); }
-            catch (SystemCallException) { break; }
-            if (status.Exited || status.Signaled) break;
-        }
+        _tracer.KillAndCollect(Pid, [Pid]);
         Memory.Dispose();
     }
 }

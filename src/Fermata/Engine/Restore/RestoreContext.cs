@@ -19,7 +19,7 @@ internal sealed class RestoreContext : IDisposable
 
     private readonly Dictionary<uint, int> _temporaryFds = [];
     private readonly Dictionary<uint, int> _memfds = [];
-    private SafeFd? _pidfd;
+    private PidFd? _pidfd;
 
     public Tracer Tracer { get; }
     public CheckpointImage Image { get; }
@@ -120,24 +120,8 @@ internal sealed class RestoreContext : IDisposable
         return moved;
     }
 
-    /// <summary>A pidfd of the new process, to reach its descriptors from here.</summary>
-    public SafeFd PidFd
-    {
-        get
-        {
-            if (_pidfd != null) return _pidfd;
-            int fd = Linux.Interop.Libc.PidfdOpen(Pid, 0);
-            if (fd < 0) throw Linux.Interop.Libc.Error($"pidfd_open({Pid})");
-            return _pidfd = new SafeFd(fd);
-        }
-    }
-
-    public SafeFd GrabDescriptor(int fd)
-    {
-        int ours = Linux.Interop.Libc.PidfdGetfd(PidFd.Fd, fd);
-        if (ours < 0) throw Linux.Interop.Libc.Error($"pidfd_getfd of fd {fd} in pid {Pid}");
-        return new SafeFd(ours);
-    }
+    /// <summary>Our own copy of one of the process's descriptors (through a pidfd).</summary>
+    public SafeFd GrabDescriptor(int fd) => (_pidfd ??= PidFd.Open(Pid)).Grab(fd);
 
     public void Dispose()
     {

@@ -112,6 +112,8 @@ int main(int argc, char **argv) {
     lseek(rw_fd, 12345, SEEK_SET);
     int dup_fd = dup(rw_fd);
     int cloexec_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_NONBLOCK) != 0 || write(pipe_fds[1], "in flight", 9) != 9) return 2;
 
     // Signals: a handler with SA_RESTART, an ignored signal, a pending blocked signal, an
     // alternate stack, an interval timer.
@@ -194,6 +196,9 @@ int main(int argc, char **argv) {
     lseek(dup_fd, 100, SEEK_SET);
     check("shared-offset", at == 12345 && lseek(rw_fd, 0, SEEK_CUR) == 100, "");
     check("cloexec", (fcntl(cloexec_fd, F_GETFD) & FD_CLOEXEC) && !(fcntl(rw_fd, F_GETFD) & FD_CLOEXEC), "");
+    char flight[16] = { 0 };
+    check("pipe-in-flight", read(pipe_fds[0], flight, sizeof flight) == 9 && strcmp(flight, "in flight") == 0
+          && (fcntl(pipe_fds[0], F_GETFL) & O_NONBLOCK) && read(pipe_fds[0], flight, 1) == -1 && errno == EAGAIN, flight);
     raise(SIGUSR1);
     struct sigaction q;
     sigaction(SIGUSR1, NULL, &q);

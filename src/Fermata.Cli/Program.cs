@@ -18,18 +18,27 @@ public static class Program
     public static int Main(string[] args)
     {
         ProcessSetup.Prepare();
-        var root = new RootCommand("Fermata: transparent checkpoint and restore of Linux processes")
+        // A plain command named like the entry script, so help and errors say "fermata".
+        var root = new Command("fermata", "Fermata: transparent checkpoint and restore of Linux processes")
         {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
             CheckpointCommand.Create(),
             RestoreCommand.Create(),
             InspectCommand.Create(),
             DemoCommand.Create(),
         };
+        if (args.Length == 0)
+        {
+            root.Parse(["--help"]).Invoke();
+            return ExitUsage;
+        }
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"fermata: {e.Message}");
-            Console.Error.WriteLine("Run 'fermata --help' for usage.");
+            // One line: the most telling problem (an unknown word before a missing one), and where to look.
+            var error = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+            Console.Error.WriteLine($"fermata: {error.Message.TrimEnd('.')} (see 'fermata --help')");
             return ExitUsage;
         }
         try

@@ -18,6 +18,15 @@ public sealed class BadInputTests(SmallImage small) : IClassFixture<SmallImage>
     }
 
     [Fact]
+    public void WordsWhereAPidBelongsAreRefused()
+    {
+        using var s = new Scratch();
+        Expect.Refused(FermataCli.Run("checkpoint", "twelve", "--dir", s.Path("image")), "'twelve' is not a process ID");
+        Expect.Refused(FermataCli.Run("checkpoint", "-5", "--dir", s.Path("image")));
+        Expect.Refused(FermataCli.Run("frobnicate"), "frobnicate");
+    }
+
+    [Fact]
     public void InitAndKernelThreadsAreRefused()
     {
         using var s = new Scratch();

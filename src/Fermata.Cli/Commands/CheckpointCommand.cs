@@ -7,7 +7,7 @@ internal static class CheckpointCommand
 {
     public static Command Create()
     {
-        var pid = new Argument<int>("PID") { Description = "the process to checkpoint" };
+        var pid = Arguments.Pid("the process to checkpoint");
         var dir = new Option<string>("--dir") { Description = "directory to write the image to", Required = true };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "let the process continue after the checkpoint (default: kill it)" };
         var command = new Command("checkpoint", "Save a running process to an image directory") { pid, dir, leaveRunning };

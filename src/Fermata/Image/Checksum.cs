@@ -58,11 +58,6 @@ public static unsafe partial class Checksum
 
     public static ulong Compute(void* data, nuint length) => Xxh3(data, length);
 
-    /// <summary>Seeded form, so a chunk moved to another position does not verify.</summary>
-    public static ulong Compute(ReadOnlySpan<byte> data, ulong seed)
-    {
-        fixed (byte* p = data) return Xxh3Seeded(p, (nuint)data.Length, seed);
-    }
-
+    /// <summary>Seeded form, so a block moved to another position does not verify.</summary>
     public static ulong Compute(void* data, nuint length, ulong seed) => Xxh3Seeded(data, length, seed);
 }

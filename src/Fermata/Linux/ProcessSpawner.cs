@@ -130,13 +130,4 @@ public static unsafe class ProcessSpawner
             if (ws.Signaled) return 128 + ws.TermSignal;
         }
     }
-
-    /// <summary>Non-blocking: the exit status if the child has ended, null while it runs.</summary>
-    public static int? TryReap(int pid)
-    {
-        int r = Libc.WaitPid(pid, out int status, Libc.__WALL | Libc.WNOHANG);
-        if (r <= 0) return null;
-        var ws = new WaitStatus(status);
-        return ws.Exited ? ws.ExitCode : ws.Signaled ? 128 + ws.TermSignal : null;
-    }
 }

@@ -23,21 +23,5 @@ public static class Signals
         : signal >= SIGRTMIN && signal <= SIGRTMAX ? $"SIGRTMIN+{signal - SIGRTMIN}"
         : $"signal {signal}";
 
-    /// <summary>Parses "USR1", "SIGUSR1", "10" or "RTMIN+2".</summary>
-    public static int Parse(string text)
-    {
-        string s = text.Trim().ToUpperInvariant();
-        if (int.TryParse(s, out int n) && n > 0 && n <= SIGRTMAX) return n;
-        if (s.StartsWith("SIG", StringComparison.Ordinal)) s = s[3..];
-        for (int i = 1; i < Names.Length; i++)
-            if (Names[i] == s) return i;
-        if (s.StartsWith("RTMIN", StringComparison.Ordinal))
-        {
-            int offset = s.Length == 5 ? 0 : int.Parse(s.AsSpan(6));
-            return SIGRTMIN + offset;
-        }
-        throw new FormatException($"unknown signal '{text}'");
-    }
-
     public static ulong Bit(int signal) => 1UL << (signal - 1);
 }

@@ -11,8 +11,8 @@ namespace Fermata.Tracing;
 /// arguments, orig_rax -1 so the kernel does not take it for a syscall restart), resumes the
 /// thread under PTRACE_SYSCALL and catches it at the syscall's exit, so nothing after the
 /// instruction ever runs and no signal is raised: any "syscall" in the process will do, and a
-/// controller that dies mid-way leaves no trap behind. Clone events on the way are recorded (the
-/// new thread ids are in <see cref="Events"/>). A signal that arrives between two calls is taken
+/// controller that dies mid-way leaves no trap behind. Event stops on the way (a clone reports
+/// one) are passed over. A signal that arrives between two calls is taken
 /// off the thread and queued to it again (rt_tgsigqueueinfo, which keeps its siginfo) before the
 /// thread gets its registers back.
 /// </summary>
@@ -33,10 +33,6 @@ public sealed class SyscallInjector
 
     /// <summary>The registers the thread had when the injector took it over.</summary>
     public UserRegs Saved { get; }
-
-    public List<(int Event, ulong Message)> Events { get; } = [];
-
-    public int CallCount { get; private set; }
 
     public SyscallInjector(Tracer tracer, RemoteMemory memory, int tgid, int tid, ulong syscallAddress, ScratchArea scratch)
     {
@@ -63,17 +59,13 @@ public sealed class SyscallInjector
         regs.R8 = (ulong)a5;
         regs.R9 = (ulong)a6;
         _tracer.SetRegs(Tid, regs);
-        CallCount++;
         _tracer.ContinueToSyscall(Tid);
         bool entered = false;
         while (true)
         {
             var status = WaitAlive();
-            int ev = status.PtraceEvent;
-            if (ev != 0)
+            if (status.PtraceEvent != 0)
             {
-                if (ev is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
-                    Events.Add((ev, _tracer.GetEventMessage(Tid)));
                 _tracer.ContinueToSyscall(Tid);
                 continue;
             }

@@ -88,8 +88,6 @@ public sealed unsafe class Tracer : IDisposable
         return Libc.Ptrace(Libc.PTRACE_INTERRUPT, tid, 0, 0) < 0 ? Libc.LastErrno : 0;
     }
 
-    public void SetOptions(int tid, int options) => Ptrace(Libc.PTRACE_SETOPTIONS, tid, 0, options, "PTRACE_SETOPTIONS");
-
     public void Continue(int tid, int signal = 0) => Ptrace(Libc.PTRACE_CONT, tid, 0, signal, "PTRACE_CONT");
 
     public void ContinueToSyscall(int tid, int signal = 0) => Ptrace(Libc.PTRACE_SYSCALL, tid, 0, signal, "PTRACE_SYSCALL");
@@ -144,16 +142,6 @@ public sealed unsafe class Tracer : IDisposable
         Libc.Kill(pid, Signals.SIGKILL);
         killed?.Invoke();
         foreach (int tid in threads.OrderBy(t => t == pid ? 1 : 0)) WaitUntilGone(tid);
-    }
-
-    /// <summary>Non-blocking waitpid; null when the thread has nothing to report.</summary>
-    public WaitStatus? TryWait(int tid)
-    {
-        EnsureOwner();
-        int r = Libc.WaitPid(tid, out int status, Libc.__WALL | Libc.WNOHANG);
-        if (r > 0) return new WaitStatus(status);
-        if (r == 0) return null;
-        throw Libc.Error($"waitpid for thread {tid}");
     }
 
     public UserRegs GetRegs(int tid)

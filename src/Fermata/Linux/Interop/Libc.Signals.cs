@@ -18,10 +18,4 @@ internal static unsafe partial class Libc
 
     internal static int RtSigaction(int signal, KernelSigaction* action, KernelSigaction* old) =>
         (int)Syscall(SyscallNumbers.RtSigaction, signal, (long)action, (long)old, 8);
-
-    internal const int SIG_BLOCK = 0, SIG_UNBLOCK = 1, SIG_SETMASK = 2;
-
-    /// <summary>rt_sigprocmask for the calling thread with the kernel's 8-byte set.</summary>
-    internal static int RtSigprocmask(int how, ulong* set, ulong* old) =>
-        (int)Syscall(SyscallNumbers.RtSigprocmask, how, (long)set, (long)old, 8);
 }

@@ -48,8 +48,6 @@ public sealed record MapsEntry
     public int Prot => (Read ? 1 : 0) | (Write ? 2 : 0) | (Exec ? 4 : 0);
     public bool IsDeleted => Path.EndsWith(" (deleted)", StringComparison.Ordinal);
     public string PathWithoutDeleted => IsDeleted ? Path[..^" (deleted)".Length] : Path;
-    public bool IsFileBacked => Inode != 0 && Path.StartsWith('/');
-    public bool IsPseudo => Path.StartsWith('[');
 
     public string Describe() => $"{Start:x}-{End:x} {(Read ? 'r' : '-')}{(Write ? 'w' : '-')}{(Exec ? 'x' : '-')}{(Shared ? 's' : 'p')} {Path}";
 

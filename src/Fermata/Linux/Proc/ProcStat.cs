@@ -31,17 +31,11 @@ public sealed class ProcStat
     public int PPid => (int)Field(4);
     public int PGrp => (int)Field(5);
     public int Session => (int)Field(6);
-    public int TtyNr => (int)Field(7);
     public ulong Flags => Field(9);
     public long Nice => SignedField(19);
-    public ulong StartTime => Field(22);
     public ulong StartCode => Field(26);
     public ulong EndCode => Field(27);
     public ulong StartStack => Field(28);
-    public int ExitSignal => (int)Field(38);
-    public int Processor => (int)Field(39);
-    public uint RtPriority => (uint)Field(40);
-    public uint Policy => (uint)Field(41);
     public ulong StartData => Field(45);
     public ulong EndData => Field(46);
     public ulong StartBrk => Field(47);

@@ -39,9 +39,6 @@ public sealed class ProcStatus
     public ulong CapAmb => Hex("CapAmb");
     public bool NoNewPrivs => Int("NoNewPrivs") != 0;
     public int Seccomp => Int("Seccomp");
-    public ulong SigBlk => Hex("SigBlk");
-    public ulong SigPnd => Hex("SigPnd");
-    public ulong ShdPnd => Hex("ShdPnd");
     public ulong SigIgn => Hex("SigIgn");
     public ulong SigCgt => Hex("SigCgt");
     /// <summary>Namespaced PIDs, outermost first (NSpid line).</summary>

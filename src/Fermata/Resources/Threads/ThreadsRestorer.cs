@@ -59,8 +59,6 @@ internal static class ThreadsRestorer
             var inj = ctx.Threads[t.Tid];
             if (t.RobustListHead != 0)
                 inj.Check($"set_robust_list in thread {t.Tid}", SyscallNumbers.SetRobustList, (long)t.RobustListHead, (long)t.RobustListLength);
-            if (t.RseqAddress != 0)
-                inj.Check($"register rseq in thread {t.Tid}", SyscallNumbers.Rseq, (long)t.RseqAddress, t.RseqSize, 0, t.RseqSignature);
             inj.Call(SyscallNumbers.SetTidAddress, (long)t.ClearChildTid);
             if ((t.AltStackFlags & SS_DISABLE) == 0 && t.AltStackSize != 0)
             {
@@ -101,13 +99,42 @@ internal static class ThreadsRestorer
     public static void Finish(RestoreContext ctx)
     {
         foreach (var t in ctx.Process.Threads.Skip(1)) Complete(ctx, t);
+        // The main thread's last calls run from the vDSO's own syscall instruction (the vDSO is in
+        // place by now), so it can unmap the helper and still register rseq after that.
+        var main = ctx.Process.Threads[0];
+        ulong? vdsoSite = VdsoSyscall(ctx);
+        if (vdsoSite is { } site) ctx.Main.SyscallAddress = site;
+        else RegisterRseq(ctx, main);
         ctx.Main.Check("unmap the restore helper", SyscallNumbers.Munmap, (long)ctx.HelperAddress, (long)RestoreContext.HelperSize);
-        Complete(ctx, ctx.Process.Threads[0]);
+        Complete(ctx, main, registerRseq: vdsoSite.HasValue);
         foreach (var t in ctx.Process.Threads) ctx.Tracer.Detach(t.Tid);
     }
 
-    private static void Complete(RestoreContext ctx, ThreadRecord t)
+    /// <summary>A "syscall" instruction in the restored vDSO, if the process has one.</summary>
+    private static ulong? VdsoSyscall(RestoreContext ctx)
     {
+        var vdso = ctx.Process.Mappings.FirstOrDefault(m => m.Kind == Memory.MappingKind.Vdso);
+        if (vdso == null) return null;
+        var code = ctx.Memory.Read(vdso.Start, (int)vdso.Length);
+        int at = code.AsSpan().IndexOf((ReadOnlySpan<byte>)[0x0f, 0x05]);
+        return at < 0 ? null : vdso.Start + (ulong)at;
+    }
+
+    /// <summary>
+    /// rseq is registered by a thread's last call: every return to user space after it would run
+    /// the kernel's rseq fixup against our helper's address and clear the thread's critical-section
+    /// pointer. Registered last, the first real return to user space finds the saved instruction
+    /// pointer, and aborts an interrupted critical section as the kernel does after a migration.
+    /// </summary>
+    private static void RegisterRseq(RestoreContext ctx, ThreadRecord t)
+    {
+        if (t.RseqAddress != 0)
+            ctx.Threads[t.Tid].Check($"register rseq in thread {t.Tid}", SyscallNumbers.Rseq, (long)t.RseqAddress, t.RseqSize, 0, t.RseqSignature);
+    }
+
+    private static void Complete(RestoreContext ctx, ThreadRecord t, bool registerRseq = true)
+    {
+        if (registerRseq) RegisterRseq(ctx, t);
         try { ctx.Tracer.SetXState(t.Tid, t.ExtendedState); }
         catch (SystemCallException e)
         {

@@ -41,7 +41,8 @@ public static class Checkpointer
         catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
         {
             dir.Abandon();
-            throw new FermataException($"checkpoint failed: no space left for the image in {Path.GetDirectoryName(dir.FinalPath)} ({e.Message}); the process was left running");
+            throw new FermataException(
+                $"checkpoint failed: not enough space for the image in {Path.GetDirectoryName(dir.FinalPath)} ({Errno.Describe(e.Errno)}); the process was left running and earlier images are untouched");
         }
         catch
         {

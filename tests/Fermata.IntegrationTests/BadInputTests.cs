@@ -84,6 +84,20 @@ public sealed class BadInputTests(SmallImage small) : IClassFixture<SmallImage>
         Expect.NoImage(s.Path("image"));
     }
 
+    [Fact]
+    public void ProcessWithChildrenIsRefusedUntilJobsCanHoldThem()
+    {
+        using var s = new Scratch();
+        string script = $"{Workloads.Counter} {s.Path("out.log")} 1 100000 5 & wait";
+        using var w = Workload.Start(s.Path("out.log"), "/bin/sh", "-c", script);
+        w.WaitForTick(2);
+        Expect.Refused(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")), "child processes");
+        Expect.StillRunning(w);
+        Expect.NoImage(s.Path("image"));
+        foreach (var child in File.ReadAllText($"/proc/{w.Pid}/task/{w.Pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            Libc.Kill(int.Parse(child), 9);
+    }
+
     [Theory]
     [InlineData("pages.img")]
     [InlineData("manifest.img")]

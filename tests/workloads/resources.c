@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -79,10 +81,15 @@ int main(int argc, char **argv) {
     fill(window, 1 << 20, 1);
     unsigned char *shared_anon = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     fill(shared_anon, 4 << 20, 2);
+    // The pages stay in the shared object but leave this process's page tables.
+    madvise(shared_anon, 4 << 20, MADV_DONTNEED);
     unsigned char *guarded = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     fill(guarded, PAGE, 3);
     fill(guarded + 2 * PAGE, PAGE, 4);
     mprotect(guarded + PAGE, PAGE, PROT_NONE);
+    unsigned char *hidden = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    fill(hidden, PAGE, 9);
+    mprotect(hidden, PAGE, PROT_NONE); // written, then made unreadable
     write_file("data.bin", 8 * PAGE, 5);
     int data_fd = open("data.bin", O_RDONLY);
     unsigned char *private_file = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, data_fd, 0);
@@ -114,6 +121,11 @@ int main(int argc, char **argv) {
     int cloexec_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_NONBLOCK) != 0 || write(pipe_fds[1], "in flight", 9) != 9) return 2;
+    // Move the read end above the write end: the lowest descriptor of the pipe is now its write end.
+    int high_read = fcntl(pipe_fds[0], F_DUPFD, 200);
+    close(pipe_fds[0]);
+    pipe_fds[0] = high_read;
+    prctl(PR_SET_PDEATHSIG, SIGWINCH); // ignored by default: harmless if the parent goes
 
     // Signals: a handler with SA_RESTART, an ignored signal, a pending blocked signal, an
     // alternate stack, an interval timer.
@@ -137,8 +149,16 @@ int main(int argc, char **argv) {
     setitimer(ITIMER_REAL, &timer, NULL);
 
     if (argc > 5) {
+        // An ordinary user that keeps one capability (to bind low ports), as services do.
         uid_t uid = (uid_t)atol(argv[5]);
+        prctl(PR_SET_KEEPCAPS, 1);
         if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) { perror("drop"); return 2; }
+        struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        data[0].effective = data[0].permitted = 1u << CAP_NET_BIND_SERVICE;
+        if (syscall(SYS_capset, &header, data) != 0) { perror("capset"); return 2; }
+        prctl(PR_SET_KEEPCAPS, 0);
+        prctl(PR_SET_PDEATHSIG, SIGWINCH); // a change of ids clears it
     }
 
     say("start\n");
@@ -169,6 +189,10 @@ int main(int argc, char **argv) {
     check("shared-anonymous", same(shared_anon, 4 << 20, 2), "");
     perms_at(guarded + PAGE, perms);
     check("guard-page", strcmp(perms, "---p") == 0 && same(guarded, PAGE, 3) && same(guarded + 2 * PAGE, PAGE, 4), perms);
+    perms_at(hidden, perms);
+    int hidden_perms = strcmp(perms, "---p") == 0;
+    mprotect(hidden, PAGE, PROT_READ);
+    check("unreadable-page", hidden_perms && same(hidden, PAGE, 9), perms);
     int cow = 1;
     for (int i = 0; i < PAGE; i++) if (private_file[i] != 0xAB) cow = 0;
     check("private-file-mapping", cow && same(private_file + PAGE, 7 * PAGE, 5 + (PAGE * 31) % 256), "");
@@ -216,7 +240,16 @@ int main(int argc, char **argv) {
     struct itimerval left;
     getitimer(ITIMER_REAL, &left);
     check("itimer", left.it_interval.tv_sec == 1000 && left.it_value.tv_sec > 900, "");
-    if (argc > 5) check("uid", getuid() == (uid_t)atol(argv[5]) && geteuid() == (uid_t)atol(argv[5]), "");
+    int pdeath = 0;
+    prctl(PR_GET_PDEATHSIG, &pdeath);
+    check("parent-death-signal", pdeath == SIGWINCH, "");
+    if (argc > 5) {
+        check("uid", getuid() == (uid_t)atol(argv[5]) && geteuid() == (uid_t)atol(argv[5]), "");
+        struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        syscall(SYS_capget, &header, data);
+        check("capabilities", data[0].effective == (1u << CAP_NET_BIND_SERVICE) && data[0].permitted == (1u << CAP_NET_BIND_SERVICE), "");
+    }
     say("done\n");
     return 0;
 }

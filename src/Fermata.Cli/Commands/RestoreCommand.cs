@@ -18,7 +18,11 @@ internal static class RestoreCommand
         var command = new Command("restore", "Recreate a process from an image and let it continue") { dir, detach, noRewind };
         command.SetAction(parse =>
         {
-            var result = Restorer.Restore(parse.GetRequiredValue(dir), new RestoreOptions { RewindFiles = !parse.GetValue(noRewind) });
+            var result = Restorer.Restore(parse.GetRequiredValue(dir), new RestoreOptions
+            {
+                RewindFiles = !parse.GetValue(noRewind),
+                Detached = parse.GetValue(detach),
+            });
             foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
             string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +
                 $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * 4096)}) in {Format.Seconds(result.Total)}";

@@ -92,9 +92,20 @@ public sealed class CheckpointImage : IDisposable
         foreach (var d in Manifest.Descriptions)
         {
             if (d.Kind == DescriptionKind.File) File(d.ObjectId);
-            else Pipe(d.ObjectId);
+            else if (d.Kind is DescriptionKind.PipeRead or DescriptionKind.PipeWrite) Pipe(d.ObjectId);
+            else throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
         }
+        foreach (var f in Manifest.Files)
+        {
+            if (!Enum.IsDefined(f.Kind)) throw Damaged($"holds a file of unknown kind {(int)f.Kind}");
+            if (f.Path.Length == 0 || f.Path[0] != '/') throw Damaged($"holds file {f.Id} without an absolute path");
+        }
+        foreach (var p in Manifest.Pipes)
+            if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)
+                throw Damaged($"holds pipe {p.Id} with {p.Contents.Length} bytes in a buffer of {p.Capacity}");
     }
+
+    private const int SigInfoSize = 128;
 
     private void ValidateProcess(ProcessRecord p)
     {
@@ -105,20 +116,27 @@ public sealed class CheckpointImage : IDisposable
             if (t.Tid <= 0 || !tids.Add(t.Tid)) throw Damaged($"holds thread {t.Tid} of process {p.Pid} twice");
             if (t.Registers.Length != UserRegs.Size) throw Damaged($"holds registers of thread {t.Tid} of the wrong size");
             if (t.ExtendedState.Length is < 576 or > 1 << 20) throw Damaged($"holds an FPU state of thread {t.Tid} of the wrong size");
+            if (t.PendingSignals.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
+            if (t.CpuAffinity.Length > 1024 || t.Name.Length > 64) throw Damaged($"holds an oversized attribute of thread {t.Tid}");
         }
+        if (p.Signals.PendingShared.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
+        if (p.Mm.Auxv.Length > 4096) throw Damaged($"holds an oversized auxiliary vector for process {p.Pid}");
+        if (p.Cwd.Length == 0 || p.Root.Length == 0) throw Damaged($"lacks the directories of process {p.Pid}");
         ulong previousEnd = 0;
         foreach (var m in p.Mappings)
         {
             if (m.Start < previousEnd || m.End <= m.Start || !PageSize.IsAligned(m.Start) || !PageSize.IsAligned(m.End))
                 throw Damaged($"holds an invalid mapping {m.Start:x}-{m.End:x} in process {p.Pid}");
             previousEnd = m.End;
+            if (!Enum.IsDefined(m.Kind)) throw Damaged($"holds a mapping of unknown kind {(int)m.Kind}");
             if (m.Kind == MappingKind.File) File(m.FileId);
             ulong pages = m.Length / PageSize.Bytes;
+            const ulong maxPage = ulong.MaxValue / PageSize.Bytes;
             foreach (var run in m.Pages)
             {
-                if (run.Count == 0 || run.FirstPage + run.Count > pages || run.FirstPage + run.Count < run.FirstPage)
+                if (run.Count == 0 || run.Count > pages || run.FirstPage > pages - run.Count)
                     throw Damaged($"holds pages outside mapping {m.Describe()} of process {p.Pid}");
-                if (!Pages.Contains(run.LogicalPage * PageSize.Bytes, run.Count * PageSize.Bytes))
+                if (run.LogicalPage > maxPage - run.Count || !Pages.Contains(run.LogicalPage * PageSize.Bytes, run.Count * PageSize.Bytes))
                     throw Damaged($"refers to pages beyond the page store for mapping {m.Describe()}");
             }
         }

@@ -71,6 +71,7 @@ public static class Checkpointer
             MemoryDumper.Dump(ctx, record);
             image.AddProcess(record);
             ctx.ReleaseThreads();
+            ThreadsDumper.AddLateSignals(ctx, record);
             timer.Mark("find pages");
 
             image.Pages.Preallocate();

@@ -10,6 +10,13 @@ public sealed record RestoreOptions
     /// again.</summary>
     public bool RewindFiles { get; init; } = true;
 
+    /// <summary>
+    /// The caller will not wait for the restored process (restore --detach). The restored process
+    /// is a child of the thread that called <see cref="Restorer.Restore"/>; a parent-death
+    /// signal is tied to that thread, so it is only restored when the caller stays to wait.
+    /// </summary>
+    public bool Detached { get; init; }
+
     /// <summary>How long to wait for the saved PID to be released by a process that has exited
     /// but not yet been reaped.</summary>
     public TimeSpan PidWait { get; init; } = TimeSpan.FromSeconds(10);

@@ -41,8 +41,9 @@ public static class Restorer
         RestorePreflight.Check(image, process, options);
         timer.Mark("preflight checks");
         var warnings = new List<string>();
+        int blankPid = BlankProcess.Spawn(); // on the caller's thread: see BlankProcess.Spawn
         using var tracer = new Tracer();
-        ulong pages = tracer.Run(() => Run(tracer, image, process, options, warnings, timer));
+        ulong pages = tracer.Run(() => Run(tracer, blankPid, image, process, options, warnings, timer));
         return new RestoreResult
         {
             Pid = process.Pid,
@@ -53,15 +54,17 @@ public static class Restorer
         };
     }
 
-    private static ulong Run(Tracer tracer, CheckpointImage image, ProcessRecord process, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static ulong Run(Tracer tracer, int blankPid, CheckpointImage image, ProcessRecord process, RestoreOptions options, List<string> warnings, PhaseTimer timer)
     {
-        using var blank = BlankProcess.Start(tracer);
+        using var blank = BlankProcess.Attach(tracer, blankPid);
         CheckCpu(tracer, blank.Pid, process);
-        var main = CreateProcess(tracer, blank, process.Pid);
-        timer.Mark("create process");
-        using var ctx = new RestoreContext(tracer, image, process, options, main, warnings);
+        RestoreContext? ctx = null;
+        bool created = false;
         try
         {
+            var main = CreateProcess(tracer, blank, process.Pid, ref created);
+            timer.Mark("create process");
+            ctx = new RestoreContext(tracer, image, process, options, main, warnings);
             tracer.SetSigMask(process.Pid, ulong.MaxValue);
             AddressSpacePreparer.Prepare(ctx);
             timer.Mark("prepare address space");
@@ -73,21 +76,26 @@ public static class Restorer
             ThreadsRestorer.RestoreState(ctx);
             SignalsRestorer.Restore(ctx);
             CredentialsRestorer.Restore(ctx);
+            ProcessRestorer.RestoreParentDeathSignal(ctx);
             timer.Mark("files, process, threads");
             ThreadsRestorer.Finish(ctx);
             timer.Mark("registers, resume");
-            if (process.WasStopped) Libc.Kill(process.Pid, Signals.SIGSTOP);
             return pages;
         }
         catch
         {
-            tracer.KillAndCollect(process.Pid, ctx.Threads.Keys.ToList()); // nothing half-built stays behind
+            // Nothing half-built stays behind; but a PID we did not create is someone else's.
+            if (created) tracer.KillAndCollect(process.Pid, ctx?.Threads.Keys.ToList() ?? [process.Pid]);
             throw;
+        }
+        finally
+        {
+            ctx?.Dispose();
         }
     }
 
     /// <summary>clone3 in the blank process with the saved PID as set_tid.</summary>
-    private static SyscallInjector CreateProcess(Tracer tracer, BlankProcess blank, int pid)
+    private static SyscallInjector CreateProcess(Tracer tracer, BlankProcess blank, int pid, ref bool created)
     {
         const ulong CLONE_PARENT = 0x8000;
         var scratch = BlankProcess.Scratch;
@@ -101,6 +109,7 @@ public static class Restorer
         if (r == -Errno.EEXIST) throw new ConflictException($"PID {pid} is in use by another process");
         if (r == -Errno.EPERM) throw new PermissionException($"not allowed to create a process with PID {pid} (needs CAP_SYS_ADMIN)");
         if (r < 0) throw new SystemCallException($"create process {pid}", (int)-r);
+        created = true;
         ThreadsRestorer.WaitForFirstStop(tracer, (int)r);
         return new SyscallInjector(tracer, new RemoteMemory(pid), pid, pid, BlankProcess.SyscallSite, BlankProcess.Scratch);
     }

@@ -33,10 +33,13 @@ public sealed class ImageDirectory
         string parent = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(parent))
             throw new ConflictException($"cannot create {full}: {parent} does not exist");
-        RemoveStaleTemporaries(parent, Path.GetFileName(full));
         string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}");
-        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-        try { Directory.CreateDirectory(temp); }
+        try
+        {
+            RemoveStaleTemporaries(parent, Path.GetFileName(full));
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            Directory.CreateDirectory(temp);
+        }
         catch (UnauthorizedAccessException) { throw new PermissionException($"permission denied creating an image in {parent}"); }
         catch (IOException e) { throw new ConflictException($"cannot create an image in {parent}: {e.Message}"); }
         return new ImageDirectory(full, temp);
@@ -47,7 +50,11 @@ public sealed class ImageDirectory
     {
         if (File.Exists(full)) throw new ConflictException($"{full} exists and is a file, not an image directory");
         if (!Directory.Exists(full)) return;
-        if (!Directory.EnumerateFileSystemEntries(full).Any()) return;
+        try
+        {
+            if (!Directory.EnumerateFileSystemEntries(full).Any()) return;
+        }
+        catch (UnauthorizedAccessException) { throw new PermissionException($"permission denied reading {full}"); }
         if (!IsImage(full))
             throw new ConflictException($"{full} already holds files that are not a Fermata image; choose another directory");
     }
@@ -76,8 +83,9 @@ public sealed class ImageDirectory
             if (Libc.RenameAt2(Libc.AT_FDCWD, TempPath, Libc.AT_FDCWD, FinalPath, Libc.RENAME_EXCHANGE) < 0)
                 throw Libc.Error($"replace {FinalPath}");
             FsyncPath(parent, directory: true);
-            // TempPath now holds the previous image.
-            Directory.Delete(TempPath, recursive: true);
+            // The new image is in place; TempPath now holds the previous one. Removing it is
+            // housekeeping: a leftover is a hidden temporary the next checkpoint removes.
+            Abandon();
         }
         else
         {

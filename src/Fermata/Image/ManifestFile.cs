@@ -67,6 +67,7 @@ public static class ManifestFile
         catch (FileNotFoundException) { throw new ImageException($"{Path.GetDirectoryName(path)} is not a Fermata image (no {ImageFormat.ManifestFile})"); }
         catch (DirectoryNotFoundException) { throw new ImageException($"{Path.GetDirectoryName(path)} does not exist"); }
         catch (UnauthorizedAccessException) { throw new PermissionException($"permission denied reading {path}"); }
+        catch (IOException e) { throw new ImageException($"cannot read {path}: {e.Message}"); }
 
         if (bytes.Length < 8 || !bytes.AsSpan(0, 8).SequenceEqual(ImageFormat.Magic))
             throw new ImageException($"{path} is not a Fermata image manifest");

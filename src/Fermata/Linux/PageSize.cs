@@ -5,6 +5,7 @@ public static class PageSize
     public const ulong Bytes = 4096;
     public const int Shift = 12;
 
+    public static ulong AlignDown(ulong value) => value & ~(Bytes - 1);
     public static ulong AlignUp(ulong value) => (value + Bytes - 1) & ~(Bytes - 1);
     public static bool IsAligned(ulong value) => (value & (Bytes - 1)) == 0;
 }

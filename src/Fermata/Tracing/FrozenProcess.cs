@@ -115,9 +115,12 @@ public sealed class FrozenProcess
             }
             if (ev is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
             {
-                // A thread being born during the freeze; the kernel attached it to us.
+                // A task being born during the freeze; the kernel attached it to us. A thread joins
+                // the freeze; a process (clone without CLONE_THREAD) is let go, and the checkpoint
+                // will refuse the target for having a child.
                 int child = (int)_tracer.GetEventMessage(tid);
-                if (ev == Libc.PTRACE_EVENT_CLONE) autoAttached.Add(child);
+                if (IsOurThread(child)) autoAttached.Add(child);
+                else ReleaseForeign(child);
                 _tracer.Continue(tid);
                 continue;
             }
@@ -129,6 +132,25 @@ public sealed class FrozenProcess
             // A signal on its way to the thread: let it be delivered; the pending interrupt
             // stops the thread before the handler runs.
             _tracer.Continue(tid, status.StopSignal);
+        }
+    }
+
+    private bool IsOurThread(int tid)
+    {
+        try { return ProcStatus.Read(tid).Tgid == Pid; }
+        catch (TargetException) { return false; }
+    }
+
+    private void ReleaseForeign(int tid)
+    {
+        while (true)
+        {
+            WaitStatus status;
+            try { status = _tracer.Wait(tid); }
+            catch (SystemCallException) { return; }
+            if (status.Exited || status.Signaled) return;
+            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) { _tracer.TryDetach(tid); return; }
+            _tracer.Continue(tid);
         }
     }
 

@@ -10,8 +10,9 @@ namespace Fermata.Tracing;
 /// Each call sets the registers (rip at a "syscall" instruction, rax the number, rdi..r9 the
 /// arguments, orig_rax -1 so the kernel does not take it for a syscall restart), resumes the
 /// thread under PTRACE_SYSCALL and catches it at the syscall's exit, so nothing after the
-/// instruction ever runs and no signal is raised: any "syscall" in the process will do, and a
-/// controller that dies mid-way leaves no trap behind. Event stops on the way (a clone reports
+/// instruction ever runs and no signal is raised: any "syscall" in the process will do, and no
+/// SIGTRAP is ever left pending. (A controller that dies between two calls still leaves the
+/// thread with the injected registers.) Event stops on the way (a clone reports
 /// one) are passed over. A signal that arrives between two calls is taken
 /// off the thread and queued to it again (rt_tgsigqueueinfo, which keeps its siginfo) before the
 /// thread gets its registers back.
@@ -28,6 +29,9 @@ public sealed class SyscallInjector
 
     /// <summary>Memory of the thread's process that calls may use for their arguments and results.</summary>
     public ScratchArea Scratch { get; set; }
+
+    /// <summary>siginfo of signals taken off the thread between calls, not yet queued again.</summary>
+    public IReadOnlyList<byte[]> Intercepted => _intercepted;
 
     public RemoteMemory Memory { get; }
 
@@ -133,8 +137,10 @@ public sealed class SyscallInjector
 
     private void RequeueIntercepted()
     {
-        for (int round = 0; _intercepted.Count > 0 && round < 16; round++)
+        for (int round = 0; _intercepted.Count > 0; round++)
         {
+            if (round == 64)
+                throw new TargetException($"signals keep arriving at thread {Tid} of process {Tgid}; could not give them back");
             var pending = _intercepted.ToArray();
             _intercepted.Clear();
             foreach (var info in pending)

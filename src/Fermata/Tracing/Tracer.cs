@@ -149,6 +149,9 @@ public sealed unsafe class Tracer : IDisposable
         UserRegs regs;
         var iov = new IoVec((nint)(&regs), (nuint)UserRegs.Size);
         Ptrace(Libc.PTRACE_GETREGSET, tid, Libc.NT_PRSTATUS, (long)&iov, "read registers");
+        // A thread running 32-bit code gets the 68-byte ia32 register view.
+        if (iov.Length != UserRegs.Size)
+            throw new UnsupportedResourceException($"thread {tid} runs 32-bit code, which Fermata cannot checkpoint");
         return regs;
     }
 

@@ -33,6 +33,15 @@ internal sealed class DumpContext : IDisposable
     public int Pid => Frozen.Pid;
     public List<MapsEntry> Maps { get; }
 
+    /// <summary>Signals queued to the process and to each thread when it was frozen, read before
+    /// any injected call could take one off the queue.</summary>
+    public List<byte[]> PendingShared { get; }
+    public Dictionary<int, List<byte[]>> PendingByThread { get; }
+
+    /// <summary>Signals that arrived at a thread during the dump (taken off it between injected
+    /// calls); they belong in the image too.</summary>
+    public Dictionary<int, List<byte[]>> LateSignals { get; } = [];
+
     public DumpContext(Tracer tracer, FrozenProcess frozen, ImageBuilder image)
     {
         Tracer = tracer;
@@ -40,7 +49,15 @@ internal sealed class DumpContext : IDisposable
         Image = image;
         Memory = new RemoteMemory(frozen.Pid);
         Maps = SmapsReader.Read(frozen.Pid);
+        PendingShared = tracer.PeekPendingSignals(frozen.Threads[0], shared: true);
+        PendingByThread = frozen.Threads.ToDictionary(t => t, t => tracer.PeekPendingSignals(t, shared: false));
     }
+
+    private SafeFd? _procMem;
+
+    /// <summary>/proc/PID/mem, which reads through a mapping's protection (process_vm_readv
+    /// refuses mappings without read permission).</summary>
+    public SafeFd ProcMem => _procMem ??= SafeFd.Open($"/proc/{Pid}/mem", Linux.Interop.Libc.O_RDONLY, what: $"/proc/{Pid}/mem");
 
     /// <summary>A thread's registers as frozen (not as changed by injected calls).</summary>
     public UserRegs RegistersOf(int tid) =>
@@ -56,6 +73,7 @@ internal sealed class DumpContext : IDisposable
     public SyscallInjector Injector(int tid)
     {
         if (_injectors.TryGetValue(tid, out var existing)) return existing;
+        AbortRseqCriticalSection(tid);
         var scratch = Scratch();
         var injector = new SyscallInjector(Tracer, Memory, Pid, tid, SyscallSite(), scratch);
         _injectors[tid] = injector;
@@ -102,9 +120,44 @@ internal sealed class DumpContext : IDisposable
         throw new UnsupportedResourceException($"process {Pid}: no thread has room on its stack for Fermata's queries");
     }
 
-    /// <summary>Puts the scratch bytes back and returns every thread to its frozen state and registers.</summary>
+    /// <summary>
+    /// A thread stopped inside an rseq critical section must restart it at its abort handler,
+    /// as the kernel would on its next return to user space. Our injected calls return to user
+    /// space at other addresses, where the kernel's fixup would only clear the critical-section
+    /// pointer; so the abort is applied here, before the first call: rip to abort_ip and
+    /// rseq_cs cleared, which the image (and a --leave-running process) then carries.
+    /// </summary>
+    private void AbortRseqCriticalSection(int tid)
+    {
+        var rseq = Tracer.GetRseq(tid);
+        if (!rseq.Registered) return;
+        try
+        {
+            ulong csPointer = Memory.ReadUInt64(rseq.AbiPointer + 8); // struct rseq: rseq_cs at 8
+            if (csPointer == 0) return;
+            var cs = Memory.Read(csPointer, 32); // struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip
+            ulong start = BitConverter.ToUInt64(cs, 8), length = BitConverter.ToUInt64(cs, 16), abort = BitConverter.ToUInt64(cs, 24);
+            var regs = Tracer.GetRegs(tid);
+            if (regs.Rip >= start && regs.Rip - start < length)
+            {
+                regs.Rip = abort;
+                Tracer.SetRegs(tid, regs);
+            }
+            Memory.WriteUInt64(rseq.AbiPointer + 8, 0);
+        }
+        catch (SystemCallException)
+        {
+            // An rseq area or descriptor we cannot read: the kernel would kill the thread on its
+            // next return to user space; leave that to it.
+        }
+    }
+
+    /// <summary>Puts the scratch bytes back and returns every thread to its frozen state and
+    /// registers, noting the signals that arrived meanwhile (<see cref="LateSignals"/>).</summary>
     public void ReleaseThreads()
     {
+        foreach (var (tid, injector) in _injectors)
+            if (injector.Intercepted.Count > 0) LateSignals[tid] = injector.Intercepted.ToList();
         foreach (var injector in _injectors.Values) injector.RestoreAndReinterrupt();
         _injectors.Clear();
         if (_scratch is { } s && _scratchSaved != null) Memory.Write(s.Address, _scratchSaved);
@@ -115,6 +168,7 @@ internal sealed class DumpContext : IDisposable
     public void Dispose()
     {
         _pidfd?.Dispose();
+        _procMem?.Dispose();
         Memory.Dispose();
     }
 }

@@ -76,24 +76,31 @@ internal sealed class BlankProcess : IDisposable
         return elf;
     }
 
-    /// <summary>Starts the blank process and takes it under ptrace, stopped.</summary>
-    public static BlankProcess Start(Tracer tracer)
+    /// <summary>
+    /// Starts the blank process. Call this on a thread that lives as long as the restored process
+    /// is ours: it becomes that process's parent (clone3 with CLONE_PARENT), and a parent-death
+    /// signal fires when the parent thread exits.
+    /// </summary>
+    public static int Spawn()
     {
         int memfd = MemfdCreate("fermata-blank");
         if (memfd < 0) throw Libc.Error("memfd_create for the blank process");
-        int pid;
-        using (var fd = new SafeFd(memfd))
+        using var fd = new SafeFd(memfd);
+        WriteAll(fd, Elf());
+        return ProcessSpawner.Spawn("/proc/self/fd/3", ["fermata-blank"], new ProcessSpawner.Options
         {
-            WriteAll(fd, Elf());
-            pid = ProcessSpawner.Spawn("/proc/self/fd/3", ["fermata-blank"], new ProcessSpawner.Options
-            {
-                StdinPath = "/dev/null",
-                StdoutPath = "/dev/null",
-                StderrPath = "/dev/null",
-                PassAsFd3 = memfd,
-                Environment = new Dictionary<string, string>(),
-            });
-        }
+            StdinPath = "/dev/null",
+            StdoutPath = "/dev/null",
+            StderrPath = "/dev/null",
+            PassAsFd3 = memfd,
+            Environment = new Dictionary<string, string>(),
+        });
+    }
+
+    /// <summary>Takes a spawned blank process under ptrace, stopped (on the tracer thread).
+    /// It is killed if that fails.</summary>
+    public static BlankProcess Attach(Tracer tracer, int pid)
+    {
         int err = tracer.TrySeize(pid, TraceOptions);
         if (err != 0)
         {
@@ -104,7 +111,10 @@ internal sealed class BlankProcess : IDisposable
         tracer.Interrupt(pid);
         var status = tracer.Wait(pid);
         if (status.PtraceEvent != Libc.PTRACE_EVENT_STOP)
+        {
+            tracer.KillAndCollect(pid, [pid]);
             throw new FermataException($"the blank process {pid} did not stop as expected ({status})");
+        }
         return new BlankProcess(tracer, pid);
     }
 

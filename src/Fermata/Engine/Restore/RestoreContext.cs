@@ -17,7 +17,7 @@ internal sealed class RestoreContext : IDisposable
     /// <summary>Size of the helper region: one page of code, the rest scratch.</summary>
     public const ulong HelperSize = 128 << 10;
 
-    private readonly Dictionary<uint, int> _temporaryFds = [];
+    private readonly Dictionary<(uint File, bool Writable), int> _temporaryFds = [];
     private readonly Dictionary<uint, int> _memfds = [];
     private PidFd? _pidfd;
 
@@ -65,6 +65,8 @@ internal sealed class RestoreContext : IDisposable
     /// <summary>Writes bytes into scratch memory at <paramref name="offset"/>.</summary>
     public ulong WriteScratch(ReadOnlySpan<byte> bytes, ulong offset = 0)
     {
+        if (offset + (ulong)bytes.Length > Scratch.Size)
+            throw new ImageException($"image holds a value of {bytes.Length} bytes, too large to restore");
         ulong address = Scratch.At(offset);
         Memory.Write(address, bytes);
         return address;
@@ -83,9 +85,9 @@ internal sealed class RestoreContext : IDisposable
 
     /// <summary>A descriptor held in the new process for a file record (closed by
     /// <see cref="CloseTemporaryFds"/>), so each file is opened once however often it is mapped.</summary>
-    public bool TryGetTemporaryFd(uint fileId, out int fd) => _temporaryFds.TryGetValue(fileId, out fd);
+    public bool TryGetTemporaryFd(uint fileId, bool writable, out int fd) => _temporaryFds.TryGetValue((fileId, writable), out fd);
 
-    public void AddTemporaryFd(uint fileId, int fd) => _temporaryFds[fileId] = fd;
+    public void AddTemporaryFd(uint fileId, bool writable, int fd) => _temporaryFds[(fileId, writable)] = fd;
 
     public void CloseTemporaryFds()
     {

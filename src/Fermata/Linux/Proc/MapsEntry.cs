@@ -25,6 +25,7 @@ public enum VmFlags : uint
     MixedMap = 1 << 15,     // mm
     Shadow = 1 << 16,       // ss: shadow stack
     NoReserve = 1 << 17,    // nr: no swap space reserved
+    MayWrite = 1 << 18,     // mw: may be made writable (a shared file mapping's file was opened for writing)
 }
 
 /// <summary>One line of /proc/PID/maps, with the VmFlags of the matching smaps entry.</summary>

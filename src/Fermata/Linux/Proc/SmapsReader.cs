@@ -56,6 +56,7 @@ public static class SmapsReader
                 "mm" => VmFlags.MixedMap,
                 "ss" => VmFlags.Shadow,
                 "nr" => VmFlags.NoReserve,
+                "mw" => VmFlags.MayWrite,
                 _ => VmFlags.None,
             };
         }

@@ -77,17 +77,21 @@ internal static unsafe class FileOpener
     private static void WriteContents(RestoreContext ctx, FileRecord file, SafeFd fd)
     {
         if (!file.HasContent) return;
-        var bytes = ctx.Image.Pages.Read(file.ContentLogical, PageSize.AlignUp(file.ContentLength));
-        ulong length = file.ContentLength;
-        fixed (byte* p = bytes)
+        const ulong slice = 1UL << 30; // spans are int-sized: write large files in slices
+        for (ulong done = 0; done < file.ContentLength;)
         {
-            ulong done = 0;
-            while (done < length)
+            ulong length = Math.Min(slice, file.ContentLength - done);
+            var bytes = ctx.Image.Pages.Read(file.ContentLogical + done, length);
+            fixed (byte* p = bytes)
             {
-                nint n = Libc.PWrite(fd.Fd, p + done, (nuint)Math.Min(length - done, 1UL << 30), (long)done);
-                if (n < 0) throw Libc.Error($"write the saved contents of {file.Path}");
-                done += (ulong)n;
+                for (ulong written = 0; written < length;)
+                {
+                    nint n = Libc.PWrite(fd.Fd, p + written, (nuint)(length - written), (long)(done + written));
+                    if (n < 0) throw Libc.Error($"write the saved contents of {file.Path}");
+                    written += (ulong)n;
+                }
             }
+            done += length;
         }
     }
 }

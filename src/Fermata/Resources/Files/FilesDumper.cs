@@ -33,7 +33,7 @@ internal static class FilesDumper
         {
             var first = group[0];
             DescriptionRecord description = first.Link.StartsWith("pipe:[", StringComparison.Ordinal)
-                ? PipesDumper.Describe(ctx, first)
+                ? PipesDumper.Describe(ctx, first, fds)
                 : DescribeFile(ctx, first);
             foreach (var fd in group)
             {

@@ -12,11 +12,14 @@ namespace Fermata.Resources.Memory;
 ///  - private anonymous memory: pages present or swapped, except untouched zero pages;
 ///  - private file mappings: only pages the process wrote (copy-on-write, no longer the file's);
 ///    clean pages come back from the file at restore, which checks the file did not change;
-///  - shared anonymous memory: its pages (the object dies with its last user);
+///  - shared anonymous memory: every page its shmem object holds (found with SEEK_DATA, since
+///    a page of the object need not be in this process's page tables: after fork, after
+///    MADV_DONTNEED, once swapped), as the object dies with its last user;
 ///  - shared file mappings: nothing, the file holds them (unless deleted: then its contents);
 ///  - the vDSO and its data pages: nothing, the kernel provides them; restore moves them back.
 /// PAGEMAP_SCAN finds the pages while walking only populated page tables, so a 1 TiB
-/// PROT_NONE reservation costs nothing.
+/// PROT_NONE reservation costs nothing. Pages of mappings the process may not read (PROT_NONE
+/// after use, execute-only) are read through /proc/PID/mem, which process_vm_readv refuses.
 /// </summary>
 internal static class MemoryDumper
 {
@@ -45,10 +48,13 @@ internal static class MemoryDumper
                 if (!m.Shared && !file.HasContent) file.HasContentChecksum = true;
             }
             regions.Clear();
-            CollectPages(scanner, m, mapping.Kind, regions);
+            if (mapping.Kind == MappingKind.SharedAnonymous) CollectSharedPages(ctx, m, regions);
+            else CollectPages(scanner, m, mapping.Kind, regions);
             foreach (var r in regions)
             {
-                ulong logical = ctx.Image.Pages.AddRemote(ctx.Pid, r.Start, r.End - r.Start);
+                ulong logical = m.Read
+                    ? ctx.Image.Pages.AddRemote(ctx.Pid, r.Start, r.End - r.Start)
+                    : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)r.Start, r.End - r.Start);
                 mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes));
             }
             record.Mappings.Add(mapping);
@@ -108,10 +114,32 @@ internal static class MemoryDumper
                 scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File, found);
                 Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, into);
                 break;
-            case MappingKind.SharedAnonymous:
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped, found);
-                Keep(found, _ => true, into);
-                break;
+        }
+    }
+
+    /// <summary>
+    /// The populated ranges of a shared anonymous mapping's shmem object, through
+    /// /proc/PID/map_files and SEEK_DATA/SEEK_HOLE (shmem counts swapped pages as data). Where
+    /// map_files may not be opened (it needs CAP_SYS_ADMIN), the whole mapping is stored.
+    /// </summary>
+    private static void CollectSharedPages(DumpContext ctx, MapsEntry m, List<PageRegion> into)
+    {
+        using var fd = SafeFd.TryOpen($"/proc/{ctx.Pid}/map_files/{m.Start:x}-{m.End:x}", Libc.O_RDONLY);
+        if (fd == null)
+        {
+            into.Add(new PageRegion(m.Start, m.End, PageCategory.None));
+            return;
+        }
+        long first = (long)m.Offset, last = (long)(m.Offset + m.Length);
+        for (long at = first; at < last;)
+        {
+            long data = Libc.LSeek(fd.Fd, at, Libc.SEEK_DATA);
+            if (data < 0 || data >= last) break; // ENXIO: no data past here
+            long hole = Libc.LSeek(fd.Fd, data, Libc.SEEK_HOLE);
+            if (hole < 0 || hole > last) hole = last;
+            ulong start = PageSize.AlignDown((ulong)data), end = PageSize.AlignUp((ulong)hole);
+            into.Add(new PageRegion(m.Start + (start - m.Offset), m.Start + (end - m.Offset), PageCategory.None));
+            at = (long)end;
         }
     }
 

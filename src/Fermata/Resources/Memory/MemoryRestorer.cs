@@ -80,13 +80,19 @@ internal static class MemoryRestorer
     }
 
     /// <summary>The descriptor (in the new process) of a mapping's file, opened once per file.</summary>
+    /// <summary>
+    /// The descriptor (in the new process) of a mapping's file, opened once per file and access
+    /// mode. A shared mapping whose file was opened for writing (VM_MAYWRITE, "mw") gets a
+    /// read-write descriptor even where it is read-only now, so a later mprotect(PROT_WRITE)
+    /// still works; any other mapping gets a read-only one, as the original had.
+    /// </summary>
     private static int FileFor(RestoreContext ctx, MappingRecord m)
     {
-        if (ctx.TryGetTemporaryFd(m.FileId, out int fd)) return fd;
+        bool writable = m.Shared && ((m.VmFlags & VmFlags.MayWrite) != 0 || (m.Prot & Libc.PROT_WRITE) != 0);
+        if (ctx.TryGetTemporaryFd(m.FileId, writable, out int fd)) return fd;
         var file = ctx.Image.File(m.FileId);
-        bool writable = m.Shared && (m.Prot & Libc.PROT_WRITE) != 0;
         fd = FileOpener.Open(ctx, file, (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC);
-        ctx.AddTemporaryFd(m.FileId, fd);
+        ctx.AddTemporaryFd(m.FileId, writable, fd);
         return fd;
     }
 

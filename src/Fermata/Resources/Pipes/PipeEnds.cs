@@ -38,6 +38,8 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
         if (pipe.Capacity > 0)
         {
             long r = ctx.Main.Call(SyscallNumbers.Fcntl, write, Libc.F_SETPIPE_SZ, pipe.Capacity);
+            if (r < 0 && pipe.Contents.Length > 65536)
+                throw new SystemCallException($"give a pipe of process {ctx.Pid} room for its {pipe.Contents.Length} bytes in flight", (int)-r);
             if (r < 0) ctx.Warnings.Add($"could not give a pipe its capacity of {pipe.Capacity} bytes: {Errno.Describe((int)-r)}");
         }
         if (pipe.Contents.Length > 0)

@@ -16,21 +16,25 @@ namespace Fermata.Resources.Pipes;
 /// </summary>
 internal static unsafe class PipesDumper
 {
-    public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd)
+    public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
     {
-        var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd);
+        var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd, all);
         var kind = (fd.Info.Flags & Libc.O_ACCMODE) == Libc.O_WRONLY ? DescriptionKind.PipeWrite : DescriptionKind.PipeRead;
         return ctx.Image.AddDescription(kind, pipe.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, 0);
     }
 
-    private static PipeRecord Capture(DumpContext ctx, FilesDumper.OpenFd fd)
+    /// <summary>Records a pipe, reading its buffer through a read end (tee() needs one). With no
+    /// read end in the process, nobody can ever read the buffer, and none is stored.</summary>
+    private static PipeRecord Capture(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
     {
-        using var theirs = ctx.GrabDescriptor(fd.Fd);
+        var reader = all.FirstOrDefault(f => f.Stat.Ino == fd.Stat.Ino && (f.Info.Flags & Libc.O_ACCMODE) != Libc.O_WRONLY);
+        using var theirs = ctx.GrabDescriptor((reader ?? fd).Fd);
         int capacity = Libc.Fcntl(theirs.Fd, Libc.F_GETPIPE_SZ, 0);
         if (capacity < 0) throw Libc.Error($"F_GETPIPE_SZ on fd {fd.Fd} of pid {ctx.Pid}");
         int available = 0;
-        if (Libc.Ioctl(theirs.Fd, Libc.FIONREAD, &available) < 0) throw Libc.Error($"FIONREAD on fd {fd.Fd} of pid {ctx.Pid}");
-        var contents = available > 0 ? Peek(theirs, capacity, available, fd.Fd, ctx.Pid) : [];
+        if (reader != null && Libc.Ioctl(theirs.Fd, Libc.FIONREAD, &available) < 0)
+            throw Libc.Error($"FIONREAD on fd {reader.Fd} of pid {ctx.Pid}");
+        var contents = available > 0 ? Peek(theirs, capacity, available, reader!.Fd, ctx.Pid) : [];
         return ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
     }
 

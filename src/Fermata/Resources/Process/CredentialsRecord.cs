@@ -14,6 +14,8 @@ public sealed class CredentialsRecord : IWireRecord
     public ulong CapBounding { get; set; }
     public ulong CapAmbient { get; set; }
     public bool NoNewPrivs { get; set; }
+    /// <summary>SECBIT_* flags (keep capabilities across setuid, no setuid fixup, locks).</summary>
+    public uint Securebits { get; set; }
 
     public void Write(WireWriter w)
     {
@@ -26,6 +28,7 @@ public sealed class CredentialsRecord : IWireRecord
         w.UInt64(7, CapBounding);
         w.UInt64(8, CapAmbient);
         w.Bool(9, NoNewPrivs);
+        w.UInt64(10, Securebits);
     }
 
     public static CredentialsRecord Read(WireReader r)
@@ -44,6 +47,7 @@ public sealed class CredentialsRecord : IWireRecord
                 case 7: c.CapBounding = r.UInt64(); break;
                 case 8: c.CapAmbient = r.UInt64(); break;
                 case 9: c.NoNewPrivs = r.Bool(); break;
+                case 10: c.Securebits = r.UInt32(); break;
                 default: r.Skip(); break;
             }
         }

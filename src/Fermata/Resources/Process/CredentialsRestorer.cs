@@ -14,8 +14,9 @@ namespace Fermata.Resources.Process;
 /// </summary>
 internal static class CredentialsRestorer
 {
-    private const int PR_SET_DUMPABLE = 4, PR_CAPBSET_DROP = 24, PR_SET_NO_NEW_PRIVS = 38,
-        PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2, LastCapability = 40;
+    private const int PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_CAPBSET_DROP = 24, PR_GET_SECUREBITS = 27,
+        PR_SET_SECUREBITS = 28, PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_RAISE = 2, LastCapability = 40;
+    private const uint SECBIT_KEEP_CAPS = 1 << 4, SECBIT_KEEP_CAPS_LOCKED = 1 << 5;
     private const uint CapabilityVersion3 = 0x20080522;
 
     public static void Restore(RestoreContext ctx)
@@ -33,6 +34,12 @@ internal static class CredentialsRestorer
                 if ((current.CapBnd & bit) != 0 && (saved.CapBounding & bit) == 0)
                     inj.Check($"drop capability {cap} from the bounding set", SyscallNumbers.Prctl, PR_CAPBSET_DROP, cap);
             }
+            // Securebits need CAP_SETPCAP, so they are set while we still have it; keeping
+            // capabilities across the change of uid lets the saved ones be set afterwards.
+            bool keepLocked = (saved.Securebits & SECBIT_KEEP_CAPS_LOCKED) != 0;
+            uint bits = changeIds && !keepLocked ? saved.Securebits | SECBIT_KEEP_CAPS : saved.Securebits;
+            if (bits != (uint)inj.Check("prctl(PR_GET_SECUREBITS)", SyscallNumbers.Prctl, PR_GET_SECUREBITS))
+                inj.Check("restore securebits", SyscallNumbers.Prctl, PR_SET_SECUREBITS, bits);
             if (changeIds)
             {
                 var groups = new byte[Math.Max(4, saved.Groups.Length * 4)];
@@ -46,6 +53,8 @@ internal static class CredentialsRestorer
             }
             if (changeIds || current.CapEff != saved.CapEffective || current.CapPrm != saved.CapPermitted || current.CapInh != saved.CapInheritable)
                 SetCapabilities(ctx, inj, saved);
+            if (bits != saved.Securebits)
+                inj.Check("prctl(PR_SET_KEEPCAPS, 0)", SyscallNumbers.Prctl, PR_SET_KEEPCAPS, 0);
             for (int cap = 0; cap <= LastCapability; cap++)
                 if ((saved.CapAmbient & (1UL << cap)) != 0)
                     inj.Check($"raise ambient capability {cap}", SyscallNumbers.Prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);

@@ -15,7 +15,7 @@ namespace Fermata.Resources.Process;
 /// </summary>
 internal static class ProcessDumper
 {
-    private const int PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_GET_TIMERSLACK = 30,
+    private const int PR_GET_SECUREBITS = 27, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_GET_TIMERSLACK = 30,
         PR_GET_CHILD_SUBREAPER = 37, PR_GET_THP_DISABLE = 42, ARCH_GET_XCOMP_PERM = 0x1022;
 
     public static void Dump(DumpContext ctx, ProcessRecord record)
@@ -24,6 +24,7 @@ internal static class ProcessDumper
         var stat = ProcStat.Read(pid);
         var status = ProcStatus.Read(pid);
         RefuseUnsupported(pid, status);
+        RefuseChildren(ctx);
 
         record.Pid = pid;
         record.ParentPid = stat.PPid;
@@ -38,6 +39,7 @@ internal static class ProcessDumper
         record.ExeFileId = DumpExe(ctx);
         record.Mm = DumpMm(ctx, stat);
         record.Credentials = DumpCredentials(status);
+        record.Credentials.Securebits = (uint)ctx.ProcessInjector.Check("prctl(PR_GET_SECUREBITS)", SyscallNumbers.Prctl, PR_GET_SECUREBITS);
         record.Limits = ReadLimits(pid);
         DumpPrctl(ctx, record);
     }
@@ -56,6 +58,23 @@ internal static class ProcessDumper
             if (theirs != null && theirs != ours)
                 throw new UnsupportedResourceException($"process {pid} runs in another {ns} namespace; checkpoint it through the job that created it");
         }
+    }
+
+    /// <summary>A process with children cannot be restored alone: its children would be
+    /// orphans of the old one and strangers to the new one (wait() would find nothing).</summary>
+    private static void RefuseChildren(DumpContext ctx)
+    {
+        var children = new List<string>();
+        foreach (int tid in ctx.Frozen.Threads)
+        {
+            string text;
+            try { text = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/children"); }
+            catch (TargetException) { continue; }
+            children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        }
+        if (children.Count > 0)
+            throw new UnsupportedResourceException(
+                $"process {ctx.Pid} has child processes ({string.Join(", ", children)}); checkpoint them together as a job");
     }
 
     private static uint DumpExe(DumpContext ctx)

@@ -8,9 +8,11 @@ using Fermata.Resources.Files;
 namespace Fermata.Resources.Process;
 
 /// <summary>
-/// Restores the per-process state: working directory, umask, personality, the memory-descriptor
-/// fields and auxv and the executable link (one PR_SET_MM_MAP), the prctl settings, resource
-/// limits, and last the root directory (chroot after every path has been opened).
+/// Restores the per-process state: session and process group, working directory, umask,
+/// personality, the memory-descriptor fields and auxv and the executable link (one
+/// PR_SET_MM_MAP), the prctl settings, resource limits, and last the root directory (chroot after
+/// every path has been opened). The parent-death signal comes after the credentials, whose
+/// change would clear it (<see cref="RestoreParentDeathSignal"/>).
 /// </summary>
 internal static class ProcessRestorer
 {
@@ -22,13 +24,13 @@ internal static class ProcessRestorer
     {
         var p = ctx.Process;
         var main = ctx.Main;
+        RestoreSessionAndGroup(ctx);
         ulong cwd = ctx.WriteString(p.Cwd);
         long r = main.Call(SyscallNumbers.Chdir, (long)cwd);
         if (r < 0) throw new SystemCallException($"enter working directory {p.Cwd} in process {p.Pid}", (int)-r);
         main.Call(SyscallNumbers.Umask, p.Umask);
         main.Check($"personality 0x{p.Personality:x}", SyscallNumbers.Personality, p.Personality);
         SetMmMap(ctx);
-        if (p.ParentDeathSignal != 0) main.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, PR_SET_PDEATHSIG, p.ParentDeathSignal);
         if (p.TimerSlackNanoseconds != 0) main.Check("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)p.TimerSlackNanoseconds);
         if (p.ChildSubreaper) main.Check("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_SET_CHILD_SUBREAPER, 1);
         if (p.ThpDisabled) main.Check("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0);
@@ -66,6 +68,41 @@ internal static class ProcessRestorer
         long r = ctx.Main.Call(SyscallNumbers.Prctl, PR_SET_MM, PR_SET_MM_MAP, (long)mapAddress, map.Length);
         if (exeFd >= 0) ctx.CloseInTarget(exeFd);
         if (r < 0) throw new SystemCallException($"restore the memory layout and executable of process {ctx.Pid} (PR_SET_MM_MAP)", (int)-r);
+    }
+
+    /// <summary>
+    /// A session leader leads a new session again. A process that was a member of someone else's
+    /// group or session cannot rejoin it (it belongs to processes not restored), so:
+    ///  - restored in the foreground, it gets a process group of its own, so the signals a
+    ///    terminal sends to the restorer's group do not reach it twice (the restorer passes them on);
+    ///  - restored detached, it gets a session of its own: its restorer exits at once, and a
+    ///    stopped process left in an orphaned group of the restorer's session would be sent
+    ///    SIGHUP by the kernel.
+    /// </summary>
+    private static void RestoreSessionAndGroup(RestoreContext ctx)
+    {
+        var p = ctx.Process;
+        if (p.Session == p.Pid || ctx.Options.Detached)
+            ctx.Main.Check("setsid", SyscallNumbers.Setsid);
+        else
+            ctx.Main.Check("setpgid", SyscallNumbers.Setpgid, 0, 0);
+    }
+
+    /// <summary>
+    /// The parent-death signal, set once the credentials are final (commit_creds clears it on any
+    /// change of ids). A detached restore's parent exits at once, so there it would fire
+    /// immediately: it is left unset, with a warning.
+    /// </summary>
+    public static void RestoreParentDeathSignal(RestoreContext ctx)
+    {
+        int signal = ctx.Process.ParentDeathSignal;
+        if (signal == 0) return;
+        if (ctx.Options.Detached)
+        {
+            ctx.Warnings.Add($"the process had a parent-death signal ({Linux.Signals.Name(signal)}); restored detached, its new parent exits at once, so it was not set");
+            return;
+        }
+        ctx.Main.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, PR_SET_PDEATHSIG, signal);
     }
 
     private static void RestoreLimits(RestoreContext ctx)

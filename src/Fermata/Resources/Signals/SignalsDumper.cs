@@ -33,7 +33,7 @@ internal static class SignalsDumper
             };
             if (action.Handler != 0 || action.Flags != 0 || action.Mask != 0) record.Signals.Actions.Add(action);
         }
-        record.Signals.PendingShared = ctx.Tracer.PeekPendingSignals(inj.Tid, shared: true);
+        record.Signals.PendingShared = ctx.PendingShared;
         for (int which = 0; which < 3; which++)
         {
             inj.Check("getitimer", SyscallNumbers.Getitimer, which, (long)scratch);

@@ -36,7 +36,7 @@ internal static class ThreadsDumper
                 RobustListHead = robustHead,
                 RobustListLength = robustLength,
                 Name = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/comm").TrimEnd('\n'),
-                PendingSignals = ctx.Tracer.PeekPendingSignals(tid, shared: false),
+                PendingSignals = ctx.PendingByThread[tid],
                 CpuAffinity = ReadAffinity(tid),
                 Nice = (int)ProcStat.ReadThread(ctx.Pid, tid).Nice,
             };
@@ -45,6 +45,24 @@ internal static class ThreadsDumper
         }
         // The main thread first: restore creates it before the others.
         record.Threads = record.Threads.OrderBy(t => t.Tid == ctx.Pid ? 0 : 1).ThenBy(t => t.Tid).ToList();
+    }
+
+    /// <summary>
+    /// Adds the signals that reached threads while they were being dumped (the injector took them
+    /// off between calls) to the image as pending, unless they were already recorded.
+    /// </summary>
+    public static void AddLateSignals(DumpContext ctx, ProcessRecord record)
+    {
+        foreach (var (tid, signals) in ctx.LateSignals)
+        {
+            var thread = record.Threads.First(t => t.Tid == tid);
+            foreach (var info in signals)
+            {
+                bool known = thread.PendingSignals.Any(p => p.AsSpan().SequenceEqual(info))
+                    || record.Signals.PendingShared.Any(p => p.AsSpan().SequenceEqual(info));
+                if (!known) thread.PendingSignals.Add(info);
+            }
+        }
     }
 
     /// <summary>Per-thread state only the thread itself can read: injected calls.</summary>

@@ -107,7 +107,15 @@ internal static class ThreadsRestorer
         else RegisterRseq(ctx, main);
         ctx.Main.Check("unmap the restore helper", SyscallNumbers.Munmap, (long)ctx.HelperAddress, (long)RestoreContext.HelperSize);
         Complete(ctx, main, registerRseq: vdsoSite.HasValue);
-        foreach (var t in ctx.Process.Threads) ctx.Tracer.Detach(t.Tid);
+        // A process saved while stopped gets its SIGSTOP before it is let go, so it never runs.
+        if (ctx.Process.WasStopped) Libc.Kill(ctx.Pid, Linux.Signals.SIGSTOP);
+        // Once one thread runs, the program may end (exit_group) before the others are let go:
+        // a thread already gone is not a failure of the restore.
+        foreach (var t in ctx.Process.Threads.Skip(1).Append(main))
+        {
+            int err = ctx.Tracer.TryDetach(t.Tid);
+            if (err != 0 && err != Errno.ESRCH) throw new SystemCallException($"detach thread {t.Tid}", err);
+        }
     }
 
     /// <summary>A "syscall" instruction in the restored vDSO, if the process has one.</summary>

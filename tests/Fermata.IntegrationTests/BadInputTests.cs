@@ -174,10 +174,10 @@ public sealed class BadInputTests(SmallImage small) : IClassFixture<SmallImage>
     }
 
     [Fact]
-    public void OrdinaryUserIsToldHowToRestoreWithoutRoot()
+    public void OrdinaryUserIsToldRestoringNeedsRoot()
     {
         using var s = new Scratch();
         string image = small.CopyTo(s);
-        Expect.Refused(FermataCli.RunAs(Users.Ordinary, "restore", image), "needs root", "fermata launch");
+        Expect.Refused(FermataCli.RunAs(Users.Ordinary, "restore", image), "needs root", "CAP_SYS_ADMIN");
     }
 }

@@ -21,6 +21,8 @@ internal sealed class DemoRun(string workDir)
 
     public int Run()
     {
+        if (Linux.Interop.Libc.GetEUid() != 0)
+            throw new FermataException("the demo needs root for now: restoring a process with its own PID needs CAP_SYS_ADMIN");
         Console.WriteLine("Fermata demo: a running program is checkpointed, killed, and restored where it stopped.");
         Console.WriteLine($"(working in {workDir})");
         Console.WriteLine();

@@ -19,7 +19,7 @@ internal static class RestorePreflight
     {
         if (Libc.GetEUid() != 0)
             throw new PermissionException(
-                $"restoring process {process.Pid} with its own PID needs root (CAP_SYS_ADMIN); as an ordinary user, run programs under 'fermata launch', which restores them in their own namespace");
+                $"restoring process {process.Pid} needs root: only CAP_SYS_ADMIN may create a process with a chosen PID (ordinary users can checkpoint their own processes)");
         WaitForFreeIds(process, options.PidWait);
         CheckFiles(image, process);
         CheckDirectory(process.Cwd, "working directory");

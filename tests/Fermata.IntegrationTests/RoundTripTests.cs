@@ -8,6 +8,20 @@ namespace Fermata.IntegrationTests;
 /// </summary>
 public sealed class RoundTripTests
 {
+    /// <summary>Checkpoints the workload (which kills it once the image is safe), checks the cut
+    /// landed mid-run, restores it in the foreground and checks the whole output equals the
+    /// uninterrupted run's.</summary>
+    private static CliResult CheckpointKillAndRestore(Scratch s, Workload w, string expected, int total, string word = "tick")
+    {
+        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
+        Expect.Succeeded(checkpoint);
+        Assert.Equal(137, w.Reap());
+        Assert.True(Workload.LastTick(w.Output, word) < total, "the checkpoint should land mid-run");
+        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        Assert.Equal(expected, File.ReadAllText(w.Output));
+        return checkpoint;
+    }
+
     [Fact]
     public void SingleThreadedProcessWith256MiBContinuesExactly()
     {
@@ -16,16 +30,8 @@ public sealed class RoundTripTests
         using var w = Workload.Start(s.Path("out.log"), Workloads.Counter, s.Path("out.log"), "256", "200", "5");
         w.WaitForTick(40);
 
-        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
-        Expect.Succeeded(checkpoint);
+        var checkpoint = CheckpointKillAndRestore(s, w, expected, 200);
         Assert.Matches(@"1 thread, \d+ mappings, \d+ pages .*frozen .* s, total .* s", checkpoint.Stdout);
-        Assert.Equal(137, w.Reap()); // killed once the image was safe
-        int stoppedAt = Workload.LastTick(w.Output);
-        Assert.True(stoppedAt < 200, "the checkpoint should land mid-run");
-
-        var restore = FermataCli.Run("restore", s.Path("image"));
-        Expect.Succeeded(restore);
-        Assert.Equal(expected, File.ReadAllText(w.Output));
         Assert.DoesNotContain("CORRUPT", File.ReadAllText(w.Output));
     }
 
@@ -62,13 +68,7 @@ public sealed class RoundTripTests
         string expected = Reference.Run(s.Path("ref.log"), Workloads.Vector, s.Path("ref.log"), "60");
         using var w = Workload.Start(s.Path("out.log"), Workloads.Vector, s.Path("out.log"), "60");
         w.WaitForTick(15, "round");
-
-        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
-        w.Reap();
-        Assert.True(Workload.LastTick(w.Output, "round") < 60);
-
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
-        Assert.Equal(expected, File.ReadAllText(w.Output));
+        CheckpointKillAndRestore(s, w, expected, 60, "round");
     }
 
     [Fact]
@@ -78,13 +78,7 @@ public sealed class RoundTripTests
         string expected = Reference.RunWithStdout(s.Path("ref.log"), Repo.Python, Workloads.Progress, "300", "0");
         using var w = Workload.StartWithStdout(s.Path("out.log"), Repo.Python, Workloads.Progress, "300", "5");
         w.WaitForTick(60, "round");
-
-        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
-        w.Reap();
-        Assert.True(Workload.LastTick(w.Output, "round") < 300);
-
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
-        Assert.Equal(expected, File.ReadAllText(w.Output));
+        CheckpointKillAndRestore(s, w, expected, 300, "round");
     }
 
     [Fact]

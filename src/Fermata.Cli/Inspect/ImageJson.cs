@@ -93,7 +93,7 @@ internal static class ImageJson
             w.WriteStartObject();
             w.WriteString("start", $"0x{m.Start:x}");
             w.WriteString("end", $"0x{m.End:x}");
-            w.WriteString("prot", $"{((m.Prot & 1) != 0 ? 'r' : '-')}{((m.Prot & 2) != 0 ? 'w' : '-')}{((m.Prot & 4) != 0 ? 'x' : '-')}{(m.Shared ? 's' : 'p')}");
+            w.WriteString("prot", m.Permissions);
             w.WriteString("kind", m.Kind.ToString());
             w.WriteString("name", m.Name);
             if (m.Kind == MappingKind.File)

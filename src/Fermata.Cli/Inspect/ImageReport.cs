@@ -70,7 +70,7 @@ internal static class ImageReport
             };
             string pages = mapping.StoredPages > 0 ? $"{mapping.StoredPages} pages stored" : "";
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"    {mapping.Start:x12}-{mapping.End:x12} {Perms(mapping)} {Format.Bytes(mapping.Length),10}  {kind}{(pages.Length > 0 ? "  [" + pages + "]" : "")}{Flags(mapping)}"));
+                $"    {mapping.Start:x12}-{mapping.End:x12} {mapping.Permissions} {Format.Bytes(mapping.Length),10}  {kind}{(pages.Length > 0 ? "  [" + pages + "]" : "")}{Flags(mapping)}"));
         }
 
         sb.AppendLine($"  file descriptors ({p.Descriptors.Count}):");
@@ -104,9 +104,6 @@ internal static class ImageReport
             : f.Kind == FileKind.Regular ? $" (size {f.Size})" : "";
         return $"{f.Path}{state}, offset {d.Position}";
     }
-
-    private static string Perms(MappingRecord m) =>
-        $"{((m.Prot & 1) != 0 ? 'r' : '-')}{((m.Prot & 2) != 0 ? 'w' : '-')}{((m.Prot & 4) != 0 ? 'x' : '-')}{(m.Shared ? 's' : 'p')}";
 
     private static string Flags(MappingRecord m)
     {

@@ -50,7 +50,11 @@ public sealed record MapsEntry
     public bool IsDeleted => Path.EndsWith(" (deleted)", StringComparison.Ordinal);
     public string PathWithoutDeleted => IsDeleted ? Path[..^" (deleted)".Length] : Path;
 
-    public string Describe() => $"{Start:x}-{End:x} {(Read ? 'r' : '-')}{(Write ? 'w' : '-')}{(Exec ? 'x' : '-')}{(Shared ? 's' : 'p')} {Path}";
+    public string Describe() => $"{Start:x}-{End:x} {FormatPermissions(Prot, Shared)} {Path}";
+
+    /// <summary>Protection as /proc/PID/maps writes it: "rw-p", "r-xs".</summary>
+    public static string FormatPermissions(int prot, bool shared) =>
+        $"{((prot & 1) != 0 ? 'r' : '-')}{((prot & 2) != 0 ? 'w' : '-')}{((prot & 4) != 0 ? 'x' : '-')}{(shared ? 's' : 'p')}";
 
     /// <summary>Parses one maps header line; null when the line is not one.</summary>
     public static MapsEntry? ParseLine(string line)

@@ -87,5 +87,8 @@ public sealed class MappingRecord : IWireRecord
     }
 
     public string Describe() =>
-        $"{Start:x}-{End:x} {((Prot & 1) != 0 ? 'r' : '-')}{((Prot & 2) != 0 ? 'w' : '-')}{((Prot & 4) != 0 ? 'x' : '-')}{(Shared ? 's' : 'p')} {Name}";
+        $"{Start:x}-{End:x} {Permissions} {Name}";
+
+    /// <summary>Protection as /proc/PID/maps writes it: "rw-p", "r-xs".</summary>
+    public string Permissions => MapsEntry.FormatPermissions(Prot, Shared);
 }

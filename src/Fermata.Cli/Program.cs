@@ -25,6 +25,9 @@ public static class Program
             new VersionOption(),
             CheckpointCommand.Create(),
             RestoreCommand.Create(),
+            LaunchCommand.Create(),
+            RestartCommand.Create(),
+            JobsCommand.Create(),
             InspectCommand.Create(),
             DemoCommand.Create(),
         };

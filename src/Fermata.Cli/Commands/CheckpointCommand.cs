@@ -1,23 +1,35 @@
 using System.CommandLine;
 using Fermata.Engine;
+using Fermata.Engine.Jobs;
+using Fermata.Errors;
 
 namespace Fermata.Cli.Commands;
 
+/// <summary>
+/// fermata checkpoint: of a job (its directory, or its launcher's PID), which its launcher takes;
+/// or of a single process outside any job, into --dir.
+/// </summary>
 internal static class CheckpointCommand
 {
     public static Command Create()
     {
-        var pid = Arguments.Pid("the process to checkpoint");
-        var dir = new Option<string>("--dir") { Description = "directory to write the image to", Required = true };
-        var leaveRunning = new Option<bool>("--leave-running") { Description = "let the process continue after the checkpoint (default: kill it)" };
-        var command = new Command("checkpoint", "Save a running process to an image directory") { pid, dir, leaveRunning };
+        var target = new Argument<string>("JOB|PID") { Description = "a job (its directory or its launcher's PID), or a process to checkpoint" };
+        var dir = new Option<string?>("--dir") { Description = "for a process: directory to write the image to" };
+        var leaveRunning = new Option<bool>("--leave-running") { Description = "let the job or process continue after the checkpoint (default: stop it)" };
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning };
         command.SetAction(parse =>
         {
-            var result = Checkpointer.Checkpoint(parse.GetValue(pid), new CheckpointOptions
+            string what = parse.GetRequiredValue(target);
+            bool leave = parse.GetValue(leaveRunning);
+            if (Launcher(what) is { } launcher)
             {
-                Directory = parse.GetRequiredValue(dir),
-                LeaveRunning = parse.GetValue(leaveRunning),
-            });
+                string path = JobControl.Request(launcher, leave ? "checkpoint leave-running" : "checkpoint");
+                Console.WriteLine($"checkpointed the job of launcher {launcher}; {(leave ? "left running" : "job stopped")} -> {path}");
+                return 0;
+            }
+            if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is neither a job directory nor a process ID");
+            string image = parse.GetValue(dir) ?? throw new FermataException($"process {pid} is not a job's launcher; give --dir for its image");
+            var result = Checkpointer.Checkpoint(pid, new CheckpointOptions { Directory = image, LeaveRunning = leave });
             Console.WriteLine(
                 $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings, " +
                 $"{result.PagesStored} pages ({Format.Bytes(result.PagesStored * 4096)}), image {Format.Bytes(result.BytesStored)}; " +
@@ -26,5 +38,17 @@ internal static class CheckpointCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The launcher PID a JOB argument names, or null for a plain process.</summary>
+    private static int? Launcher(string what)
+    {
+        if (Directory.Exists(what))
+        {
+            var job = new JobDirectory(what);
+            if (!job.Exists) throw new FermataException($"{what} is not a job directory (made by fermata launch)");
+            return job.RunningLauncher() ?? throw new TargetException($"the job in {job.Path} is not running (it has exited or was stopped)");
+        }
+        return int.TryParse(what, out int pid) && pid > 0 && JobControl.IsLauncher(pid) ? pid : null;
     }
 }

@@ -22,6 +22,7 @@ internal static class RestoreCommand
             {
                 RewindFiles = !parse.GetValue(noRewind),
                 Detached = parse.GetValue(detach),
+                ForProcess = true,
             });
             foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
             string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +

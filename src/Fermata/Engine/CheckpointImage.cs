@@ -92,7 +92,9 @@ public sealed class CheckpointImage : IDisposable
         foreach (var d in Manifest.Descriptions)
         {
             if (d.Kind == DescriptionKind.File) File(d.ObjectId);
-            else if (d.Kind is DescriptionKind.PipeRead or DescriptionKind.PipeWrite) Pipe(d.ObjectId);
+            else if (d.Kind is DescriptionKind.PipeRead or DescriptionKind.PipeWrite or DescriptionKind.Fifo) Pipe(d.ObjectId);
+            else if (d.Kind == DescriptionKind.External && d.ObjectId > 2) throw Damaged($"holds a launcher descriptor {d.ObjectId} (only 0-2 exist)");
+            else if (d.Kind == DescriptionKind.External) { }
             else throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
         }
         foreach (var f in Manifest.Files)
@@ -109,6 +111,11 @@ public sealed class CheckpointImage : IDisposable
 
     private void ValidateProcess(ProcessRecord p)
     {
+        if (p.Zombie)
+        {
+            if (p.Threads.Count != 0 || p.Mappings.Count != 0 || p.Descriptors.Count != 0) throw Damaged($"holds zombie {p.Pid} with state of a live process");
+            return;
+        }
         if (p.Threads[0].Tid != p.Pid) throw Damaged($"lists process {p.Pid} without its main thread first");
         var tids = new HashSet<int>();
         foreach (var t in p.Threads)

@@ -19,6 +19,9 @@ public sealed class ImageInfo : IWireRecord
     public long FrozenNanoseconds { get; set; }
     public bool LeftRunning { get; set; }
     public string CommandLine { get; set; } = "";
+    /// <summary>A job's image: its processes live in a PID namespace of their own, and restart
+    /// recreates one.</summary>
+    public bool IsJob { get; set; }
 
     public void Write(WireWriter w)
     {
@@ -31,6 +34,7 @@ public sealed class ImageInfo : IWireRecord
         w.Int64(7, FrozenNanoseconds);
         w.Bool(8, LeftRunning);
         w.String(9, CommandLine);
+        w.Bool(10, IsJob);
     }
 
     public static ImageInfo Read(WireReader r)
@@ -49,6 +53,7 @@ public sealed class ImageInfo : IWireRecord
                 case 7: i.FrozenNanoseconds = r.Int64(); break;
                 case 8: i.LeftRunning = r.Bool(); break;
                 case 9: i.CommandLine = r.String(); break;
+                case 10: i.IsJob = r.Bool(); break;
                 default: r.Skip(); break;
             }
         }

@@ -14,11 +14,14 @@ using Fermata.Tracing;
 namespace Fermata.Engine;
 
 /// <summary>
-/// Takes a checkpoint of a running process.
+/// Takes a checkpoint of a running process, or of a whole job (a process tree in its own PID
+/// namespace, from its init down).
 ///
 ///  1. Check the target (exists, ours, not init or a kernel thread) and prepare DIR's temporary.
-///  2. Freeze every thread (ptrace interrupt stops).
-///  3. Collect each resource kind, injecting the few queries /proc cannot answer.
+///  2. Freeze every thread of every process (ptrace interrupt stops): nothing is read before
+///     the whole job is frozen, so the image is one consistent cut.
+///  3. Collect each resource kind per process, injecting the few queries /proc cannot answer;
+///     objects processes share (files, open file descriptions, pipes, shared memory) once.
 ///  4. Give the threads their registers back, then copy the pages in parallel into pages.img.
 ///  5. With --leave-running, resume the process now: the rest does not need it frozen.
 ///  6. Checksum mapped files, write and fsync the manifest, rename the image into place.
@@ -31,7 +34,9 @@ public static class Checkpointer
     public static CheckpointResult Checkpoint(int pid, CheckpointOptions options)
     {
         var total = Stopwatch.StartNew();
-        TargetValidator.Check(pid);
+        if (!options.WholeJob) TargetValidator.Check(pid);
+        else if (!Linux.Proc.ProcFiles.Exists(pid) || Linux.Proc.ProcStat.Read(pid).State == 'Z')
+            throw new TargetException("the job has already exited");
         var dir = ImageDirectory.Create(options.Directory);
         try
         {
@@ -42,7 +47,7 @@ public static class Checkpointer
         {
             dir.Abandon();
             throw new FermataException(
-                $"checkpoint failed: not enough space for the image in {Path.GetDirectoryName(dir.FinalPath)} ({Errno.Describe(e.Errno)}); the process was left running and earlier images are untouched");
+                $"checkpoint failed: not enough space for the image in {Path.GetDirectoryName(dir.FinalPath)} ({Errno.Describe(e.Errno)}); the {(options.WholeJob ? "job" : "process")} was left running and earlier images are untouched");
         }
         catch
         {
@@ -54,24 +59,36 @@ public static class Checkpointer
     private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, ImageDirectory dir, Stopwatch total)
     {
         var timer = new PhaseTimer();
-        var frozen = FrozenProcess.Freeze(tracer, pid);
+        var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         timer.Mark("freeze");
-        DumpContext? ctx = null;
+        var contexts = new List<DumpContext>();
         try
         {
             using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile));
-            ctx = new DumpContext(tracer, frozen, image);
-            var record = new ProcessRecord();
-            ProcessDumper.Dump(ctx, record);
-            SignalsDumper.Dump(ctx, record);
-            ThreadsDumper.Dump(ctx, record);
-            FilesDumper.Dump(ctx, record);
+            var session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid);
+            var records = new List<(DumpContext Context, ProcessRecord Record)>();
+            foreach (var process in frozen.Processes)
+            {
+                var ctx = new DumpContext(session, process);
+                contexts.Add(ctx);
+                var record = new ProcessRecord();
+                ProcessDumper.Dump(ctx, record);
+                SignalsDumper.Dump(ctx, record);
+                ThreadsDumper.Dump(ctx, record);
+                FilesDumper.Dump(ctx, record);
+                MemoryDumper.Dump(ctx, record);
+                image.AddProcess(record);
+                records.Add((ctx, record));
+            }
+            foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
+            if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
-            MemoryDumper.Dump(ctx, record);
-            image.AddProcess(record);
-            ctx.ReleaseThreads();
-            ThreadsDumper.AddLateSignals(ctx, record);
+            foreach (var (ctx, record) in records)
+            {
+                ctx.ReleaseThreads();
+                ThreadsDumper.AddLateSignals(ctx, record);
+            }
             timer.Mark("find pages");
 
             image.Pages.Preallocate();
@@ -89,7 +106,7 @@ public static class Checkpointer
             timer.Mark("checksum mapped files");
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
-            manifest.Info = Describe(record, options, frozenTime.Elapsed);
+            manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
             image.Pages.Sync();
             timer.Mark("fsync pages");
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
@@ -98,7 +115,7 @@ public static class Checkpointer
 
             if (!options.LeaveRunning)
             {
-                // Frozen until the kill; the kernel then tears the process down while we wait.
+                // Frozen until the kill; the kernel then tears the processes down while we wait.
                 frozen.Kill(frozenTime.Stop);
                 timer.Mark("kill");
             }
@@ -106,8 +123,9 @@ public static class Checkpointer
             {
                 Pid = pid,
                 Directory = dir.FinalPath,
-                Threads = record.Threads.Count,
-                Mappings = record.Mappings.Count,
+                Processes = manifest.Processes.Count,
+                Threads = manifest.Processes.Sum(p => p.Threads.Count),
+                Mappings = manifest.Processes.Sum(p => p.Mappings.Count),
                 PagesStored = image.Pages.TotalBytes / PageSize.Bytes,
                 BytesStored = ImageSize(dir.FinalPath),
                 Frozen = frozenTime.Elapsed,
@@ -119,19 +137,22 @@ public static class Checkpointer
         {
             if (frozen.Attached)
             {
-                try { ctx?.ReleaseThreads(); }
-                catch (FermataException) { /* the process is gone or broken; nothing more to give back */ }
+                foreach (var ctx in contexts)
+                {
+                    try { ctx.ReleaseThreads(); }
+                    catch (FermataException) { /* the process is gone or broken; nothing more to give back */ }
+                }
                 frozen.Thaw();
             }
             throw;
         }
         finally
         {
-            ctx?.Dispose();
+            foreach (var ctx in contexts) ctx.Dispose();
         }
     }
 
-    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen)
+    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen, int hostPid)
     {
         var xstate = record.Threads[0].ExtendedState;
         return new ImageInfo
@@ -144,7 +165,8 @@ public static class Checkpointer
             RootPid = record.Pid,
             FrozenNanoseconds = (long)(frozen.TotalMilliseconds * 1_000_000),
             LeftRunning = options.LeaveRunning,
-            CommandLine = ReadCommandLine(record.Pid),
+            CommandLine = ReadCommandLine(hostPid),
+            IsJob = options.WholeJob,
         };
     }
 

@@ -20,11 +20,19 @@ public sealed record RestoreOptions
     /// <summary>How long to wait for the saved PID to be released by a process that has exited
     /// but not yet been reaped.</summary>
     public TimeSpan PidWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The caller restores a single process (fermata restore): a job's image is refused
+    /// with a pointer to fermata restart.</summary>
+    public bool ForProcess { get; init; }
 }
 
 public sealed record RestoreResult
 {
+    /// <summary>The PID of the restored (root) process as it sees itself.</summary>
     public required int Pid { get; init; }
+    /// <summary>The same process's PID on the host (differs inside a job's namespace).</summary>
+    public int HostPid { get; init; }
+    public int Processes { get; init; } = 1;
     public int Threads { get; init; }
     public ulong PagesRestored { get; init; }
     public TimeSpan Total { get; init; }

@@ -1,9 +1,7 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using Fermata.Engine.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
-using Fermata.Linux.Interop;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
@@ -15,17 +13,23 @@ using Fermata.Tracing;
 namespace Fermata.Engine;
 
 /// <summary>
-/// Restores a process from an image.
+/// Restores a process, or a whole job, from an image.
 ///
-///  1. Open the image, validating every checksum and record; check the PIDs are free and the
-///     files unchanged. Nothing is created before all of this passed.
-///  2. Start the blank process and have it clone3 the target's PID (CLONE_PARENT: the restored
-///     process is our child, so we can wait for it).
-///  3. In the new process, with every signal blocked: empty the address space and move the vDSO;
-///     recreate mappings and pages; descriptors; process state; threads and their state; signal
-///     handlers and pending signals; credentials.
-///  4. Give each thread its FPU state, registers and signal mask back, unmap the helper, detach.
-/// A failure at any step kills the half-built process; nothing is left behind.
+///  1. Open the image, validating every checksum and record; check the files are unchanged (and,
+///     for a single process, that its PIDs are free). Nothing is created before all of this passed.
+///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
+///     namespace when we are not root), so every saved PID is free there.
+///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
+///     it is our child, so we can wait for it), every other process by its restored parent, each
+///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
+///     process groups are joined, and zombies exit with their saved status.
+///  4. In each process, with every signal blocked: empty the address space and move the vDSO;
+///     mappings and pages; descriptors (shared ones copied from the process that created them);
+///     process state; threads and their state; signal handlers and pending signals.
+///  5. Then, for all processes: close what the restore kept open, give back credentials, the
+///     parent-death signal, FPU state, registers and signal masks; and only then let every
+///     thread of every process go.
+/// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
 {
@@ -35,83 +39,153 @@ public static class Restorer
         var timer = new PhaseTimer();
         using var image = CheckpointImage.Open(directory, verifyPages: true, options.Workers);
         timer.Mark("open and verify image");
-        if (image.Manifest.Processes.Count != 1)
+        bool job = image.Manifest.Info.IsJob;
+        if (!job && image.Manifest.Processes.Count != 1)
             throw new ImageException($"the image holds {image.Manifest.Processes.Count} processes; restart it as a job");
-        var process = image.Manifest.Processes[0];
-        RestorePreflight.Check(image, process, options);
+        if (job && options.ForProcess)
+            throw new ImageException($"{directory} is a checkpoint of a job; restart it with 'fermata restart'");
+        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
+            RestorePreflight.Check(image, process, options, freshNamespace: job);
         timer.Mark("preflight checks");
         var warnings = new List<string>();
-        int blankPid = BlankProcess.Spawn(); // on the caller's thread: see BlankProcess.Spawn
+        int blankPid = BlankProcess.Spawn(inheritStdio: job); // on the caller's thread: see BlankProcess.Spawn
         using var tracer = new Tracer();
-        ulong pages = tracer.Run(() => Run(tracer, blankPid, image, process, options, warnings, timer));
+        var (rootHost, pages) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
+        var root = image.Manifest.Processes.First(p => p.ParentPid == 0 || image.Manifest.Processes.All(q => q.Pid != p.ParentPid));
         return new RestoreResult
         {
-            Pid = process.Pid,
-            Threads = process.Threads.Count,
+            Pid = root.Pid,
+            HostPid = rootHost,
+            Processes = image.Manifest.Processes.Count,
+            Threads = image.Manifest.Processes.Sum(p => p.Threads.Count),
             PagesRestored = pages,
             Total = total.Elapsed,
             Warnings = warnings,
         };
     }
 
-    private static ulong Run(Tracer tracer, int blankPid, CheckpointImage image, ProcessRecord process, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static (int RootHost, ulong Pages) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
-        CheckCpu(tracer, blank.Pid, process);
-        RestoreContext? ctx = null;
-        bool created = false;
+        foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
+        using var session = new RestoreSession(tracer, image, options, warnings);
+        var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
-            var main = CreateProcess(tracer, blank, process.Pid, ref created);
-            timer.Mark("create process");
-            ctx = new RestoreContext(tracer, image, process, options, main, warnings);
-            tracer.SetSigMask(process.Pid, ulong.MaxValue);
-            AddressSpacePreparer.Prepare(ctx);
-            timer.Mark("prepare address space");
-            ulong pages = MemoryRestorer.Restore(ctx);
-            timer.Mark("memory");
-            FilesRestorer.Restore(ctx);
-            ProcessRestorer.Restore(ctx);
-            ThreadsRestorer.Create(ctx);
-            ThreadsRestorer.RestoreState(ctx);
-            SignalsRestorer.Restore(ctx);
-            CredentialsRestorer.Restore(ctx);
-            ProcessRestorer.RestoreParentDeathSignal(ctx);
-            timer.Mark("files, process, threads");
-            ThreadsRestorer.Finish(ctx);
+            if (session.IsJob) blank.EnterNewNamespaces();
+            var order = ProcessTree.CreationOrder(image.Manifest.Processes);
+            var byPid = new Dictionary<int, RestoreContext>();
+            foreach (var process in order)
+            {
+                var ctx = byPid.TryGetValue(process.ParentPid, out var parent) && session.IsJob
+                    ? CreateChild(session, parent, process, created)
+                    : CreateRoot(session, blank, process, created);
+                byPid[process.Pid] = ctx;
+                session.Contexts.Add(ctx);
+                // Before it has children: they inherit its session as they are born.
+                if (session.IsJob && process.Session == process.Pid)
+                    ctx.Main.Check("setsid", SyscallNumbers.Setsid);
+            }
+            if (session.IsJob)
+            {
+                JoinProcessGroups(session);
+                ZombieRestorer.Restore(session, byPid);
+            }
+            timer.Mark("create processes");
+
+            ulong pages = 0;
+            var live = session.Contexts.Where(c => !c.Process.Zombie).ToList();
+            foreach (var ctx in live)
+            {
+                AddressSpacePreparer.Prepare(ctx);
+                pages += MemoryRestorer.Restore(ctx);
+                FilesRestorer.Restore(ctx);
+                ProcessRestorer.Restore(ctx);
+                ThreadsRestorer.Create(ctx);
+                foreach (var (saved, injector) in ctx.Threads) created.First(c => c.HostPid == ctx.Pid).Threads.Add(injector.Tid);
+                ThreadsRestorer.RestoreState(ctx);
+                SignalsRestorer.Restore(ctx);
+            }
+            timer.Mark("memory, files, process, threads");
+            foreach (var ctx in live)
+            {
+                FileOpener.SealMemfds(ctx);
+                ctx.CloseMemfds();
+                ctx.CloseKept();
+            }
+            foreach (var ctx in live)
+            {
+                CredentialsRestorer.Restore(ctx);
+                ProcessRestorer.RestoreParentDeathSignal(ctx);
+                ThreadsRestorer.Complete(ctx);
+            }
+            foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");
-            return pages;
+            return (created[0].HostPid, pages);
         }
         catch
         {
-            // Nothing half-built stays behind; but a PID we did not create is someone else's.
-            if (created) tracer.KillAndCollect(process.Pid, ctx?.Threads.Keys.ToList() ?? [process.Pid]);
+            // Nothing half-built stays behind; the root last, as its exit may wait for the rest.
+            foreach (var (host, threads) in created.AsEnumerable().Reverse()) Linux.Interop.Libc.Kill(host, Signals.SIGKILL);
+            foreach (var (host, threads) in created.AsEnumerable().Reverse())
+                tracer.KillAndCollect(host, threads.Count > 0 ? threads.Distinct() : [host]);
             throw;
         }
         finally
         {
-            ctx?.Dispose();
+            foreach (var ctx in session.Contexts) ctx.Dispose();
         }
     }
 
-    /// <summary>clone3 in the blank process with the saved PID as set_tid.</summary>
-    private static SyscallInjector CreateProcess(Tracer tracer, BlankProcess blank, int pid, ref bool created)
+    /// <summary>The root of the restore, cloned by the blank process with its saved PID.</summary>
+    private static RestoreContext CreateRoot(RestoreSession session, BlankProcess blank, ProcessRecord process, List<(int, List<int>)> created)
     {
-        const ulong CLONE_PARENT = 0x8000;
-        var scratch = BlankProcess.Scratch;
+        var (host, injector) = blank.CreateChild(process.Pid);
+        created.Add((host, [host]));
+        return NewContext(session, process, host, injector);
+    }
+
+    /// <summary>A process of a job, cloned by its restored parent (still a copy of the blank
+    /// process) with its saved PID: it inherits the parent's session and process group.</summary>
+    private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created)
+    {
+        const ulong SIGCHLD = 17;
         var args = new byte[88];
-        BinaryPrimitives.WriteUInt64LittleEndian(args, CLONE_PARENT);
-        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), scratch.At(128)); // set_tid
-        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);               // set_tid_size
-        blank.Memory.Write(scratch.At(128), BitConverter.GetBytes(pid));
-        blank.Memory.Write(scratch.Address, args);
-        long r = blank.Injector.Call(SyscallNumbers.Clone3, (long)scratch.Address, args.Length);
-        if (r == -Errno.EEXIST) throw new ConflictException($"PID {pid} is in use by another process");
-        if (r == -Errno.EPERM) throw new PermissionException($"not allowed to create a process with PID {pid} (needs CAP_SYS_ADMIN)");
-        if (r < 0) throw new SystemCallException($"create process {pid}", (int)-r);
-        created = true;
-        ThreadsRestorer.WaitForFirstStop(tracer, (int)r);
-        return new SyscallInjector(tracer, new RemoteMemory(pid), pid, pid, BlankProcess.SyscallSite, BlankProcess.Scratch);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(32), SIGCHLD); // exit_signal
+        ulong setTid = parent.WriteScratch(BitConverter.GetBytes(process.Pid), 128);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), setTid);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);
+        ulong at = parent.WriteScratch(args, 0);
+        long r = parent.Main.Call(SyscallNumbers.Clone3, (long)at, args.Length);
+        if (r == -Errno.EEXIST) throw new ConflictException($"PID {process.Pid} is in use in the job's namespace");
+        if (r < 0) throw new SystemCallException($"create process {process.Pid} (child of {parent.Process.Pid})", (int)-r);
+        int host = parent.Main.LastCreated;
+        if (host == 0) throw new FermataException($"the kernel did not report process {process.Pid} to the tracer");
+        ThreadsRestorer.WaitForFirstStop(session.Tracer, host);
+        created.Add((host, [host]));
+        var injector = new SyscallInjector(session.Tracer, new RemoteMemory(host), host, host, parent.Main.SyscallAddress, parent.Main.Scratch);
+        return NewContext(session, process, host, injector);
+    }
+
+    private static RestoreContext NewContext(RestoreSession session, ProcessRecord process, int host, SyscallInjector injector)
+    {
+        var ctx = new RestoreContext(session, process, host, injector);
+        session.Tracer.SetSigMask(host, ulong.MaxValue);
+        return ctx;
+    }
+
+    /// <summary>
+    /// setpgid for every process of a job that is not in its session's first group: leaders of
+    /// a group first (it must exist before anyone joins it), then members.
+    /// </summary>
+    private static void JoinProcessGroups(RestoreSession session)
+    {
+        var contexts = session.Contexts.Where(c => c.Process.ProcessGroup != 0 && c.Process.Session != c.Process.Pid);
+        foreach (var ctx in contexts.OrderBy(c => c.Process.ProcessGroup == c.Process.Pid ? 0 : 1).ThenBy(c => c.Process.Pid))
+        {
+            long r = ctx.Main.Call(SyscallNumbers.Setpgid, 0, ctx.Process.ProcessGroup == ctx.Process.Pid ? 0 : ctx.Process.ProcessGroup);
+            if (r < 0) throw new SystemCallException($"put process {ctx.Process.Pid} in process group {ctx.Process.ProcessGroup}", (int)-r);
+        }
     }
 
     /// <summary>Refuses an image whose registers use CPU state this machine does not have.</summary>

@@ -23,5 +23,15 @@ public static class Signals
         : signal >= SIGRTMIN && signal <= SIGRTMAX ? $"SIGRTMIN+{signal - SIGRTMIN}"
         : $"signal {signal}";
 
+    /// <summary>A signal from its name ("USR1", "SIGUSR1") or number; 0 if it is neither.</summary>
+    public static int Parse(string text)
+    {
+        text = text.Trim().ToUpperInvariant();
+        if (int.TryParse(text, out int n)) return n is > 0 and <= Count ? n : 0;
+        if (!text.StartsWith("SIG", StringComparison.Ordinal)) text = "SIG" + text;
+        for (int s = 1; s <= 31; s++) if (Name(s) == text) return s;
+        return 0;
+    }
+
     public static ulong Bit(int signal) => 1UL << (signal - 1);
 }

@@ -32,6 +32,10 @@ public sealed class ProcessRecord : IWireRecord
     public bool ChildSubreaper { get; set; }
     public ulong XcompPermission { get; set; }
     public ulong TimerSlackNanoseconds { get; set; }
+    /// <summary>The process has exited and its parent has not collected it yet (a zombie).</summary>
+    public bool Zombie { get; set; }
+    /// <summary>A zombie's wait status, as wait(2) will report it to the parent.</summary>
+    public int ExitStatus { get; set; }
     public MmRecord Mm { get; set; } = new();
     public CredentialsRecord Credentials { get; set; } = new();
     public List<LimitRecord> Limits { get; set; } = [];
@@ -59,6 +63,8 @@ public sealed class ProcessRecord : IWireRecord
         w.Bool(15, ChildSubreaper);
         w.UInt64(16, XcompPermission);
         w.UInt64(17, TimerSlackNanoseconds);
+        w.Bool(18, Zombie);
+        w.UInt64(19, (ulong)ExitStatus);
         w.Message(20, Mm);
         w.Message(21, Credentials);
         w.Messages(22, Limits);
@@ -92,6 +98,8 @@ public sealed class ProcessRecord : IWireRecord
                 case 15: p.ChildSubreaper = r.Bool(); break;
                 case 16: p.XcompPermission = r.UInt64(); break;
                 case 17: p.TimerSlackNanoseconds = r.UInt64(); break;
+                case 18: p.Zombie = r.Bool(); break;
+                case 19: p.ExitStatus = r.Int32Unsigned(); break;
                 case 20: p.Mm = r.Message(MmRecord.Read, "memory layout"); break;
                 case 21: p.Credentials = r.Message(CredentialsRecord.Read, "credentials"); break;
                 case 22: p.Limits.Add(r.Message(LimitRecord.Read, "resource limit")); break;
@@ -103,7 +111,7 @@ public sealed class ProcessRecord : IWireRecord
             }
         }
         if (p.Pid <= 0) throw r.Missing("a process id");
-        if (p.Threads.Count == 0) throw r.Missing("threads");
+        if (p.Threads.Count == 0 && !p.Zombie) throw r.Missing("threads");
         return p;
     }
 }

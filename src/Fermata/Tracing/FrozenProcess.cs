@@ -22,6 +22,12 @@ public sealed class FrozenProcess
 {
     public const int SeizeOptions = Libc.PTRACE_O_TRACESYSGOOD | Libc.PTRACE_O_TRACECLONE;
 
+    /// <summary>Seize options for the processes of a job: processes forked during the freeze are
+    /// attached by the kernel too, and join it.</summary>
+    public const int JobSeizeOptions = SeizeOptions | Libc.PTRACE_O_TRACEFORK | Libc.PTRACE_O_TRACEVFORK;
+
+    private readonly Action<int>? _newProcess;
+
     private readonly Tracer _tracer;
     private readonly List<int> _threads = [];
 
@@ -31,15 +37,18 @@ public sealed class FrozenProcess
     public bool WasStopped { get; private set; }
     public bool Attached { get; private set; }
 
-    private FrozenProcess(Tracer tracer, int pid)
+    private FrozenProcess(Tracer tracer, int pid, Action<int>? newProcess)
     {
         _tracer = tracer;
         Pid = pid;
+        _newProcess = newProcess;
     }
 
-    public static FrozenProcess Freeze(Tracer tracer, int pid)
+    /// <summary>Freezes a process. With <paramref name="newProcess"/> (a job's freeze), a process
+    /// it forks meanwhile is handed over there, already attached, instead of being let go.</summary>
+    public static FrozenProcess Freeze(Tracer tracer, int pid, Action<int>? newProcess = null)
     {
-        var frozen = new FrozenProcess(tracer, pid);
+        var frozen = new FrozenProcess(tracer, pid, newProcess);
         try
         {
             frozen.FreezeAll();
@@ -65,7 +74,7 @@ public sealed class FrozenProcess
             foreach (int tid in fresh)
             {
                 if (autoAttached.Contains(tid)) continue;
-                int err = _tracer.TrySeize(tid, SeizeOptions);
+                int err = _tracer.TrySeize(tid, _newProcess == null ? SeizeOptions : JobSeizeOptions);
                 if (err == Errno.ESRCH) continue; // exited meanwhile
                 if (err == Errno.EPERM)
                 {
@@ -120,6 +129,7 @@ public sealed class FrozenProcess
                 // will refuse the target for having a child.
                 int child = (int)_tracer.GetEventMessage(tid);
                 if (IsOurThread(child)) autoAttached.Add(child);
+                else if (_newProcess != null) _newProcess(child);
                 else ReleaseForeign(child);
                 _tracer.Continue(tid);
                 continue;
@@ -133,6 +143,18 @@ public sealed class FrozenProcess
             // stops the thread before the handler runs.
             _tracer.Continue(tid, status.StopSignal);
         }
+    }
+
+    /// <summary>
+    /// A process the kernel attached to us when a process of the job forked it during the freeze.
+    /// It starts with a stop of its own before running any code; false if it died first.
+    /// </summary>
+    public static FrozenProcess? Adopt(Tracer tracer, int pid, Action<int> newProcess)
+    {
+        var frozen = new FrozenProcess(tracer, pid, newProcess) { Attached = true };
+        frozen._threads.Add(pid);
+        if (!frozen.WaitForStop(pid, [])) return null;
+        return frozen;
     }
 
     private bool IsOurThread(int tid)
@@ -158,6 +180,13 @@ public sealed class FrozenProcess
     public void Thaw()
     {
         foreach (int tid in _threads) _tracer.TryDetach(tid);
+        Attached = false;
+    }
+
+    /// <summary>Waits until every thread of the (killed) process has gone, the leader last.</summary>
+    public void Collect()
+    {
+        foreach (int tid in _threads.OrderBy(t => t == Pid ? 1 : 0)) _tracer.WaitUntilGone(tid);
         Attached = false;
     }
 

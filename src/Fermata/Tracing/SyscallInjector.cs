@@ -38,6 +38,10 @@ public sealed class SyscallInjector
     /// <summary>The registers the thread had when the injector took it over.</summary>
     public UserRegs Saved { get; }
 
+    /// <summary>The host TID of the task the last call created (clone, clone3, fork), from the
+    /// kernel's ptrace event; 0 if it created none.</summary>
+    public int LastCreated { get; private set; }
+
     public SyscallInjector(Tracer tracer, RemoteMemory memory, int tgid, int tid, ulong syscallAddress, ScratchArea scratch)
     {
         _tracer = tracer;
@@ -64,12 +68,15 @@ public sealed class SyscallInjector
         regs.R9 = (ulong)a6;
         _tracer.SetRegs(Tid, regs);
         _tracer.ContinueToSyscall(Tid);
+        LastCreated = 0;
         bool entered = false;
         while (true)
         {
             var status = WaitAlive();
             if (status.PtraceEvent != 0)
             {
+                if (status.PtraceEvent is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
+                    LastCreated = (int)_tracer.GetEventMessage(Tid);
                 _tracer.ContinueToSyscall(Tid);
                 continue;
             }
@@ -143,12 +150,14 @@ public sealed class SyscallInjector
                 throw new TargetException($"signals keep arriving at thread {Tid} of process {Tgid}; could not give them back");
             var pending = _intercepted.ToArray();
             _intercepted.Clear();
+            // The ids as the thread itself sees them (they differ inside a job's PID namespace).
+            long tgid = Call(SyscallNumbers.Getpid), tid = Call(SyscallNumbers.Gettid);
             foreach (var info in pending)
             {
                 int signal = BitConverter.ToInt32(info, 0);
                 Memory.Write(Scratch.Address, info);
                 Check($"queue {Signals.Name(signal)} again to thread {Tid}", SyscallNumbers.RtTgsigqueueinfo,
-                    Tgid, Tid, signal, (long)Scratch.Address);
+                    tgid, tid, signal, (long)Scratch.Address);
             }
         }
     }

@@ -26,11 +26,15 @@ internal sealed class DumpContext : IDisposable
     private ulong? _syscallSite;
     private PidFd? _pidfd;
 
-    public Tracer Tracer { get; }
+    public DumpSession Session { get; }
+    public Tracer Tracer => Session.Tracer;
     public FrozenProcess Frozen { get; }
-    public ImageBuilder Image { get; }
+    public ImageBuilder Image => Session.Image;
     public RemoteMemory Memory { get; }
+    /// <summary>The process's PID on the host (what ptrace and /proc use).</summary>
     public int Pid => Frozen.Pid;
+    /// <summary>The process's PID as it sees it (what the image records).</summary>
+    public int NsPid => Session.NsPid(Pid);
     public List<MapsEntry> Maps { get; }
 
     /// <summary>Signals queued to the process and to each thread when it was frozen, read before
@@ -42,15 +46,14 @@ internal sealed class DumpContext : IDisposable
     /// calls); they belong in the image too.</summary>
     public Dictionary<int, List<byte[]>> LateSignals { get; } = [];
 
-    public DumpContext(Tracer tracer, FrozenProcess frozen, ImageBuilder image)
+    public DumpContext(DumpSession session, FrozenProcess frozen)
     {
-        Tracer = tracer;
+        Session = session;
         Frozen = frozen;
-        Image = image;
         Memory = new RemoteMemory(frozen.Pid);
         Maps = SmapsReader.Read(frozen.Pid);
-        PendingShared = tracer.PeekPendingSignals(frozen.Threads[0], shared: true);
-        PendingByThread = frozen.Threads.ToDictionary(t => t, t => tracer.PeekPendingSignals(t, shared: false));
+        PendingShared = Tracer.PeekPendingSignals(frozen.Threads[0], shared: true);
+        PendingByThread = frozen.Threads.ToDictionary(t => t, t => Tracer.PeekPendingSignals(t, shared: false));
     }
 
     private SafeFd? _procMem;

@@ -16,6 +16,8 @@ internal sealed class ImageBuilder : IDisposable
     private readonly Dictionary<(ulong Dev, ulong Ino), FileRecord> _files = [];
     private readonly Dictionary<ulong, PipeRecord> _pipes = [];
     private readonly List<SafeFd> _keepOpen = [];
+    private readonly Dictionary<(ulong Dev, ulong Ino), List<(int Pid, int Fd, DescriptionRecord Description)>> _descriptionsByInode = [];
+    private readonly Dictionary<int, DescriptionRecord> _external = [];
 
     public PageStoreWriter Pages { get; }
     public CheckpointManifest Manifest { get; } = new();
@@ -50,6 +52,68 @@ internal sealed class ImageBuilder : IDisposable
         return record;
     }
 
+    private readonly Dictionary<(uint, uint, ulong), uint> _shmem = [];
+    private readonly Dictionary<uint, List<(ulong First, ulong Count, ulong Logical)>> _shmemPages = [];
+
+    /// <summary>The id of the shmem object behind shared anonymous memory (device and inode
+    /// from /proc/PID/maps), the same for every mapping of it.</summary>
+    public uint ShmemObject(uint devMajor, uint devMinor, ulong inode)
+    {
+        if (_shmem.TryGetValue((devMajor, devMinor, inode), out uint id)) return id;
+        return _shmem[(devMajor, devMinor, inode)] = (uint)_shmem.Count + 1;
+    }
+
+    /// <summary>Where pages [first, first+count) of a shmem object were stored already, if a
+    /// single earlier run holds them all.</summary>
+    public ulong? StoredShmemPages(uint shmem, ulong first, ulong count)
+    {
+        if (!_shmemPages.TryGetValue(shmem, out var runs)) return null;
+        foreach (var r in runs)
+            if (first >= r.First && first + count <= r.First + r.Count) return r.Logical + (first - r.First);
+        return null;
+    }
+
+    public void NoteShmemPages(uint shmem, ulong first, ulong count, ulong logical)
+    {
+        if (!_shmemPages.TryGetValue(shmem, out var runs)) _shmemPages[shmem] = runs = [];
+        runs.Add((first, count, logical));
+    }
+
+    /// <summary>A file already recorded, by the device and inode /proc/PID/maps shows.</summary>
+    public FileRecord? FileByIdentity(uint devMajor, uint devMinor, ulong inode) =>
+        _files.GetValueOrDefault((MakeDev(devMajor, devMinor), inode));
+
+    /// <summary>st_dev from a major and minor number (glibc's makedev).</summary>
+    private static ulong MakeDev(ulong major, ulong minor) =>
+        ((major & 0xfff) << 8) | ((major & ~0xfffUL) << 32) | (minor & 0xff) | ((minor & ~0xffUL) << 12);
+
+    /// <summary>
+    /// Records a deleted file that only a shared mapping still reaches, with the mapped bytes
+    /// as its contents (read from the process's memory).
+    /// </summary>
+    public FileRecord DeletedFileFromMemory(string path, uint devMajor, uint devMinor, ulong inode, int pid, ulong start, ulong length)
+    {
+        var record = new FileRecord
+        {
+            Id = (uint)Manifest.Files.Count + 1,
+            Path = path,
+            Kind = FileKind.Regular,
+            Device = MakeDev(devMajor, devMinor),
+            Inode = inode,
+            Mode = 0x8000 | 0x180, // a regular file, rw for its owner
+            Size = (long)length,
+            Deleted = true,
+            Uid = Linux.Interop.Libc.GetEUid(),
+            Gid = Linux.Interop.Libc.GetEGid(),
+            HasContent = true,
+            ContentLength = length,
+            ContentLogical = Pages.AddRemote(pid, start, length),
+        };
+        _files[(record.Device, inode)] = record;
+        Manifest.Files.Add(record);
+        return record;
+    }
+
     /// <summary>Stores a file's whole contents (deleted files, memfds) from an open descriptor.</summary>
     public void StoreContents(FileRecord file, SafeFd fd)
     {
@@ -72,6 +136,33 @@ internal sealed class ImageBuilder : IDisposable
         };
         Manifest.Descriptions.Add(d);
         return d;
+    }
+
+    /// <summary>
+    /// The description an earlier process of the job already recorded that descriptor
+    /// <paramref name="fd"/> of <paramref name="pid"/> shares (after fork, parent and child share
+    /// one offset), found among descriptions of the same inode with <paramref name="same"/> (kcmp).
+    /// </summary>
+    public DescriptionRecord? SharedDescription(int pid, int fd, in Linux.Interop.StatBuffer stat, Func<int, int, bool> same)
+    {
+        if (!_descriptionsByInode.TryGetValue((stat.Dev, stat.Ino), out var known)) return null;
+        foreach (var (otherPid, otherFd, description) in known)
+            if (otherPid != pid && same(otherPid, otherFd)) return description;
+        return null;
+    }
+
+    public void NoteDescription(int pid, int fd, in Linux.Interop.StatBuffer stat, DescriptionRecord description)
+    {
+        if (!_descriptionsByInode.TryGetValue((stat.Dev, stat.Ino), out var known))
+            _descriptionsByInode[(stat.Dev, stat.Ino)] = known = [];
+        if (!known.Any(k => k.Pid == pid && k.Description == description)) known.Add((pid, fd, description));
+    }
+
+    /// <summary>The description standing for the launcher's stdin, stdout or stderr.</summary>
+    public DescriptionRecord ExternalDescription(int stdio)
+    {
+        if (_external.TryGetValue(stdio, out var d)) return d;
+        return _external[stdio] = AddDescription(DescriptionKind.External, (uint)stdio, 0, 0);
     }
 
     public PipeRecord? FindPipe(ulong inode) => _pipes.GetValueOrDefault(inode);

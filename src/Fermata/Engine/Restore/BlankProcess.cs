@@ -15,12 +15,26 @@ namespace Fermata.Engine.Restore;
 /// Layout: one RWX PT_LOAD segment at 0x10000 with 64 KiB of memory. The code is
 ///   +120  mov eax, 34; syscall; jmp +120     (pause forever)
 ///   +129  syscall                            (where injected calls run)
+///   +136  the reaper a job's init runs (see <see cref="ReaperEntry"/>)
 /// and the zero-filled memory from +0x1000 serves injected calls as scratch.
+///
+/// For a job, the blank process also makes the job's namespaces (<see cref="EnterNewNamespaces"/>):
+/// its next child is PID 1 of a new PID namespace.
 /// </summary>
 internal sealed class BlankProcess : IDisposable
 {
     public const ulong Base = 0x10000;
     public const ulong SyscallSite = Base + 129;
+
+    /// <summary>
+    /// A job's init: a loop of wait4(-1) that reaps every process of the namespace (orphans are
+    /// re-parented to it), until the one whose PID is in r12 (the job's main program) ends; then
+    /// it exits with that program's exit code, or 128 + the signal that killed it. Its exit ends
+    /// the namespace, and the kernel kills whatever else is left, as in a container.
+    /// </summary>
+    public const ulong ReaperEntry = Base + 136;
+    private const ulong ReaperStatus = Base + 0xF00;
+    private const int ElfSize = 256;
     public static readonly ScratchArea Scratch = new(Base + 0x1000, 0xF000);
 
     public const int TraceOptions = Libc.PTRACE_O_TRACESYSGOOD | Libc.PTRACE_O_TRACECLONE | Libc.PTRACE_O_TRACEFORK
@@ -42,7 +56,7 @@ internal sealed class BlankProcess : IDisposable
 
     public static byte[] Elf()
     {
-        var elf = new byte[132];
+        var elf = new byte[ElfSize];
         var s = elf.AsSpan();
         // e_ident: magic, 64-bit, little endian, version 1, System V ABI
         s[0] = 0x7f; s[1] = (byte)'E'; s[2] = (byte)'L'; s[3] = (byte)'F';
@@ -61,7 +75,7 @@ internal sealed class BlankProcess : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(ph[4..], 7);        // p_flags: RWX
         BinaryPrimitives.WriteUInt64LittleEndian(ph[16..], Base);    // p_vaddr
         BinaryPrimitives.WriteUInt64LittleEndian(ph[24..], Base);    // p_paddr
-        BinaryPrimitives.WriteUInt64LittleEndian(ph[32..], 132);     // p_filesz
+        BinaryPrimitives.WriteUInt64LittleEndian(ph[32..], ElfSize); // p_filesz
         BinaryPrimitives.WriteUInt64LittleEndian(ph[40..], 0x10000); // p_memsz
         BinaryPrimitives.WriteUInt64LittleEndian(ph[48..], 0x1000);  // p_align
         ReadOnlySpan<byte> code =
@@ -73,6 +87,29 @@ internal sealed class BlankProcess : IDisposable
             0xcc,                         // int3
         ];
         code.CopyTo(s[120..]);
+        uint status = (uint)ReaperStatus;
+        ReadOnlySpan<byte> reaper =
+        [
+            0xbf, 0xff, 0xff, 0xff, 0xff,             // reap: mov edi, -1 (any child)
+            0xbe, (byte)status, (byte)(status >> 8), (byte)(status >> 16), 0x00, // mov esi, &status
+            0x31, 0xd2,                               // xor edx, edx (options)
+            0x45, 0x31, 0xd2,                         // xor r10d, r10d (rusage)
+            0xb8, 0x3d, 0x00, 0x00, 0x00,             // mov eax, 61 (wait4)
+            0x0f, 0x05,                               // syscall
+            0x4c, 0x39, 0xe0,                         // cmp rax, r12 (the main program?)
+            0x75, 0xe5,                               // jne reap
+            0x8b, 0x3c, 0x25, (byte)status, (byte)(status >> 8), (byte)(status >> 16), 0x00, // mov edi, [status]
+            0x89, 0xf8,                               // mov eax, edi
+            0x83, 0xe0, 0x7f,                         // and eax, 0x7f (terminating signal)
+            0x74, 0x08,                               // jz exited
+            0x8d, 0xb8, 0x80, 0x00, 0x00, 0x00,       // lea edi, [rax + 128]
+            0xeb, 0x09,                               // jmp out
+            0xc1, 0xef, 0x08,                         // exited: shr edi, 8
+            0x81, 0xe7, 0xff, 0x00, 0x00, 0x00,       // and edi, 0xff (exit code)
+            0xb8, 0xe7, 0x00, 0x00, 0x00,             // out: mov eax, 231 (exit_group)
+            0x0f, 0x05,                               // syscall
+        ];
+        reaper.CopyTo(s[(int)(ReaperEntry - Base)..]);
         return elf;
     }
 
@@ -81,17 +118,19 @@ internal sealed class BlankProcess : IDisposable
     /// is ours: it becomes that process's parent (clone3 with CLONE_PARENT), and a parent-death
     /// signal fires when the parent thread exits.
     /// </summary>
-    public static int Spawn()
+    public static int Spawn(bool inheritStdio = false)
     {
         int memfd = MemfdCreate("fermata-blank");
         if (memfd < 0) throw Libc.Error("memfd_create for the blank process");
         using var fd = new SafeFd(memfd);
         WriteAll(fd, Elf());
-        return ProcessSpawner.Spawn("/proc/self/fd/3", ["fermata-blank"], new ProcessSpawner.Options
+        // A job's processes inherit the launcher's stdin, stdout and stderr through it.
+        string? stdio = inheritStdio ? null : "/dev/null";
+        return ProcessSpawner.Spawn("/proc/self/fd/3", [inheritStdio ? "fermata-init" : "fermata-blank"], new ProcessSpawner.Options
         {
-            StdinPath = "/dev/null",
-            StdoutPath = "/dev/null",
-            StderrPath = "/dev/null",
+            StdinPath = stdio,
+            StdoutPath = stdio,
+            StderrPath = stdio,
             PassAsFd3 = memfd,
             Environment = new Dictionary<string, string>(),
         });
@@ -116,6 +155,59 @@ internal sealed class BlankProcess : IDisposable
             throw new FermataException($"the blank process {pid} did not stop as expected ({status})");
         }
         return new BlankProcess(tracer, pid);
+    }
+
+    /// <summary>
+    /// unshare(2) a new PID namespace (and, for a caller that is not root, a new user namespace
+    /// in which the caller's uid and gid map to themselves): the blank process's next child is
+    /// PID 1 there. In its own user namespace the blank process holds every capability (it
+    /// never execs), which is what creating chosen PIDs needs.
+    /// </summary>
+    public void EnterNewNamespaces()
+    {
+        const long CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000;
+        bool user = Libc.GetEUid() != 0;
+        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | (user ? CLONE_NEWUSER : 0));
+        if (r < 0)
+            throw new SystemCallException(user
+                ? "create the job's user and PID namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
+                : "create the job's PID namespace", (int)-r);
+        if (!user) return;
+        WriteProcFile("setgroups", "deny");
+        WriteProcFile("uid_map", $"{Libc.GetEUid()} {Libc.GetEUid()} 1\n");
+        WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
+    }
+
+    private void WriteProcFile(string name, string text)
+    {
+        try { File.WriteAllText($"/proc/{Pid}/{name}", text); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FermataException($"could not set up the job's user namespace ({name}): {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// clone3 in the blank process: a copy of it with <paramref name="nsPid"/> as its PID in the
+    /// blank's namespace for children (set_tid), and the caller as its parent (CLONE_PARENT), so
+    /// the caller can wait for it. Returns the new process's host PID and an injector for it.
+    /// </summary>
+    public (int HostPid, SyscallInjector Injector) CreateChild(int nsPid)
+    {
+        const ulong CLONE_PARENT = 0x8000;
+        var args = new byte[88];
+        BinaryPrimitives.WriteUInt64LittleEndian(args, CLONE_PARENT);
+        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), Scratch.At(128)); // set_tid
+        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);               // set_tid_size
+        Memory.Write(Scratch.At(128), BitConverter.GetBytes(nsPid));
+        Memory.Write(Scratch.Address, args);
+        long r = Injector.Call(SyscallNumbers.Clone3, (long)Scratch.Address, args.Length);
+        if (r == -Errno.EEXIST) throw new ConflictException($"PID {nsPid} is in use by another process");
+        if (r == -Errno.EPERM) throw new PermissionException($"not allowed to create a process with PID {nsPid} (needs CAP_SYS_ADMIN)");
+        if (r < 0) throw new SystemCallException($"create process {nsPid}", (int)-r);
+        int host = Injector.LastCreated != 0 ? Injector.LastCreated : (int)r;
+        Resources.Threads.ThreadsRestorer.WaitForFirstStop(_tracer, host);
+        return (host, new SyscallInjector(_tracer, new RemoteMemory(host), host, host, SyscallSite, Scratch));
     }
 
     private static unsafe int MemfdCreate(string name)

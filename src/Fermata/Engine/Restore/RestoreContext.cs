@@ -21,32 +21,37 @@ internal sealed class RestoreContext : IDisposable
     private readonly Dictionary<uint, int> _memfds = [];
     private PidFd? _pidfd;
 
-    public Tracer Tracer { get; }
-    public CheckpointImage Image { get; }
+    public RestoreSession Session { get; }
+    public Tracer Tracer => Session.Tracer;
+    public CheckpointImage Image => Session.Image;
     public ProcessRecord Process { get; }
-    public RestoreOptions Options { get; }
-    public int Pid => Process.Pid;
+    public RestoreOptions Options => Session.Options;
+    /// <summary>The new process's PID on the host (what ptrace and /proc use); the PID it sees
+    /// itself, in its job's namespace, is Process.Pid.</summary>
+    public int Pid { get; }
     public RemoteMemory Memory { get; }
     public SyscallInjector Main { get; set; }
+    /// <summary>An injector per thread, by the thread's saved TID.</summary>
     public Dictionary<int, SyscallInjector> Threads { get; } = [];
     public ulong HelperAddress { get; set; }
-    public List<string> TemporaryPaths { get; } = [];
-    /// <summary>Deleted files recreated from their saved contents: file id to path.</summary>
-    public Dictionary<uint, string> RecreatedFiles { get; } = [];
-    /// <summary>Files already truncated back to their checkpoint size.</summary>
-    public HashSet<uint> RewoundFiles { get; } = [];
-    public List<string> Warnings { get; }
+    public List<string> TemporaryPaths => Session.TemporaryPaths;
+    public Dictionary<uint, string> RecreatedFiles => Session.RecreatedFiles;
+    public HashSet<uint> RewoundFiles => Session.RewoundFiles;
+    public List<string> Warnings => Session.Warnings;
+    /// <summary>Descriptors this process holds for shared objects other processes copy.</summary>
+    public List<int> KeptForOthers { get; } = [];
+    /// <summary>Copies of the launcher's stdin, stdout and stderr, which the new process
+    /// inherited, kept above the target's descriptors (-1 where absent).</summary>
+    public int[] ExternalFds { get; } = [-1, -1, -1];
 
-    public RestoreContext(Tracer tracer, CheckpointImage image, ProcessRecord process, RestoreOptions options, SyscallInjector main, List<string> warnings)
+    public RestoreContext(RestoreSession session, ProcessRecord process, int hostPid, SyscallInjector main)
     {
-        Tracer = tracer;
-        Image = image;
+        Session = session;
         Process = process;
-        Options = options;
+        Pid = hostPid;
         Memory = main.Memory;
         Main = main;
         Threads[process.Pid] = main;
-        Warnings = warnings;
     }
 
     public ScratchArea Scratch => Main.Scratch;
@@ -125,10 +130,39 @@ internal sealed class RestoreContext : IDisposable
     /// <summary>Our own copy of one of the process's descriptors (through a pidfd).</summary>
     public SafeFd GrabDescriptor(int fd) => (_pidfd ??= PidFd.Open(Pid)).Grab(fd);
 
+    /// <summary>A duplicate of a descriptor of the new process at <see cref="HighFd"/> or above.</summary>
+    public int DuplicateHigh(int fd) =>
+        (int)Main.Check("keep a descriptor", SyscallNumbers.Fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, HighFd);
+
+    /// <summary>
+    /// A copy, in this process, of descriptor <paramref name="fd"/> of another process being
+    /// restored: the same open file description (pidfd_open and pidfd_getfd, run by this process
+    /// inside the job's namespaces, where it holds the capabilities they need).
+    /// </summary>
+    public int CopyFrom(RestoreContext owner, int fd)
+    {
+        if (owner == this) return (int)Main.Check("dup a shared descriptor", SyscallNumbers.Fcntl, fd, 1030, HighFd);
+        int pidfd = (int)Main.Check($"pidfd_open({owner.Process.Pid})", SyscallNumbers.PidfdOpen, owner.Process.Pid, 0);
+        long copy = Main.Call(SyscallNumbers.PidfdGetfd, pidfd, fd, 0);
+        CloseInTarget(pidfd);
+        if (copy < 0) throw new SystemCallException($"copy fd {fd} of process {owner.Process.Pid} into process {Process.Pid}", (int)-copy);
+        return MoveHigh((int)copy);
+    }
+
+    /// <summary>Closes the descriptors kept for other processes and the launcher's stdio copies.</summary>
+    public void CloseKept()
+    {
+        foreach (int fd in KeptForOthers) CloseInTarget(fd);
+        KeptForOthers.Clear();
+        for (int k = 0; k < 3; k++)
+        {
+            if (ExternalFds[k] >= 0) CloseInTarget(ExternalFds[k]);
+            ExternalFds[k] = -1;
+        }
+    }
+
     public void Dispose()
     {
         _pidfd?.Dispose();
-        foreach (var path in TemporaryPaths)
-            try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

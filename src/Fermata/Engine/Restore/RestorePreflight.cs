@@ -15,15 +15,33 @@ namespace Fermata.Engine.Restore;
 /// </summary>
 internal static class RestorePreflight
 {
-    public static void Check(CheckpointImage image, ProcessRecord process, RestoreOptions options)
+    /// <summary>Checks one process of the image. In a <paramref name="freshNamespace"/> (a job's
+    /// restart) every PID is free and ours to choose by construction.</summary>
+    public static void Check(CheckpointImage image, ProcessRecord process, RestoreOptions options, bool freshNamespace = false)
     {
-        if (Libc.GetEUid() != 0)
-            throw new PermissionException(
-                $"restoring process {process.Pid} needs root: only CAP_SYS_ADMIN may create a process with a chosen PID (ordinary users can checkpoint their own processes)");
-        WaitForFreeIds(process, options.PidWait);
+        if (!freshNamespace)
+        {
+            if (Libc.GetEUid() != 0)
+                throw new PermissionException(
+                    $"restoring process {process.Pid} needs root: only CAP_SYS_ADMIN may create a process with a chosen PID (ordinary users can checkpoint their own processes, and restart jobs)");
+            WaitForFreeIds(process, options.PidWait);
+        }
+        else CheckOwner(process);
         CheckFiles(image, process);
         CheckDirectory(process.Cwd, "working directory");
         CheckDirectory(process.Root, "root directory");
+    }
+
+    /// <summary>An ordinary user restarts only their own job: in the user namespace a restart
+    /// creates, only their own uid exists.</summary>
+    private static void CheckOwner(ProcessRecord process)
+    {
+        uint me = Libc.GetEUid();
+        if (me == 0) return;
+        var ids = process.Credentials.Uids;
+        if (ids.Any(u => u != me))
+            throw new PermissionException(
+                $"the job belongs to {Dump.TargetValidator.UserName(ids[0])}, not to you ({Dump.TargetValidator.UserName(me)}); only its owner or root can restart it");
     }
 
     private static void WaitForFreeIds(ProcessRecord process, TimeSpan wait)

@@ -7,6 +7,20 @@ internal static unsafe partial class Libc
     internal const int WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, __WNOTHREAD = 0x20000000, __WALL = 0x40000000;
     internal const int P_PID = 1, P_PIDFD = 3;
 
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd { public int Fd; public short Events; public short Revents; }
+
+    [LibraryImport(Name, EntryPoint = "poll", SetLastError = true)]
+    private static partial int Poll(ref PollFd fds, nuint count, int timeoutMilliseconds);
+
+    /// <summary>poll(2) one descriptor for input: 1 when ready, 0 on timeout, -1 on error.</summary>
+    internal static int PollIn(int fd, int timeoutMilliseconds)
+    {
+        var p = new PollFd { Fd = fd, Events = 1 /* POLLIN */ };
+        int r = Poll(ref p, 1, timeoutMilliseconds);
+        return r < 0 && LastErrno == Errno.EINTR ? 0 : r;
+    }
+
     [LibraryImport(Name, EntryPoint = "waitpid", SetLastError = true)]
     internal static partial int WaitPid(int pid, out int status, int options);
 
@@ -63,4 +77,5 @@ internal struct RLimit
 {
     public ulong Current;
     public ulong Maximum;
+
 }

@@ -70,6 +70,26 @@ public static unsafe class ProcFiles
         return result;
     }
 
+    /// <summary>The child processes of every thread of a process (/proc/PID/task/TID/children),
+    /// ascending. A process that has gone has none.</summary>
+    public static List<int> Children(int pid)
+    {
+        var result = new List<int>();
+        List<int> threads;
+        try { threads = ThreadIds(pid); }
+        catch (TargetException) { return result; }
+        foreach (int tid in threads)
+        {
+            string text;
+            try { text = File.ReadAllText($"/proc/{pid}/task/{tid}/children"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            foreach (var item in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                if (int.TryParse(item, out int child)) result.Add(child);
+        }
+        result.Sort();
+        return result;
+    }
+
     /// <summary>The open descriptor numbers of a process, ascending.</summary>
     public static List<int> DescriptorNumbers(int pid)
     {

@@ -42,7 +42,18 @@ public sealed class ProcStatus
     public ulong SigIgn => Hex("SigIgn");
     public ulong SigCgt => Hex("SigCgt");
     /// <summary>Namespaced PIDs, outermost first (NSpid line).</summary>
-    public int[] NsPids => (this["NSpid"] ?? "").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+    public int[] NsPids => IntList("NSpid");
+    public int[] NsTgids => IntList("NStgid");
+    public int[] NsPgids => IntList("NSpgid");
+    public int[] NsSids => IntList("NSsid");
+
+    /// <summary>The value at PID-namespace <paramref name="level"/> (0: the initial namespace) of
+    /// an NS* chain, or 0 where the chain does not reach that level (the id belongs to a process
+    /// outside the namespace).</summary>
+    public static int AtLevel(int[] chain, int level) => level < chain.Length ? chain[level] : 0;
+
+    private int[] IntList(string key) =>
+        (this[key] ?? "").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
 
     private int Int(string key) => int.TryParse(this[key], out int v) ? v : 0;
     private ulong Hex(string key) => this[key] is { } s ? Convert.ToUInt64(s, 16) : 0;

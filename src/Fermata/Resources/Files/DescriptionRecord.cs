@@ -8,6 +8,11 @@ public enum DescriptionKind
     File = 0,
     PipeRead = 1,
     PipeWrite = 2,
+    /// <summary>The launcher's stdin, stdout or stderr (ObjectId 0-2), which the job inherited:
+    /// restored as the restarting launcher's own.</summary>
+    External = 3,
+    /// <summary>A named FIFO opened by path (ObjectId: its pipe record; Flags: how it was opened).</summary>
+    Fifo = 4,
 }
 
 /// <summary>

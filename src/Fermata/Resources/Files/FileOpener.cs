@@ -45,20 +45,34 @@ internal static unsafe class FileOpener
         return path;
     }
 
+    /// <summary>
+    /// A descriptor for a memfd: created and filled by the first process of the restore that
+    /// uses it, copied from there by the others (one memfd, shared as before), and kept open in
+    /// each until the restore ends, so every mapping and descriptor of it shares it.
+    /// </summary>
     private static int OpenMemfd(RestoreContext ctx, FileRecord file)
     {
         if (ctx.TryGetMemfd(file.Id, out int existing))
             return (int)ctx.Main.Check("dup a memfd", SyscallNumbers.Dup, existing);
-        string name = file.Path.StartsWith("/memfd:", StringComparison.Ordinal) ? file.Path["/memfd:".Length..] : file.Path;
-        ulong nameAddress = ctx.WriteString(name);
-        int fd = (int)ctx.Main.Check($"memfd_create({name})", SyscallNumbers.MemfdCreate, (long)nameAddress,
-            MFD_CLOEXEC | (file.MemfdSeals != 0 ? MFD_ALLOW_SEALING : 0));
-        using (var ours = ctx.GrabDescriptor(fd))
+        int fd;
+        if (ctx.Session.TryGetShared(RestoreSession.SharedKind.Memfd, file.Id, out var owner, out int ownerFd))
         {
-            if (Libc.FTruncate(ours.Fd, file.Size) < 0) throw Libc.Error($"size memfd {name}");
-            WriteContents(ctx, file, ours);
+            fd = ctx.CopyFrom(owner, ownerFd);
         }
-        fd = ctx.MoveHigh(fd);
+        else
+        {
+            string name = file.Path.StartsWith("/memfd:", StringComparison.Ordinal) ? file.Path["/memfd:".Length..] : file.Path;
+            ulong nameAddress = ctx.WriteString(name);
+            fd = (int)ctx.Main.Check($"memfd_create({name})", SyscallNumbers.MemfdCreate, (long)nameAddress,
+                MFD_CLOEXEC | (file.MemfdSeals != 0 ? MFD_ALLOW_SEALING : 0));
+            using (var ours = ctx.GrabDescriptor(fd))
+            {
+                if (Libc.FTruncate(ours.Fd, file.Size) < 0) throw Libc.Error($"size memfd {name}");
+                WriteContents(ctx, file, ours);
+            }
+            fd = ctx.MoveHigh(fd);
+            ctx.Session.AddShared(RestoreSession.SharedKind.Memfd, file.Id, ctx, fd);
+        }
         ctx.AddMemfd(file.Id, fd);
         return (int)ctx.Main.Check("dup a memfd", SyscallNumbers.Dup, fd);
     }
@@ -69,6 +83,8 @@ internal static unsafe class FileOpener
     {
         foreach (var file in ctx.Image.Manifest.Files.Where(f => f.Kind == FileKind.Memfd && f.MemfdSeals != 0))
         {
+            // Sealed once, by the process that created it.
+            if (!ctx.Session.TryGetShared(RestoreSession.SharedKind.Memfd, file.Id, out var owner, out _) || owner != ctx) continue;
             if (!ctx.TryGetMemfd(file.Id, out int fd)) continue;
             ctx.Main.Check($"seal memfd {file.Path}", SyscallNumbers.Fcntl, fd, Libc.F_ADD_SEALS, file.MemfdSeals);
         }

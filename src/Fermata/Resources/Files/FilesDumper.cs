@@ -27,14 +27,17 @@ internal static class FilesDumper
             var open = Describe(pid, fd);
             if (open != null) fds.Add(open);
         }
-        foreach (var fd in fds) CheckSupported(pid, fd);
+        var external = fds.Select(f => (f.Fd, Stdio: ExternalStdio(ctx, f))).Where(x => x.Stdio >= 0).ToDictionary(x => x.Fd, x => x.Stdio);
+        foreach (var fd in fds)
+            if (!external.ContainsKey(fd.Fd)) CheckSupported(pid, fd);
 
         foreach (var group in GroupByDescription(pid, fds))
         {
             var first = group[0];
-            DescriptionRecord description = first.Link.StartsWith("pipe:[", StringComparison.Ordinal)
-                ? PipesDumper.Describe(ctx, first, fds)
-                : DescribeFile(ctx, first);
+            DescriptionRecord description = external.TryGetValue(first.Fd, out int stdio) ? ctx.Image.ExternalDescription(stdio)
+                : ctx.Image.SharedDescription(ctx.Pid, first.Fd, first.Stat, (pid2, fd2) => SameDescription(pid, first.Fd, pid2, fd2))
+                  ?? Describe(ctx, first, fds);
+            ctx.Image.NoteDescription(ctx.Pid, first.Fd, first.Stat, description);
             foreach (var fd in group)
             {
                 record.Descriptors.Add(new DescriptorRecord
@@ -46,7 +49,26 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
-        PipesDumper.CheckEnds(ctx, fds);
+        PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList());
+    }
+
+    private static DescriptionRecord Describe(DumpContext ctx, OpenFd fd, List<OpenFd> all) =>
+        fd.Link.StartsWith("pipe:[", StringComparison.Ordinal) || fd.Stat.IsFifo
+            ? PipesDumper.Describe(ctx, fd, all)
+            : DescribeFile(ctx, fd);
+
+    /// <summary>
+    /// Which of the launcher's stdin, stdout and stderr (0-2) a descriptor of a job's process
+    /// shares its open file description with, or -1. Those are not the job's to save: a restart
+    /// connects them to the restarting launcher's own, like a shell's redirections.
+    /// </summary>
+    private static int ExternalStdio(DumpContext ctx, OpenFd fd)
+    {
+        int launcher = ctx.Session.ExternalPid;
+        if (launcher == 0) return -1;
+        for (int k = 0; k <= 2; k++)
+            if (Libc.Kcmp(ctx.Pid, launcher, Libc.KCMP_FILE, fd.Fd, k) == 0) return k;
+        return -1;
     }
 
     private static OpenFd? Describe(int pid, int fd)
@@ -93,7 +115,6 @@ internal static class FilesDumper
                 _ => $"an anonymous inode of kind {what}",
             };
         }
-        if (fd.Stat.IsFifo) return "a named FIFO";
         if (fd.Stat.FileType == StatBuffer.S_IFBLK) return "a block device";
         if (fd.Stat.IsCharDevice)
         {
@@ -131,10 +152,12 @@ internal static class FilesDumper
         return groups;
     }
 
-    private static bool SameDescription(int pid, int fd1, int fd2)
+    private static bool SameDescription(int pid, int fd1, int fd2) => SameDescription(pid, fd1, pid, fd2);
+
+    private static bool SameDescription(int pid1, int fd1, int pid2, int fd2)
     {
-        int r = Libc.Kcmp(pid, pid, Libc.KCMP_FILE, fd1, fd2);
-        if (r < 0) throw Libc.Error($"kcmp fds {fd1} and {fd2} of pid {pid}");
+        int r = Libc.Kcmp(pid1, pid2, Libc.KCMP_FILE, fd1, fd2);
+        if (r < 0) throw Libc.Error($"kcmp fd {fd1} of pid {pid1} and fd {fd2} of pid {pid2}");
         return r == 0;
     }
 

@@ -9,8 +9,11 @@ namespace Fermata.Resources.Files;
 /// <summary>
 /// Recreates the descriptor table: each open file description is opened once (or taken from a
 /// pipe created for it) and installed at every descriptor number that shared it, with its
-/// close-on-exec flag, and files get their offsets back. Temporary descriptors live above the
-/// target's highest number, so installing one never overwrites another still needed.
+/// close-on-exec flag, and files get their offsets back. A description another process of the
+/// job already restored is copied from it (pidfd_getfd), so the two share it as they did after
+/// fork; the launcher's stdin, stdout and stderr are the ones the new process inherited.
+/// Temporary descriptors live above the target's highest number, so installing one never
+/// overwrites another still needed.
 /// </summary>
 internal static class FilesRestorer
 {
@@ -20,8 +23,9 @@ internal static class FilesRestorer
         foreach (var group in ctx.Process.Descriptors.GroupBy(d => d.DescriptionId).OrderBy(g => g.Min(d => d.Fd)))
         {
             var description = ctx.Image.Description(group.Key);
-            bool owned = description.Kind == DescriptionKind.File;
-            int temp = owned ? OpenDescription(ctx, description) : pipes.End(description);
+            int temp = description.Kind == DescriptionKind.External
+                ? External(ctx, description)
+                : ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Description, description.Id, () => Open(ctx, description, pipes));
             foreach (var d in group)
             {
                 int cloexec = d.CloseOnExec ? Libc.O_CLOEXEC : 0;
@@ -30,14 +34,28 @@ internal static class FilesRestorer
                 else
                     ctx.Main.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
             }
-            if (owned && group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
+            if (group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
         }
-        pipes.CloseTemporaries();
-        FileOpener.SealMemfds(ctx);
-        ctx.CloseMemfds();
     }
 
-    private static int OpenDescription(RestoreContext ctx, DescriptionRecord description)
+    /// <summary>A new descriptor for a description no process has restored yet.</summary>
+    private static int Open(RestoreContext ctx, DescriptionRecord description, PipeEnds pipes) => description.Kind switch
+    {
+        DescriptionKind.File => OpenFile(ctx, description),
+        DescriptionKind.PipeRead or DescriptionKind.PipeWrite or DescriptionKind.Fifo => pipes.Open(description),
+        _ => throw new ImageException($"open file description {description.Id} is of unknown kind {(int)description.Kind}"),
+    };
+
+    /// <summary>The launcher's stdin, stdout or stderr, as the new process inherited it.</summary>
+    private static int External(RestoreContext ctx, DescriptionRecord description)
+    {
+        int k = (int)description.ObjectId;
+        if (k > 2 || ctx.ExternalFds[k] < 0)
+            throw new FermataException($"process {ctx.Process.Pid} used the launcher's {(k switch { 0 => "stdin", 1 => "stdout", 2 => "stderr", _ => $"fd {k}" })}, and this restart has none open");
+        return ctx.DuplicateHigh(ctx.ExternalFds[k]);
+    }
+
+    private static int OpenFile(RestoreContext ctx, DescriptionRecord description)
     {
         var file = ctx.Image.File(description.ObjectId);
         int flags = description.Flags & ~Libc.O_CLOEXEC;
@@ -47,7 +65,7 @@ internal static class FilesRestorer
         if (file.Kind is FileKind.Regular or FileKind.Directory or FileKind.Memfd && description.Position != 0)
         {
             long r = ctx.Main.Call(SyscallNumbers.LSeek, fd, description.Position, Libc.SEEK_SET);
-            if (r < 0) throw new SystemCallException($"seek {file.Path} to {description.Position} in process {ctx.Pid}", (int)-r);
+            if (r < 0) throw new SystemCallException($"seek {file.Path} to {description.Position} in process {ctx.Process.Pid}", (int)-r);
         }
         return fd;
     }

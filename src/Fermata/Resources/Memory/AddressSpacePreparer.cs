@@ -32,7 +32,20 @@ internal static class AddressSpacePreparer
             injector.Scratch = new Tracing.ScratchArea(ctx.HelperAddress + PageSize.Bytes, RestoreContext.HelperSize - PageSize.Bytes);
         }
 
-        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, 0, uint.MaxValue, 0);
+        // A job's processes keep the launcher's stdin, stdout and stderr they inherited (moved
+        // above the target's descriptors) for the descriptions that stand for them.
+        int highest = -1;
+        if (ctx.Session.IsJob)
+        {
+            for (int k = 0; k <= 2; k++)
+            {
+                long copy = ctx.Main.Call(SyscallNumbers.Fcntl, k, 1030 /* F_DUPFD_CLOEXEC */, ctx.HighFd);
+                ctx.ExternalFds[k] = copy < 0 ? -1 : (int)copy;
+                highest = Math.Max(highest, ctx.ExternalFds[k]);
+            }
+        }
+        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, 0, ctx.HighFd - 1, 0);
+        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, Math.Max(highest + 1, ctx.HighFd), uint.MaxValue, 0);
         foreach (var m in current)
         {
             if (m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]") continue;

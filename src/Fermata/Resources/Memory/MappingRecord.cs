@@ -33,7 +33,12 @@ public sealed class MappingRecord : IWireRecord
     public MappingKind Kind { get; set; }
     /// <summary>The file behind a File mapping (<see cref="Files.FileRecord.Id"/>).</summary>
     public uint FileId { get; set; }
+    /// <summary>For a File mapping, its offset in the file; for SharedAnonymous memory, in the
+    /// shmem object.</summary>
     public ulong FileOffset { get; set; }
+    /// <summary>The shmem object behind SharedAnonymous memory: mappings with the same id, in one
+    /// process or several (after fork), share it again after restore. 0: none recorded.</summary>
+    public uint ShmemId { get; set; }
     /// <summary>The name /proc/PID/maps showed ("[heap]", "[stack]", a path).</summary>
     public string Name { get; set; } = "";
     public List<PageRun> Pages { get; set; } = [];
@@ -57,6 +62,7 @@ public sealed class MappingRecord : IWireRecord
         var packed = new List<ulong>(Pages.Count * 3);
         foreach (var p in Pages) { packed.Add(p.FirstPage); packed.Add(p.Count); packed.Add(p.LogicalPage); }
         w.PackedUInt64(10, packed);
+        w.UInt64(11, ShmemId);
     }
 
     public static MappingRecord Read(WireReader r)
@@ -80,6 +86,7 @@ public sealed class MappingRecord : IWireRecord
                     if (packed.Count % 3 != 0) throw r.Missing("a whole number of page runs");
                     for (int i = 0; i < packed.Count; i += 3) m.Pages.Add(new PageRun(packed[i], packed[i + 1], packed[i + 2]));
                     break;
+                case 11: m.ShmemId = r.UInt32(); break;
                 default: r.Skip(); break;
             }
         }

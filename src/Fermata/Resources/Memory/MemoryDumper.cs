@@ -48,14 +48,32 @@ internal static class MemoryDumper
                 if (!m.Shared && !file.HasContent) file.HasContentChecksum = true;
             }
             regions.Clear();
-            if (mapping.Kind == MappingKind.SharedAnonymous) CollectSharedPages(ctx, m, regions);
+            if (mapping.Kind == MappingKind.SharedAnonymous)
+            {
+                mapping.ShmemId = ctx.Image.ShmemObject(m.DevMajor, m.DevMinor, m.Inode);
+                mapping.FileOffset = m.Offset;
+                CollectSharedPages(ctx, m, regions);
+            }
             else CollectPages(scanner, m, mapping.Kind, regions);
             foreach (var r in regions)
             {
+                if (mapping.ShmemId != 0)
+                {
+                    // Another mapping of the same object (in this process or another of the job)
+                    // may have stored these pages already: refer to them instead.
+                    ulong objectPage = (m.Offset + (r.Start - m.Start)) / PageSize.Bytes;
+                    if (ctx.Image.StoredShmemPages(mapping.ShmemId, objectPage, r.Pages) is { } earlier)
+                    {
+                        mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, earlier));
+                        continue;
+                    }
+                }
                 ulong logical = m.Read
                     ? ctx.Image.Pages.AddRemote(ctx.Pid, r.Start, r.End - r.Start)
                     : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)r.Start, r.End - r.Start);
                 mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes));
+                if (mapping.ShmemId != 0)
+                    ctx.Image.NoteShmemPages(mapping.ShmemId, (m.Offset + (r.Start - m.Start)) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes);
             }
             record.Mappings.Add(mapping);
         }
@@ -88,7 +106,10 @@ internal static class MemoryDumper
             return FilesDumper.Register(ctx, m.Path, st, link);
         string path = m.PathWithoutDeleted;
         if (!m.IsDeleted && Libc.StatAt(Libc.AT_FDCWD, path, out st, 0) == 0 && st.Ino == m.Inode)
-            return FilesDumper.Register(ctx, path, st);
+            return FilesDumper.Register(ctx, path, st, path);
+        string exe = $"/proc/{ctx.Pid}/exe";
+        if (Libc.StatAt(Libc.AT_FDCWD, exe, out st, 0) == 0 && st.Ino == m.Inode)
+            return FilesDumper.Register(ctx, m.Path, st, exe);
         // A descriptor of the process may still reach the deleted file.
         foreach (int fd in ProcFiles.DescriptorNumbers(ctx.Pid))
         {
@@ -96,6 +117,13 @@ internal static class MemoryDumper
             if (Libc.StatAt(Libc.AT_FDCWD, fdLink, out st, 0) == 0 && st.Ino == m.Inode)
                 return FilesDumper.Register(ctx, m.Path, st, fdLink);
         }
+        // A shared mapping from the start of a deleted file (a POSIX semaphore or shared memory
+        // object unlinked after mmap, as Python's multiprocessing does) shows all of the file the
+        // processes can reach: its contents are read through the mapping.
+        if (m.Shared && m.Offset == 0 && m.IsDeleted && ctx.Image.FileByIdentity(m.DevMajor, m.DevMinor, m.Inode) is { } known)
+            return known;
+        if (m.Shared && m.Offset == 0 && m.IsDeleted && m.Read)
+            return ctx.Image.DeletedFileFromMemory(m.PathWithoutDeleted, m.DevMajor, m.DevMinor, m.Inode, ctx.Pid, m.Start, m.Length);
         throw new UnsupportedResourceException(
             $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file deleted or replaced since; reading it needs root (CAP_SYS_ADMIN)");
     }

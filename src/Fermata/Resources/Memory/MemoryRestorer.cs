@@ -32,7 +32,9 @@ internal static class MemoryRestorer
             if (hasPages && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
             Map(ctx, m, prot);
             foreach (var run in m.Pages)
-                placements.Add(new PagePlacement(run.LogicalPage * PageSize.Bytes, m.Start + run.FirstPage * PageSize.Bytes, run.Count * PageSize.Bytes));
+                if (m.Kind != MappingKind.SharedAnonymous || m.ShmemId == 0
+                    || ctx.Session.ClaimShmemPages(m.ShmemId, m.FileOffset / PageSize.Bytes + run.FirstPage, run.Count))
+                    placements.Add(new PagePlacement(run.LogicalPage * PageSize.Bytes, m.Start + run.FirstPage * PageSize.Bytes, run.Count * PageSize.Bytes));
         }
         ctx.CloseTemporaryFds();
 
@@ -58,6 +60,13 @@ internal static class MemoryRestorer
                 if ((m.VmFlags & VmFlags.GrowsDown) != 0) flags |= Libc.MAP_GROWSDOWN;
                 if ((m.VmFlags & VmFlags.NoReserve) != 0) flags |= Libc.MAP_NORESERVE;
                 break;
+            case MappingKind.SharedAnonymous when ctx.Session.ShmemUsers(m.ShmemId) > 1:
+                // Shared with other mappings (after fork, with other processes): one shmem object
+                // for all of them, a memfd the first one creates and the others copy.
+                flags |= Libc.MAP_SHARED;
+                fd = ctx.Session.Obtain(ctx, Engine.Restore.RestoreSession.SharedKind.Shmem, m.ShmemId, () => CreateShmem(ctx, m.ShmemId));
+                offset = m.FileOffset;
+                break;
             case MappingKind.SharedAnonymous:
                 flags |= Libc.MAP_SHARED | Libc.MAP_ANONYMOUS;
                 break;
@@ -71,6 +80,7 @@ internal static class MemoryRestorer
                 throw new ImageException($"image holds a mapping of unknown kind {(int)m.Kind}");
         }
         long r = ctx.Main.Call(SyscallNumbers.Mmap, (long)m.Start, (long)m.Length, prot, flags, fd, (long)offset);
+        if (m.Kind == MappingKind.SharedAnonymous && fd >= 0) ctx.CloseInTarget(fd);
         if ((ulong)r != m.Start)
         {
             int errno = r < 0 && r > -4096 ? (int)-r : Errno.EEXIST;
@@ -79,7 +89,17 @@ internal static class MemoryRestorer
         }
     }
 
-    /// <summary>The descriptor (in the new process) of a mapping's file, opened once per file.</summary>
+    /// <summary>A memfd as large as every mapping of shmem object <paramref name="id"/> needs.</summary>
+    private static int CreateShmem(RestoreContext ctx, uint id)
+    {
+        ulong size = ctx.Image.Manifest.Processes.SelectMany(p => p.Mappings).Where(m => m.ShmemId == id)
+            .Max(m => m.FileOffset + m.Length);
+        ulong name = ctx.WriteString("dev/zero");
+        int fd = (int)ctx.Main.Check("memfd_create for shared memory", SyscallNumbers.MemfdCreate, (long)name, 1 /* MFD_CLOEXEC */);
+        ctx.Main.Check("size shared memory", SyscallNumbers.Ftruncate, fd, (long)size);
+        return fd;
+    }
+
     /// <summary>
     /// The descriptor (in the new process) of a mapping's file, opened once per file and access
     /// mode. A shared mapping whose file was opened for writing (VM_MAYWRITE, "mw") gets a

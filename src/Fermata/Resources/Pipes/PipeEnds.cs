@@ -8,64 +8,89 @@ using Fermata.Resources.Files;
 namespace Fermata.Resources.Pipes;
 
 /// <summary>
-/// Recreates the pipes a process's descriptors use: each pipe is created once with pipe2 (both
-/// ends, kept above the target's descriptor numbers until every description is installed), given
-/// its capacity, and refilled with the bytes that were in flight, written from here through a
-/// copy of the write end (pidfd_getfd). An end no description uses is closed afterwards, so a
-/// reader still sees end-of-file where it would have.
+/// Recreates pipes and FIFOs. A pipe is created once with pipe2, by the first process of the
+/// restore that needs either end; both ends stay open there (above the target's descriptors)
+/// until the restore ends, so a later process of the job can copy the end it uses. It gets its
+/// capacity back and the bytes that were in flight, written from here through a copy of its write
+/// end (pidfd_getfd). A named FIFO is made again at its path if it is gone, held open read-write
+/// (which never blocks) while it is refilled and while each description opens it by path with its
+/// own flags. An end no description uses is closed at the end, so a reader still sees end-of-file
+/// where it would have.
 /// </summary>
 internal sealed unsafe class PipeEnds(RestoreContext ctx)
 {
-    private readonly Dictionary<uint, (int Read, int Write)> _pipes = [];
+    private const int S_IFIFO = 0x1000;
 
-    public int End(DescriptionRecord description)
+    /// <summary>A new descriptor, in this process, for a pipe-end or FIFO description.</summary>
+    public int Open(DescriptionRecord description)
     {
-        if (!_pipes.TryGetValue(description.ObjectId, out var ends))
-            _pipes[description.ObjectId] = ends = Create(ctx.Image.Pipe(description.ObjectId));
-        int fd = description.Kind == DescriptionKind.PipeRead ? ends.Read : ends.Write;
-        // Status flags (O_NONBLOCK, O_DIRECT) belong to each end's description.
+        var pipe = ctx.Image.Pipe(description.ObjectId);
+        int fd = description.Kind == DescriptionKind.Fifo ? OpenFifo(pipe, description) : End(pipe, description.Kind);
+        // Status flags (O_NONBLOCK, O_DIRECT) belong to the description.
         ctx.Main.Check("set pipe flags", SyscallNumbers.Fcntl, fd, Libc.F_SETFL, description.Flags & ~Libc.O_ACCMODE & ~Libc.O_CLOEXEC);
         return fd;
     }
 
-    private (int Read, int Write) Create(PipeRecord pipe)
+    private int End(PipeRecord pipe, DescriptionKind kind)
+    {
+        var want = kind == DescriptionKind.PipeRead ? RestoreSession.SharedKind.PipeRead : RestoreSession.SharedKind.PipeWrite;
+        if (!ctx.Session.TryGetShared(want, pipe.Id, out var owner, out int end))
+        {
+            Create(pipe);
+            ctx.Session.TryGetShared(want, pipe.Id, out owner, out end);
+        }
+        return ctx.CopyFrom(owner, end);
+    }
+
+    private void Create(PipeRecord pipe)
     {
         ulong at = ctx.Scratch.Address;
         ctx.Main.Check("pipe2", SyscallNumbers.Pipe2, (long)at, Libc.O_CLOEXEC);
         var raw = ctx.Memory.Read(at, 8);
         int read = ctx.MoveHigh(BinaryPrimitives.ReadInt32LittleEndian(raw));
         int write = ctx.MoveHigh(BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4)));
-        if (pipe.Capacity > 0)
-        {
-            long r = ctx.Main.Call(SyscallNumbers.Fcntl, write, Libc.F_SETPIPE_SZ, pipe.Capacity);
-            if (r < 0 && pipe.Contents.Length > 65536)
-                throw new SystemCallException($"give a pipe of process {ctx.Pid} room for its {pipe.Contents.Length} bytes in flight", (int)-r);
-            if (r < 0) ctx.Warnings.Add($"could not give a pipe its capacity of {pipe.Capacity} bytes: {Errno.Describe((int)-r)}");
-        }
-        if (pipe.Contents.Length > 0)
-        {
-            using var ours = ctx.GrabDescriptor(write);
-            fixed (byte* p = pipe.Contents)
-            {
-                int done = 0;
-                while (done < pipe.Contents.Length)
-                {
-                    nint n = Libc.Write(ours.Fd, p + done, (nuint)(pipe.Contents.Length - done));
-                    if (n <= 0) throw Libc.Error($"refill a pipe of process {ctx.Pid} with {pipe.Contents.Length} bytes");
-                    done += (int)n;
-                }
-            }
-        }
-        return (read, write);
+        ctx.KeptForOthers.Add(read);
+        ctx.KeptForOthers.Add(write);
+        ctx.Session.AddShared(RestoreSession.SharedKind.PipeRead, pipe.Id, ctx, read);
+        ctx.Session.AddShared(RestoreSession.SharedKind.PipeWrite, pipe.Id, ctx, write);
+        Fill(pipe, write);
     }
 
-    public void CloseTemporaries()
+    private int OpenFifo(PipeRecord pipe, DescriptionRecord description)
     {
-        foreach (var (read, write) in _pipes.Values)
+        if (!ctx.Session.TryGetShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, out _, out _))
         {
-            ctx.CloseInTarget(read);
-            ctx.CloseInTarget(write);
+            ulong path = ctx.WriteString(pipe.Path);
+            long made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)path, S_IFIFO | (int)pipe.Mode, 0);
+            if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);
+            int holder = ctx.MoveHigh(ctx.OpenInTarget(pipe.Path, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC));
+            ctx.KeptForOthers.Add(holder);
+            ctx.Session.AddShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, ctx, holder);
+            Fill(pipe, holder);
         }
-        _pipes.Clear();
+        return ctx.OpenInTarget(pipe.Path, (description.Flags & ~Libc.O_CLOEXEC) | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+    }
+
+    private void Fill(PipeRecord pipe, int writeEnd)
+    {
+        if (pipe.Capacity > 0)
+        {
+            long r = ctx.Main.Call(SyscallNumbers.Fcntl, writeEnd, Libc.F_SETPIPE_SZ, pipe.Capacity);
+            if (r < 0 && pipe.Contents.Length > 65536)
+                throw new SystemCallException($"give a pipe of process {ctx.Process.Pid} room for its {pipe.Contents.Length} bytes in flight", (int)-r);
+            if (r < 0) ctx.Warnings.Add($"could not give a pipe its capacity of {pipe.Capacity} bytes: {Errno.Describe((int)-r)}");
+        }
+        if (pipe.Contents.Length == 0) return;
+        using var ours = ctx.GrabDescriptor(writeEnd);
+        fixed (byte* p = pipe.Contents)
+        {
+            int done = 0;
+            while (done < pipe.Contents.Length)
+            {
+                nint n = Libc.Write(ours.Fd, p + done, (nuint)(pipe.Contents.Length - done));
+                if (n <= 0) throw Libc.Error($"refill a pipe of process {ctx.Process.Pid} with {pipe.Contents.Length} bytes");
+                done += (int)n;
+            }
+        }
     }
 }

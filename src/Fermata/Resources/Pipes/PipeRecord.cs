@@ -9,6 +9,9 @@ public sealed class PipeRecord : IWireRecord
     public ulong Inode { get; set; }
     public int Capacity { get; set; }
     public byte[] Contents { get; set; } = [];
+    /// <summary>A named FIFO's path ("" for a pipe made by pipe(2)) and permission bits.</summary>
+    public string Path { get; set; } = "";
+    public uint Mode { get; set; }
 
     public void Write(WireWriter w)
     {
@@ -16,6 +19,8 @@ public sealed class PipeRecord : IWireRecord
         w.UInt64(2, Inode);
         w.UInt64(3, (ulong)Capacity);
         w.Bytes(4, Contents);
+        w.String(5, Path);
+        w.UInt64(6, Mode);
     }
 
     public static PipeRecord Read(WireReader r)
@@ -29,6 +34,8 @@ public sealed class PipeRecord : IWireRecord
                 case 2: p.Inode = r.UInt64(); break;
                 case 3: p.Capacity = r.Int32Unsigned(); break;
                 case 4: p.Contents = r.Bytes().ToArray(); break;
+                case 5: p.Path = r.String(); break;
+                case 6: p.Mode = r.UInt32(); break;
                 default: r.Skip(); break;
             }
         }

@@ -19,23 +19,51 @@ internal static unsafe class PipesDumper
     public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
     {
         var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd, all);
-        var kind = (fd.Info.Flags & Libc.O_ACCMODE) == Libc.O_WRONLY ? DescriptionKind.PipeWrite : DescriptionKind.PipeRead;
+        var kind = fd.Stat.IsFifo ? DescriptionKind.Fifo
+            : (fd.Info.Flags & Libc.O_ACCMODE) == Libc.O_WRONLY ? DescriptionKind.PipeWrite : DescriptionKind.PipeRead;
         return ctx.Image.AddDescription(kind, pipe.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, 0);
     }
 
-    /// <summary>Records a pipe, reading its buffer through a read end (tee() needs one). With no
-    /// read end in the process, nobody can ever read the buffer, and none is stored.</summary>
+    /// <summary>Records a pipe or FIFO, reading its buffer through a read end (tee() needs one),
+    /// in this process or another of the job. With no read end anywhere, nobody can ever read the
+    /// buffer, and none is stored.</summary>
     private static PipeRecord Capture(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
     {
-        var reader = all.FirstOrDefault(f => f.Stat.Ino == fd.Stat.Ino && (f.Info.Flags & Libc.O_ACCMODE) != Libc.O_WRONLY);
-        using var theirs = ctx.GrabDescriptor((reader ?? fd).Fd);
+        var reader = all.FirstOrDefault(f => f.Stat.Ino == fd.Stat.Ino && f.Stat.Dev == fd.Stat.Dev && (f.Info.Flags & Libc.O_ACCMODE) != Libc.O_WRONLY);
+        using var theirs = reader != null ? ctx.GrabDescriptor(reader.Fd) : ReaderElsewhere(ctx, fd) ?? ctx.GrabDescriptor(fd.Fd);
+        bool canRead = reader != null || (Libc.Fcntl(theirs.Fd, Libc.F_GETFL, 0) & Libc.O_ACCMODE) != Libc.O_WRONLY;
         int capacity = Libc.Fcntl(theirs.Fd, Libc.F_GETPIPE_SZ, 0);
         if (capacity < 0) throw Libc.Error($"F_GETPIPE_SZ on fd {fd.Fd} of pid {ctx.Pid}");
         int available = 0;
-        if (reader != null && Libc.Ioctl(theirs.Fd, Libc.FIONREAD, &available) < 0)
-            throw Libc.Error($"FIONREAD on fd {reader.Fd} of pid {ctx.Pid}");
-        var contents = available > 0 ? Peek(theirs, capacity, available, reader!.Fd, ctx.Pid) : [];
-        return ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
+        if (canRead && Libc.Ioctl(theirs.Fd, Libc.FIONREAD, &available) < 0)
+            throw Libc.Error($"FIONREAD on the pipe of fd {fd.Fd} of pid {ctx.Pid}");
+        var contents = available > 0 ? Peek(theirs, capacity, available, fd.Fd, ctx.Pid) : [];
+        var pipe = ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
+        if (fd.Stat.IsFifo)
+        {
+            pipe.Path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
+            pipe.Mode = fd.Stat.Mode & 0xfff;
+        }
+        return pipe;
+    }
+
+    /// <summary>A read end of the same pipe held by another process of the job, grabbed.</summary>
+    private static SafeFd? ReaderElsewhere(DumpContext ctx, FilesDumper.OpenFd fd)
+    {
+        if (!ctx.Session.IsJob) return null;
+        foreach (var other in ctx.Session.Job.Processes)
+        {
+            if (other.Pid == ctx.Pid) continue;
+            foreach (int n in ProcFiles.DescriptorNumbers(other.Pid))
+            {
+                if (ProcFiles.TryReadLink($"/proc/{other.Pid}/fd/{n}") != fd.Link) continue;
+                if (Libc.StatAt(Libc.AT_FDCWD, $"/proc/{other.Pid}/fd/{n}", out var st, 0) < 0 || st.Ino != fd.Stat.Ino || st.Dev != fd.Stat.Dev) continue;
+                if ((FdInfo.Read(other.Pid, n).Flags & Libc.O_ACCMODE) == Libc.O_WRONLY) continue;
+                using var pidfd = PidFd.Open(other.Pid);
+                return pidfd.Grab(n);
+            }
+        }
+        return null;
     }
 
     private static byte[] Peek(SafeFd source, int capacity, int available, int fdNumber, int pid)
@@ -70,10 +98,10 @@ internal static unsafe class PipesDumper
         var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
             .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);
         if (pipes.Count == 0) return;
-        int self = Environment.ProcessId;
+        var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid, Environment.ProcessId };
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out int other) || other == ctx.Pid || other == self) continue;
+            if (!int.TryParse(Path.GetFileName(dir), out int other) || ours.Contains(other)) continue;
             IEnumerable<string> entries;
             try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
             catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }

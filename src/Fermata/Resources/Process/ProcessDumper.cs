@@ -23,13 +23,11 @@ internal static class ProcessDumper
         int pid = ctx.Pid;
         var stat = ProcStat.Read(pid);
         var status = ProcStatus.Read(pid);
-        RefuseUnsupported(pid, status);
-        RefuseChildren(ctx);
+        RefuseUnsupported(ctx, status);
+        if (!ctx.Session.IsJob) RefuseChildren(ctx);
 
-        record.Pid = pid;
-        record.ParentPid = stat.PPid;
-        record.ProcessGroup = stat.PGrp;
-        record.Session = stat.Session;
+        record.Pid = ctx.NsPid;
+        Identify(ctx.Session, pid, stat, status, record);
         record.Comm = ProcFiles.ReadText(pid, "comm").TrimEnd('\n');
         record.Cwd = ProcFiles.ReadLink($"/proc/{pid}/cwd");
         record.Root = ProcFiles.ReadLink($"/proc/{pid}/root");
@@ -44,8 +42,35 @@ internal static class ProcessDumper
         DumpPrctl(ctx, record);
     }
 
-    private static void RefuseUnsupported(int pid, ProcStatus status)
+    /// <summary>Parent, process group and session as the job sees them (0: outside the job).</summary>
+    private static void Identify(DumpSession session, int pid, ProcStat stat, ProcStatus status, ProcessRecord record)
     {
+        if (!session.IsJob)
+        {
+            record.ParentPid = stat.PPid;
+            record.ProcessGroup = stat.PGrp;
+            record.Session = stat.Session;
+            return;
+        }
+        record.ParentPid = pid == session.Job.Root ? 0 : session.NsPid(stat.PPid);
+        record.ProcessGroup = ProcStatus.AtLevel(status.NsPgids, session.NsLevel);
+        record.Session = ProcStatus.AtLevel(status.NsSids, session.NsLevel);
+    }
+
+    /// <summary>The record of a process of the job that has exited and waits for its parent to
+    /// collect its status: a zombie is restored as one, with the same status.</summary>
+    public static ProcessRecord DumpZombie(DumpSession session, int pid)
+    {
+        var stat = ProcStat.Read(pid);
+        var status = ProcStatus.Read(pid);
+        var record = new ProcessRecord { Pid = session.NsPid(pid), Comm = stat.Comm, Zombie = true, ExitStatus = stat.ExitCode };
+        Identify(session, pid, stat, status, record);
+        return record;
+    }
+
+    private static void RefuseUnsupported(DumpContext ctx, ProcStatus status)
+    {
+        int pid = ctx.Pid;
         if (status.Seccomp != 0)
             throw new UnsupportedResourceException($"process {pid} runs under a seccomp filter, which Fermata cannot checkpoint yet");
         string timers = ProcFiles.ReadText(pid, "timers");
@@ -54,9 +79,12 @@ internal static class ProcessDumper
         foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net" })
         {
             string? theirs = ProcFiles.TryReadLink($"/proc/{pid}/ns/{ns}");
-            string? ours = ProcFiles.TryReadLink($"/proc/self/ns/{ns}");
-            if (theirs != null && theirs != ours)
-                throw new UnsupportedResourceException($"process {pid} runs in another {ns} namespace; checkpoint it through the job that created it");
+            // A job's processes share the namespaces its init has (its own PID and user namespaces).
+            string? expected = ProcFiles.TryReadLink(ctx.Session.IsJob ? $"/proc/{ctx.Session.Job.Root}/ns/{ns}" : $"/proc/self/ns/{ns}");
+            if (theirs != null && theirs != expected)
+                throw new UnsupportedResourceException(ctx.Session.IsJob
+                    ? $"process {pid} of the job created a {ns} namespace of its own, which Fermata cannot checkpoint yet"
+                    : $"process {pid} runs in another {ns} namespace; checkpoint it through the job that created it");
         }
     }
 
@@ -82,8 +110,8 @@ internal static class ProcessDumper
         string link = $"/proc/{ctx.Pid}/exe";
         string path = ProcFiles.ReadLink(link);
         if (Libc.StatAt(Libc.AT_FDCWD, link, out var st, 0) < 0) throw Libc.Error($"stat {link}");
-        var file = FilesDumper.Register(ctx, path, st);
-        file.HasContentChecksum = true; // filled in after the freeze
+        var file = FilesDumper.Register(ctx, path, st, link);
+        if (!file.HasContent) file.HasContentChecksum = true; // filled in after the freeze
         return file.Id;
     }
 

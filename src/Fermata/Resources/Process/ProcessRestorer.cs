@@ -82,6 +82,7 @@ internal static class ProcessRestorer
     private static void RestoreSessionAndGroup(RestoreContext ctx)
     {
         var p = ctx.Process;
+        if (ctx.Session.IsJob) return; // the job's tree was built with its sessions and groups
         if (p.Session == p.Pid || ctx.Options.Detached)
             ctx.Main.Check("setsid", SyscallNumbers.Setsid);
         else

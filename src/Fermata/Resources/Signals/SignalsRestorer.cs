@@ -40,7 +40,7 @@ internal static class SignalsRestorer
         {
             int sig = BitConverter.ToInt32(info, 0);
             ulong at = ctx.WriteScratch(info, 0);
-            ctx.Main.Check($"queue pending {Linux.Signals.Name(sig)}", SyscallNumbers.RtSigqueueinfo, ctx.Pid, sig, (long)at);
+            ctx.Main.Check($"queue pending {Linux.Signals.Name(sig)}", SyscallNumbers.RtSigqueueinfo, ctx.Process.Pid, sig, (long)at);
         }
         foreach (var thread in ctx.Process.Threads)
         {
@@ -49,7 +49,7 @@ internal static class SignalsRestorer
                 int sig = BitConverter.ToInt32(info, 0);
                 ulong at = ctx.WriteScratch(info, 0);
                 ctx.Threads[thread.Tid].Check($"queue pending {Linux.Signals.Name(sig)} to thread {thread.Tid}",
-                    SyscallNumbers.RtTgsigqueueinfo, ctx.Pid, thread.Tid, sig, (long)at);
+                    SyscallNumbers.RtTgsigqueueinfo, ctx.Process.Pid, thread.Tid, sig, (long)at);
             }
         }
     }

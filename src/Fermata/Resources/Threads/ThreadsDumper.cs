@@ -26,7 +26,7 @@ internal static class ThreadsDumper
                 throw Libc.Error($"get_robust_list for thread {tid}");
             var thread = new ThreadRecord
             {
-                Tid = tid,
+                Tid = ctx.Session.NsPid(tid),
                 Registers = registers[tid].ToBytes(),
                 ExtendedState = ctx.Tracer.GetXState(tid),
                 SignalMask = ctx.Tracer.GetSigMask(tid),
@@ -44,7 +44,7 @@ internal static class ThreadsDumper
             record.Threads.Add(thread);
         }
         // The main thread first: restore creates it before the others.
-        record.Threads = record.Threads.OrderBy(t => t.Tid == ctx.Pid ? 0 : 1).ThenBy(t => t.Tid).ToList();
+        record.Threads = record.Threads.OrderBy(t => t.Tid == ctx.NsPid ? 0 : 1).ThenBy(t => t.Tid).ToList();
     }
 
     /// <summary>
@@ -55,7 +55,7 @@ internal static class ThreadsDumper
     {
         foreach (var (tid, signals) in ctx.LateSignals)
         {
-            var thread = record.Threads.First(t => t.Tid == tid);
+            var thread = record.Threads.First(t => t.Tid == ctx.Session.NsPid(tid));
             foreach (var info in signals)
             {
                 bool known = thread.PendingSignals.Any(p => p.AsSpan().SequenceEqual(info))

@@ -35,9 +35,9 @@ internal static class ThreadsRestorer
             long r = ctx.Main.Call(SyscallNumbers.Clone3, (long)at, args.Length);
             if (r == -Errno.EEXIST) throw new ConflictException($"thread ID {thread.Tid} of process {ctx.Pid} is in use by another process");
             if (r < 0) throw new SystemCallException($"create thread {thread.Tid} in process {ctx.Pid}", (int)-r);
-            int tid = (int)r;
-            WaitForFirstStop(ctx.Tracer, tid);
-            ctx.Threads[tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, tid, ctx.Main.SyscallAddress, ctx.Main.Scratch);
+            int host = ctx.Main.LastCreated != 0 ? ctx.Main.LastCreated : (int)r;
+            WaitForFirstStop(ctx.Tracer, host);
+            ctx.Threads[thread.Tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, host, ctx.Main.SyscallAddress, ctx.Main.Scratch);
         }
     }
 
@@ -94,9 +94,16 @@ internal static class ThreadsRestorer
         return regs;
     }
 
-    /// <summary>Gives every thread its registers and mask back and lets them all go. The helper
-    /// region is unmapped by the main thread's last call, after which nothing runs from it.</summary>
+    /// <summary>Gives every thread its registers and mask back and lets them all go.</summary>
     public static void Finish(RestoreContext ctx)
+    {
+        Complete(ctx);
+        Release(ctx);
+    }
+
+    /// <summary>Gives every thread its registers and mask back, leaving it stopped. The helper
+    /// region is unmapped by the main thread's last call, after which nothing runs from it.</summary>
+    public static void Complete(RestoreContext ctx)
     {
         foreach (var t in ctx.Process.Threads.Skip(1)) Complete(ctx, t);
         // The main thread's last calls run from the vDSO's own syscall instruction (the vDSO is in
@@ -107,13 +114,18 @@ internal static class ThreadsRestorer
         else RegisterRseq(ctx, main);
         ctx.Main.Check("unmap the restore helper", SyscallNumbers.Munmap, (long)ctx.HelperAddress, (long)RestoreContext.HelperSize);
         Complete(ctx, main, registerRseq: vdsoSite.HasValue);
+    }
+
+    /// <summary>Lets every thread of a completed process go.</summary>
+    public static void Release(RestoreContext ctx)
+    {
         // A process saved while stopped gets its SIGSTOP before it is let go, so it never runs.
         if (ctx.Process.WasStopped) Libc.Kill(ctx.Pid, Linux.Signals.SIGSTOP);
         // Once one thread runs, the program may end (exit_group) before the others are let go:
         // a thread already gone is not a failure of the restore.
-        foreach (var t in ctx.Process.Threads.Skip(1).Append(main))
+        foreach (var t in ctx.Process.Threads.Skip(1).Append(ctx.Process.Threads[0]))
         {
-            int err = ctx.Tracer.TryDetach(t.Tid);
+            int err = ctx.Tracer.TryDetach(ctx.Threads[t.Tid].Tid);
             if (err != 0 && err != Errno.ESRCH) throw new SystemCallException($"detach thread {t.Tid}", err);
         }
     }
@@ -143,12 +155,13 @@ internal static class ThreadsRestorer
     private static void Complete(RestoreContext ctx, ThreadRecord t, bool registerRseq = true)
     {
         if (registerRseq) RegisterRseq(ctx, t);
-        try { ctx.Tracer.SetXState(t.Tid, t.ExtendedState); }
+        int host = ctx.Threads[t.Tid].Tid;
+        try { ctx.Tracer.SetXState(host, t.ExtendedState); }
         catch (SystemCallException e)
         {
             throw new ImageException($"the FPU/AVX state of thread {t.Tid} does not fit this CPU ({e.Message}); restore on a machine with the same CPU features");
         }
         ctx.Threads[t.Tid].Finish(FinalRegisters(t));
-        ctx.Tracer.SetSigMask(t.Tid, t.SignalMask);
+        ctx.Tracer.SetSigMask(host, t.SignalMask);
     }
 }

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using Fermata.Engine.Jobs;
+using Fermata.Errors;
+using Fermata.Linux;
+
+namespace Fermata.Cli.Commands;
+
+/// <summary>fermata launch: run a program as a job that can be checkpointed and restarted.</summary>
+internal static class LaunchCommand
+{
+    public static Command Create()
+    {
+        var dir = new Option<string?>("--dir") { Description = "where the job's checkpoints go (default: ./PROGRAM.fermata)" };
+        var interval = new Option<double>("--interval") { Description = "take a checkpoint every SECONDS" };
+        var keep = new Option<int>("--keep") { Description = "keep only the newest N checkpoints" };
+        var signal = new Option<string?>("--signal") { Description = "take a checkpoint on this signal (e.g. USR1), then stop the job (exit status 75)" };
+        var leaveRunning = new Option<bool>("--leave-running") { Description = "with --signal: keep the job running after the checkpoint" };
+        var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
+        {
+            dir, interval, keep, signal, leaveRunning, program,
+        };
+        command.SetAction(parse =>
+        {
+            var argv = parse.GetRequiredValue(program);
+            string path = ResolveProgram(argv[0]);
+            var settings = new JobSettings
+            {
+                IntervalSeconds = parse.GetValue(interval),
+                Keep = parse.GetValue(keep),
+                Signal = ParseSignal(parse.GetValue(signal)),
+                LeaveRunning = parse.GetValue(leaveRunning),
+                Command = string.Join(' ', argv),
+                Owner = Linux.Interop.Libc.GetEUid(),
+            };
+            if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
+            if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
+            var jobDir = new JobDirectory(parse.GetValue(dir) ?? $"{Path.GetFileName(argv[0])}.fermata");
+            if (jobDir.Checkpoints().Count > 0)
+                throw new ConflictException($"{jobDir.Path} already holds checkpoints of a job; continue it with 'fermata restart {jobDir.Path}' or choose another --dir");
+            jobDir.Create(settings);
+            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+            int init = JobLauncher.Launch(path, argv, environment);
+            return new JobSupervisor(jobDir, settings, init, Log).Run();
+        });
+        return command;
+    }
+
+    public static void Log(string message) => Console.Error.WriteLine($"fermata: {message}");
+
+    public static int ParseSignal(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return 0;
+        int signal = Signals.Parse(text);
+        if (signal == 0 || signal is Signals.SIGKILL or Signals.SIGSTOP or Signals.SIGCHLD)
+            throw new FermataException($"--signal {text}: not a signal Fermata can take checkpoints on (try USR1)");
+        return signal;
+    }
+
+    /// <summary>The program's path as a shell would find it: a name with a slash as it is,
+    /// otherwise the first executable of that name on PATH.</summary>
+    private static string ResolveProgram(string name)
+    {
+        if (name.Contains('/'))
+        {
+            if (!File.Exists(name)) throw new FermataException($"launch: {name}: no such file");
+            return Path.GetFullPath(name);
+        }
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate) && (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
+                return candidate;
+        }
+        throw new FermataException($"launch: {name}: command not found");
+    }
+}

@@ -1,0 +1,86 @@
+using System.CommandLine;
+using Fermata.Engine;
+using Fermata.Engine.Jobs;
+using Fermata.Errors;
+
+namespace Fermata.Cli.Commands;
+
+/// <summary>fermata restart: continue a job from its latest (or a chosen) checkpoint.</summary>
+internal static class RestartCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "the job's directory (or one of its checkpoints, DIR/N)" };
+        var from = new Option<string?>("--from") { Description = "restart from this checkpoint (DIR/N, or N) instead of DIR/latest" };
+        var detach = new Option<bool>("--detach") { Description = "run the restarted job's launcher in the background and print its PID" };
+        var command = new Command("restart", "Restart a job from its latest good checkpoint, in the foreground like launch") { dir, from, detach };
+        command.SetAction(parse =>
+        {
+            var (job, checkpoint) = Resolve(parse.GetRequiredValue(dir), parse.GetValue(from));
+            if (parse.GetValue(detach)) return Detach(job, checkpoint);
+            if (job.RunningLauncher() is { } running)
+                throw new ConflictException($"the job in {job.Path} is still running (launcher PID {running})");
+            var settings = job.ReadSettings();
+            RestoreResult result;
+            try
+            {
+                result = Restorer.Restore(checkpoint, new RestoreOptions());
+            }
+            catch (ImageException e)
+            {
+                throw new ImageException($"checkpoint {checkpoint} cannot be used: {e.Message}{Earlier(job, checkpoint)}");
+            }
+            foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");
+            LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")} in {result.Total.TotalSeconds:0.00} s");
+            return new JobSupervisor(job, settings, result.HostPid, LaunchCommand.Log).Run();
+        });
+        return command;
+    }
+
+    /// <summary>The job directory and the checkpoint to restart from.</summary>
+    private static (JobDirectory Job, string Checkpoint) Resolve(string dir, string? from)
+    {
+        string full = Path.GetFullPath(dir.TrimEnd('/'));
+        if (!Directory.Exists(full)) throw new ImageException($"{dir}: no such directory");
+        JobDirectory job;
+        string? checkpoint = null;
+        if (JobDirectory.IsJobDirectory(full)) job = new JobDirectory(full);
+        else if (Path.GetDirectoryName(full) is { } parent && JobDirectory.IsJobDirectory(parent))
+        {
+            job = new JobDirectory(parent);
+            checkpoint = full;
+        }
+        else throw new ImageException($"{dir} is not a job directory (made by fermata launch)");
+        if (from != null)
+            checkpoint = int.TryParse(from, out int n) ? job.CheckpointPath(n) : Path.GetFullPath(from);
+        if (checkpoint == null)
+        {
+            if (job.Latest() is not { } latest)
+                throw new ImageException($"the job in {job.Path} has no checkpoint yet");
+            checkpoint = job.CheckpointPath(latest);
+        }
+        if (!Directory.Exists(checkpoint)) throw new ImageException($"checkpoint {checkpoint} does not exist{Earlier(job, checkpoint)}");
+        return (job, checkpoint);
+    }
+
+    /// <summary>A hint naming the newest other checkpoint of the job, if there is one.</summary>
+    private static string Earlier(JobDirectory job, string checkpoint)
+    {
+        int? current = int.TryParse(Path.GetFileName(checkpoint), out int c) ? c : null;
+        var others = job.Checkpoints().Where(n => n != current).ToList();
+        var earlier = others.Where(n => current == null || n < current).DefaultIfEmpty(others.LastOrDefault()).Last();
+        return earlier > 0 ? $"; restart from an earlier one with --from {job.CheckpointPath(earlier)}" : "";
+    }
+
+    private static int Detach(JobDirectory job, string checkpoint)
+    {
+        string dll = Environment.GetCommandLineArgs()[0];
+        string host = Environment.ProcessPath ?? "dotnet";
+        string[] argv = host.EndsWith("dotnet", StringComparison.Ordinal)
+            ? [host, dll, "restart", job.Path, "--from", checkpoint]
+            : [host, "restart", job.Path, "--from", checkpoint];
+        int pid = Linux.ProcessSpawner.Spawn(argv[0], argv, new Linux.ProcessSpawner.Options { StdinPath = "/dev/null" });
+        Console.WriteLine(pid);
+        return 0;
+    }
+}

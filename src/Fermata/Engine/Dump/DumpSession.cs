@@ -1,0 +1,52 @@
+using Fermata.Errors;
+using Fermata.Linux.Proc;
+using Fermata.Tracing;
+
+namespace Fermata.Engine.Dump;
+
+/// <summary>
+/// What every process of one checkpoint shares: the tracer, the image being built, the frozen job,
+/// the PID namespace level the image's PIDs are counted in, and the descriptors of the process
+/// outside the job (the launcher) whose stdin, stdout and stderr the job inherited.
+///
+/// PIDs in the image are those the processes see themselves: in a job's own PID namespace its
+/// init is 1. The controller works with the host's PIDs, which /proc shows; NSpid translates.
+/// </summary>
+internal sealed class DumpSession
+{
+    private readonly Dictionary<int, int> _nsPids = [];
+
+    public Tracer Tracer { get; }
+    public ImageBuilder Image { get; }
+    public FrozenJob Job { get; }
+    /// <summary>Depth of the job's PID namespace (0: the host's, for a plain process).</summary>
+    public int NsLevel { get; }
+    /// <summary>The process whose descriptors 0-2 the job inherited (the launcher), or 0.</summary>
+    public int ExternalPid { get; }
+    public bool IsJob { get; }
+
+    public DumpSession(Tracer tracer, ImageBuilder image, FrozenJob job, bool isJob, int externalPid)
+    {
+        Tracer = tracer;
+        Image = image;
+        Job = job;
+        IsJob = isJob;
+        ExternalPid = externalPid;
+        NsLevel = isJob ? ProcStatus.Read(job.Root).NsPids.Length - 1 : 0;
+    }
+
+    /// <summary>The PID (or TID) of a job's task as the job sees it.</summary>
+    public int NsPid(int hostPid)
+    {
+        if (NsLevel == 0) return hostPid;
+        if (_nsPids.TryGetValue(hostPid, out int ns)) return ns;
+        int tgid = ProcStatus.Read(hostPid).Tgid;
+        var chain = (tgid == hostPid ? ProcStatus.Read(hostPid) : ProcStatus.ReadThread(tgid, hostPid)).NsPids;
+        ns = ProcStatus.AtLevel(chain, NsLevel);
+        if (ns == 0) throw new TargetException($"process {hostPid} is not in the job's PID namespace");
+        return _nsPids[hostPid] = ns;
+    }
+
+    /// <summary>The host PID of every process of the job (frozen or zombie).</summary>
+    public IEnumerable<int> AllPids => Job.Processes.Select(p => p.Pid).Concat(Job.Zombies);
+}

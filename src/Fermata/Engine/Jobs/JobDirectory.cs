@@ -1,0 +1,149 @@
+using System.Globalization;
+using Fermata.Errors;
+using Fermata.Image;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Engine.Jobs;
+
+/// <summary>
+/// A job's directory: the settings it was launched with (job.conf), its checkpoints DIR/1, DIR/2,
+/// ... each complete before it appears (ImageDirectory commits atomically), and DIR/latest, a
+/// symbolic link to the newest, switched atomically (a new link renamed over the old) once a
+/// checkpoint is complete. While the job runs, DIR/launcher.pid names its launcher.
+/// </summary>
+public sealed class JobDirectory
+{
+    public const string SettingsFile = "job.conf", LatestLink = "latest", LauncherFile = "launcher.pid";
+
+    public string Path { get; }
+
+    public JobDirectory(string path) => Path = System.IO.Path.GetFullPath(path);
+
+    public bool Exists => File.Exists(System.IO.Path.Combine(Path, SettingsFile));
+
+    public static bool IsJobDirectory(string path) => File.Exists(System.IO.Path.Combine(path, SettingsFile));
+
+    public void Create(JobSettings settings)
+    {
+        Directory.CreateDirectory(Path);
+        if (Libc.GetEUid() != 0) File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        WriteAtomically(SettingsFile, settings.Format());
+    }
+
+    public JobSettings ReadSettings()
+    {
+        string file = System.IO.Path.Combine(Path, SettingsFile);
+        try { return JobSettings.Parse(File.ReadAllText(file)); }
+        catch (FileNotFoundException) { throw new ImageException($"{Path} is not a job directory (no {SettingsFile})"); }
+        catch (UnauthorizedAccessException) { throw new PermissionException($"not allowed to read {file}"); }
+    }
+
+    /// <summary>Checkpoint numbers present, ascending.</summary>
+    public List<int> Checkpoints()
+    {
+        var result = new List<int>();
+        if (!Directory.Exists(Path)) return result;
+        foreach (var d in Directory.EnumerateDirectories(Path))
+            if (int.TryParse(System.IO.Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out int n)) result.Add(n);
+        result.Sort();
+        return result;
+    }
+
+    public string CheckpointPath(int n) => System.IO.Path.Combine(Path, n.ToString(CultureInfo.InvariantCulture));
+
+    public int NextNumber() => (Checkpoints().LastOrDefault()) + 1;
+
+    /// <summary>The checkpoint DIR/latest points to, or null.</summary>
+    public int? Latest()
+    {
+        var target = new FileInfo(System.IO.Path.Combine(Path, LatestLink)).LinkTarget;
+        return target != null && int.TryParse(System.IO.Path.GetFileName(target), out int n) ? n : null;
+    }
+
+    /// <summary>Points DIR/latest at checkpoint <paramref name="n"/> (rename of a new link: atomic).</summary>
+    public void SetLatest(int n)
+    {
+        string temp = System.IO.Path.Combine(Path, $".latest.tmp-{Environment.ProcessId}");
+        File.Delete(temp);
+        File.CreateSymbolicLink(temp, n.ToString(CultureInfo.InvariantCulture));
+        // rename(2) itself: File.Move would follow the (relative) link.
+        if (Libc.RenameAt2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, System.IO.Path.Combine(Path, LatestLink), 0) < 0)
+            throw Libc.Error($"switch {System.IO.Path.Combine(Path, LatestLink)} to checkpoint {n}");
+        SyncDirectory();
+    }
+
+    /// <summary>Removes all but the newest <paramref name="keep"/> checkpoints (never the latest).</summary>
+    public void Prune(int keep)
+    {
+        if (keep <= 0) return;
+        int? latest = Latest();
+        foreach (int n in Checkpoints().SkipLast(keep))
+            if (n != latest) Directory.Delete(CheckpointPath(n), recursive: true);
+    }
+
+    public void WriteLauncher(int pid) => WriteAtomically(LauncherFile, $"{pid}\n");
+
+    public void RemoveLauncher()
+    {
+        try { File.Delete(System.IO.Path.Combine(Path, LauncherFile)); } catch (IOException) { }
+    }
+
+    /// <summary>The PID of the launcher running this job, if one is.</summary>
+    public int? RunningLauncher()
+    {
+        try
+        {
+            int pid = int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, LauncherFile)).Trim(), CultureInfo.InvariantCulture);
+            return JobControl.IsLauncher(pid) ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }
+    }
+
+    private void WriteAtomically(string name, string text)
+    {
+        string temp = System.IO.Path.Combine(Path, $".{name}.tmp-{Environment.ProcessId}");
+        File.WriteAllText(temp, text);
+        File.Move(temp, System.IO.Path.Combine(Path, name), overwrite: true);
+    }
+
+    private void SyncDirectory()
+    {
+        using var fd = Linux.SafeFd.TryOpen(Path, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd != null) Libc.FSync(fd.Fd);
+    }
+}
+
+/// <summary>What a job was launched with; a restart honours the same.</summary>
+public sealed record JobSettings
+{
+    public double IntervalSeconds { get; init; }
+    public int Keep { get; init; }
+    public int Signal { get; init; }
+    public bool LeaveRunning { get; init; }
+    public string Command { get; init; } = "";
+    public uint Owner { get; init; }
+
+    public string Format() => string.Join('\n',
+        $"interval={IntervalSeconds.ToString(CultureInfo.InvariantCulture)}",
+        $"keep={Keep}",
+        $"signal={Signal}",
+        $"leave-running={(LeaveRunning ? 1 : 0)}",
+        $"owner={Owner}",
+        $"command={Command.Replace('\n', ' ')}") + "\n";
+
+    public static JobSettings Parse(string text)
+    {
+        var values = text.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        string Get(string key) => values.TryGetValue(key, out var v) ? v : "0";
+        return new JobSettings
+        {
+            IntervalSeconds = double.Parse(Get("interval"), CultureInfo.InvariantCulture),
+            Keep = int.Parse(Get("keep"), CultureInfo.InvariantCulture),
+            Signal = int.Parse(Get("signal"), CultureInfo.InvariantCulture),
+            LeaveRunning = Get("leave-running") == "1",
+            Owner = uint.Parse(Get("owner"), CultureInfo.InvariantCulture),
+            Command = values.GetValueOrDefault("command", ""),
+        };
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Tracing;
+
+namespace Fermata.Engine.Jobs;
+
+/// <summary>
+/// Starts a program as a job: in a new PID namespace (and a user namespace for an ordinary user),
+/// under a tiny init that Fermata checkpoints with the rest.
+///
+///  1. Spawn the blank process with our stdin, stdout and stderr, and have it unshare the
+///     namespaces; its first child is the job's init (PID 1), our child through CLONE_PARENT.
+///  2. In init: a session of its own, and SIGKILL as parent-death signal, so the job dies with
+///     its launcher instead of running on unmanaged.
+///  3. init forks the main program's process (PID 2), which execs the program (execve injected
+///     with argv and the environment written into a fresh mapping); it inherited the working
+///     directory, limits and umask from the blank process, that is from us.
+///  4. init's registers are pointed at the reaper loop (BlankProcess.ReaperEntry), which waits for
+///     PID 2 and exits with its status. Both are let go.
+/// </summary>
+public static class JobLauncher
+{
+    public const int MainPid = 2;
+
+    /// <summary>Starts the job; returns init's host PID (our child).</summary>
+    public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment)
+    {
+        int blankPid = BlankProcess.Spawn(inheritStdio: true); // on the caller's thread: init's parent
+        using var tracer = new Tracer();
+        return tracer.Run(() => Start(tracer, blankPid, program, args, environment));
+    }
+
+    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment)
+    {
+        using var blank = BlankProcess.Attach(tracer, blankPid);
+        blank.EnterNewNamespaces();
+        blank.Injector.Call(SyscallNumbers.CloseRange, 3, uint.MaxValue, 0);
+        var (initHost, init) = blank.CreateChild(1);
+        int mainHost = 0;
+        try
+        {
+            init.Check("setsid", SyscallNumbers.Setsid);
+            init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
+            tracer.SetSigMask(initHost, 0);
+
+            var args3 = new byte[88];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args3.AsSpan(32), (ulong)Signals.SIGCHLD);
+            init.Memory.Write(init.Scratch.Address, args3);
+            long r = init.Call(SyscallNumbers.Clone3, (long)init.Scratch.Address, args3.Length);
+            if (r < 0) throw new SystemCallException("fork the job's main process", (int)-r);
+            mainHost = init.LastCreated;
+            Resources.Threads.ThreadsRestorer.WaitForFirstStop(tracer, mainHost);
+            var main = new SyscallInjector(tracer, new RemoteMemory(mainHost), mainHost, mainHost, BlankProcess.SyscallSite, BlankProcess.Scratch);
+            Exec(main, program, args, environment);
+
+            var regs = init.Saved;
+            regs.Rip = BlankProcess.ReaperEntry;
+            regs.R12 = (ulong)r; // the main program's PID, as init sees it
+            regs.OrigRax = ulong.MaxValue;
+            init.Finish(regs);
+            tracer.Detach(mainHost);
+            tracer.Detach(initHost);
+            return initHost;
+        }
+        catch
+        {
+            if (mainHost != 0) Libc.Kill(mainHost, Signals.SIGKILL);
+            tracer.KillAndCollect(initHost, [initHost]);
+            if (mainHost != 0) tracer.WaitUntilGone(mainHost);
+            throw;
+        }
+    }
+
+    /// <summary>execve in the new process, its arguments in a mapping made for them.</summary>
+    private static void Exec(SyscallInjector main, string program, IReadOnlyList<string> args, IDictionary<string, string> environment)
+    {
+        var strings = new List<byte[]> { Encoding.UTF8.GetBytes(program + "\0") };
+        strings.AddRange(args.Select(a => Encoding.UTF8.GetBytes(a + "\0")));
+        strings.AddRange(environment.Select(e => Encoding.UTF8.GetBytes($"{e.Key}={e.Value}\0")));
+        int pointerBytes = (args.Count + 1 + environment.Count + 1) * 8;
+        long size = (long)PageSize.AlignUp((ulong)(pointerBytes + strings.Sum(s => s.Length) + 64));
+        long block = main.Check("map the program's arguments", SyscallNumbers.Mmap, 0, size, Libc.PROT_READ | Libc.PROT_WRITE,
+            Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        var image = new byte[size];
+        var addresses = new List<ulong>();
+        int at = pointerBytes;
+        foreach (var s in strings)
+        {
+            s.CopyTo(image, at);
+            addresses.Add((ulong)block + (ulong)at);
+            at += s.Length;
+        }
+        int p = 0;
+        void Pointer(ulong value) { BitConverter.GetBytes(value).CopyTo(image, p); p += 8; }
+        for (int i = 0; i < args.Count; i++) Pointer(addresses[1 + i]);
+        Pointer(0);
+        ulong envp = (ulong)block + (ulong)p;
+        for (int i = 0; i < environment.Count; i++) Pointer(addresses[1 + args.Count + i]);
+        Pointer(0);
+        main.Memory.Write((ulong)block, image);
+        long r = main.Call(SyscallNumbers.Execve, (long)addresses[0], block, (long)envp);
+        if (r < 0) throw new FermataException($"cannot run {program}: {Errno.Describe((int)-r)}");
+    }
+}

@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
+
+namespace Fermata.Engine.Jobs;
+
+/// <summary>
+/// The launcher's life while its job runs (after launch or restart): it waits for the job to end
+/// and exits with its status, and meanwhile takes checkpoints on request: every --interval
+/// seconds, on the --signal, or from another shell (fermata checkpoint JOB). Signals that stop
+/// or end programs (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are passed on to the job's main program.
+///
+/// Everything that touches the job runs on the thread that called <see cref="Run"/> (the job's
+/// init is its child: only it may wait for it, and no wait may run while a checkpoint traces the
+/// job), fed by a queue. Whether the job has ended is watched through a pidfd, which waits
+/// for nothing.
+/// </summary>
+public sealed class JobSupervisor
+{
+    /// <summary>Exit status of a launcher whose job was checkpointed and stopped (EX_TEMPFAIL:
+    /// try again, that is restart).</summary>
+    public const int ExitCheckpointed = 75;
+
+    private readonly JobDirectory _dir;
+    private readonly JobSettings _settings;
+    private readonly int _init;
+    private readonly Action<string> _log;
+    private readonly BlockingCollection<Request> _requests = new();
+    private volatile bool _ended;
+
+    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null);
+
+    public JobSupervisor(JobDirectory dir, JobSettings settings, int initHostPid, Action<string> log)
+    {
+        _dir = dir;
+        _settings = settings;
+        _init = initHostPid;
+        _log = log;
+    }
+
+    public int Run()
+    {
+        _dir.WriteLauncher(Environment.ProcessId);
+        var registrations = new List<PosixSignalRegistration>();
+        using var listener = Listen();
+        try
+        {
+            foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
+            {
+                int s = sig;
+                if (s != _settings.Signal && s is Signals.SIGUSR1 or Signals.SIGUSR2) continue;
+                registrations.Add(PosixSignalRegistration.Create((PosixSignal)s, context =>
+                {
+                    context.Cancel = true;
+                    _requests.Add(s == _settings.Signal ? new Request("checkpoint", _settings.LeaveRunning) : new Request($"forward {s}", false));
+                }));
+            }
+            new Thread(WatchExit) { IsBackground = true, Name = "fermata-job-exit" }.Start();
+            if (listener != null) new Thread(() => Serve(listener)) { IsBackground = true, Name = "fermata-job-control" }.Start();
+            if (_settings.IntervalSeconds > 0) new Thread(Tick) { IsBackground = true, Name = "fermata-job-interval" }.Start();
+
+            foreach (var request in _requests.GetConsumingEnumerable())
+            {
+                if (request.Kind == "exited") return Collect();
+                if (request.Kind.StartsWith("forward ", StringComparison.Ordinal)) { Forward(int.Parse(request.Kind[8..])); continue; }
+                if (request.Kind == "checkpoint")
+                {
+                    string reply;
+                    bool stopped = false;
+                    try
+                    {
+                        reply = "ok " + Checkpoint(request.LeaveRunning);
+                        stopped = !request.LeaveRunning;
+                    }
+                    catch (PermissionException e) { reply = "denied " + e.Message; }
+                    catch (FermataException e)
+                    {
+                        reply = "error " + e.Message;
+                        _log($"checkpoint failed: {e.Message}");
+                    }
+                    Answer(request.Reply, reply);
+                    if (stopped)
+                    {
+                        _log($"job stopped after its checkpoint; continue it with: fermata restart {_dir.Path}");
+                        return ExitCheckpointed;
+                    }
+                }
+            }
+            return Collect();
+        }
+        finally
+        {
+            _ended = true;
+            foreach (var r in registrations) r.Dispose();
+            _dir.RemoveLauncher();
+        }
+    }
+
+    /// <summary>Takes a checkpoint of the job into DIR/n, then points latest at it and prunes.</summary>
+    private string Checkpoint(bool leaveRunning)
+    {
+        int n = _dir.NextNumber();
+        var result = Checkpointer.Checkpoint(_init, new CheckpointOptions
+        {
+            Directory = _dir.CheckpointPath(n),
+            LeaveRunning = leaveRunning,
+            WholeJob = true,
+            ExternalPid = Environment.ProcessId,
+        });
+        _dir.SetLatest(n);
+        _dir.Prune(_settings.Keep);
+        _log($"checkpoint {n}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}, {result.BytesStored / (1024.0 * 1024):0.0} MiB, " +
+             $"frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
+        return result.Directory;
+    }
+
+    /// <summary>The job has ended: collect init's status and turn it into ours.</summary>
+    private int Collect()
+    {
+        int r = Libc.WaitPid(_init, out int status, 0);
+        if (r < 0) return ExitCheckpointed; // collected by a checkpoint that stopped the job
+        var w = new WaitStatus(status);
+        if (w.Exited) return w.ExitCode;
+        return 128 + w.TermSignal;
+    }
+
+    private void Forward(int signal)
+    {
+        foreach (int child in ProcFiles.Children(_init))
+        {
+            try
+            {
+                if (ProcStatus.AtLevel(ProcStatus.Read(child).NsPids, 1) == JobLauncher.MainPid) Libc.Kill(child, signal);
+            }
+            catch (TargetException) { }
+        }
+    }
+
+    private void WatchExit()
+    {
+        int pidfd = Libc.PidfdOpen(_init, 0);
+        if (pidfd < 0) { _requests.Add(new Request("exited", false)); return; }
+        using var handle = new SafeFd(pidfd);
+        while (!_ended)
+        {
+            if (Libc.PollIn(pidfd, 1000) > 0) { _requests.Add(new Request("exited", false)); return; }
+        }
+    }
+
+    private void Tick()
+    {
+        var period = TimeSpan.FromSeconds(_settings.IntervalSeconds);
+        while (!_ended)
+        {
+            Thread.Sleep(period);
+            if (!_ended) _requests.Add(new Request("checkpoint", true));
+        }
+    }
+
+    private Socket? Listen()
+    {
+        try
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            socket.Bind(JobControl.EndPoint(Environment.ProcessId));
+            socket.Listen(8);
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            _log($"other shells cannot reach this job ({e.Message})");
+            return null;
+        }
+    }
+
+    private void Serve(Socket listener)
+    {
+        while (!_ended)
+        {
+            Socket client;
+            try { client = listener.Accept(); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return; }
+            string line = JobControl.Receive(client).Trim();
+            uint peer = JobControl.PeerUid(client);
+            if (peer != 0 && peer != Libc.GetEUid())
+            {
+                Answer(client, $"denied the job belongs to {Dump.TargetValidator.UserName(Libc.GetEUid())}, not to you ({Dump.TargetValidator.UserName(peer)})");
+                continue;
+            }
+            switch (line)
+            {
+                case "ping": Answer(client, $"ok {_init} {_dir.Path}"); break;
+                case "checkpoint": _requests.Add(new Request("checkpoint", false, client)); break;
+                case "checkpoint leave-running": _requests.Add(new Request("checkpoint", true, client)); break;
+                default: Answer(client, $"error unknown request '{line}'"); break;
+            }
+        }
+    }
+
+    private static void Answer(Socket? client, string reply)
+    {
+        if (client == null) return;
+        try { client.Send(Encoding.UTF8.GetBytes(reply + "\n")); }
+        catch (SocketException) { }
+        client.Dispose();
+    }
+}

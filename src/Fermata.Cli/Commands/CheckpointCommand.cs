@@ -27,7 +27,7 @@ internal static class CheckpointCommand
                 Console.WriteLine($"checkpointed the job of launcher {launcher}; {(leave ? "left running" : "job stopped")} -> {path}");
                 return 0;
             }
-            if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is neither a job directory nor a process ID");
+            if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is not a process ID or a job directory");
             string image = parse.GetValue(dir) ?? throw new FermataException($"process {pid} is not a job's launcher; give --dir for its image");
             var result = Checkpointer.Checkpoint(pid, new CheckpointOptions { Directory = image, LeaveRunning = leave });
             Console.WriteLine(

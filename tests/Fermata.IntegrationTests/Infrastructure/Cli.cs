@@ -34,7 +34,11 @@ public static class FermataCli
 
     /// <summary>Starts the CLI in the background (for a foreground restore that waits for the
     /// restored process).</summary>
-    public static Process Start(string? user, params string[] args)
+    public static Process Start(string? user, params string[] args) => Process.Start(StartInfo(user, args))!;
+
+    /// <summary>How <see cref="Start"/> starts the CLI: standard output and error redirected, as
+    /// <paramref name="user"/> when given; callers may redirect more before starting it.</summary>
+    public static ProcessStartInfo StartInfo(string? user, params string[] args)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (user != null)
@@ -53,6 +57,6 @@ public static class FermataCli
         psi.ArgumentList.Add(Repo.CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_NOLOGO"] = "1";
-        return Process.Start(psi)!;
+        return psi;
     }
 }

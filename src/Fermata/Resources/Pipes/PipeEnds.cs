@@ -60,6 +60,7 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
     {
         if (!ctx.Session.TryGetShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, out _, out _))
         {
+            if (!pipe.Path.StartsWith('/')) throw new ImageException($"FIFO {pipe.Id} has no absolute path ({pipe.Path})");
             ulong path = ctx.WriteString(pipe.Path);
             long made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)path, S_IFIFO | (int)pipe.Mode, 0);
             if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);

@@ -19,7 +19,7 @@ internal static unsafe class PipesDumper
     public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
     {
         var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd, all);
-        var kind = fd.Stat.IsFifo ? DescriptionKind.Fifo
+        var kind = IsNamedFifo(fd) ? DescriptionKind.Fifo
             : (fd.Info.Flags & Libc.O_ACCMODE) == Libc.O_WRONLY ? DescriptionKind.PipeWrite : DescriptionKind.PipeRead;
         return ctx.Image.AddDescription(kind, pipe.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, 0);
     }
@@ -39,13 +39,16 @@ internal static unsafe class PipesDumper
             throw Libc.Error($"FIONREAD on the pipe of fd {fd.Fd} of pid {ctx.Pid}");
         var contents = available > 0 ? Peek(theirs, capacity, available, fd.Fd, ctx.Pid) : [];
         var pipe = ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
-        if (fd.Stat.IsFifo)
+        if (IsNamedFifo(fd))
         {
             pipe.Path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
             pipe.Mode = fd.Stat.Mode & 0xfff;
         }
         return pipe;
     }
+
+    /// <summary>A FIFO with a name in the file system (pipes from pipe(2) are S_IFIFO too).</summary>
+    private static bool IsNamedFifo(FilesDumper.OpenFd fd) => fd.Stat.IsFifo && !fd.Link.StartsWith("pipe:[", StringComparison.Ordinal);
 
     /// <summary>A read end of the same pipe held by another process of the job, grabbed.</summary>
     private static SafeFd? ReaderElsewhere(DumpContext ctx, FilesDumper.OpenFd fd)

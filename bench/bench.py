@@ -13,7 +13,11 @@ Fermata's times stand two plain copies of the same bytes:
 The VM these run on backs guest memory lazily, so a warm-up pass touches memory first, every
 measurement is repeated and the median is reported.
 
-usage: bench/bench.py [--sizes 256,1024,4096] [--repeat 3] [--dir DIR] [--out FILE]
+A job of several processes (--job, default 4 x 256 MiB) is launched with `fermata launch`,
+checkpointed with `fermata checkpoint JOBDIR` and restarted with `fermata restart JOBDIR`; its
+processes then check their data too.
+
+usage: bench/bench.py [--sizes 256,1024,4096] [--repeat 3] [--job 4x256] [--dir DIR] [--out FILE]
 """
 import argparse
 import os
@@ -131,6 +135,80 @@ def measure(holder, work, mib, repeat):
     return dict(mib=mib, checkpoint=med[0], frozen=med[1], restore=med[2], size=med[3], disk=med[4], memory=med[5])
 
 
+def holders(work, tag):
+    """Host PIDs of the hold processes whose ready file starts with work/tag."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if len(args) > 1 and args[1].decode(errors="replace").startswith(os.path.join(work, tag)):
+                pids.append(int(d))
+    return pids
+
+
+def measure_job(holder, work, count, mib, repeat):
+    """A job of COUNT processes holding MIB each: checkpoint (stop) and restart, whole-process."""
+    rows = []
+    for _ in range(repeat):
+        jobdir = os.path.join(work, "job")
+        shutil.rmtree(jobdir, ignore_errors=True)
+        ready = [os.path.join(work, f"jobready-{i}") for i in range(count)]
+        for f in ready + [r + ".restored" for r in ready]:
+            if os.path.exists(f):
+                os.unlink(f)
+        script = " ".join(f"{holder} {r} {mib} &" for r in ready) + " wait"
+        launcher = subprocess.Popen([FERMATA, "launch", "--dir", jobdir, "--", "sh", "-c", script],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not all(os.path.exists(r) for r in ready):
+            time.sleep(0.02)
+        checkpoint, _ = timed([FERMATA, "checkpoint", jobdir])
+        if launcher.wait() != 75:
+            sys.exit("the job's launcher did not stop after the checkpoint")
+        start = time.perf_counter()
+        restarted = subprocess.Popen([FERMATA, "restart", jobdir], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in restarted.stderr:
+            if "restarted job" in line:
+                break
+        restart = time.perf_counter() - start
+        pids = holders(work, "jobready-")
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
+        for r in ready:
+            verdict = ""
+            while verdict == "":  # the file appears before its verdict is written
+                time.sleep(0.02)
+                if os.path.exists(r + ".restored"):
+                    with open(r + ".restored") as f:
+                        verdict = f.read().strip()
+            if verdict != "ok":
+                sys.exit(f"a restarted job process reports its data {verdict}")
+        restarted.kill()
+        restarted.wait()
+        size = dir_size(os.path.join(jobdir, "1"))
+        rows.append((checkpoint, restart, size))
+        shutil.rmtree(jobdir)
+    med = [statistics.median(r[i] for r in rows) for i in range(3)]
+    return dict(count=count, mib=mib, checkpoint=med[0], restart=med[1], size=med[2])
+
+
+def job_table(r, repeat):
+    data = (r["count"] * r["mib"]) << 20
+    return "\n".join([
+        "| job | checkpoint (stop) | restart | image | checkpoint rate | restart rate |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| {r['count']} processes x {r['mib']} MiB | {r['checkpoint']:.2f} s | {r['restart']:.2f} s | {r['size'] / (1 << 20):.0f} MiB | "
+        f"{data / (1 << 30) / r['checkpoint']:.2f} GiB/s | {data / (1 << 30) / r['restart']:.2f} GiB/s |",
+        "",
+        f"Median of {repeat} runs; `./fermata checkpoint JOBDIR` (until the image is committed and the job stopped) "
+        "and `./fermata restart JOBDIR` (until every process runs again).",
+    ])
+
+
 def table(results, repeat):
     gib = 1 << 30
     lines = [
@@ -154,6 +232,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", help="where images go (default: a temporary directory under /tmp)")
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -170,6 +249,10 @@ def main():
         print(f"measuring {mib} MiB ...", file=sys.stderr)
         results.append(measure(holder, work, mib, args.repeat))
     text = table(results, args.repeat)
+    if args.job:
+        count, mib = (int(x) for x in args.job.split("x"))
+        print(f"measuring a job of {count} x {mib} MiB ...", file=sys.stderr)
+        text += "\n\n" + job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat)
     print(text)
     if args.out:
         with open(args.out, "w") as f:

@@ -59,7 +59,7 @@ internal static class JobsCommand
             var dir = new JobDirectory(parts[1]);
             int latest = dir.Latest() ?? 0;
             var checkpoints = dir.Checkpoints().Select(n => Describe(dir, n, latest)).ToList();
-            yield return new JobInfo(pid, dir.Path, CountProcesses(init), checkpoints);
+            yield return new JobInfo(pid, dir.Path, ProcFiles.Descendants(init).Count, checkpoints);
         }
     }
 
@@ -73,11 +73,4 @@ internal static class JobsCommand
         return new CheckpointInfo(n, info.LastWriteTime, bytes, processes, n == latest);
     }
 
-    private static int CountProcesses(int root)
-    {
-        int count = 0;
-        var queue = new Queue<int>([root]);
-        while (queue.TryDequeue(out int pid)) { count++; foreach (int c in ProcFiles.Children(pid)) queue.Enqueue(c); }
-        return count;
-    }
 }

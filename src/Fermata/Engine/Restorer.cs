@@ -50,8 +50,7 @@ public static class Restorer
         var warnings = new List<string>();
         int blankPid = BlankProcess.Spawn(inheritStdio: job); // on the caller's thread: see BlankProcess.Spawn
         using var tracer = new Tracer();
-        var (rootHost, pages) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
-        var root = image.Manifest.Processes.First(p => p.ParentPid == 0 || image.Manifest.Processes.All(q => q.Pid != p.ParentPid));
+        var (root, rootHost, pages) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
         return new RestoreResult
         {
             Pid = root.Pid,
@@ -64,7 +63,7 @@ public static class Restorer
         };
     }
 
-    private static (int RootHost, ulong Pages) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static (ProcessRecord Root, int RootHost, ulong Pages) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
@@ -121,7 +120,7 @@ public static class Restorer
             }
             foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");
-            return (created[0].HostPid, pages);
+            return (order[0], created[0].HostPid, pages);
         }
         catch
         {
@@ -149,14 +148,7 @@ public static class Restorer
     /// process) with its saved PID: it inherits the parent's session and process group.</summary>
     private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created)
     {
-        const ulong SIGCHLD = 17;
-        var args = new byte[88];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(32), SIGCHLD); // exit_signal
-        ulong setTid = parent.WriteScratch(BitConverter.GetBytes(process.Pid), 128);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), setTid);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);
-        ulong at = parent.WriteScratch(args, 0);
-        long r = parent.Main.Call(SyscallNumbers.Clone3, (long)at, args.Length);
+        long r = parent.Main.Clone3(0, Signals.SIGCHLD, setTid: process.Pid);
         if (r == -Errno.EEXIST) throw new ConflictException($"PID {process.Pid} is in use in the job's namespace");
         if (r < 0) throw new SystemCallException($"create process {process.Pid} (child of {parent.Process.Pid})", (int)-r);
         int host = parent.Main.LastCreated;

@@ -70,7 +70,7 @@ public sealed class FrozenJob
         {
             if (round > 1000) throw new TargetException("the job keeps creating processes; could not freeze it");
             bool found = false;
-            foreach (int pid in Walk())
+            foreach (int pid in ProcFiles.Descendants(Root))
             {
                 if (_processes.ContainsKey(pid) || _zombies.Contains(pid)) continue;
                 found = true;
@@ -101,21 +101,6 @@ public sealed class FrozenJob
             if (frozen != null) _processes[pid] = frozen;
             else if (IsZombie(pid)) _zombies.Add(pid);
         }
-    }
-
-    /// <summary>The root and all its descendants as /proc shows them now.</summary>
-    private List<int> Walk()
-    {
-        var seen = new List<int>();
-        var queue = new Queue<int>([Root]);
-        var visited = new HashSet<int>();
-        while (queue.TryDequeue(out int pid))
-        {
-            if (!visited.Add(pid)) continue;
-            seen.Add(pid);
-            foreach (int child in ProcFiles.Children(pid)) queue.Enqueue(child);
-        }
-        return seen;
     }
 
     private static bool IsZombie(int pid)

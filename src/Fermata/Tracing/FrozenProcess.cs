@@ -186,15 +186,7 @@ public sealed class FrozenProcess
     /// <summary>Waits until every thread of the (killed) process has gone, the leader last.</summary>
     public void Collect()
     {
-        foreach (int tid in _threads.OrderBy(t => t == Pid ? 1 : 0)) _tracer.WaitUntilGone(tid);
-        Attached = false;
-    }
-
-    /// <summary>Kills the frozen process and waits until every thread has gone.
-    /// <paramref name="killed"/> runs as soon as the kill is sent.</summary>
-    public void Kill(Action? killed = null)
-    {
-        _tracer.KillAndCollect(Pid, _threads, killed);
+        _tracer.Collect(Pid, _threads);
         Attached = false;
     }
 }

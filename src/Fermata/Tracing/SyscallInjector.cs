@@ -97,6 +97,29 @@ public sealed class SyscallInjector
         }
     }
 
+    /// <summary>
+    /// clone3 with <paramref name="flags"/> and <paramref name="exitSignal"/>; with a nonzero
+    /// <paramref name="setTid"/>, the new task gets that ID in the caller's PID namespace. The
+    /// arguments go to the start of the scratch area (struct clone_args, 88 bytes; set_tid at
+    /// 128). Returns the raw result: the new task's ID as the caller sees it, or -errno; its host
+    /// ID is then in <see cref="LastCreated"/>.
+    /// </summary>
+    public long Clone3(ulong flags, ulong exitSignal = 0, int setTid = 0)
+    {
+        Span<byte> args = stackalloc byte[88];
+        args.Clear();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args, flags);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args[32..], exitSignal);
+        if (setTid != 0)
+        {
+            Memory.Write(Scratch.At(128), BitConverter.GetBytes(setTid));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args[64..], Scratch.At(128)); // set_tid
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args[72..], 1);               // set_tid_size
+        }
+        Memory.Write(Scratch.Address, args);
+        return Call(SyscallNumbers.Clone3, (long)Scratch.Address, args.Length);
+    }
+
     /// <summary>Runs a call and throws, naming <paramref name="what"/>, if it fails.</summary>
     public long Check(string what, int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {

@@ -141,6 +141,12 @@ public sealed unsafe class Tracer : IDisposable
     {
         Libc.Kill(pid, Signals.SIGKILL);
         killed?.Invoke();
+        Collect(pid, threads);
+    }
+
+    /// <summary>Waits until every thread of a (killed) process has gone, the leader last.</summary>
+    public void Collect(int pid, IEnumerable<int> threads)
+    {
         foreach (int tid in threads.OrderBy(t => t == pid ? 1 : 0)) WaitUntilGone(tid);
     }
 

@@ -40,9 +40,8 @@ internal sealed class DumpSession
     {
         if (NsLevel == 0) return hostPid;
         if (_nsPids.TryGetValue(hostPid, out int ns)) return ns;
-        int tgid = ProcStatus.Read(hostPid).Tgid;
-        var chain = (tgid == hostPid ? ProcStatus.Read(hostPid) : ProcStatus.ReadThread(tgid, hostPid)).NsPids;
-        ns = ProcStatus.AtLevel(chain, NsLevel);
+        // /proc/TID/status answers for a thread as well as for a process.
+        ns = ProcStatus.AtLevel(ProcStatus.Read(hostPid).NsPids, NsLevel);
         if (ns == 0) throw new TargetException($"process {hostPid} is not in the job's PID namespace");
         return _nsPids[hostPid] = ns;
     }

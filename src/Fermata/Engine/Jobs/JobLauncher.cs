@@ -46,10 +46,7 @@ public static class JobLauncher
             init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
             tracer.SetSigMask(initHost, 0);
 
-            var args3 = new byte[88];
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(args3.AsSpan(32), (ulong)Signals.SIGCHLD);
-            init.Memory.Write(init.Scratch.Address, args3);
-            long r = init.Call(SyscallNumbers.Clone3, (long)init.Scratch.Address, args3.Length);
+            long r = init.Clone3(0, Signals.SIGCHLD);
             if (r < 0) throw new SystemCallException("fork the job's main process", (int)-r);
             mainHost = init.LastCreated;
             Resources.Threads.ThreadsRestorer.WaitForFirstStop(tracer, mainHost);

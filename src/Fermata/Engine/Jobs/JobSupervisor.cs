@@ -122,11 +122,8 @@ public sealed class JobSupervisor
     /// <summary>The job has ended: collect init's status and turn it into ours.</summary>
     private int Collect()
     {
-        int r = Libc.WaitPid(_init, out int status, 0);
-        if (r < 0) return ExitCheckpointed; // collected by a checkpoint that stopped the job
-        var w = new WaitStatus(status);
-        if (w.Exited) return w.ExitCode;
-        return 128 + w.TermSignal;
+        try { return ProcessSpawner.WaitForExit(_init); }
+        catch (SystemCallException e) when (e.Errno == Errno.ECHILD) { return ExitCheckpointed; } // collected by a checkpoint that stopped the job
     }
 
     private void Forward(int signal)

@@ -195,13 +195,7 @@ internal sealed class BlankProcess : IDisposable
     public (int HostPid, SyscallInjector Injector) CreateChild(int nsPid)
     {
         const ulong CLONE_PARENT = 0x8000;
-        var args = new byte[88];
-        BinaryPrimitives.WriteUInt64LittleEndian(args, CLONE_PARENT);
-        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), Scratch.At(128)); // set_tid
-        BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);               // set_tid_size
-        Memory.Write(Scratch.At(128), BitConverter.GetBytes(nsPid));
-        Memory.Write(Scratch.Address, args);
-        long r = Injector.Call(SyscallNumbers.Clone3, (long)Scratch.Address, args.Length);
+        long r = Injector.Clone3(CLONE_PARENT, setTid: nsPid);
         if (r == -Errno.EEXIST) throw new ConflictException($"PID {nsPid} is in use by another process");
         if (r == -Errno.EPERM) throw new PermissionException($"not allowed to create a process with PID {nsPid} (needs CAP_SYS_ADMIN)");
         if (r < 0) throw new SystemCallException($"create process {nsPid}", (int)-r);

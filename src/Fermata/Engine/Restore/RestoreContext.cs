@@ -141,7 +141,7 @@ internal sealed class RestoreContext : IDisposable
     /// </summary>
     public int CopyFrom(RestoreContext owner, int fd)
     {
-        if (owner == this) return (int)Main.Check("dup a shared descriptor", SyscallNumbers.Fcntl, fd, 1030, HighFd);
+        if (owner == this) return DuplicateHigh(fd);
         int pidfd = (int)Main.Check($"pidfd_open({owner.Process.Pid})", SyscallNumbers.PidfdOpen, owner.Process.Pid, 0);
         long copy = Main.Call(SyscallNumbers.PidfdGetfd, pidfd, fd, 0);
         CloseInTarget(pidfd);

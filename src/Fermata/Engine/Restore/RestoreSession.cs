@@ -76,9 +76,16 @@ internal sealed class RestoreSession : IDisposable
         return true;
     }
 
-    /// <summary>How many mappings, across the image, map a shmem object.</summary>
-    public int ShmemUsers(uint shmem) =>
-        shmem == 0 ? 1 : Image.Manifest.Processes.Sum(p => p.Mappings.Count(m => m.ShmemId == shmem));
+    private Dictionary<uint, (int Users, ulong Size)>? _shmemObjects;
+
+    /// <summary>How many mappings, across the image, map a shmem object, and the size it must
+    /// have for all of them (counted once per restore).</summary>
+    public (int Users, ulong Size) ShmemObject(uint shmem)
+    {
+        _shmemObjects ??= Image.Manifest.Processes.SelectMany(p => p.Mappings).Where(m => m.ShmemId != 0)
+            .GroupBy(m => m.ShmemId).ToDictionary(g => g.Key, g => (g.Count(), g.Max(m => m.FileOffset + m.Length)));
+        return _shmemObjects.TryGetValue(shmem, out var o) ? o : (1, 0);
+    }
 
     public void Dispose()
     {

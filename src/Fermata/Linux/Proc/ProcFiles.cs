@@ -90,6 +90,21 @@ public static unsafe class ProcFiles
         return result;
     }
 
+    /// <summary>A process and all its descendants as /proc shows them now, parents first.</summary>
+    public static List<int> Descendants(int root)
+    {
+        var seen = new List<int>();
+        var visited = new HashSet<int>();
+        var queue = new Queue<int>([root]);
+        while (queue.TryDequeue(out int pid))
+        {
+            if (!visited.Add(pid)) continue;
+            seen.Add(pid);
+            foreach (int child in Children(pid)) queue.Enqueue(child);
+        }
+        return seen;
+    }
+
     /// <summary>The open descriptor numbers of a process, ascending.</summary>
     public static List<int> DescriptorNumbers(int pid)
     {

@@ -60,7 +60,7 @@ internal static class MemoryRestorer
                 if ((m.VmFlags & VmFlags.GrowsDown) != 0) flags |= Libc.MAP_GROWSDOWN;
                 if ((m.VmFlags & VmFlags.NoReserve) != 0) flags |= Libc.MAP_NORESERVE;
                 break;
-            case MappingKind.SharedAnonymous when ctx.Session.ShmemUsers(m.ShmemId) > 1:
+            case MappingKind.SharedAnonymous when ctx.Session.ShmemObject(m.ShmemId).Users > 1:
                 // Shared with other mappings (after fork, with other processes): one shmem object
                 // for all of them, a memfd the first one creates and the others copy.
                 flags |= Libc.MAP_SHARED;
@@ -92,8 +92,7 @@ internal static class MemoryRestorer
     /// <summary>A memfd as large as every mapping of shmem object <paramref name="id"/> needs.</summary>
     private static int CreateShmem(RestoreContext ctx, uint id)
     {
-        ulong size = ctx.Image.Manifest.Processes.SelectMany(p => p.Mappings).Where(m => m.ShmemId == id)
-            .Max(m => m.FileOffset + m.Length);
+        ulong size = ctx.Session.ShmemObject(id).Size;
         ulong name = ctx.WriteString("dev/zero");
         int fd = (int)ctx.Main.Check("memfd_create for shared memory", SyscallNumbers.MemfdCreate, (long)name, 1 /* MFD_CLOEXEC */);
         ctx.Main.Check("size shared memory", SyscallNumbers.Ftruncate, fd, (long)size);

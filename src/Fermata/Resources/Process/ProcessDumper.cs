@@ -92,14 +92,7 @@ internal static class ProcessDumper
     /// orphans of the old one and strangers to the new one (wait() would find nothing).</summary>
     private static void RefuseChildren(DumpContext ctx)
     {
-        var children = new List<string>();
-        foreach (int tid in ctx.Frozen.Threads)
-        {
-            string text;
-            try { text = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/children"); }
-            catch (TargetException) { continue; }
-            children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries));
-        }
+        var children = ProcFiles.Children(ctx.Pid);
         if (children.Count > 0)
             throw new UnsupportedResourceException(
                 $"process {ctx.Pid} has child processes ({string.Join(", ", children)}); checkpoint them together as a job");

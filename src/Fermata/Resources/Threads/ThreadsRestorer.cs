@@ -26,13 +26,7 @@ internal static class ThreadsRestorer
     {
         foreach (var thread in ctx.Process.Threads.Skip(1))
         {
-            var args = new byte[88];
-            BinaryPrimitives.WriteUInt64LittleEndian(args, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM);
-            ulong setTid = ctx.WriteScratch(BitConverter.GetBytes(thread.Tid), 128);
-            BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(64), setTid); // set_tid
-            BinaryPrimitives.WriteUInt64LittleEndian(args.AsSpan(72), 1);      // set_tid_size
-            ulong at = ctx.WriteScratch(args, 0);
-            long r = ctx.Main.Call(SyscallNumbers.Clone3, (long)at, args.Length);
+            long r = ctx.Main.Clone3(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, setTid: thread.Tid);
             if (r == -Errno.EEXIST) throw new ConflictException($"thread ID {thread.Tid} of process {ctx.Pid} is in use by another process");
             if (r < 0) throw new SystemCallException($"create thread {thread.Tid} in process {ctx.Pid}", (int)-r);
             int host = ctx.Main.LastCreated != 0 ? ctx.Main.LastCreated : (int)r;

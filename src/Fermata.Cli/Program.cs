@@ -29,6 +29,7 @@ public static class Program
             RestartCommand.Create(),
             JobsCommand.Create(),
             InspectCommand.Create(),
+            VerifyCommand.Create(),
             DemoCommand.Create(),
         };
         if (args.Length == 0)

@@ -156,5 +156,12 @@ public sealed class CheckpointImage : IDisposable
         }
     }
 
+    /// <summary>Checks the files outside the image that a restore needs: present and, where
+    /// mapped, unchanged (what `verify` reports beyond the image's own integrity).</summary>
+    public void VerifyReferencedFiles()
+    {
+        foreach (var process in Manifest.Processes.Where(p => !p.Zombie)) Restore.RestorePreflight.CheckFiles(this, process);
+    }
+
     public void Dispose() => Pages.Dispose();
 }

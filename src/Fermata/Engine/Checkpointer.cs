@@ -62,6 +62,7 @@ public static class Checkpointer
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         timer.Mark("freeze");
+        CrashPoints.Reach("frozen");
         var contexts = new List<DumpContext>();
         try
         {
@@ -84,6 +85,7 @@ public static class Checkpointer
             foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
+            CrashPoints.Reach("collected");
             foreach (var (ctx, record) in records)
             {
                 ctx.ReleaseThreads();
@@ -95,6 +97,7 @@ public static class Checkpointer
             timer.Mark("reserve space");
             image.Pages.WriteAll(options.Workers);
             timer.Mark("copy pages");
+            CrashPoints.Reach("copied");
             if (options.LeaveRunning)
             {
                 frozen.Thaw();
@@ -110,8 +113,10 @@ public static class Checkpointer
             image.Pages.Sync();
             timer.Mark("fsync pages");
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
+            CrashPoints.Reach("committing");
             dir.Commit();
             timer.Mark("write manifest, commit");
+            CrashPoints.Reach("committed");
 
             if (!options.LeaveRunning)
             {

@@ -67,7 +67,8 @@ internal static class RestorePreflight
         }
     }
 
-    private static void CheckFiles(CheckpointImage image, ProcessRecord process)
+    /// <summary>Every file the process maps or has open is there and, if mapped, unchanged.</summary>
+    public static void CheckFiles(CheckpointImage image, ProcessRecord process)
     {
         var mapped = process.Mappings.Where(m => m.Kind == MappingKind.File).Select(m => m.FileId).ToHashSet();
         if (process.ExeFileId != 0) mapped.Add(process.ExeFileId);

@@ -1,0 +1,33 @@
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Engine;
+
+/// <summary>
+/// Test hook for crash safety: with FERMATA_CRASH_AT=NAME in the environment, the controller
+/// kills itself with SIGKILL when it reaches the point NAME, so tests can prove that a controller
+/// dying at that moment leaves the target running and every earlier image valid. "NAME:N" crashes
+/// at the Nth time the point is reached. Unset (always, outside tests), it costs one comparison.
+/// </summary>
+public static class CrashPoints
+{
+    private static readonly (string Name, int Count)? Target = Parse(Environment.GetEnvironmentVariable("FERMATA_CRASH_AT"));
+    private static int _reached;
+
+    private static (string, int)? Parse(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return null;
+        int colon = value.IndexOf(':');
+        if (colon < 0) return (value, 1);
+        return (value[..colon], int.TryParse(value[(colon + 1)..], out int n) && n > 0 ? n : 1);
+    }
+
+    public static void Reach(string name)
+    {
+        if (Target is not { } target || target.Name != name) return;
+        if (Interlocked.Increment(ref _reached) != target.Count) return;
+        Console.Error.Flush();
+        Libc.Kill(Environment.ProcessId, Signals.SIGKILL);
+        Thread.Sleep(Timeout.Infinite);
+    }
+}

@@ -16,4 +16,17 @@ internal static class Arguments
             return 0;
         },
     };
+
+    /// <summary>--compress none|lz4|zstd (the default is chosen by measurement).</summary>
+    public static Option<string?> CompressOption() => new("--compress")
+    {
+        Description = $"how page blocks are compressed: none, lz4 or zstd (default {Image.CompressionNames.Name(Engine.CheckpointOptions.DefaultCompression)}); incompressible blocks are stored raw",
+    };
+
+    public static Image.Compression Compression(string? text)
+    {
+        if (text == null) return Engine.CheckpointOptions.DefaultCompression;
+        if (Image.CompressionNames.TryParse(text, out var c)) return c;
+        throw new Errors.FermataException($"--compress {text}: choose none, lz4 or zstd");
+    }
 }

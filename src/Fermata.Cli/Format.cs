@@ -12,5 +12,15 @@ internal static class Format
         _ => $"{bytes} B",
     };
 
+    /// <summary>"stored 120 MiB (lz4: 61 MiB), inherited 3.8 GiB, zero 1.0 MiB, duplicates 4.0 MiB".</summary>
+    public static string Pages(Image.StoreStats s)
+    {
+        var parts = new List<string> { $"stored {Bytes(s.BytesStored)} ({Image.CompressionNames.Name(s.Compression)}: {Bytes(s.BytesCompressed)} on disk)" };
+        if (s.PagesInherited > 0) parts.Add($"inherited {Bytes(s.PagesInherited * 4096)}");
+        if (s.PagesZero > 0) parts.Add($"zero {Bytes(s.PagesZero * 4096)}");
+        if (s.PagesDeduplicated > 0) parts.Add($"duplicates {Bytes(s.PagesDeduplicated * 4096)}");
+        return string.Join(", ", parts);
+    }
+
     public static string Seconds(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.000} s");
 }

@@ -1,3 +1,4 @@
+using Fermata.Image;
 using Fermata.Errors;
 using Fermata.Image.Wire;
 using Fermata.Resources;
@@ -22,7 +23,7 @@ public sealed class WireTests
             new MappingRecord
             {
                 Start = 0x1000, End = 0x5000, Prot = 3, Kind = MappingKind.Anonymous, Name = "[heap]",
-                Pages = [new MappingRecord.PageRun(0, 2, 7), new MappingRecord.PageRun(3, 1, 9)],
+                Pages = [new PageRun(0, 2, new PageLocation(0, 7)), new PageRun(3, 1, PageLocation.Zero)],
             },
         ],
         Limits = [new Resources.Process.LimitRecord { Resource = 0, Soft = 5, Hard = ulong.MaxValue }],
@@ -42,7 +43,7 @@ public sealed class WireTests
         Assert.Equal(-5, back.Threads[0].Nice);
         Assert.Equal(2, back.Threads[0].AltStackFlags);
         Assert.Equal(2, back.Mappings[0].Pages.Count);
-        Assert.Equal(new MappingRecord.PageRun(3, 1, 9), back.Mappings[0].Pages[1]);
+        Assert.Equal(new PageRun(3, 1, PageLocation.Zero), back.Mappings[0].Pages[1]);
         Assert.Equal(0, back.Limits[0].Resource); // zero survives the omission of zero values
         Assert.Equal(ulong.MaxValue, back.Limits[0].Hard);
     }

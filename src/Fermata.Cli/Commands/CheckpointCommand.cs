@@ -16,7 +16,9 @@ internal static class CheckpointCommand
         var target = new Argument<string>("JOB|PID") { Description = "a job (its directory or its launcher's PID), or a process to checkpoint" };
         var dir = new Option<string?>("--dir") { Description = "for a process: directory to write the image to" };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "let the job or process continue after the checkpoint (default: stop it)" };
-        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning };
+        var parent = new Option<string?>("--parent") { Description = "for a process: an earlier image of it; store only what changed since (incremental)" };
+        var compress = Arguments.CompressOption();
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress };
         command.SetAction(parse =>
         {
             string what = parse.GetRequiredValue(target);
@@ -29,10 +31,17 @@ internal static class CheckpointCommand
             }
             if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is not a process ID or a job directory");
             string image = parse.GetValue(dir) ?? throw new FermataException($"process {pid} is not a job's launcher; give --dir for its image");
-            var result = Checkpointer.Checkpoint(pid, new CheckpointOptions { Directory = image, LeaveRunning = leave });
+            var result = Checkpointer.Checkpoint(pid, new CheckpointOptions
+            {
+                Directory = image,
+                LeaveRunning = leave,
+                Parent = parse.GetValue(parent),
+                Compression = Arguments.Compression(parse.GetValue(compress)),
+            });
             Console.WriteLine(
-                $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings, " +
-                $"{result.PagesStored} pages ({Format.Bytes(result.PagesStored * 4096)}), image {Format.Bytes(result.BytesStored)}; " +
+                $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings; " +
+                $"pages {Format.Pages(result.Stats)}; image {Format.Bytes(result.BytesStored)}" +
+                (result.Parent != null ? $", incremental to {result.Parent}" : "") + "; " +
                 $"frozen {Format.Seconds(result.Frozen)}, total {Format.Seconds(result.Total)}; " +
                 $"{(result.LeftRunning ? "left running" : "process killed")} -> {result.Directory}");
             return 0;

@@ -19,13 +19,14 @@ public sealed class CheckpointImage : IDisposable
 {
     public string Directory { get; }
     public CheckpointManifest Manifest { get; }
-    public PageStoreReader Pages { get; }
+    /// <summary>The image's own page store (0) and its parents' (1..n), as its page runs number them.</summary>
+    public PageStores Pages { get; }
 
     private readonly Dictionary<uint, FileRecord> _files;
     private readonly Dictionary<uint, DescriptionRecord> _descriptions;
     private readonly Dictionary<uint, PipeRecord> _pipes;
 
-    private CheckpointImage(string directory, CheckpointManifest manifest, PageStoreReader pages)
+    private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
         Directory = directory;
         Manifest = manifest;
@@ -35,29 +36,64 @@ public sealed class CheckpointImage : IDisposable
         _pipes = UniqueIds(manifest.Pipes, p => p.Id, "pipe");
     }
 
-    /// <summary>Opens and fully validates an image. <paramref name="verifyPages"/> = false skips
-    /// the page checksums (for a quick inspect).</summary>
+    /// <summary>Opens and fully validates an image and the parent images it takes pages from.
+    /// <paramref name="verifyPages"/> = false skips the page checksums (for a quick inspect, or
+    /// to use the image as the parent of a new checkpoint).</summary>
     public static CheckpointImage Open(string directory, bool verifyPages = true, int workers = 0)
     {
-        string full = Path.GetFullPath(directory);
-        if (!System.IO.Directory.Exists(full))
-            throw new ImageException(System.IO.File.Exists(full) ? $"{full} is a file, not an image directory" : $"no image at {full}: it does not exist");
-        var body = ManifestFile.Read(Path.Combine(full, ImageFormat.ManifestFile));
-        var manifest = CheckpointManifest.Decode(body);
-        var pages = new PageStoreReader(Path.Combine(full, ImageFormat.PagesFile), manifest.Blocks);
+        string full = Path.GetFullPath(directory).TrimEnd('/');
+        var manifest = ReadManifest(full);
+        var readers = new List<PageStoreReader>();
         CheckpointImage? image = null;
         try
         {
-            image = new CheckpointImage(full, manifest, pages);
-            if (verifyPages) pages.Verify(workers > 0 ? workers : Environment.ProcessorCount);
+            readers.Add(new PageStoreReader(Path.Combine(full, ImageFormat.PagesFile), manifest.Blocks));
+            foreach (var parent in ParentsInOrder(manifest))
+                readers.Add(OpenParent(full, parent));
+            image = new CheckpointImage(full, manifest, new PageStores(readers));
+            if (verifyPages) image.Pages.Verify(workers > 0 ? workers : Environment.ProcessorCount);
             image.Validate();
             return image;
         }
         catch
         {
-            if (image != null) image.Dispose(); else pages.Dispose();
+            if (image != null) image.Dispose();
+            else foreach (var r in readers) r.Dispose();
             throw;
         }
+    }
+
+    private static CheckpointManifest ReadManifest(string full)
+    {
+        if (!System.IO.Directory.Exists(full))
+            throw new ImageException(System.IO.File.Exists(full) ? $"{full} is a file, not an image directory" : $"no image at {full}: it does not exist");
+        var manifest = CheckpointManifest.Decode(ManifestFile.Read(Path.Combine(full, ImageFormat.ManifestFile)));
+        if (manifest.Info.Id.Length == 0) throw Damaged("lacks the image's id");
+        return manifest;
+    }
+
+    /// <summary>The parents, numbered 1..n without gaps.</summary>
+    private static List<ParentRecord> ParentsInOrder(CheckpointManifest manifest)
+    {
+        var ordered = manifest.Parents.OrderBy(p => p.Store).ToList();
+        for (int i = 0; i < ordered.Count; i++)
+            if (ordered[i].Store != i + 1 || ordered[i].Path.Length == 0) throw Damaged($"lists parent image {ordered[i].Store} out of order");
+        return ordered;
+    }
+
+    /// <summary>The page store of a parent image, after checking it is the very image recorded.</summary>
+    private static PageStoreReader OpenParent(string child, ParentRecord parent)
+    {
+        string path = Path.GetFullPath(Path.Combine(child, parent.Path)).TrimEnd('/');
+        CheckpointManifest manifest;
+        try { manifest = ReadManifest(path); }
+        catch (ImageException e)
+        {
+            throw new ImageException($"{child} is incremental and needs its parent image {path}, which cannot be used: {e.Message}");
+        }
+        if (manifest.Info.Id != parent.Id)
+            throw new ImageException($"{child} is incremental and needs the image it was taken after at {path}, but that directory now holds another image (id {manifest.Info.Id}, expected {parent.Id})");
+        return new PageStoreReader(Path.Combine(path, ImageFormat.PagesFile), manifest.Blocks);
     }
 
     public FileRecord File(uint id) =>
@@ -88,7 +124,9 @@ public sealed class CheckpointImage : IDisposable
             ValidateProcess(process);
         }
         foreach (var f in Manifest.Files.Where(f => f.HasContent))
-            if (!Pages.Contains(f.ContentLogical, f.ContentLength)) throw Damaged($"keeps the contents of {f.Path} outside the page store");
+            foreach (var run in f.ContentPages)
+                if (!Pages.Contains(run.Location, run.Count) || run.FirstPage + run.Count < run.FirstPage || run.FirstPage + run.Count > PageSize.AlignUp(f.ContentLength) / PageSize.Bytes)
+                    throw Damaged($"keeps the contents of {f.Path} outside the page store");
         foreach (var d in Manifest.Descriptions)
         {
             if (d.Kind == DescriptionKind.File) File(d.ObjectId);
@@ -138,13 +176,12 @@ public sealed class CheckpointImage : IDisposable
             if (!Enum.IsDefined(m.Kind)) throw Damaged($"holds a mapping of unknown kind {(int)m.Kind}");
             if (m.Kind == MappingKind.File) File(m.FileId);
             ulong pages = m.Length / PageSize.Bytes;
-            const ulong maxPage = ulong.MaxValue / PageSize.Bytes;
             foreach (var run in m.Pages)
             {
                 if (run.Count == 0 || run.Count > pages || run.FirstPage > pages - run.Count)
                     throw Damaged($"holds pages outside mapping {m.Describe()} of process {p.Pid}");
-                if (run.LogicalPage > maxPage - run.Count || !Pages.Contains(run.LogicalPage * PageSize.Bytes, run.Count * PageSize.Bytes))
-                    throw Damaged($"refers to pages beyond the page store for mapping {m.Describe()}");
+                if (!Pages.Contains(run.Location, run.Count))
+                    throw Damaged($"refers to pages beyond the page stores for mapping {m.Describe()}");
             }
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);

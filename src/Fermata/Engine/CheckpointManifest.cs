@@ -22,6 +22,13 @@ public sealed class ImageInfo : IWireRecord
     /// <summary>A job's image: its processes live in a PID namespace of their own, and restart
     /// recreates one.</summary>
     public bool IsJob { get; set; }
+    /// <summary>This image's identity (32 hex digits), which images built on it record.</summary>
+    public string Id { get; set; } = "";
+    /// <summary>The image this one was taken relative to (an incremental checkpoint), or "".</summary>
+    public string ParentId { get; set; } = "";
+    /// <summary>Incremental checkpoints since the last full one (0: a full checkpoint).</summary>
+    public int Depth { get; set; }
+    public StoreStats Stats { get; set; } = new();
 
     public void Write(WireWriter w)
     {
@@ -35,6 +42,10 @@ public sealed class ImageInfo : IWireRecord
         w.Bool(8, LeftRunning);
         w.String(9, CommandLine);
         w.Bool(10, IsJob);
+        w.String(11, Id);
+        w.String(12, ParentId);
+        w.UInt64(13, (ulong)Depth);
+        w.Message(14, Stats);
     }
 
     public static ImageInfo Read(WireReader r)
@@ -54,6 +65,10 @@ public sealed class ImageInfo : IWireRecord
                 case 8: i.LeftRunning = r.Bool(); break;
                 case 9: i.CommandLine = r.String(); break;
                 case 10: i.IsJob = r.Bool(); break;
+                case 11: i.Id = r.String(); break;
+                case 12: i.ParentId = r.String(); break;
+                case 13: i.Depth = r.Int32Unsigned(); break;
+                case 14: i.Stats = r.Message(StoreStats.Read, "page store statistics"); break;
                 default: r.Skip(); break;
             }
         }
@@ -64,7 +79,8 @@ public sealed class ImageInfo : IWireRecord
 /// <summary>
 /// The body of manifest.img: the image's root record. Processes refer to the shared objects
 /// (files, open file descriptions, pipes) by id; mappings and files refer to the page store by
-/// logical offset, and the block table says where those bytes lie in pages.img.
+/// location (a page store and a page), the block table says where those pages lie in pages.img,
+/// and the parents list names the earlier images whose page stores the runs also use.
 /// </summary>
 public sealed class CheckpointManifest : IWireRecord
 {
@@ -74,6 +90,7 @@ public sealed class CheckpointManifest : IWireRecord
     public List<DescriptionRecord> Descriptions { get; set; } = [];
     public List<PipeRecord> Pipes { get; set; } = [];
     public List<BlockRecord> Blocks { get; set; } = [];
+    public List<ParentRecord> Parents { get; set; } = [];
 
     public void Write(WireWriter w)
     {
@@ -83,6 +100,7 @@ public sealed class CheckpointManifest : IWireRecord
         w.Messages(4, Descriptions);
         w.Messages(5, Pipes);
         w.Messages(6, Blocks);
+        w.Messages(7, Parents);
     }
 
     public static CheckpointManifest Read(WireReader r)
@@ -99,6 +117,7 @@ public sealed class CheckpointManifest : IWireRecord
                 case 4: m.Descriptions.Add(r.Message(DescriptionRecord.Read, "open file description")); break;
                 case 5: m.Pipes.Add(r.Message(PipeRecord.Read, "pipe")); break;
                 case 6: m.Blocks.Add(r.Message(BlockRecord.Read, "page block")); break;
+                case 7: m.Parents.Add(r.Message(ParentRecord.Read, "parent image")); break;
                 default: r.Skip(); break;
             }
         }

@@ -18,6 +18,21 @@ public sealed record CheckpointOptions
 
     /// <summary>Threads copying and checksumming pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>How page blocks are compressed (incompressible blocks are always stored raw).</summary>
+    public Image.Compression Compression { get; init; } = DefaultCompression;
+
+    /// <summary>Chosen by measurement (README, "Compression"): the fastest mode that does not slow
+    /// a checkpoint down on incompressible data.</summary>
+    public const Image.Compression DefaultCompression = Image.Compression.Lz4;
+
+    /// <summary>An earlier image of the same process or job: the checkpoint then stores only
+    /// what changed since it, and refers to it (and its own parents) for the rest.</summary>
+    public string? Parent { get; init; }
+
+    /// <summary>A chain of incremental checkpoints this long ends with a full one, so that old
+    /// images are not kept alive forever by a few pages nobody rewrites.</summary>
+    public int MaxChainLength { get; init; } = 8;
 }
 
 public sealed record CheckpointResult
@@ -34,4 +49,9 @@ public sealed record CheckpointResult
     public TimeSpan Frozen { get; init; }
     public TimeSpan Total { get; init; }
     public bool LeftRunning { get; init; }
+    public Image.StoreStats Stats { get; init; } = new();
+    /// <summary>The image this one is incremental to, or null for a full checkpoint.</summary>
+    public string? Parent { get; init; }
+    /// <summary>Processes whose writes are tracked from this checkpoint on.</summary>
+    public int TrackedProcesses { get; init; }
 }

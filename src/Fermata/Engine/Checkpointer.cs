@@ -37,11 +37,12 @@ public static class Checkpointer
         if (!options.WholeJob) TargetValidator.Check(pid);
         else if (!Linux.Proc.ProcFiles.Exists(pid) || Linux.Proc.ProcStat.Read(pid).State == 'Z')
             throw new TargetException("the job has already exited");
+        using var parent = OpenParent(pid, options);
         var dir = ImageDirectory.Create(options.Directory);
         try
         {
             using var tracer = new Tracer();
-            return tracer.Run(() => Run(tracer, pid, options, dir, total));
+            return tracer.Run(() => Run(tracer, pid, options, parent, dir, total));
         }
         catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
         {
@@ -56,7 +57,37 @@ public static class Checkpointer
         }
     }
 
-    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, ImageDirectory dir, Stopwatch total)
+    /// <summary>The parent of an incremental checkpoint, opened without reading its pages (the
+    /// restore verifies them); null for a full one, also when the chain is long enough.</summary>
+    private static CheckpointImage? OpenParent(int pid, CheckpointOptions options)
+    {
+        if (options.Parent == null) return null;
+        string parentPath = Path.GetFullPath(options.Parent).TrimEnd('/');
+        if (parentPath == Path.GetFullPath(options.Directory).TrimEnd('/'))
+            throw new ConflictException($"the parent image {parentPath} cannot also be where the new checkpoint goes; choose another --dir");
+        var parent = CheckpointImage.Open(parentPath, verifyPages: false);
+        try
+        {
+            var info = parent.Manifest.Info;
+            if (info.IsJob != options.WholeJob)
+                throw new ConflictException($"{parentPath} is a checkpoint of {(info.IsJob ? "a job" : "a single process")}, not of {(options.WholeJob ? "a job" : "a single process")}");
+            if (!options.WholeJob && info.RootPid != pid)
+                throw new ConflictException($"{parentPath} is a checkpoint of process {info.RootPid}, not of {pid}");
+            if (info.Depth + 1 >= options.MaxChainLength)
+            {
+                parent.Dispose();
+                return null;
+            }
+            return parent;
+        }
+        catch
+        {
+            parent.Dispose();
+            throw;
+        }
+    }
+
+    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total)
     {
         var timer = new PhaseTimer();
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
@@ -66,8 +97,13 @@ public static class Checkpointer
         var contexts = new List<DumpContext>();
         try
         {
-            using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile));
-            var session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid);
+            using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile), dir.FinalPath, options.Compression);
+            string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+            var session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
+            {
+                Baseline = parent == null ? null : new ParentBaseline(parent, image),
+                ImageId = id,
+            };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
             foreach (var process in frozen.Processes)
             {
@@ -86,6 +122,14 @@ public static class Checkpointer
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
             CrashPoints.Reach("collected");
+            int tracked = 0;
+            if (options.LeaveRunning)
+            {
+                // The next checkpoint can then store only the pages written from this instant on.
+                foreach (var (ctx, _) in records)
+                    if (WriteTracker.Arm(ctx, id)) tracked++;
+                timer.Mark("arm write tracking");
+            }
             foreach (var (ctx, record) in records)
             {
                 ctx.ReleaseThreads();
@@ -93,9 +137,8 @@ public static class Checkpointer
             }
             timer.Mark("find pages");
 
-            image.Pages.Preallocate();
-            timer.Mark("reserve space");
             image.Pages.WriteAll(options.Workers);
+            image.ResolvePages();
             timer.Mark("copy pages");
             CrashPoints.Reach("copied");
             if (options.LeaveRunning)
@@ -110,6 +153,10 @@ public static class Checkpointer
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
             manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
+            manifest.Info.Id = id;
+            manifest.Info.ParentId = session.Baseline?.Id ?? "";
+            manifest.Info.Depth = session.Baseline == null ? 0 : session.Baseline.Depth + 1;
+            manifest.Info.Stats = image.Pages.Stats(options.Compression);
             image.Pages.Sync();
             timer.Mark("fsync pages");
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
@@ -131,8 +178,11 @@ public static class Checkpointer
                 Processes = manifest.Processes.Count,
                 Threads = manifest.Processes.Sum(p => p.Threads.Count),
                 Mappings = manifest.Processes.Sum(p => p.Mappings.Count),
-                PagesStored = image.Pages.TotalBytes / PageSize.Bytes,
+                PagesStored = manifest.Info.Stats.PagesStored,
                 BytesStored = ImageSize(dir.FinalPath),
+                Stats = manifest.Info.Stats,
+                Parent = session.Baseline?.Directory,
+                TrackedProcesses = tracked,
                 Frozen = frozenTime.Elapsed,
                 Total = total.Elapsed,
                 LeftRunning = options.LeaveRunning,

@@ -15,6 +15,12 @@ public static unsafe partial class Checksum
     [LibraryImport("libxxhash.so.0", EntryPoint = "XXH3_64bits_withSeed")]
     private static partial ulong Xxh3Seeded(void* data, nuint length, ulong seed);
 
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Xxh128 { public ulong Low, High; }
+
+    [LibraryImport("libxxhash.so.0", EntryPoint = "XXH3_128bits")]
+    private static partial Xxh128 Xxh3Wide(void* data, nuint length);
+
     [LibraryImport("libxxhash.so.0", EntryPoint = "XXH3_createState")]
     private static partial void* CreateState();
 
@@ -57,6 +63,17 @@ public static unsafe partial class Checksum
     }
 
     public static ulong Compute(void* data, nuint length) => Xxh3(data, length);
+
+    /// <summary>
+    /// XXH3-128 of a page: its identity for deduplication and for comparing with a parent image.
+    /// 128 bits make an accidental collision between two different pages practically impossible
+    /// (about 2^-128 per pair), which 64 bits would not for the billions of pages a site stores.
+    /// </summary>
+    public static UInt128 Identity(void* data, nuint length)
+    {
+        var h = Xxh3Wide(data, length);
+        return new UInt128(h.High, h.Low);
+    }
 
     /// <summary>Seeded form, so a block moved to another position does not verify.</summary>
     public static ulong Compute(void* data, nuint length, ulong seed) => Xxh3Seeded(data, length, seed);

@@ -6,8 +6,9 @@ namespace Fermata.Image;
 /// </summary>
 public static class ImageFormat
 {
-    /// <summary>The format this build writes and the only one it restores.</summary>
-    public const uint Version = 1;
+    /// <summary>The format this build writes and the only one it restores. Version 2: blocks of
+    /// unique pages, compressed, with page identities; page runs that refer to parent images.</summary>
+    public const uint Version = 2;
 
     public const string ManifestFile = "manifest.img";
     public const string PagesFile = "pages.img";
@@ -17,6 +18,12 @@ public static class ImageFormat
 
     public const int HeaderSize = 32;
 
-    /// <summary>Logical size of a page-store block: the unit of checksums (and of compression).</summary>
+    /// <summary>Most bytes of pages in one block of the page store: the unit of checksums, of
+    /// compression and of parallel work. Block i holds pages from i * PagesPerBlock on.</summary>
     public const int BlockSize = 4 << 20;
+
+    public const int PagesPerBlock = BlockSize / 4096;
+
+    /// <summary>Bytes of a page identity (XXH3-128) in a block's table.</summary>
+    public const int IdentitySize = 16;
 }

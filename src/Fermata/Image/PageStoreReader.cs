@@ -1,41 +1,38 @@
-using System.Runtime.InteropServices;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
-using Fermata.Tracing;
 
 namespace Fermata.Image;
 
-/// <summary>A run of the logical page stream to place at an address of the process being built.</summary>
-public readonly record struct PagePlacement(ulong Logical, ulong Address, ulong Length);
-
 /// <summary>
-/// Reads pages.img. The file is mapped read-only, every block is checked against the table and
-/// its checksum before anything is restored, and pages then go from the page cache to the target
-/// with process_vm_writev: one copy, in parallel.
+/// Reads one pages.img. The file is mapped read-only; its block table is checked against the
+/// file before anything else (every block inside the file, sizes consistent, codecs known) and
+/// <see cref="Verify"/> checks every block's checksum. Raw blocks are read straight from the
+/// mapping; compressed ones are decompressed into the caller's buffer.
 /// </summary>
 public sealed unsafe class PageStoreReader : IDisposable
 {
     private readonly string _path;
+    private readonly BlockRecord?[] _byIndex;
     private readonly BlockRecord[] _blocks;
     private readonly SafeFd? _fd;
     private readonly byte* _map;
     private readonly ulong _fileSize;
 
-    public ulong LogicalSize { get; }
+    public string Path => _path;
 
     public PageStoreReader(string path, IReadOnlyList<BlockRecord> blocks)
     {
         _path = path;
         _blocks = blocks.ToArray();
-        CheckTable();
-        LogicalSize = _blocks.Length == 0 ? 0 : _blocks[^1].LogicalOffset + _blocks[^1].Length;
+        uint last = _blocks.Length == 0 ? 0 : _blocks.Max(b => b.Index);
+        if (last > (1u << 28)) throw Damaged($"page block {last} is out of range");
+        _byIndex = new BlockRecord?[_blocks.Length == 0 ? 0 : last + 1];
+        ulong needed = CheckTable();
         if (_blocks.Length == 0 && !File.Exists(path)) return;
         _fd = SafeFd.TryOpen(path, Libc.O_RDONLY) ?? throw new ImageException($"image is incomplete: {path} is missing");
         if (Libc.FStat(_fd.Fd, out var st) < 0) throw Libc.Error($"stat {path}");
         _fileSize = (ulong)st.Size;
-        ulong needed = 0;
-        foreach (var b in _blocks) needed = Math.Max(needed, b.FileOffset + b.StoredLength);
         if (_fileSize < needed)
             throw new ImageException($"image is truncated: {path} has {_fileSize} bytes, its block table needs {needed}");
         if (_fileSize > 0)
@@ -45,21 +42,33 @@ public sealed unsafe class PageStoreReader : IDisposable
         }
     }
 
-    /// <summary>The block table must tile the logical stream from 0 without gaps or overlaps.</summary>
-    private void CheckTable()
+    private ImageException Damaged(string what) => new($"image manifest is damaged: {what} (for {_path})");
+
+    /// <summary>Every block once, whole pages, no more than a block, stored bytes that fit their
+    /// codec and do not overlap; returns the file size the table needs.</summary>
+    private ulong CheckTable()
     {
-        ulong expected = 0;
-        for (int i = 0; i < _blocks.Length; i++)
+        ulong needed = 0;
+        foreach (var b in _blocks)
         {
-            var b = _blocks[i];
-            if (b.LogicalOffset != expected || b.Length == 0 || b.Length > ImageFormat.BlockSize)
-                throw new ImageException($"image manifest is damaged: page block {i} is out of place");
-            if (b.Codec != BlockCodec.Raw)
-                throw new ImageException($"image uses an unknown block encoding {(int)b.Codec}");
-            if (b.StoredLength != b.Length || b.FileOffset != b.LogicalOffset)
-                throw new ImageException($"image manifest is damaged: page block {i} has inconsistent sizes");
-            expected += b.Length;
+            if (_byIndex[b.Index] != null) throw Damaged($"page block {b.Index} appears twice");
+            _byIndex[b.Index] = b;
+            if (b.Length == 0 || b.Length > ImageFormat.BlockSize || !PageSize.IsAligned(b.Length))
+                throw Damaged($"page block {b.Index} has an invalid length {b.Length}");
+            if (!Enum.IsDefined(b.Codec))
+                throw new ImageException($"image uses an unknown block encoding {(int)b.Codec} (block {b.Index} of {_path})");
+            if (b.Codec == BlockCodec.Raw ? b.StoredLength != b.Length : b.StoredLength == 0 || b.StoredLength > (ulong)BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize))
+                throw Damaged($"page block {b.Index} has inconsistent sizes");
+            if ((ulong)b.Identities.Length != b.Pages * ImageFormat.IdentitySize)
+                throw Damaged($"page block {b.Index} lacks the identities of its pages");
+            if (b.FileOffset + b.StoredLength < b.FileOffset) throw Damaged($"page block {b.Index} lies outside the file");
+            needed = Math.Max(needed, b.FileOffset + b.StoredLength);
         }
+        var byOffset = _blocks.OrderBy(b => b.FileOffset).ToArray();
+        for (int i = 1; i < byOffset.Length; i++)
+            if (byOffset[i - 1].FileOffset + byOffset[i - 1].StoredLength > byOffset[i].FileOffset)
+                throw Damaged($"page blocks {byOffset[i - 1].Index} and {byOffset[i].Index} overlap");
+        return needed;
     }
 
     /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads.</summary>
@@ -70,7 +79,7 @@ public sealed unsafe class PageStoreReader : IDisposable
         Parallel.For(0, _blocks.Length, options, (i, state) =>
         {
             var b = _blocks[i];
-            if (Checksum.Compute(_map + b.FileOffset, (nuint)b.StoredLength, b.LogicalOffset) != b.Checksum)
+            if (Checksum.Compute(_map + b.FileOffset, (nuint)b.StoredLength, b.Index) != b.Checksum)
             {
                 Interlocked.CompareExchange(ref bad, i, -1);
                 state.Stop();
@@ -80,69 +89,48 @@ public sealed unsafe class PageStoreReader : IDisposable
         {
             var b = _blocks[bad];
             throw new ImageException(
-                $"image is damaged: checksum mismatch in {Path.GetFileName(_path)} block {bad} (bytes {b.FileOffset}-{b.FileOffset + b.StoredLength})");
+                $"image is damaged: checksum mismatch in {_path} block {b.Index} (bytes {b.FileOffset}-{b.FileOffset + b.StoredLength})");
         }
     }
 
-    /// <summary>The bytes of a logical range (raw blocks lie at their logical offset).</summary>
-    public ReadOnlySpan<byte> Read(ulong logical, ulong length)
+    /// <summary>True when every page of [page, page + count) lies in a block of this store.</summary>
+    public bool Contains(ulong page, ulong count)
     {
-        if (logical + length > LogicalSize || logical + length < logical)
-            throw new ImageException($"image manifest is damaged: page run {logical}+{length} lies outside the page store");
-        return new ReadOnlySpan<byte>(_map + logical, checked((int)length));
+        if (page + count < page) return false;
+        while (count > 0)
+        {
+            var b = BlockOf(page);
+            if (b == null) return false;
+            ulong inBlock = page - b.FirstPage;
+            if (inBlock >= b.Pages) return false;
+            ulong take = Math.Min(count, b.Pages - inBlock);
+            page += take;
+            count -= take;
+        }
+        return true;
     }
 
-    /// <summary>Checks that a run lies inside the store, for validation before restoring.</summary>
-    public bool Contains(ulong logical, ulong length) => logical + length <= LogicalSize && logical + length >= logical;
-
-    /// <summary>Writes runs into another process's memory with <paramref name="workers"/> threads.</summary>
-    public void CopyToRemote(int pid, IReadOnlyList<PagePlacement> runs, int workers)
+    /// <summary>The block holding <paramref name="page"/>, if any.</summary>
+    public BlockRecord? BlockOf(ulong page)
     {
-        foreach (var r in runs)
-            if (!Contains(r.Logical, r.Length))
-                throw new ImageException($"image manifest is damaged: page run at {r.Logical} lies outside the page store");
-        // Cut the work into pieces of at most 8 MiB (splitting large runs, grouping small ones)
-        // so every thread stays busy until the end.
-        const ulong pieceSize = 8 << 20;
-        var pieces = new List<List<PagePlacement>>();
-        var current = new List<PagePlacement>();
-        ulong currentBytes = 0;
-        foreach (var run in runs)
-        {
-            for (ulong done = 0; done < run.Length;)
-            {
-                ulong take = Math.Min(run.Length - done, pieceSize - currentBytes);
-                current.Add(new PagePlacement(run.Logical + done, run.Address + done, take));
-                currentBytes += take;
-                done += take;
-                if (currentBytes == pieceSize || current.Count == 1024)
-                {
-                    pieces.Add(current);
-                    current = [];
-                    currentBytes = 0;
-                }
-            }
-        }
-        if (current.Count > 0) pieces.Add(current);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
-        try
-        {
-            Parallel.ForEach(pieces, options, piece =>
-            {
-                var local = new IoVec[piece.Count];
-                var remote = new IoVec[piece.Count];
-                for (int i = 0; i < piece.Count; i++)
-                {
-                    local[i] = new IoVec((nint)(_map + piece[i].Logical), (nuint)piece[i].Length);
-                    remote[i] = new IoVec((nint)piece[i].Address, (nuint)piece[i].Length);
-                }
-                RemoteMemory.Transfer(pid, local, remote, write: true);
-            });
-        }
-        catch (AggregateException e)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
+        ulong index = page / ImageFormat.PagesPerBlock;
+        return index < (ulong)_byIndex.Length ? _byIndex[index] : null;
+    }
+
+    /// <summary>The identity of a page this store holds (see <see cref="Contains"/>).</summary>
+    public UInt128 Identity(ulong page)
+    {
+        var b = BlockOf(page) ?? throw Damaged($"page {page} is not in the store");
+        return b.Identity(page - b.FirstPage);
+    }
+
+    /// <summary>A block's pages: in the mapping when raw, else decompressed into
+    /// <paramref name="buffer"/> (<see cref="ImageFormat.BlockSize"/> bytes).</summary>
+    public byte* Data(BlockRecord block, byte* buffer)
+    {
+        if (block.Codec == BlockCodec.Raw) return _map + block.FileOffset;
+        BlockCompressor.Decompress(block.Codec, _map + block.FileOffset, (int)block.StoredLength, buffer, (int)block.Length);
+        return buffer;
     }
 
     public void Dispose()

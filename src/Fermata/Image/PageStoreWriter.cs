@@ -6,82 +6,104 @@ using Fermata.Tracing;
 
 namespace Fermata.Image;
 
+/// <summary>A range of the pages declared to a <see cref="PageStoreWriter"/>.</summary>
+public readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
+{
+    public SourceRange Slice(ulong offset, ulong count) => new(FirstSourcePage + offset, count);
+}
+
 /// <summary>
-/// Writes pages.img: a logical stream of page runs (process memory, contents of deleted files)
-/// cut into blocks of <see cref="ImageFormat.BlockSize"/> bytes, each checksummed.
-///
-/// Callers first declare every run (<see cref="AddRemote"/>, <see cref="AddFile"/>), which fixes
-/// the layout, then <see cref="WriteAll"/> copies the blocks in parallel: each worker reads its
-/// block's runs with one process_vm_readv into a reused buffer, hashes it and writes it at its
-/// offset. Raw blocks lie at their logical offset, page aligned, so a restore can hand the file's
-/// pages straight to process_vm_writev.
+/// Writes pages.img. Callers first declare where pages come from (<see cref="AddRemote"/>:
+/// another process's memory; <see cref="AddFile"/>: a file's contents), then
+/// <see cref="WriteAll"/> reads them in chunks of a block, on every core, and for each page
+/// decides how the image keeps it:
+///  - all zeros: not stored at all;
+///  - the same as the parent image's page at that address (the caller's baseline): a reference;
+///  - the same as a page already kept in this checkpoint (after fork, processes of a job share
+///    most pages): a reference to that one;
+///  - otherwise stored, in this chunk's block, which is then compressed (or kept raw when it
+///    would not shrink), checksummed and appended to the file.
+/// Afterwards <see cref="Resolve"/> tells, for any declared range, where each page went.
+/// Pages are identified by XXH3-128 (see <see cref="Checksum.Identity"/>).
 /// </summary>
 public sealed unsafe class PageStoreWriter : IDisposable
 {
     private enum SourceKind { Remote, File }
 
-    private readonly record struct Segment(ulong Logical, ulong Length, SourceKind Kind, int Pid, ulong Address, SafeFd? File, long FileOffset);
+    private sealed record Segment(ulong FirstSourcePage, ulong Pages, SourceKind Kind, int Pid, ulong Address,
+        SafeFd? File, long FileOffset, ulong ByteLength, IPageBaseline? Baseline);
 
     private readonly SafeFd _fd;
     private readonly string _path;
+    private readonly Compression _compression;
     private readonly List<Segment> _segments = [];
-    private BlockRecord[] _blocks = [];
+    private ulong _sourcePages;
+    private PageLocation[] _locations = [];
+    private BlockRecord?[] _blocks = [];
+    private long _fileEnd;
+    private long _stored, _zero, _deduplicated, _compared, _inheritedByTracking, _compressedBytes;
 
-    public PageStoreWriter(string path)
+    public PageStoreWriter(string path, Compression compression)
     {
         _path = path;
+        _compression = compression;
         _fd = SafeFd.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_TRUNC, 0x1a4, path);
     }
 
-    /// <summary>Bytes in the logical stream so far.</summary>
-    public ulong TotalBytes { get; private set; }
+    /// <summary>The blocks written, in index order.</summary>
+    public IReadOnlyList<BlockRecord> Blocks => _blocks.Where(b => b != null).ToList()!;
 
-    public IReadOnlyList<BlockRecord> Blocks => _blocks;
+    /// <summary>Pages declared so far.</summary>
+    public ulong SourcePages => _sourcePages;
 
-    /// <summary>Declares a run of another process's memory; returns its logical offset.</summary>
-    public ulong AddRemote(int pid, ulong address, ulong length)
+    /// <summary>Declares <paramref name="length"/> bytes of another process's memory. Where the
+    /// parent image had the same contents at an address (<paramref name="baseline"/>), the page
+    /// refers to it.</summary>
+    public SourceRange AddRemote(int pid, ulong address, ulong length, IPageBaseline? baseline = null)
     {
-        ulong logical = TotalBytes;
-        _segments.Add(new Segment(logical, length, SourceKind.Remote, pid, address, null, 0));
-        TotalBytes += PageSize.AlignUp(length);
-        return logical;
+        ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
+        var range = new SourceRange(_sourcePages, pages);
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.Remote, pid, address, null, 0, length, baseline));
+        _sourcePages += pages;
+        return range;
     }
 
-    /// <summary>Declares bytes of a local file (contents of a deleted file); returns the logical offset.
-    /// The run is padded to a page boundary so the next one stays aligned.</summary>
-    public ulong AddFile(SafeFd file, long offset, ulong length)
+    /// <summary>Declares bytes of a local file (contents of a deleted file or memfd, or memory
+    /// read through /proc/PID/mem); the last page is padded with zeros.</summary>
+    public SourceRange AddFile(SafeFd file, long offset, ulong length)
     {
-        ulong logical = TotalBytes;
-        _segments.Add(new Segment(logical, length, SourceKind.File, 0, 0, file, offset));
-        TotalBytes += PageSize.AlignUp(length);
-        return logical;
+        ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
+        var range = new SourceRange(_sourcePages, pages);
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.File, 0, 0, file, offset, length, null));
+        _sourcePages += pages;
+        return range;
     }
 
-    /// <summary>Reserves the space first, so a full disk is found before any copying.</summary>
-    public void Preallocate()
-    {
-        if (TotalBytes == 0) return;
-        if (Libc.FAllocate(_fd.Fd, 0, 0, (long)TotalBytes) < 0)
-        {
-            int errno = Libc.LastErrno;
-            if (errno is Errno.EOPNOTSUPP or Errno.ENOSYS) return;
-            throw new SystemCallException($"reserve {TotalBytes} bytes for {_path}", errno);
-        }
-    }
+    /// <summary>Counts pages the caller took from the parent without declaring them (the write
+    /// tracker knew they had not changed).</summary>
+    public void NoteInheritedByTracking(ulong pages) => _inheritedByTracking += (long)pages;
 
-    /// <summary>Copies every block with <paramref name="workers"/> threads.</summary>
+    /// <summary>Reads, sorts and writes every declared page, with <paramref name="workers"/> threads.</summary>
     public void WriteAll(int workers)
     {
-        ulong blockSize = ImageFormat.BlockSize;
-        int count = (int)((TotalBytes + blockSize - 1) / blockSize);
-        _blocks = new BlockRecord[count];
+        int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
+        _locations = new PageLocation[_sourcePages];
+        _blocks = new BlockRecord?[count];
+        var dedup = new DedupTable(_sourcePages);
+        int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
+        int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
         try
         {
             Parallel.For(0, count, options,
-                () => (nint)NativeMemory.AlignedAlloc((nuint)blockSize, (nuint)PageSize.Bytes),
-                (index, _, buffer) => { _blocks[index] = CopyBlock(index, (byte*)buffer); return buffer; },
-                buffer => NativeMemory.AlignedFree((void*)buffer));
+                () => new ChunkBuffers(capacity),
+                (index, _, buffers) =>
+                {
+                    if (index == half) Engine.CrashPoints.Reach("copying");
+                    _blocks[index] = WriteChunk(index, buffers, dedup);
+                    return buffers;
+                },
+                buffers => buffers.Dispose());
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
@@ -90,26 +112,116 @@ public sealed unsafe class PageStoreWriter : IDisposable
         }
     }
 
-    private BlockRecord CopyBlock(int index, byte* buffer)
+    private sealed class ChunkBuffers : IDisposable
     {
-        ulong start = (ulong)index * ImageFormat.BlockSize;
-        ulong end = Math.Min(start + ImageFormat.BlockSize, TotalBytes);
-        ulong length = end - start;
-        new Span<byte>(buffer, (int)length).Clear(); // padding between runs reads as zeros
-        int first = FirstSegmentAt(start);
+        public readonly byte* Pages = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+        public readonly byte* Compressed;
+        public readonly int Capacity;
+        public readonly byte[] Identities = new byte[ImageFormat.PagesPerBlock * ImageFormat.IdentitySize];
+
+        public ChunkBuffers(int capacity)
+        {
+            Capacity = capacity;
+            Compressed = (byte*)NativeMemory.AlignedAlloc((nuint)capacity, 4096);
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Pages);
+            NativeMemory.AlignedFree(Compressed);
+        }
+    }
+
+    private BlockRecord? WriteChunk(int index, ChunkBuffers buffers, DedupTable dedup)
+    {
+        ulong first = (ulong)index * ImageFormat.PagesPerBlock;
+        ulong end = Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages);
+        int pages = (int)(end - first);
+        byte* buffer = buffers.Pages;
+        Read(first, end, buffer);
+
+        int kept = 0;
+        int segment = FirstSegmentAt(first);
+        long zero = 0, deduplicated = 0, compared = 0;
+        for (int p = 0; p < pages; p++)
+        {
+            ulong sourcePage = first + (ulong)p;
+            while (_segments[segment].FirstSourcePage + _segments[segment].Pages <= sourcePage) segment++;
+            var s = _segments[segment];
+            byte* page = buffer + (long)p * 4096;
+            if (new ReadOnlySpan<byte>(page, 4096).IndexOfAnyExcept((byte)0) < 0)
+            {
+                _locations[sourcePage] = PageLocation.Zero;
+                zero++;
+                continue;
+            }
+            var identity = Checksum.Identity(page, 4096);
+            if (s.Baseline != null
+                && s.Baseline.TryFind(s.Address + (sourcePage - s.FirstSourcePage) * PageSize.Bytes, out var parent, out var parentIdentity)
+                && parentIdentity == identity)
+            {
+                _locations[sourcePage] = parent;
+                compared++;
+                continue;
+            }
+            ulong storePage = first + (ulong)kept;
+            if (!dedup.TryClaim(identity, storePage, out ulong earlier))
+            {
+                _locations[sourcePage] = new PageLocation(0, earlier);
+                deduplicated++;
+                continue;
+            }
+            if (kept != p) Buffer.MemoryCopy(page, buffer + (long)kept * 4096, 4096, 4096);
+            BlockRecord.WriteIdentity(buffers.Identities.AsSpan(kept * ImageFormat.IdentitySize), identity);
+            _locations[sourcePage] = new PageLocation(0, storePage);
+            kept++;
+        }
+        Interlocked.Add(ref _zero, zero);
+        Interlocked.Add(ref _deduplicated, deduplicated);
+        Interlocked.Add(ref _compared, compared);
+        Interlocked.Add(ref _stored, kept);
+        if (kept == 0) return null;
+
+        int length = kept * 4096;
+        var (codec, stored) = BlockCompressor.Compress(_compression, buffer, length, buffers.Compressed, buffers.Capacity);
+        byte* data = codec == BlockCodec.Raw ? buffer : buffers.Compressed;
+        ulong checksum = Checksum.Compute(data, (nuint)stored, (ulong)index);
+        long offset = Interlocked.Add(ref _fileEnd, stored) - stored;
+        WriteAt(data, (ulong)stored, offset);
+        // Start writing this block to disk now, while the next ones are read: the final fsync
+        // then has little left to wait for.
+        Libc.SyncFileRange(_fd.Fd, offset, stored, Libc.SYNC_FILE_RANGE_WRITE);
+        Interlocked.Add(ref _compressedBytes, stored);
+        return new BlockRecord
+        {
+            Index = (uint)index,
+            Length = (ulong)length,
+            FileOffset = (ulong)offset,
+            StoredLength = (ulong)stored,
+            Codec = codec,
+            Checksum = checksum,
+            Identities = buffers.Identities.AsSpan(0, kept * ImageFormat.IdentitySize).ToArray(),
+        };
+    }
+
+    /// <summary>Reads source pages [first, end) into <paramref name="buffer"/>.</summary>
+    private void Read(ulong first, ulong end, byte* buffer)
+    {
         Span<IoVec> local = stackalloc IoVec[64];
         Span<IoVec> remote = stackalloc IoVec[64];
         int n = 0, pid = 0;
-        for (int i = first; i < _segments.Count && _segments[i].Logical < end; i++)
+        for (int i = FirstSegmentAt(first); i < _segments.Count && _segments[i].FirstSourcePage < end; i++)
         {
             var s = _segments[i];
-            ulong from = Math.Max(s.Logical, start), to = Math.Min(s.Logical + s.Length, end);
-            if (from >= to) continue;
-            byte* dst = buffer + (from - start);
-            ulong skip = from - s.Logical;
+            ulong from = Math.Max(s.FirstSourcePage, first), to = Math.Min(s.FirstSourcePage + s.Pages, end);
+            byte* dst = buffer + (long)(from - first) * 4096;
+            ulong skip = (from - s.FirstSourcePage) * PageSize.Bytes;
+            ulong bytes = (to - from) * PageSize.Bytes;
             if (s.Kind == SourceKind.File)
             {
-                ReadFile(s, skip, dst, to - from);
+                ulong wanted = Math.Min(bytes, s.ByteLength - Math.Min(s.ByteLength, skip));
+                ulong got = ReadFile(s, skip, dst, wanted);
+                new Span<byte>(dst + got, (int)(bytes - got)).Clear();
                 continue;
             }
             if (n == local.Length || (n > 0 && pid != s.Pid))
@@ -118,63 +230,69 @@ public sealed unsafe class PageStoreWriter : IDisposable
                 n = 0;
             }
             pid = s.Pid;
-            local[n] = new IoVec((nint)dst, (nuint)(to - from));
-            remote[n] = new IoVec((nint)(s.Address + skip), (nuint)(to - from));
+            local[n] = new IoVec((nint)dst, (nuint)bytes);
+            remote[n] = new IoVec((nint)(s.Address + skip), (nuint)bytes);
             n++;
         }
         if (n > 0) RemoteMemory.Transfer(pid, local[..n], remote[..n], write: false);
-
-        ulong checksum = Checksum.Compute(buffer, (nuint)length, start);
-        WriteAt(buffer, length, start);
-        // Start writing this block to disk now, while the next ones are copied: the final fsync
-        // then has little left to wait for.
-        Libc.SyncFileRange(_fd.Fd, (long)start, (long)length, Libc.SYNC_FILE_RANGE_WRITE);
-        return new BlockRecord
-        {
-            LogicalOffset = start,
-            Length = length,
-            FileOffset = start,
-            StoredLength = length,
-            Codec = BlockCodec.Raw,
-            Checksum = checksum,
-        };
     }
 
-    private int FirstSegmentAt(ulong logical)
+    private int FirstSegmentAt(ulong sourcePage)
     {
         int lo = 0, hi = _segments.Count - 1, found = _segments.Count;
         while (lo <= hi)
         {
             int mid = (lo + hi) / 2;
             var s = _segments[mid];
-            if (s.Logical + PageSize.AlignUp(s.Length) > logical) { found = mid; hi = mid - 1; }
+            if (s.FirstSourcePage + s.Pages > sourcePage) { found = mid; hi = mid - 1; }
             else lo = mid + 1;
         }
         return found;
     }
 
-    private static void ReadFile(Segment s, ulong skip, byte* dst, ulong length)
+    private static ulong ReadFile(Segment s, ulong skip, byte* dst, ulong length)
     {
         ulong done = 0;
         while (done < length)
         {
             nint n = Libc.PRead(s.File!.Fd, dst + done, (nuint)(length - done), s.FileOffset + (long)(skip + done));
-            if (n < 0) throw Libc.Error("read deleted file contents");
+            if (n < 0) throw Libc.Error("read file contents for the image");
             if (n == 0) break; // the file shrank: the rest stays zero
             done += (ulong)n;
         }
+        return done;
     }
 
-    private void WriteAt(byte* buffer, ulong length, ulong offset)
+    private void WriteAt(byte* buffer, ulong length, long offset)
     {
         ulong done = 0;
         while (done < length)
         {
-            nint n = Libc.PWrite(_fd.Fd, buffer + done, (nuint)(length - done), (long)(offset + done));
+            nint n = Libc.PWrite(_fd.Fd, buffer + done, (nuint)(length - done), offset + (long)done);
             if (n < 0) throw Libc.Error($"write {_path}");
             done += (ulong)n;
         }
     }
+
+    /// <summary>Appends to <paramref name="into"/> where the pages of <paramref name="range"/>
+    /// went, numbered from <paramref name="firstPage"/> (merging neighbours into runs).</summary>
+    public void Resolve(SourceRange range, ulong firstPage, List<PageRun> into)
+    {
+        for (ulong i = 0; i < range.Count; i++)
+            PageRun.Append(into, firstPage + i, 1, _locations[range.FirstSourcePage + i]);
+    }
+
+    /// <summary>What the page store holds and saved, for the manifest.</summary>
+    public StoreStats Stats(Compression requested) => new()
+    {
+        Compression = requested,
+        PagesStored = (ulong)_stored,
+        PagesZero = (ulong)_zero,
+        PagesDeduplicated = (ulong)_deduplicated,
+        PagesInheritedByComparison = (ulong)_compared,
+        PagesInheritedByTracking = (ulong)_inheritedByTracking,
+        BytesCompressed = (ulong)_compressedBytes,
+    };
 
     public void Sync()
     {
@@ -182,4 +300,29 @@ public sealed unsafe class PageStoreWriter : IDisposable
     }
 
     public void Dispose() => _fd.Dispose();
+
+    /// <summary>Page identity to the store page holding it, shared by every worker: the first
+    /// worker to claim an identity stores the page, the others refer to it.</summary>
+    private sealed class DedupTable
+    {
+        private const int Stripes = 64;
+        private readonly Dictionary<UInt128, ulong>[] _maps = new Dictionary<UInt128, ulong>[Stripes];
+
+        public DedupTable(ulong pages)
+        {
+            int each = (int)Math.Min(pages / Stripes + 16, 1 << 24);
+            for (int i = 0; i < Stripes; i++) _maps[i] = new Dictionary<UInt128, ulong>(each);
+        }
+
+        public bool TryClaim(UInt128 identity, ulong page, out ulong earlier)
+        {
+            var map = _maps[(int)((ulong)identity % Stripes)];
+            lock (map)
+            {
+                if (map.TryGetValue(identity, out earlier)) return false;
+                map[identity] = page;
+                return true;
+            }
+        }
+    }
 }

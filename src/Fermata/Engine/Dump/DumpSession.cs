@@ -24,6 +24,10 @@ internal sealed class DumpSession
     /// <summary>The process whose descriptors 0-2 the job inherited (the launcher), or 0.</summary>
     public int ExternalPid { get; }
     public bool IsJob { get; }
+    /// <summary>The previous checkpoint, for an incremental one; null for a full checkpoint.</summary>
+    public ParentBaseline? Baseline { get; init; }
+    /// <summary>The id of the image being taken (what a write tracker is armed for).</summary>
+    public string ImageId { get; init; } = "";
 
     public DumpSession(Tracer tracer, ImageBuilder image, FrozenJob job, bool isJob, int externalPid)
     {

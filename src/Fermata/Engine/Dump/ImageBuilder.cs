@@ -19,10 +19,44 @@ internal sealed class ImageBuilder : IDisposable
     private readonly Dictionary<(ulong Dev, ulong Ino), List<(int Pid, int Fd, DescriptionRecord Description)>> _descriptionsByInode = [];
     private readonly Dictionary<int, DescriptionRecord> _external = [];
 
+    private readonly List<Action> _afterPages = [];
+    private readonly string _finalPath;
+
     public PageStoreWriter Pages { get; }
     public CheckpointManifest Manifest { get; } = new();
 
-    public ImageBuilder(string pagesPath) => Pages = new PageStoreWriter(pagesPath);
+    /// <param name="pagesPath">Where pages.img is written (in the temporary directory).</param>
+    /// <param name="finalPath">The image's directory once committed: parents are recorded relative to it.</param>
+    public ImageBuilder(string pagesPath, string finalPath, Compression compression)
+    {
+        Pages = new PageStoreWriter(pagesPath, compression);
+        _finalPath = finalPath;
+    }
+
+    /// <summary>Runs <paramref name="action"/> once the pages are written and their locations
+    /// known (it fills in the page runs of a record).</summary>
+    public void AfterPages(Action action) => _afterPages.Add(action);
+
+    /// <summary>Fills in every record's page runs; call after <see cref="PageStoreWriter.WriteAll"/>.</summary>
+    public void ResolvePages()
+    {
+        foreach (var action in _afterPages) action();
+        _afterPages.Clear();
+    }
+
+    /// <summary>The store number (1..n) under which the new image refers to the page store of
+    /// image <paramref name="id"/> at <paramref name="path"/>, added on first use.</summary>
+    public uint ParentStore(string id, string path)
+    {
+        lock (Manifest.Parents)
+        {
+            var known = Manifest.Parents.FirstOrDefault(p => p.Id == id);
+            if (known != null) return known.Store;
+            var record = new ParentRecord { Store = (uint)Manifest.Parents.Count + 1, Id = id, Path = Path.GetRelativePath(_finalPath, path) };
+            Manifest.Parents.Add(record);
+            return record.Store;
+        }
+    }
 
     public void AddProcess(ProcessRecord process) => Manifest.Processes.Add(process);
 
@@ -53,7 +87,7 @@ internal sealed class ImageBuilder : IDisposable
     }
 
     private readonly Dictionary<(uint, uint, ulong), uint> _shmem = [];
-    private readonly Dictionary<uint, List<(ulong First, ulong Count, ulong Logical)>> _shmemPages = [];
+    private readonly Dictionary<uint, List<(ulong First, SourceRange Source)>> _shmemPages = [];
 
     /// <summary>The id of the shmem object behind shared anonymous memory (device and inode
     /// from /proc/PID/maps), the same for every mapping of it.</summary>
@@ -63,21 +97,29 @@ internal sealed class ImageBuilder : IDisposable
         return _shmem[(devMajor, devMinor, inode)] = (uint)_shmem.Count + 1;
     }
 
-    /// <summary>Where pages [first, first+count) of a shmem object were stored already, if a
-    /// single earlier run holds them all.</summary>
-    public ulong? StoredShmemPages(uint shmem, ulong first, ulong count)
+    /// <summary>The pages declared already for pages [first, first+count) of a shmem object, if
+    /// a single earlier range holds them all.</summary>
+    public SourceRange? StoredShmemPages(uint shmem, ulong first, ulong count)
     {
         if (!_shmemPages.TryGetValue(shmem, out var runs)) return null;
         foreach (var r in runs)
-            if (first >= r.First && first + count <= r.First + r.Count) return r.Logical + (first - r.First);
+            if (first >= r.First && first + count <= r.First + r.Source.Count) return r.Source.Slice(first - r.First, count);
         return null;
     }
 
-    public void NoteShmemPages(uint shmem, ulong first, ulong count, ulong logical)
+    public void NoteShmemPages(uint shmem, ulong first, SourceRange source)
     {
         if (!_shmemPages.TryGetValue(shmem, out var runs)) _shmemPages[shmem] = runs = [];
-        runs.Add((first, count, logical));
+        runs.Add((first, source));
     }
+
+    /// <summary>Fills in a file's content runs once the pages are written.</summary>
+    private void ContentsFrom(FileRecord file, SourceRange source) =>
+        AfterPages(() =>
+        {
+            file.ContentPages.Clear();
+            Pages.Resolve(source, 0, file.ContentPages);
+        });
 
     /// <summary>A file already recorded, by the device and inode /proc/PID/maps shows.</summary>
     public FileRecord? FileByIdentity(uint devMajor, uint devMinor, ulong inode) =>
@@ -107,8 +149,8 @@ internal sealed class ImageBuilder : IDisposable
             Gid = Linux.Interop.Libc.GetEGid(),
             HasContent = true,
             ContentLength = length,
-            ContentLogical = Pages.AddRemote(pid, start, length),
         };
+        ContentsFrom(record, Pages.AddRemote(pid, start, length));
         _files[(record.Device, inode)] = record;
         Manifest.Files.Add(record);
         return record;
@@ -121,7 +163,7 @@ internal sealed class ImageBuilder : IDisposable
         _keepOpen.Add(fd);
         file.HasContent = true;
         file.ContentLength = (ulong)file.Size;
-        file.ContentLogical = Pages.AddFile(fd, 0, (ulong)file.Size);
+        ContentsFrom(file, Pages.AddFile(fd, 0, (ulong)file.Size));
     }
 
     public DescriptionRecord AddDescription(DescriptionKind kind, uint objectId, int flags, long position)

@@ -97,7 +97,7 @@ internal static unsafe class FileOpener
         for (ulong done = 0; done < file.ContentLength;)
         {
             ulong length = Math.Min(slice, file.ContentLength - done);
-            var bytes = ctx.Image.Pages.Read(file.ContentLogical + done, length);
+            var bytes = ctx.Image.Pages.ReadContents(file.ContentPages, done, length);
             fixed (byte* p = bytes)
             {
                 for (ulong written = 0; written < length;)

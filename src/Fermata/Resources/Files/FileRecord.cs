@@ -33,8 +33,8 @@ public sealed class FileRecord : IWireRecord
     /// <summary>XXH3 of the whole file, for files whose clean pages a restore maps from disk.</summary>
     public ulong ContentChecksum { get; set; }
     public bool HasContentChecksum { get; set; }
-    /// <summary>Where the saved contents lie in the page store (deleted files and memfds).</summary>
-    public ulong ContentLogical { get; set; }
+    /// <summary>Where the saved contents lie, page by page (deleted files and memfds).</summary>
+    public List<Image.PageRun> ContentPages { get; set; } = [];
     public ulong ContentLength { get; set; }
     public bool HasContent { get; set; }
     public uint MemfdSeals { get; set; }
@@ -56,7 +56,7 @@ public sealed class FileRecord : IWireRecord
         w.Bool(11, HasContentChecksum);
         w.Fixed64(12, ContentChecksum);
         w.Bool(13, HasContent);
-        w.UInt64(14, ContentLogical);
+        w.PackedUInt64(19, Image.PageRun.Pack(ContentPages));
         w.UInt64(15, ContentLength);
         w.UInt64(16, MemfdSeals);
         w.UInt64(17, Uid);
@@ -83,7 +83,7 @@ public sealed class FileRecord : IWireRecord
                 case 11: f.HasContentChecksum = r.Bool(); break;
                 case 12: f.ContentChecksum = r.Fixed64(); break;
                 case 13: f.HasContent = r.Bool(); break;
-                case 14: f.ContentLogical = r.UInt64(); break;
+                case 19: f.ContentPages = Image.PageRun.Unpack(r.PackedUInt64()) ?? throw r.Missing("a whole number of content page runs"); break;
                 case 15: f.ContentLength = r.UInt64(); break;
                 case 16: f.MemfdSeals = r.UInt32(); break;
                 case 17: f.Uid = r.UInt32(); break;

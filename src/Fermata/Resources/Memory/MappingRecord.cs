@@ -1,3 +1,4 @@
+using Fermata.Image;
 using Fermata.Image.Wire;
 using Fermata.Linux.Proc;
 
@@ -20,8 +21,8 @@ public enum MappingKind
 
 /// <summary>
 /// One mapping of a process: its range, protection, how it was created and the pages stored for
-/// it. Stored pages are packed as triples (first page index within the mapping, page count,
-/// logical page number in the page store).
+/// it: runs of pages (first page within the mapping, count, where their contents lie: a page
+/// store of this image or of a parent, or zeros). Pages no run covers were never touched.
 /// </summary>
 public sealed class MappingRecord : IWireRecord
 {
@@ -46,8 +47,6 @@ public sealed class MappingRecord : IWireRecord
     public ulong Length => End - Start;
     public ulong StoredPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
 
-    public readonly record struct PageRun(ulong FirstPage, ulong Count, ulong LogicalPage);
-
     public void Write(WireWriter w)
     {
         w.UInt64(1, Start);
@@ -59,10 +58,8 @@ public sealed class MappingRecord : IWireRecord
         w.UInt64(7, FileId);
         w.UInt64(8, FileOffset);
         w.String(9, Name);
-        var packed = new List<ulong>(Pages.Count * 3);
-        foreach (var p in Pages) { packed.Add(p.FirstPage); packed.Add(p.Count); packed.Add(p.LogicalPage); }
-        w.PackedUInt64(10, packed);
         w.UInt64(11, ShmemId);
+        w.PackedUInt64(12, PageRun.Pack(Pages));
     }
 
     public static MappingRecord Read(WireReader r)
@@ -81,12 +78,8 @@ public sealed class MappingRecord : IWireRecord
                 case 7: m.FileId = r.UInt32(); break;
                 case 8: m.FileOffset = r.UInt64(); break;
                 case 9: m.Name = r.String(); break;
-                case 10:
-                    var packed = r.PackedUInt64();
-                    if (packed.Count % 3 != 0) throw r.Missing("a whole number of page runs");
-                    for (int i = 0; i < packed.Count; i += 3) m.Pages.Add(new PageRun(packed[i], packed[i + 1], packed[i + 2]));
-                    break;
                 case 11: m.ShmemId = r.UInt32(); break;
+                case 12: m.Pages = PageRun.Unpack(r.PackedUInt64()) ?? throw r.Missing("a whole number of page runs"); break;
                 default: r.Skip(); break;
             }
         }

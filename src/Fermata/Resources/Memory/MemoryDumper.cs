@@ -1,5 +1,6 @@
 using Fermata.Engine.Dump;
 using Fermata.Errors;
+using Fermata.Image;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
@@ -26,6 +27,9 @@ internal static class MemoryDumper
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         using var scanner = new PagemapScanner(ctx.Pid);
+        var baseline = ctx.Session.Baseline?.For(ctx.NsPid);
+        // Pages the write tracker saw unchanged since the parent need not even be read.
+        bool tracked = baseline != null && WriteTracker.IsArmedSince(ctx, ctx.Session.Baseline!.Id);
         var regions = new List<PageRegion>();
         foreach (var m in ctx.Maps)
         {
@@ -54,28 +58,65 @@ internal static class MemoryDumper
                 mapping.FileOffset = m.Offset;
                 CollectSharedPages(ctx, m, regions);
             }
-            else CollectPages(scanner, m, mapping.Kind, regions);
+            else CollectPages(scanner, m, mapping.Kind, tracked && mapping.Kind == MappingKind.Anonymous, regions);
+
+            var pending = new List<PendingRun>();
             foreach (var r in regions)
             {
+                ulong firstPage = (r.Start - m.Start) / PageSize.Bytes;
                 if (mapping.ShmemId != 0)
                 {
                     // Another mapping of the same object (in this process or another of the job)
-                    // may have stored these pages already: refer to them instead.
+                    // may have declared these pages already: refer to them instead.
                     ulong objectPage = (m.Offset + (r.Start - m.Start)) / PageSize.Bytes;
                     if (ctx.Image.StoredShmemPages(mapping.ShmemId, objectPage, r.Pages) is { } earlier)
                     {
-                        mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, earlier));
+                        pending.Add(new PendingRun(firstPage, r.Pages, earlier, default));
                         continue;
                     }
+                    var source = Declare(ctx, m, r.Start, r.End, baseline);
+                    ctx.Image.NoteShmemPages(mapping.ShmemId, objectPage, source);
+                    pending.Add(new PendingRun(firstPage, r.Pages, source, default));
                 }
-                ulong logical = m.Read
-                    ? ctx.Image.Pages.AddRemote(ctx.Pid, r.Start, r.End - r.Start)
-                    : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)r.Start, r.End - r.Start);
-                mapping.Pages.Add(new MappingRecord.PageRun((r.Start - m.Start) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes));
-                if (mapping.ShmemId != 0)
-                    ctx.Image.NoteShmemPages(mapping.ShmemId, (m.Offset + (r.Start - m.Start)) / PageSize.Bytes, r.Pages, logical / PageSize.Bytes);
+                else if ((r.Categories & PageCategory.WpAllowed) != 0 && (r.Categories & PageCategory.Written) == 0)
+                    Inherit(ctx, m, r, baseline!, pending);
+                else pending.Add(new PendingRun(firstPage, r.Pages, Declare(ctx, m, r.Start, r.End, baseline), default));
             }
+            if (pending.Count > 0)
+                ctx.Image.AfterPages(() =>
+                {
+                    foreach (var p in pending)
+                    {
+                        if (p.Source is { } source) ctx.Image.Pages.Resolve(source, p.FirstPage, mapping.Pages);
+                        else PageRun.Append(mapping.Pages, p.FirstPage, p.Count, p.Inherited);
+                    }
+                });
             record.Mappings.Add(mapping);
+        }
+    }
+
+    /// <summary>Pages of a mapping: read from the process (or, where it may not read them,
+    /// through /proc/PID/mem) or, where the tracker knows them unchanged, the parent's.</summary>
+    private readonly record struct PendingRun(ulong FirstPage, ulong Count, SourceRange? Source, PageLocation Inherited);
+
+    private static SourceRange Declare(DumpContext ctx, MapsEntry m, ulong start, ulong end, IPageBaseline? baseline) =>
+        m.Read
+            ? ctx.Image.Pages.AddRemote(ctx.Pid, start, end - start, baseline)
+            : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)start, end - start);
+
+    /// <summary>A region the process did not write since the parent: the parent's pages where it
+    /// has them; anything it lacks is read.</summary>
+    private static void Inherit(DumpContext ctx, MapsEntry m, PageRegion r, ParentBaseline.ProcessPages baseline, List<PendingRun> pending)
+    {
+        foreach (var (start, end, location) in baseline.Cover(r.Start, r.End))
+        {
+            ulong first = (start - m.Start) / PageSize.Bytes, count = (end - start) / PageSize.Bytes;
+            if (location is { } parent)
+            {
+                pending.Add(new PendingRun(first, count, null, parent));
+                ctx.Image.Pages.NoteInheritedByTracking(count);
+            }
+            else pending.Add(new PendingRun(first, count, Declare(ctx, m, start, end, baseline), default));
         }
     }
 
@@ -128,19 +169,25 @@ internal static class MemoryDumper
             $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file deleted or replaced since; reading it needs root (CAP_SYS_ADMIN)");
     }
 
-    private static void CollectPages(PagemapScanner scanner, MapsEntry m, MappingKind kind, List<PageRegion> into)
+    /// <summary>
+    /// The pages of a private mapping the image must account for. With <paramref name="tracked"/>,
+    /// regions keep the tracker's categories: WpAllowed (the tracker covers them) and Written
+    /// (changed since the parent); elsewhere they carry none.
+    /// </summary>
+    private static void CollectPages(PagemapScanner scanner, MapsEntry m, MappingKind kind, bool tracked, List<PageRegion> into)
     {
         const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
         var found = new List<PageRegion>();
         switch (kind)
         {
             case MappingKind.Anonymous:
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0, into);
+                var tracking = tracked ? PageCategory.WpAllowed | PageCategory.Written : PageCategory.None;
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero | tracking, found);
+                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0, tracking, into);
                 break;
             case MappingKind.File when !m.Shared:
                 scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, into);
+                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, PageCategory.None, into);
                 break;
         }
     }
@@ -171,14 +218,16 @@ internal static class MemoryDumper
         }
     }
 
-    /// <summary>Keeps the regions <paramref name="keep"/> accepts, merging neighbours.</summary>
-    private static void Keep(List<PageRegion> found, Func<PageRegion, bool> keep, List<PageRegion> into)
+    /// <summary>Keeps the regions <paramref name="keep"/> accepts, with only the categories in
+    /// <paramref name="retain"/>, merging neighbours that then look alike.</summary>
+    private static void Keep(List<PageRegion> found, Func<PageRegion, bool> keep, PageCategory retain, List<PageRegion> into)
     {
         foreach (var r in found)
         {
             if (!keep(r)) continue;
-            if (into.Count > 0 && into[^1].End == r.Start) into[^1] = into[^1] with { End = r.End };
-            else into.Add(r with { Categories = PageCategory.None });
+            var categories = r.Categories & retain;
+            if (into.Count > 0 && into[^1].End == r.Start && into[^1].Categories == categories) into[^1] = into[^1] with { End = r.End };
+            else into.Add(r with { Categories = categories });
         }
     }
 }

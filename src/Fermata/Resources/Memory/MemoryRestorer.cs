@@ -27,14 +27,20 @@ internal static class MemoryRestorer
         foreach (var m in ctx.Process.Mappings)
         {
             if (m.Kind is MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock) continue;
-            bool hasPages = m.Pages.Count > 0;
+            int before = placements.Count;
+            foreach (var run in m.Pages)
+            {
+                // A new anonymous mapping or shmem object reads as zeros already; a private file
+                // mapping would show the file's bytes, so zeros the process wrote there are written.
+                if (run.Location.IsZero && m.Kind != MappingKind.File) continue;
+                if (m.Kind == MappingKind.SharedAnonymous && m.ShmemId != 0
+                    && !ctx.Session.ClaimShmemPages(m.ShmemId, m.FileOffset / PageSize.Bytes + run.FirstPage, run.Count)) continue;
+                placements.Add(new PagePlacement(run.Location, m.Start + run.FirstPage * PageSize.Bytes, run.Count));
+            }
+            bool hasPages = placements.Count > before;
             int prot = m.Prot | (hasPages ? Libc.PROT_WRITE : 0);
             if (hasPages && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
             Map(ctx, m, prot);
-            foreach (var run in m.Pages)
-                if (m.Kind != MappingKind.SharedAnonymous || m.ShmemId == 0
-                    || ctx.Session.ClaimShmemPages(m.ShmemId, m.FileOffset / PageSize.Bytes + run.FirstPage, run.Count))
-                    placements.Add(new PagePlacement(run.LogicalPage * PageSize.Bytes, m.Start + run.FirstPage * PageSize.Bytes, run.Count * PageSize.Bytes));
         }
         ctx.CloseTemporaryFds();
 
@@ -44,7 +50,7 @@ internal static class MemoryRestorer
             ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
         foreach (var m in ctx.Process.Mappings) ApplyFlags(ctx, m);
         ulong pages = 0;
-        foreach (var p in placements) pages += p.Length / PageSize.Bytes;
+        foreach (var p in placements) pages += p.Pages;
         return pages;
     }
 

@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Interop;
+using Fermata.Tracing;
+
+namespace Fermata.Image;
+
+/// <summary>Pages to place at an address of the process being built, from a location.</summary>
+public readonly record struct PagePlacement(PageLocation Location, ulong Address, ulong Pages);
+
+/// <summary>
+/// The page stores one image reads from: its own (store 0) and those of the parent images its
+/// page runs refer to (1..n). Restores pages into a process on every core: each block needed is
+/// read once (decompressed if it is compressed) and its pages written with process_vm_writev.
+/// </summary>
+public sealed unsafe class PageStores : IDisposable
+{
+    private readonly PageStoreReader[] _stores;
+    private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+
+    static PageStores() => new Span<byte>(Zeros, ImageFormat.BlockSize).Clear();
+
+    public PageStores(IReadOnlyList<PageStoreReader> stores) => _stores = stores.ToArray();
+
+    public IReadOnlyList<PageStoreReader> Stores => _stores;
+
+    /// <summary>True when the run's pages all exist (zeros always do).</summary>
+    public bool Contains(PageLocation location, ulong pages) =>
+        location.IsZero || (location.Store < _stores.Length && _stores[location.Store].Contains(location.Page, pages));
+
+    public void Verify(int workers)
+    {
+        foreach (var s in _stores) s.Verify(workers);
+    }
+
+    private readonly record struct Piece(ulong PageInBlock, ulong Address, ulong Pages);
+
+    /// <summary>Writes the placements into process <paramref name="pid"/>'s memory.</summary>
+    public void CopyToRemote(int pid, IReadOnlyList<PagePlacement> placements, int workers)
+    {
+        // Cut every placement at block boundaries and group the pieces by block, so each block is
+        // decompressed once. Zero pages go in groups of up to a block.
+        var groups = new Dictionary<(uint Store, ulong Block), List<Piece>>();
+        var zeroGroups = new List<List<Piece>>();
+        var zeros = new List<Piece>();
+        ulong zeroPages = 0;
+        foreach (var p in placements)
+        {
+            if (!Contains(p.Location, p.Pages))
+                throw new ImageException($"image manifest is damaged: pages for {p.Address:x} lie outside the page store");
+            for (ulong done = 0; done < p.Pages;)
+            {
+                if (p.Location.IsZero)
+                {
+                    ulong n = Math.Min(p.Pages - done, ImageFormat.PagesPerBlock - zeroPages);
+                    zeros.Add(new Piece(0, p.Address + done * PageSize.Bytes, n));
+                    zeroPages += n;
+                    done += n;
+                    if (zeroPages == ImageFormat.PagesPerBlock || zeros.Count == 1024)
+                    {
+                        zeroGroups.Add(zeros);
+                        zeros = [];
+                        zeroPages = 0;
+                    }
+                    continue;
+                }
+                ulong page = p.Location.Page + done;
+                ulong block = page / ImageFormat.PagesPerBlock, inBlock = page % ImageFormat.PagesPerBlock;
+                ulong take = Math.Min(p.Pages - done, ImageFormat.PagesPerBlock - inBlock);
+                if (!groups.TryGetValue((p.Location.Store, block), out var list)) groups[(p.Location.Store, block)] = list = [];
+                list.Add(new Piece(inBlock, p.Address + done * PageSize.Bytes, take));
+                done += take;
+            }
+        }
+        if (zeros.Count > 0) zeroGroups.Add(zeros);
+
+        var work = groups.Select(g => (Store: (int)g.Key.Store, Block: g.Key.Block, Pieces: g.Value))
+            .Concat(zeroGroups.Select(z => (Store: -1, Block: 0UL, Pieces: z))).ToList();
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
+        try
+        {
+            Parallel.ForEach(work, options,
+                () => (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096),
+                (item, _, buffer) =>
+                {
+                    byte* data = item.Store < 0
+                        ? Zeros
+                        : _stores[item.Store].Data(_stores[item.Store].BlockOf(item.Block * ImageFormat.PagesPerBlock)!, (byte*)buffer);
+                    var local = new IoVec[item.Pieces.Count];
+                    var remote = new IoVec[item.Pieces.Count];
+                    for (int i = 0; i < item.Pieces.Count; i++)
+                    {
+                        var piece = item.Pieces[i];
+                        byte* from = item.Store < 0 ? Zeros : data + piece.PageInBlock * PageSize.Bytes;
+                        local[i] = new IoVec((nint)from, (nuint)(piece.Pages * PageSize.Bytes));
+                        remote[i] = new IoVec((nint)piece.Address, (nuint)(piece.Pages * PageSize.Bytes));
+                    }
+                    RemoteMemory.Transfer(pid, local, remote, write: true);
+                    return buffer;
+                },
+                buffer => NativeMemory.AlignedFree((void*)buffer));
+        }
+        catch (AggregateException e)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    /// <summary>Bytes [<paramref name="start"/>, start + <paramref name="length"/>) of what the
+    /// runs describe (a file's contents, start page aligned); pages no run covers read as zeros.</summary>
+    public byte[] ReadContents(IReadOnlyList<PageRun> runs, ulong start, ulong length)
+    {
+        var result = new byte[length];
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+        try
+        {
+            (int Store, ulong Block) cached = (-1, 0);
+            byte* data = null;
+            foreach (var run in runs)
+            {
+                if (!Contains(run.Location, run.Count))
+                    throw new ImageException("image manifest is damaged: a file's contents lie outside the page store");
+                if (run.Location.IsZero) continue;
+                for (ulong i = 0; i < run.Count; i++)
+                {
+                    ulong at = (run.FirstPage + i) * PageSize.Bytes;
+                    if (at < start) continue;
+                    ulong offset = at - start;
+                    if (offset >= length) break;
+                    var store = _stores[run.Location.Store];
+                    ulong page = run.Location.Page + i;
+                    var block = store.BlockOf(page)!;
+                    if (cached != ((int)run.Location.Store, block.Index))
+                    {
+                        data = store.Data(block, buffer);
+                        cached = ((int)run.Location.Store, block.Index);
+                    }
+                    int n = (int)Math.Min(PageSize.Bytes, length - offset);
+                    new ReadOnlySpan<byte>(data + (page - block.FirstPage) * PageSize.Bytes, n).CopyTo(result.AsSpan((int)offset, n));
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _stores) s.Dispose();
+    }
+}

@@ -2,10 +2,12 @@ using Fermata.Image.Wire;
 
 namespace Fermata.Image;
 
-/// <summary>How a block's bytes are stored.</summary>
+/// <summary>How a block's bytes are stored. The numbers are written to images: never reuse one.</summary>
 public enum BlockCodec
 {
     Raw = 0,
+    Lz4 = 1,
+    Zstd = 2,
 }
 
 /// <summary>

@@ -2,7 +2,7 @@ using Fermata.Image.Wire;
 
 namespace Fermata.Image;
 
-/// <summary>How a block's bytes are stored.</summary>
+/// <summary>How a block's bytes are stored. The numbers are written to images: never reuse one.</summary>
 public enum BlockCodec
 {
     Raw = 0,

@@ -1,8 +1,15 @@
 namespace Fermata.Image;
 
-/// <summary>What the user asks for (--compress none|lz4|zstd). TEMPORARY STUB, replaced by the codecs change.</summary>
-public enum Compression { None = 0, Lz4 = 1, Zstd = 2 }
+/// <summary>What the user asks for (<c>--compress none|lz4|zstd</c>). A block may still be stored
+/// raw whatever is asked: see <see cref="BlockCompressor.Compress"/>.</summary>
+public enum Compression
+{
+    None = 0,
+    Lz4 = 1,
+    Zstd = 2,
+}
 
+/// <summary>The names of <see cref="Compression"/> on the command line and in messages.</summary>
 public static class CompressionNames
 {
     public static bool TryParse(string text, out Compression c)
@@ -16,5 +23,11 @@ public static class CompressionNames
         }
     }
 
-    public static string Name(Compression c) => c switch { Compression.Lz4 => "lz4", Compression.Zstd => "zstd", _ => "none" };
+    public static string Name(Compression c) => c switch
+    {
+        Compression.None => "none",
+        Compression.Lz4 => "lz4",
+        Compression.Zstd => "zstd",
+        _ => throw new ArgumentOutOfRangeException(nameof(c), c, "unknown compression"),
+    };
 }

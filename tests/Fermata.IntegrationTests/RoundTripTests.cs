@@ -31,7 +31,7 @@ public sealed class RoundTripTests
         w.WaitForTick(40);
 
         var checkpoint = CheckpointKillAndRestore(s, w, expected, 200);
-        Assert.Matches(@"1 thread, \d+ mappings, \d+ pages .*frozen .* s, total .* s", checkpoint.Stdout);
+        Assert.Matches(@"1 thread, \d+ mappings; pages stored .*frozen .* s, total .* s", checkpoint.Stdout);
         Assert.DoesNotContain("CORRUPT", File.ReadAllText(w.Output));
     }
 

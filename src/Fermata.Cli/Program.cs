@@ -30,6 +30,7 @@ public static class Program
             JobsCommand.Create(),
             InspectCommand.Create(),
             VerifyCommand.Create(),
+            GcCommand.Create(),
             DemoCommand.Create(),
         };
         if (args.Length == 0)

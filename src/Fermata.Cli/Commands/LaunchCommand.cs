@@ -15,10 +15,11 @@ internal static class LaunchCommand
         var keep = new Option<int>("--keep") { Description = "keep only the newest N checkpoints" };
         var signal = new Option<string?>("--signal") { Description = "take a checkpoint on this signal (e.g. USR1), then stop the job (exit status 75)" };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "with --signal: keep the job running after the checkpoint" };
+        var compress = Arguments.CompressOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, program,
+            dir, interval, keep, signal, leaveRunning, compress, program,
         };
         command.SetAction(parse =>
         {
@@ -32,6 +33,7 @@ internal static class LaunchCommand
                 LeaveRunning = parse.GetValue(leaveRunning),
                 Command = string.Join(' ', argv),
                 Owner = Linux.Interop.Libc.GetEUid(),
+                Compression = Arguments.Compression(parse.GetValue(compress)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");

@@ -32,7 +32,7 @@ internal static class RestartCommand
             }
             foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");
             LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")} in {result.Total.TotalSeconds:0.00} s");
-            return new JobSupervisor(job, settings, result.HostPid, LaunchCommand.Log).Run();
+            return new JobSupervisor(job, settings, result.HostPid, LaunchCommand.Log, restoredFrom: checkpoint).Run();
         });
         return command;
     }

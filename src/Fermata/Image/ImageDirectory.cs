@@ -61,15 +61,20 @@ public sealed class ImageDirectory
 
     public static bool IsImage(string dir) => ManifestFile.LooksLikeManifest(Path.Combine(dir, ImageFormat.ManifestFile));
 
-    private static void RemoveStaleTemporaries(string parent, string name)
+    /// <summary>Removes the hidden temporaries of interrupted checkpoints into
+    /// <paramref name="parent"/>/<paramref name="name"/> ("*": of any image there) whose writer is
+    /// gone; returns how many.</summary>
+    public static int RemoveStaleTemporaries(string parent, string name)
     {
+        int removed = 0;
         foreach (var stale in Directory.EnumerateDirectories(parent, $".{name}.tmp-*"))
         {
             // Only remove temporaries whose writer is gone.
             var suffix = stale[(stale.LastIndexOf('-') + 1)..];
             if (int.TryParse(suffix, out int pid) && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}")) continue;
-            try { Directory.Delete(stale, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { Directory.Delete(stale, recursive: true); removed++; } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+        return removed;
     }
 
     /// <summary>Makes the written image visible under its final name, durably.</summary>

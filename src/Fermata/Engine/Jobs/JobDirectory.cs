@@ -72,13 +72,20 @@ public sealed class JobDirectory
         SyncDirectory();
     }
 
-    /// <summary>Removes all but the newest <paramref name="keep"/> checkpoints (never the latest).</summary>
-    public void Prune(int keep)
+    /// <summary>
+    /// Removes all but the newest <paramref name="keep"/> checkpoints, never the latest and never
+    /// an older one that a kept incremental checkpoint takes pages from. Returns what it removed.
+    /// </summary>
+    public List<string> Prune(int keep)
     {
-        if (keep <= 0) return;
-        int? latest = Latest();
-        foreach (int n in Checkpoints().SkipLast(keep))
-            if (n != latest) Directory.Delete(CheckpointPath(n), recursive: true);
+        if (keep <= 0) return [];
+        var numbers = Checkpoints();
+        var roots = numbers.TakeLast(keep).Select(CheckpointPath).ToList();
+        if (Latest() is { } latest) roots.Add(CheckpointPath(latest));
+        var removed = ImageReferences.Unneeded(numbers.Select(CheckpointPath).ToList(), roots);
+        foreach (var dir in removed) Directory.Delete(dir, recursive: true);
+        if (removed.Count > 0) SyncDirectory();
+        return removed;
     }
 
     public void WriteLauncher(int pid) => WriteAtomically(LauncherFile, $"{pid}\n");
@@ -122,6 +129,7 @@ public sealed record JobSettings
     public bool LeaveRunning { get; init; }
     public string Command { get; init; } = "";
     public uint Owner { get; init; }
+    public Image.Compression Compression { get; init; } = CheckpointOptions.DefaultCompression;
 
     public string Format() => string.Join('\n',
         $"interval={IntervalSeconds.ToString(CultureInfo.InvariantCulture)}",
@@ -129,6 +137,7 @@ public sealed record JobSettings
         $"signal={Signal}",
         $"leave-running={(LeaveRunning ? 1 : 0)}",
         $"owner={Owner}",
+        $"compress={Image.CompressionNames.Name(Compression)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
     public static JobSettings Parse(string text)
@@ -144,6 +153,7 @@ public sealed record JobSettings
             LeaveRunning = Get("leave-running") == "1",
             Owner = uint.Parse(Get("owner"), CultureInfo.InvariantCulture),
             Command = values.GetValueOrDefault("command", ""),
+            Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
         };
     }
 }

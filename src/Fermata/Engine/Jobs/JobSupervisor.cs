@@ -35,12 +35,18 @@ public sealed class JobSupervisor
 
     private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null);
 
-    public JobSupervisor(JobDirectory dir, JobSettings settings, int initHostPid, Action<string> log)
+    /// <summary>The image the job's memory was last saved to or restored from: the next
+    /// checkpoint stores only what changed since.</summary>
+    private string? _parent;
+
+    /// <param name="restoredFrom">The checkpoint a restart restored, or null after a launch.</param>
+    public JobSupervisor(JobDirectory dir, JobSettings settings, int initHostPid, Action<string> log, string? restoredFrom = null)
     {
         _dir = dir;
         _settings = settings;
         _init = initHostPid;
         _log = log;
+        _parent = restoredFrom;
     }
 
     public int Run()
@@ -111,11 +117,17 @@ public sealed class JobSupervisor
             LeaveRunning = leaveRunning,
             WholeJob = true,
             ExternalPid = Environment.ProcessId,
+            Compression = _settings.Compression,
+            Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
         });
+        _parent = result.Directory;
         _dir.SetLatest(n);
         _dir.Prune(_settings.Keep);
-        _log($"checkpoint {n}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}, {result.BytesStored / (1024.0 * 1024):0.0} MiB, " +
-             $"frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
+        var stats = result.Stats;
+        _log($"checkpoint {n}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}, image {result.BytesStored / (1024.0 * 1024):0.0} MiB " +
+             $"({stats.PagesStored * 4096 / (1024.0 * 1024):0.0} MiB of pages stored" +
+             (result.Parent != null ? $", {stats.PagesInherited * 4096 / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
+             $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
     }
 

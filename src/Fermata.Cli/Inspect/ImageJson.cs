@@ -32,7 +32,32 @@ internal static class ImageJson
             w.WriteNumber("frozen_seconds", m.Info.FrozenNanoseconds / 1e9);
             w.WriteBoolean("left_running", m.Info.LeftRunning);
             w.WriteString("command_line", m.Info.CommandLine);
+            w.WriteString("id", m.Info.Id);
+            w.WriteString("parent_id", m.Info.ParentId);
+            w.WriteNumber("depth", m.Info.Depth);
             w.WriteEndObject();
+            var st = m.Info.Stats;
+            w.WriteStartObject("pages");
+            w.WriteString("compression", CompressionNames.Name(st.Compression));
+            w.WriteNumber("total", st.PagesTotal);
+            w.WriteNumber("stored", st.PagesStored);
+            w.WriteNumber("stored_bytes", st.BytesStored);
+            w.WriteNumber("compressed_bytes", st.BytesCompressed);
+            w.WriteNumber("inherited", st.PagesInherited);
+            w.WriteNumber("inherited_by_tracking", st.PagesInheritedByTracking);
+            w.WriteNumber("inherited_by_comparison", st.PagesInheritedByComparison);
+            w.WriteNumber("zero", st.PagesZero);
+            w.WriteNumber("deduplicated", st.PagesDeduplicated);
+            w.WriteEndObject();
+            w.WriteStartArray("parents");
+            foreach (var parent in m.Parents.OrderBy(p => p.Store))
+            {
+                w.WriteStartObject();
+                w.WriteString("path", parent.Path);
+                w.WriteString("id", parent.Id);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             w.WriteStartObject("size");
             w.WriteNumber("page_bytes", m.Blocks.Aggregate(0UL, (n, b) => n + b.StoredLength));
             w.WriteNumber("blocks", m.Blocks.Count);
@@ -102,7 +127,7 @@ internal static class ImageJson
                 w.WriteNumber("offset", m.FileOffset);
             }
             w.WriteString("vm_flags", m.VmFlags.ToString());
-            w.WriteNumber("pages_stored", m.StoredPages);
+            w.WriteNumber("pages_saved", m.SavedPages);
             w.WriteEndObject();
         }
         w.WriteEndArray();

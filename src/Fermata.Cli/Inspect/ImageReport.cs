@@ -27,6 +27,17 @@ internal static class ImageReport
         ulong stored = m.Blocks.Aggregate(0UL, (n, b) => n + b.StoredLength);
         long manifestSize = new FileInfo(Path.Combine(image.Directory, ImageFormat.ManifestFile)).Length;
         sb.AppendLine($"  size: {Format.Bytes(stored + (ulong)manifestSize)} (pages {Format.Bytes(stored)} in {m.Blocks.Count} checksummed blocks, manifest {Format.Bytes((ulong)manifestSize)})");
+        sb.AppendLine(info.ParentId.Length == 0
+            ? $"  id {info.Id}: a full checkpoint"
+            : $"  id {info.Id}: incremental, after {info.ParentId} ({info.Depth} since the last full checkpoint)");
+        var st = info.Stats;
+        sb.AppendLine($"  pages: {st.PagesTotal} ({Format.Bytes(st.PagesTotal * PageSize.Bytes)}) of which");
+        sb.AppendLine($"    stored here       {st.PagesStored,10}  {Format.Bytes(st.BytesStored)}, compressed ({CompressionNames.Name(st.Compression)}) to {Format.Bytes(st.BytesCompressed)}");
+        sb.AppendLine($"    from parents      {st.PagesInherited,10}  {Format.Bytes(st.PagesInherited * PageSize.Bytes)} ({st.PagesInheritedByTracking} known unchanged by write tracking, {st.PagesInheritedByComparison} by comparing contents)");
+        sb.AppendLine($"    zero (not stored) {st.PagesZero,10}  {Format.Bytes(st.PagesZero * PageSize.Bytes)}");
+        sb.AppendLine($"    duplicates        {st.PagesDeduplicated,10}  {Format.Bytes(st.PagesDeduplicated * PageSize.Bytes)} saved by storing each once");
+        foreach (var parent in m.Parents.OrderBy(p => p.Store))
+            sb.AppendLine($"  takes pages from {parent.Path} (id {parent.Id})");
         foreach (var p in m.Processes) AppendProcess(sb, image, p);
         return sb.ToString();
     }
@@ -57,8 +68,8 @@ internal static class ImageReport
         }
 
         ulong total = 0, storedPages = 0;
-        foreach (var mapping in p.Mappings) { total += mapping.Length; storedPages += mapping.StoredPages; }
-        sb.AppendLine($"  mappings ({p.Mappings.Count}, {Format.Bytes(total)} of address space, {storedPages} pages stored = {Format.Bytes(storedPages * PageSize.Bytes)}):");
+        foreach (var mapping in p.Mappings) { total += mapping.Length; storedPages += mapping.SavedPages; }
+        sb.AppendLine($"  mappings ({p.Mappings.Count}, {Format.Bytes(total)} of address space, {storedPages} pages saved = {Format.Bytes(storedPages * PageSize.Bytes)}):");
         foreach (var mapping in p.Mappings)
         {
             string kind = mapping.Kind switch
@@ -68,7 +79,7 @@ internal static class ImageReport
                 MappingKind.File => $"{image.File(mapping.FileId).Path} @ 0x{mapping.FileOffset:x}",
                 _ => mapping.Name,
             };
-            string pages = mapping.StoredPages > 0 ? $"{mapping.StoredPages} pages stored" : "";
+            string pages = mapping.SavedPages > 0 ? $"{mapping.SavedPages} pages saved" : "";
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"    {mapping.Start:x12}-{mapping.End:x12} {mapping.Permissions} {Format.Bytes(mapping.Length),10}  {kind}{(pages.Length > 0 ? "  [" + pages + "]" : "")}{Flags(mapping)}"));
         }

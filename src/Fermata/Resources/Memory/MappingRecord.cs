@@ -45,7 +45,7 @@ public sealed class MappingRecord : IWireRecord
     public List<PageRun> Pages { get; set; } = [];
 
     public ulong Length => End - Start;
-    public ulong StoredPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
+    public ulong SavedPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
 
     public void Write(WireWriter w)
     {

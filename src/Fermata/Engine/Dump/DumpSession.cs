@@ -25,6 +25,10 @@ internal sealed class DumpSession
     public int ExternalPid { get; }
     public bool IsJob { get; }
 
+    /// <summary>What the dump could not do as it should have, without failing (a thread left
+    /// unguarded during injected calls).</summary>
+    public List<string> Warnings { get; } = [];
+
     public DumpSession(Tracer tracer, ImageBuilder image, FrozenJob job, bool isJob, int externalPid)
     {
         Tracer = tracer;

@@ -3,7 +3,7 @@ namespace Fermata.Linux;
 /// <summary>x86_64 system call numbers, for raw calls from the controller and for injection.</summary>
 public static class SyscallNumbers
 {
-    public const int Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, LSeek = 8,
+    public const int Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Poll = 7, LSeek = 8,
         Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, RtSigaction = 13, RtSigprocmask = 14,
         RtSigreturn = 15, Ioctl = 16, Pread64 = 17, Pwrite64 = 18, Readv = 19, Writev = 20, Pipe = 22,
         Mremap = 25, Madvise = 28, Dup = 32, Dup2 = 33, Pause = 34, Nanosleep = 35, Getitimer = 36,

@@ -11,11 +11,18 @@ namespace Fermata.Tracing;
 /// arguments, orig_rax -1 so the kernel does not take it for a syscall restart), resumes the
 /// thread under PTRACE_SYSCALL and catches it at the syscall's exit, so nothing after the
 /// instruction ever runs and no signal is raised: any "syscall" in the process will do, and no
-/// SIGTRAP is ever left pending. (A controller that dies between two calls still leaves the
-/// thread with the injected registers.) Event stops on the way (a clone reports
-/// one) are passed over. A signal that arrives between two calls is taken
-/// off the thread and queued to it again (rt_tgsigqueueinfo, which keeps its siginfo) before the
-/// thread gets its registers back.
+/// SIGTRAP is ever left pending. Event stops on the way (a clone reports one) are passed over. A
+/// signal that arrives between two calls is taken off the thread and queued to it again
+/// (rt_tgsigqueueinfo, which keeps its siginfo) before the thread gets its registers back.
+///
+/// From its first call until <see cref="Finish"/> the thread holds injected registers, also
+/// between calls (it waits at the last call's exit). A controller that dies then lets it go
+/// with them. With a <see cref="StackPointer"/>, that is safe: the caller has put a
+/// <see cref="SignalFrame"/> holding the thread's own state there and points
+/// <see cref="SyscallAddress"/> at a "syscall; ret", so a thread let go makes at most the one
+/// call it was given, returns into the frame's restorer and rt_sigreturn puts everything back.
+/// Without one, the thread runs on from the injected registers and the program crashes. Either
+/// way, signals taken off the thread and not yet queued again are lost with the controller.
 /// </summary>
 public sealed class SyscallInjector
 {
@@ -26,6 +33,9 @@ public sealed class SyscallInjector
     public int Tgid { get; }
     public int Tid { get; }
     public ulong SyscallAddress { get; set; }
+
+    /// <summary>The stack pointer injected calls run with (a guard frame); null: the thread's own.</summary>
+    public ulong? StackPointer { get; set; }
 
     /// <summary>Memory of the thread's process that calls may use for their arguments and results.</summary>
     public ScratchArea Scratch { get; set; }
@@ -66,7 +76,9 @@ public sealed class SyscallInjector
         regs.R10 = (ulong)a4;
         regs.R8 = (ulong)a5;
         regs.R9 = (ulong)a6;
+        if (StackPointer is { } sp) regs.Rsp = sp;
         _tracer.SetRegs(Tid, regs);
+        CrashPoints.Reach("injected");
         _tracer.ContinueToSyscall(Tid);
         LastCreated = 0;
         bool entered = false;
@@ -89,7 +101,9 @@ public sealed class SyscallInjector
                     continue;
                 }
                 _atSyscallExit = true;
-                return (long)_tracer.GetRegs(Tid).Rax;
+                long result = (long)_tracer.GetRegs(Tid).Rax;
+                CrashPoints.Reach("between-calls");
+                return result;
             }
             // A signal on its way to the thread: hold it, queue it again in Finish.
             _intercepted.Add(_tracer.GetSigInfo(Tid));
@@ -151,6 +165,10 @@ public sealed class SyscallInjector
         RequeueIntercepted();
         _tracer.SetRegs(Tid, final);
         if (!_atSyscallExit) return;
+        // A controller that dies here lets the thread go from the syscall exit with its own
+        // registers; the detach leaves it a pending-signal check, where the kernel restarts an
+        // interrupted call as on any resume.
+        CrashPoints.Reach("finishing");
         _tracer.Interrupt(Tid);
         _tracer.Continue(Tid);
         while (true)

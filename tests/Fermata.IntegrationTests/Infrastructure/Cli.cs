@@ -18,9 +18,15 @@ public static class FermataCli
 
     public static CliResult RunAs(string? user, params string[] args) => Run(user, args);
 
-    private static CliResult Run(string? user, string[] args)
+    /// <summary>Runs the CLI with <paramref name="environment"/> added to its environment (such
+    /// as FERMATA_CRASH_AT).</summary>
+    public static CliResult RunWith(IReadOnlyDictionary<string, string> environment, params string[] args) => Run(null, args, environment);
+
+    private static CliResult Run(string? user, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var process = Start(user, args);
+        var psi = StartInfo(user, args);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
+        using var process = Process.Start(psi)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(3)))

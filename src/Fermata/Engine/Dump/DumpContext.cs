@@ -13,17 +13,22 @@ namespace Fermata.Engine.Dump;
 /// Injected calls write their results into scratch memory below the red zone of a thread's
 /// stack: the ABI lets a signal handler overwrite it at any moment, so no program can rely on it.
 /// Its bytes are saved first and put back before memory is copied, so the image (and, with
-/// --leave-running, the process) holds exactly what the program had.
+/// --leave-running, the process) holds exactly what the program had. Each thread also gets a
+/// <see cref="GuardFrame"/> below that before its first call, so a controller killed while
+/// threads hold injected registers leaves them able to return to their own.
 /// </summary>
 internal sealed class DumpContext : IDisposable
 {
     private const ulong RedZone = 128;
     private const ulong ScratchSize = 4096;
+    /// <summary>Enough for a guard frame: the XSAVE image (11 KiB with AMX) and the frame.</summary>
+    private const ulong GuardRoom = 16 << 10;
 
     private readonly Dictionary<int, SyscallInjector> _injectors = [];
+    private readonly List<GuardFrame> _guards = [];
     private ScratchArea? _scratch;
     private byte[]? _scratchSaved;
-    private ulong? _syscallSite;
+    private InjectionSites? _sites;
     private PidFd? _pidfd;
 
     public DumpSession Session { get; }
@@ -78,7 +83,14 @@ internal sealed class DumpContext : IDisposable
         if (_injectors.TryGetValue(tid, out var existing)) return existing;
         AbortRseqCriticalSection(tid);
         var scratch = Scratch();
-        var injector = new SyscallInjector(Tracer, Memory, Pid, tid, SyscallSite(), scratch);
+        var sites = _sites ??= InjectionSites.Find(Memory, Maps);
+        var injector = new SyscallInjector(Tracer, Memory, Pid, tid,
+            sites.Syscall ?? throw new UnsupportedResourceException($"process {Pid} has no readable syscall instruction Fermata could use"),
+            scratch);
+        var taken = _guards.Select(g => (g.Start, g.End)).Append((scratch.Address, scratch.Address + scratch.Size)).ToList();
+        var (guard, unguarded) = GuardFrame.Place(this, injector, sites, taken);
+        if (guard != null) _guards.Add(guard);
+        else Session.Warnings.Add($"thread {tid} of process {Pid} was not guarded against the controller's death during the dump: {unguarded}");
         _injectors[tid] = injector;
         return injector;
     }
@@ -86,35 +98,18 @@ internal sealed class DumpContext : IDisposable
     /// <summary>The injector of the main thread (or the first thread), for process-wide queries.</summary>
     public SyscallInjector ProcessInjector => Injector(Frozen.Threads.Contains(Pid) ? Pid : Frozen.Threads[0]);
 
-    /// <summary>Finds a "syscall" instruction (0f 05) to run injected calls from: the vDSO has
-    /// some in its fallback paths; otherwise any executable mapping.</summary>
-    private ulong SyscallSite()
-    {
-        if (_syscallSite is { } site) return site;
-        var candidates = Maps.Where(m => m.Path == "[vdso]")
-            .Concat(Maps.Where(m => m.Exec && m.Read && m.Path != "[vdso]" && m.Path != "[vsyscall]"));
-        foreach (var m in candidates)
-        {
-            ulong length = Math.Min(m.Length, 16UL << 20);
-            byte[] code;
-            try { code = Memory.Read(m.Start, (int)length); }
-            catch (SystemCallException) { continue; }
-            int i = code.AsSpan().IndexOf((ReadOnlySpan<byte>)[0x0f, 0x05]);
-            if (i >= 0) return (_syscallSite = m.Start + (ulong)i).Value;
-        }
-        throw new UnsupportedResourceException($"process {Pid} has no readable syscall instruction Fermata could use");
-    }
-
-    /// <summary>Scratch memory below the red zone of the first thread whose stack has room.</summary>
+    /// <summary>Scratch memory below the red zone of the first thread whose stack has room,
+    /// preferably room for that thread's guard frame below it too.</summary>
     private ScratchArea Scratch()
     {
         if (_scratch is { } s) return s;
+        foreach (ulong below in (ReadOnlySpan<ulong>)[GuardRoom, 0])
         foreach (int tid in Frozen.Threads)
         {
             ulong sp = Tracer.GetRegs(tid).Rsp;
             ulong start = (sp - RedZone - ScratchSize) & ~63UL;
             var m = MappingAt(start);
-            if (m == null || !m.Write || m.Shared || start >= sp || MappingAt(sp - 1) != m) continue;
+            if (m == null || !m.Write || m.Shared || start >= sp || MappingAt(sp - 1) != m || start - m.Start < below) continue;
             var area = new ScratchArea(start, ScratchSize);
             _scratchSaved = Memory.Read(start, (int)ScratchSize);
             _scratch = area;
@@ -155,14 +150,17 @@ internal sealed class DumpContext : IDisposable
         }
     }
 
-    /// <summary>Puts the scratch bytes back and returns every thread to its frozen state and
-    /// registers, noting the signals that arrived meanwhile (<see cref="LateSignals"/>).</summary>
+    /// <summary>Returns every thread to its frozen state and registers, then puts the bytes of the
+    /// guard frames and the scratch area back, noting the signals that arrived meanwhile
+    /// (<see cref="LateSignals"/>).</summary>
     public void ReleaseThreads()
     {
         foreach (var (tid, injector) in _injectors)
             if (injector.Intercepted.Count > 0) LateSignals[tid] = injector.Intercepted.ToList();
         foreach (var injector in _injectors.Values) injector.RestoreAndReinterrupt();
         _injectors.Clear();
+        for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);
+        _guards.Clear();
         if (_scratch is { } s && _scratchSaved != null) Memory.Write(s.Address, _scratchSaved);
         _scratch = null;
         _scratchSaved = null;

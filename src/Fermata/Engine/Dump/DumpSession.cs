@@ -29,6 +29,10 @@ internal sealed class DumpSession
     /// <summary>The id of the image being taken (what a write tracker is armed for).</summary>
     public string ImageId { get; init; } = "";
 
+    /// <summary>What the dump could not do as it should have, without failing (a thread left
+    /// unguarded during injected calls).</summary>
+    public List<string> Warnings { get; } = [];
+
     public DumpSession(Tracer tracer, ImageBuilder image, FrozenJob job, bool isJob, int externalPid)
     {
         Tracer = tracer;

@@ -1,13 +1,19 @@
 using Fermata.Linux;
 using Fermata.Linux.Interop;
 
-namespace Fermata.Engine;
+namespace Fermata;
 
 /// <summary>
 /// Test hook for crash safety: with FERMATA_CRASH_AT=NAME in the environment, the controller
 /// kills itself with SIGKILL when it reaches the point NAME, so tests can prove that a controller
 /// dying at that moment leaves the target running and every earlier image valid. "NAME:N" crashes
 /// at the Nth time the point is reached. Unset (always, outside tests), it costs one comparison.
+///
+/// Points: "frozen", "collected", "copied", "committing", "committed" (the checkpoint's phases),
+/// "injected" (an injected call's registers are set, the thread has not run it yet) and
+/// "between-calls" (a call has returned; the thread is parked at its exit with the injected
+/// registers), "finishing" (the thread has its own registers back but still waits at the last
+/// call's exit). The namespace is the library's root, so every layer can reach it.
 /// </summary>
 public static class CrashPoints
 {

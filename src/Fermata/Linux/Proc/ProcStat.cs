@@ -33,6 +33,9 @@ public sealed class ProcStat
     public int Session => (int)Field(6);
     public ulong Flags => Field(9);
     public long Nice => SignedField(19);
+    /// <summary>When the process started, in clock ticks after boot: with the PID, it names one
+    /// process for good (a PID can be reused, the pair cannot).</summary>
+    public ulong StartTime => Field(22);
     public ulong StartCode => Field(26);
     public ulong EndCode => Field(27);
     public ulong StartStack => Field(28);

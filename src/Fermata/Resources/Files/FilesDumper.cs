@@ -3,6 +3,7 @@ using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
+using Fermata.Resources.Memory;
 using Fermata.Resources.Pipes;
 
 namespace Fermata.Resources.Files;
@@ -13,6 +14,7 @@ namespace Fermata.Resources.Files;
 /// behind them. Regular files, directories, memory devices (/dev/null, /dev/zero, /dev/urandom...),
 /// memfds, files deleted while open (their contents are stored) and pipes are supported; anything
 /// else is refused with the descriptor and its kind named, rather than restored half-working.
+/// Fermata's own write tracker (a userfaultfd, <see cref="WriteTracker"/>) is left out.
 /// </summary>
 internal static class FilesDumper
 {
@@ -22,8 +24,12 @@ internal static class FilesDumper
     {
         int pid = ctx.Pid;
         var fds = new List<OpenFd>();
+        // Fermata's own write tracker is not the program's: a restored process has none until
+        // its next checkpoint arms one.
+        var trackers = WriteTracker.TrackerFds(ctx);
         foreach (int fd in ProcFiles.DescriptorNumbers(pid))
         {
+            if (trackers.Contains(fd)) continue;
             var open = Describe(pid, fd);
             if (open != null) fds.Add(open);
         }

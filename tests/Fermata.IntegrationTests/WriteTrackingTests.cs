@@ -1,3 +1,4 @@
+using Fermata.Image;
 using System.Globalization;
 using Fermata.Engine.Dump;
 using Fermata.IntegrationTests.Infrastructure;
@@ -273,7 +274,7 @@ public sealed class WriteTrackingTests
         string pages = Path.Combine(Path.GetTempPath(), $"fermata-wt-{Environment.ProcessId}-{pid}-{Guid.NewGuid():N}.img");
         try
         {
-            using var image = new ImageBuilder(pages);
+            using var image = new ImageBuilder(pages, Path.GetTempPath(), Compression.None);
             var session = new DumpSession(tracer, image, frozen, isJob: false, externalPid: 0);
             using var ctx = new DumpContext(session, frozen.Processes[0]);
             try { return work(ctx); }

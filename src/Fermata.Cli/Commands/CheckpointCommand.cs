@@ -38,6 +38,7 @@ internal static class CheckpointCommand
                 Parent = parse.GetValue(parent),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
             });
+            foreach (var warning in result.Warnings) Console.Error.WriteLine($"fermata: warning: {warning}");
             Console.WriteLine(
                 $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings; " +
                 $"pages {Format.Pages(result.Stats)}; image {Format.Bytes(result.BytesStored)}" +

@@ -54,4 +54,5 @@ public sealed record CheckpointResult
     public string? Parent { get; init; }
     /// <summary>Processes whose writes are tracked from this checkpoint on.</summary>
     public int TrackedProcesses { get; init; }
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }

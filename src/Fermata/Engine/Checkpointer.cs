@@ -90,6 +90,12 @@ public static class Checkpointer
     private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total)
     {
         var timer = new PhaseTimer();
+        // Everything that does not need the target stopped is prepared first: the parent's page
+        // index can be large.
+        using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile), dir.FinalPath, options.Compression);
+        string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        var baseline = parent == null ? null : new ParentBaseline(parent, image);
+        timer.Mark("index parent");
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         timer.Mark("freeze");
@@ -97,11 +103,9 @@ public static class Checkpointer
         var contexts = new List<DumpContext>();
         try
         {
-            using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile), dir.FinalPath, options.Compression);
-            string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
             var session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
             {
-                Baseline = parent == null ? null : new ParentBaseline(parent, image),
+                Baseline = baseline,
                 ImageId = id,
             };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
@@ -183,6 +187,7 @@ public static class Checkpointer
                 Stats = manifest.Info.Stats,
                 Parent = session.Baseline?.Directory,
                 TrackedProcesses = tracked,
+                Warnings = session.Warnings,
                 Frozen = frozenTime.Elapsed,
                 Total = total.Elapsed,
                 LeftRunning = options.LeaveRunning,

@@ -99,7 +99,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
                 () => new ChunkBuffers(capacity),
                 (index, _, buffers) =>
                 {
-                    if (index == half) Engine.CrashPoints.Reach("copying");
+                    if (index == half) CrashPoints.Reach("copying");
                     _blocks[index] = WriteChunk(index, buffers, dedup);
                     return buffers;
                 },

@@ -26,7 +26,7 @@ internal static unsafe class Userfaultfd
 
     public const ulong UFFD_API = 0xAA;
     public const ulong UFFD_FEATURE_WP_UNPOPULATED = 1 << 13;
-    public const ulong UFFD_FEATURE_WP_ASYNC = 1 << 14;
+    public const ulong UFFD_FEATURE_WP_ASYNC = 1 << 15; // (1 << 14 is UFFD_FEATURE_POISON)
     /// <summary>Internal bit the kernel adds to ctx->features once UFFDIO_API succeeded; fdinfo shows it.</summary>
     public const ulong UFFD_FEATURE_INITIALIZED = 1UL << 31;
     public const ulong UFFDIO_REGISTER_MODE_WP = 1 << 1;

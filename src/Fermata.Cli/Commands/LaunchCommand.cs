@@ -43,8 +43,9 @@ internal static class LaunchCommand
             jobDir.Create(settings);
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+            using var supervisor = new JobSupervisor(jobDir, settings, Log);
             int init = JobLauncher.Launch(path, argv, environment);
-            return new JobSupervisor(jobDir, settings, init, Log).Run();
+            return supervisor.Run(init);
         });
         return command;
     }

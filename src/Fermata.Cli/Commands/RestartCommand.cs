@@ -21,6 +21,7 @@ internal static class RestartCommand
             if (job.RunningLauncher() is { } running)
                 throw new ConflictException($"the job in {job.Path} is still running (launcher PID {running})");
             var settings = job.ReadSettings();
+            using var supervisor = new JobSupervisor(job, settings, LaunchCommand.Log);
             RestoreResult result;
             try
             {
@@ -32,7 +33,7 @@ internal static class RestartCommand
             }
             foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");
             LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")} in {result.Total.TotalSeconds:0.00} s");
-            return new JobSupervisor(job, settings, result.HostPid, LaunchCommand.Log, restoredFrom: checkpoint).Run();
+            return supervisor.Run(result.HostPid, restoredFrom: checkpoint);
         });
         return command;
     }

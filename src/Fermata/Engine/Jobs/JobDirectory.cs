@@ -88,7 +88,14 @@ public sealed class JobDirectory
         return removed;
     }
 
-    public void WriteLauncher(int pid) => WriteAtomically(LauncherFile, $"{pid}\n");
+    public void WriteLauncher(int pid)
+    {
+        try { WriteAtomically(LauncherFile, $"{pid}\n"); }
+        catch (UnauthorizedAccessException)
+        {
+            throw new PermissionException($"permission denied writing to {Path}: only the job's owner (or root) can run it");
+        }
+    }
 
     public void RemoveLauncher()
     {

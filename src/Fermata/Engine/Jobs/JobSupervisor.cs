@@ -20,7 +20,7 @@ namespace Fermata.Engine.Jobs;
 /// job), fed by a queue. Whether the job has ended is watched through a pidfd, which waits
 /// for nothing.
 /// </summary>
-public sealed class JobSupervisor
+public sealed class JobSupervisor : IDisposable
 {
     /// <summary>Exit status of a launcher whose job was checkpointed and stopped (EX_TEMPFAIL:
     /// try again, that is restart).</summary>
@@ -28,7 +28,7 @@ public sealed class JobSupervisor
 
     private readonly JobDirectory _dir;
     private readonly JobSettings _settings;
-    private readonly int _init;
+    private int _init;
     private readonly Action<string> _log;
     private readonly BlockingCollection<Request> _requests = new();
     private volatile bool _ended;
@@ -39,35 +39,44 @@ public sealed class JobSupervisor
     /// checkpoint stores only what changed since.</summary>
     private string? _parent;
 
-    /// <param name="restoredFrom">The checkpoint a restart restored, or null after a launch.</param>
-    public JobSupervisor(JobDirectory dir, JobSettings settings, int initHostPid, Action<string> log, string? restoredFrom = null)
+    private readonly Socket? _listener;
+    private readonly List<PosixSignalRegistration> _registrations = [];
+
+    /// <summary>
+    /// Makes the launcher reachable before its job exists: the control socket listens and the
+    /// signals are caught from here on, so nobody who sees the job running can find its launcher
+    /// deaf (requests wait in the queue until <see cref="Run"/>).
+    /// </summary>
+    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log)
     {
         _dir = dir;
         _settings = settings;
-        _init = initHostPid;
         _log = log;
-        _parent = restoredFrom;
+        _listener = Listen();
+        foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
+        {
+            int s = sig;
+            if (s != _settings.Signal && s is Signals.SIGUSR1 or Signals.SIGUSR2) continue;
+            _registrations.Add(PosixSignalRegistration.Create((PosixSignal)s, context =>
+            {
+                context.Cancel = true;
+                _requests.Add(s == _settings.Signal ? new Request("checkpoint", _settings.LeaveRunning) : new Request($"forward {s}", false));
+            }));
+        }
+        _dir.WriteLauncher(Environment.ProcessId);
     }
 
-    public int Run()
+    /// <summary>Supervises the job whose init is <paramref name="initHostPid"/> until it ends or
+    /// is stopped by a checkpoint; returns the launcher's exit status.</summary>
+    /// <param name="restoredFrom">The checkpoint a restart restored, or null after a launch.</param>
+    public int Run(int initHostPid, string? restoredFrom = null)
     {
-        _dir.WriteLauncher(Environment.ProcessId);
-        var registrations = new List<PosixSignalRegistration>();
-        using var listener = Listen();
+        _init = initHostPid;
+        _parent = restoredFrom;
         try
         {
-            foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
-            {
-                int s = sig;
-                if (s != _settings.Signal && s is Signals.SIGUSR1 or Signals.SIGUSR2) continue;
-                registrations.Add(PosixSignalRegistration.Create((PosixSignal)s, context =>
-                {
-                    context.Cancel = true;
-                    _requests.Add(s == _settings.Signal ? new Request("checkpoint", _settings.LeaveRunning) : new Request($"forward {s}", false));
-                }));
-            }
             new Thread(WatchExit) { IsBackground = true, Name = "fermata-job-exit" }.Start();
-            if (listener != null) new Thread(() => Serve(listener)) { IsBackground = true, Name = "fermata-job-control" }.Start();
+            if (_listener != null) new Thread(() => Serve(_listener)) { IsBackground = true, Name = "fermata-job-control" }.Start();
             if (_settings.IntervalSeconds > 0) new Thread(Tick) { IsBackground = true, Name = "fermata-job-interval" }.Start();
 
             foreach (var request in _requests.GetConsumingEnumerable())
@@ -101,10 +110,17 @@ public sealed class JobSupervisor
         }
         finally
         {
-            _ended = true;
-            foreach (var r in registrations) r.Dispose();
-            _dir.RemoveLauncher();
+            Dispose();
         }
+    }
+
+    public void Dispose()
+    {
+        _ended = true;
+        foreach (var r in _registrations) r.Dispose();
+        _registrations.Clear();
+        _listener?.Dispose();
+        _dir.RemoveLauncher();
     }
 
     /// <summary>Takes a checkpoint of the job into DIR/n, then points latest at it and prunes.</summary>

@@ -35,7 +35,7 @@ public sealed class WriteTrackingStateTests
     [Fact]
     public void UserfaultfdFeaturesComeFromFdinfo()
     {
-        var info = FdInfo.Parse("pos:\t0\nflags:\t02006000\nmnt_id:\t17\nino:\t357107\npending:\t0\ntotal:\t0\nAPI:\taa:80006000:80000000000001ff\n");
+        var info = FdInfo.Parse("pos:\t0\nflags:\t02006000\nmnt_id:\t17\nino:\t357107\npending:\t0\ntotal:\t0\nAPI:\taa:8000a000:80000000000001ff\n");
         Assert.Equal(Userfaultfd.TrackingFeatures, Userfaultfd.Features(info));
         Assert.Null(Userfaultfd.Features(FdInfo.Parse("pos:\t0\nflags:\t02\nAPI:\taa:0:0\n"))); // UFFDIO_API not done yet
     }

@@ -207,4 +207,40 @@ public sealed class JobLauncherTests
         last.ExpectExit(0);
         Assert.Equal(JobWorkloads.TickerOutput(150), File.ReadAllText(output));
     }
+
+    /// <summary>A restart arms the write tracker in every process for the checkpoint it restarted
+    /// from, so the job's next checkpoint (which takes that one as its parent) reads only the
+    /// pages written since the restart, and the job runs on to the same end.</summary>
+    [AsyncWriteProtectTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CheckpointAfterARestartKnowsTheUnchangedPagesByTracking(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string dir = s.Path("job"), output = s.Path("ticks.log"), gate = s.Path("gate");
+        string[] ticker = [output, "150", "20", $"50:{gate}"];
+
+        using (var launch = JobRun.Launch(user, dir, [], JobWorkloads.Ticker, ticker))
+        {
+            launch.WaitForTick(output, 5);
+            var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);
+            Assert.True(checkpoint.ExitCode == 0, $"checkpoint failed: {checkpoint}\nlauncher: {launch.Report()}");
+            launch.ExpectExit(75);
+        }
+        int first = Workload.LastTick(output);
+
+        using var restart = JobRun.Restart(user, dir);
+        restart.WaitForTick(output, Math.Min(first + 3, 50));
+        var again = FermataCli.RunAs(user, "checkpoint", dir, "--leave-running");
+        Assert.True(again.ExitCode == 0, $"checkpoint failed: {again}\nlauncher: {restart.Report()}");
+        Assert.Equal(2, JobDir.Latest(dir));
+        var pages = PageStats.Of(JobDir.Checkpoint(dir, 2), user);
+        Assert.True(pages.InheritedByTracking > 0, $"pages unchanged since the restart should be known by tracking: {pages}");
+        Assert.True(pages.Stored < pages.InheritedByTracking, $"only what was written since the restart should be stored: {pages}");
+
+        JobWorkloads.Open(gate);
+        restart.ExpectExit(0);
+        Assert.Equal(JobWorkloads.TickerOutput(150), File.ReadAllText(output));
+    }
 }

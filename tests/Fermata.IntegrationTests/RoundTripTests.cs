@@ -126,4 +126,40 @@ public sealed class RoundTripTests
         Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
         Assert.Equal(expected, File.ReadAllText(w.Output));
     }
+
+    [Fact]
+    public void SleepInterruptedByAnEarlierCheckpointIsMadeAgainAfterARestore()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled("sleeper"), s.Path("out.log"), "4000");
+
+        // A checkpoint that leaves the process running interrupts its relative sleep once: the
+        // kernel goes on with it in restart_syscall, which is where the next checkpoint finds it.
+        CheckpointTwiceDuring(s, w, "sleep 1", "first", "second", "in restart_syscall");
+        w.Reap();
+
+        using var restore = FermataCli.Start(null, "restore", s.Path("second"));
+        // An absolute sleep (clock_nanosleep with TIMER_ABSTIME) is restarted as itself.
+        CheckpointTwiceDuring(s, w, "sleep 3", "third", "fourth", "in clock_nanosleep");
+        Assert.True(restore.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Equal(137, restore.ExitCode);
+
+        Expect.Succeeded(FermataCli.Run("restore", s.Path("fourth")));
+        // Every sleep was made once and ended without EINTR (a relative one sleeps its whole length again).
+        Assert.Equal("sleep 1\nslept 1\nsleep 2\nslept 2\nsleep 3\nslept 3\ndone\n", File.ReadAllText(w.Output));
+    }
+
+    /// <summary>Once the workload announces <paramref name="sleep"/>, checkpoints it twice while
+    /// it sleeps, leaving it running the first time and killing it the second, and checks where
+    /// the second image found its thread.</summary>
+    private static void CheckpointTwiceDuring(Scratch s, Workload w, string sleep, string first, string second, string where)
+    {
+        Workload.WaitFor(w.Output, l => l == sleep);
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path(first), "--leave-running"));
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path(second)));
+        Assert.Equal(sleep, File.ReadAllLines(w.Output)[^1]); // both landed inside the sleep
+        var inspect = FermataCli.Run("inspect", s.Path(second));
+        Expect.Succeeded(inspect);
+        Assert.Contains(where, inspect.Stdout);
+    }
 }

@@ -72,38 +72,4 @@ public sealed class SignalFrameTests
         Assert.Equal(0x46505845U, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(f + 11008)));
         Assert.Equal(amx, BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(f + 472)));
     }
-
-    [Fact]
-    public void InterruptedCallIsMadeAgain()
-    {
-        var regs = Regs();
-        regs.OrigRax = SyscallNumbers.Read;
-        regs.Rax = unchecked((ulong)UserRegs.ERESTARTSYS);
-        var resumed = SignalFrame.Resumed(regs);
-        Assert.Equal((ulong)SyscallNumbers.Read, resumed.Rax);
-        Assert.Equal(regs.Rip - 2, resumed.Rip);
-
-        regs.OrigRax = SyscallNumbers.ClockNanosleep;
-        regs.Rax = unchecked((ulong)UserRegs.ERESTART_RESTARTBLOCK);
-        Assert.Equal((ulong)SyscallNumbers.ClockNanosleep, SignalFrame.Resumed(regs).Rax); // itself, not restart_syscall
-
-        regs.Rax = unchecked((ulong)-4L); // EINTR: returned, not restarted
-        Assert.Equal(regs, SignalFrame.Resumed(regs));
-    }
-
-    [Fact]
-    public void CallInsideRestartSyscallIsFoundFromTheCodeBeforeIt()
-    {
-        Assert.Equal(SyscallNumbers.ClockNanosleep, SignalFrame.RestartedCall([0x90, 0x90, 0xb8, 0xe6, 0x00, 0x00, 0x00]));
-        Assert.Equal(SyscallNumbers.Nanosleep, SignalFrame.RestartedCall([0x48, 0xc7, 0xc0, 0x23, 0x00, 0x00, 0x00]));
-        Assert.Null(SignalFrame.RestartedCall([0x90, 0x90, 0xb8, 0x00, 0x00, 0x00, 0x00])); // read: never restarted that way
-        Assert.Null(SignalFrame.RestartedCall([0x90, 0x90, 0x89, 0xc8, 0x90, 0x90, 0x90]));
-        Assert.Null(SignalFrame.RestartedCall([]));
-
-        var regs = Regs();
-        regs.OrigRax = SyscallNumbers.RestartSyscall;
-        regs.Rax = unchecked((ulong)UserRegs.ERESTART_RESTARTBLOCK);
-        Assert.Equal((ulong)SyscallNumbers.Futex, SignalFrame.Resumed(regs, SyscallNumbers.Futex).Rax);
-        Assert.Equal((ulong)SyscallNumbers.RestartSyscall, SignalFrame.Resumed(regs).Rax);
-    }
 }

@@ -147,6 +147,7 @@ internal static class ImageJson
                 w.WriteBoolean("deleted", f.Deleted);
                 w.WriteNumber("size", f.Size);
             }
+            else if (desc.Kind == DescriptionKind.External) w.WriteString("launcher_stream", ImageReport.LauncherStream(desc.ObjectId));
             else w.WriteNumber("buffered_bytes", image.Pipe(desc.ObjectId).Contents.Length);
             w.WriteString("flags", $"0{Convert.ToString(desc.Flags, 8)}");
             w.WriteNumber("position", desc.Position);

@@ -92,6 +92,7 @@ internal static class ImageReport
             {
                 DescriptionKind.File => DescribeFile(image.File(desc.ObjectId), desc),
                 DescriptionKind.PipeRead => $"pipe {desc.ObjectId} (read end, {image.Pipe(desc.ObjectId).Contents.Length} bytes buffered)",
+                DescriptionKind.External => $"the launcher's {LauncherStream(desc.ObjectId)}",
                 _ => $"pipe {desc.ObjectId} (write end)",
             };
             string shared = p.Descriptors.Count(o => o.DescriptionId == d.DescriptionId) > 1 ? ", shared description" : "";
@@ -107,6 +108,9 @@ internal static class ImageReport
             .Select(l => $"{LimitRecord.Names[l.Resource]}={Limit(l.Soft)}/{Limit(l.Hard)}");
         sb.AppendLine($"  limits: {string.Join(" ", limits)}");
     }
+
+    /// <summary>Which of the launcher's standard streams an external description stands for.</summary>
+    internal static string LauncherStream(uint k) => k switch { 0 => "stdin", 1 => "stdout", 2 => "stderr", _ => $"fd {k}" };
 
     private static string DescribeFile(FileRecord f, DescriptionRecord d)
     {

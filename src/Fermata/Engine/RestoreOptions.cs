@@ -35,6 +35,9 @@ public sealed record RestoreResult
     public int Processes { get; init; } = 1;
     public int Threads { get; init; }
     public ulong PagesRestored { get; init; }
+    /// <summary>Processes whose writes are tracked from the restore on, so that a checkpoint with
+    /// this image as its parent reads only the pages they write.</summary>
+    public int TrackedProcesses { get; init; }
     public TimeSpan Total { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }

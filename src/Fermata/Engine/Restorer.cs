@@ -24,7 +24,7 @@ namespace Fermata.Engine;
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
 ///     process groups are joined, and zombies exit with their saved status.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO;
-///     mappings and pages; descriptors (shared ones copied from the process that created them);
+///     mappings and pages, then arm the write tracker for this image; descriptors (shared ones copied from the process that created them);
 ///     process state; threads and their state; signal handlers and pending signals.
 ///  5. Then, for all processes: close what the restore kept open, give back credentials, the
 ///     parent-death signal, FPU state, registers and signal masks; and only then let every
@@ -50,7 +50,7 @@ public static class Restorer
         var warnings = new List<string>();
         int blankPid = BlankProcess.Spawn(inheritStdio: job); // on the caller's thread: see BlankProcess.Spawn
         using var tracer = new Tracer();
-        var (root, rootHost, pages) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
+        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
         return new RestoreResult
         {
             Pid = root.Pid,
@@ -58,12 +58,13 @@ public static class Restorer
             Processes = image.Manifest.Processes.Count,
             Threads = image.Manifest.Processes.Sum(p => p.Threads.Count),
             PagesRestored = pages,
+            TrackedProcesses = tracked,
             Total = total.Elapsed,
             Warnings = warnings,
         };
     }
 
-    private static (ProcessRecord Root, int RootHost, ulong Pages) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
@@ -120,7 +121,7 @@ public static class Restorer
             }
             foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");
-            return (order[0], created[0].HostPid, pages);
+            return (order[0], created[0].HostPid, pages, live.Count(c => c.WriteTracked));
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Fermata.Linux;
 
 namespace Fermata.Tracing;
 
@@ -50,6 +49,9 @@ public static class SignalFrame
     /// below <paramref name="top"/>. The frame starts at the returned address, which is what the
     /// thread's stack pointer must be when it executes a "ret" (its pretcode slot holds
     /// <paramref name="restorer"/>, code that calls rt_sigreturn). Returns the bytes from there on.
+    /// A thread stopped inside an interrupted system call returns to make it again (see
+    /// <see cref="SyscallRestart.Applied"/>; <paramref name="restartedCall"/>: the call a thread
+    /// inside restart_syscall restarts).
     /// </summary>
     public static (ulong Start, byte[] Bytes) Build(ulong top, in UserRegs registers, ulong blockedSignals,
         ReadOnlySpan<byte> xstate, ulong restorer, int? restartedCall = null)
@@ -62,7 +64,7 @@ public static class SignalFrame
         var bytes = new byte[(int)(fp - frame) + fpLength];
         var f = bytes.AsSpan();
 
-        var regs = Resumed(registers, restartedCall);
+        var regs = SyscallRestart.Applied(registers, restartedCall);
         BinaryPrimitives.WriteUInt64LittleEndian(f, restorer);
         BinaryPrimitives.WriteUInt64LittleEndian(f[8..], UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS);
         var sc = f[Mcontext..];
@@ -94,47 +96,5 @@ public static class SignalFrame
         BinaryPrimitives.WriteUInt32LittleEndian(image[(SwBytes + 16)..], (uint)size);     // xstate_size
         BinaryPrimitives.WriteUInt32LittleEndian(image[xstate.Length..], FP_XSTATE_MAGIC2);
         return (frame, bytes);
-    }
-
-    /// <summary>
-    /// The registers a thread stopped inside an interrupted system call resumes with, as the
-    /// kernel would set them on a plain resume: the call is made again (rax = its number, rip back
-    /// over the 2-byte "syscall"). rt_sigreturn itself never restarts anything (it sets orig_rax
-    /// to -1), so the frame must carry this already.
-    ///
-    /// A call interrupted with ERESTART_RESTARTBLOCK (a relative sleep, a poll or futex wait with
-    /// a timeout) is made again as itself too, with its original arguments (still in the
-    /// registers): the kernel's restart_syscall would not do, since rt_sigreturn forgets what it
-    /// was to restart, which turns it into EINTR. Such a call then waits its whole time again. A
-    /// thread already inside restart_syscall (interrupted once before) shows only that; the call
-    /// it restarts is <paramref name="restartedCall"/> when the caller could tell (see
-    /// <see cref="RestartedCall"/>), and otherwise the thread gets the EINTR.
-    /// </summary>
-    public static UserRegs Resumed(UserRegs regs, int? restartedCall = null)
-    {
-        if (regs.InRestartableSyscall)
-        {
-            bool restarting = (long)regs.OrigRax == SyscallNumbers.RestartSyscall && restartedCall != null;
-            regs.Rax = restarting ? (ulong)restartedCall!.Value : regs.OrigRax;
-            regs.Rip -= 2;
-        }
-        return regs;
-    }
-
-    /// <summary>
-    /// The call a thread inside restart_syscall restarts, read from the code that made it: the
-    /// instruction right before its "syscall" (at <paramref name="syscallAddress"/>), when that
-    /// loads the number, "mov $N, %eax" (b8 N) or "mov $N, %rax" (48 c7 c0 N), as C libraries
-    /// write their calls, and N is a call the kernel restarts this way. Null when it cannot tell.
-    /// </summary>
-    public static int? RestartedCall(ReadOnlySpan<byte> codeBefore)
-    {
-        if (codeBefore.Length < 7) return null;
-        var last = codeBefore[^7..];
-        int? number = last[2] == 0xb8 ? BinaryPrimitives.ReadInt32LittleEndian(last[3..])
-            : last[0] == 0x48 && last[1] == 0xc7 && last[2] == 0xc0 ? BinaryPrimitives.ReadInt32LittleEndian(last[3..])
-            : null;
-        return number is SyscallNumbers.Nanosleep or SyscallNumbers.ClockNanosleep or SyscallNumbers.Futex or SyscallNumbers.Poll
-            ? number : null;
     }
 }

@@ -32,3 +32,17 @@ public static class Expect
         w.WaitForTick(now + 3, word);
     }
 }
+
+/// <summary>An image's page statistics, as 'fermata inspect --json' reports them.</summary>
+public sealed record PageStats(ulong Total, ulong Stored, ulong InheritedByTracking, ulong InheritedByComparison)
+{
+    public static PageStats Of(string dir, string? user = null)
+    {
+        var inspect = FermataCli.RunAs(user, "inspect", dir, "--json");
+        Expect.Succeeded(inspect);
+        using var doc = System.Text.Json.JsonDocument.Parse(inspect.Stdout);
+        var pages = doc.RootElement.GetProperty("pages");
+        ulong Get(string name) => pages.GetProperty(name).GetUInt64();
+        return new PageStats(Get("total"), Get("stored"), Get("inherited_by_tracking"), Get("inherited_by_comparison"));
+    }
+}

@@ -1,6 +1,7 @@
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Proc;
+using Fermata.Resources.Memory;
 using Fermata.Tracing;
 
 namespace Fermata.Engine.Dump;
@@ -17,7 +18,7 @@ namespace Fermata.Engine.Dump;
 /// <see cref="GuardFrame"/> below that before its first call, so a controller killed while
 /// threads hold injected registers leaves them able to return to their own.
 /// </summary>
-internal sealed class DumpContext : IDisposable
+internal sealed class DumpContext : ITrackedProcess, IDisposable
 {
     private const ulong RedZone = 128;
     private const ulong ScratchSize = 4096;
@@ -97,6 +98,11 @@ internal sealed class DumpContext : IDisposable
 
     /// <summary>The injector of the main thread (or the first thread), for process-wide queries.</summary>
     public SyscallInjector ProcessInjector => Injector(Frozen.Threads.Contains(Pid) ? Pid : Frozen.Threads[0]);
+
+    SyscallInjector ITrackedProcess.Injector => ProcessInjector;
+    IReadOnlyList<MapsEntry> ITrackedProcess.Maps => Maps;
+    IReadOnlyCollection<int> ITrackedProcess.ReservedDescriptors => [];
+    ulong? ITrackedProcess.PendingDescriptorLimit => null;
 
     /// <summary>Scratch memory below the red zone of the first thread whose stack has room,
     /// preferably room for that thread's guard frame below it too.</summary>

@@ -1,4 +1,3 @@
-using Fermata.Linux;
 using Fermata.Linux.Proc;
 using Fermata.Tracing;
 
@@ -52,8 +51,7 @@ internal sealed class GuardFrame
 
         var xstate = ctx.Tracer.GetXState(tid);
         ulong mask = ctx.Tracer.GetSigMask(tid);
-        int? restarted = regs.InRestartableSyscall && (long)regs.OrigRax == SyscallNumbers.RestartSyscall
-            ? SignalFrame.RestartedCall(ReadBefore(ctx, regs.Rip - 2, 7)) : null;
+        int? restarted = SyscallRestart.RestartedCall(ctx.Memory, regs);
         ulong top = sp - RedZone;
         while (true)
         {
@@ -73,14 +71,6 @@ internal sealed class GuardFrame
             injector.StackPointer = start;
             return (frame, null);
         }
-    }
-
-    /// <summary>The <paramref name="length"/> bytes of code before <paramref name="address"/>,
-    /// or none where they cannot be read.</summary>
-    private static byte[] ReadBefore(DumpContext ctx, ulong address, int length)
-    {
-        try { return ctx.Memory.Read(address - (ulong)length, length); }
-        catch (Errors.SystemCallException) { return []; }
     }
 
     /// <summary>Puts back the bytes the frame covered.</summary>

@@ -1,7 +1,9 @@
 using System.Text;
 using Fermata.Errors;
 using Fermata.Linux;
+using Fermata.Linux.Proc;
 using Fermata.Resources;
+using Fermata.Resources.Memory;
 using Fermata.Tracing;
 
 namespace Fermata.Engine.Restore;
@@ -12,7 +14,7 @@ namespace Fermata.Engine.Restore;
 /// memory for the arguments of injected calls), and descriptors the new process holds only for
 /// the duration of the restore.
 /// </summary>
-internal sealed class RestoreContext : IDisposable
+internal sealed class RestoreContext : ITrackedProcess, IDisposable
 {
     /// <summary>Size of the helper region: one page of code, the rest scratch.</summary>
     public const ulong HelperSize = 128 << 10;
@@ -34,6 +36,8 @@ internal sealed class RestoreContext : IDisposable
     /// <summary>An injector per thread, by the thread's saved TID.</summary>
     public Dictionary<int, SyscallInjector> Threads { get; } = [];
     public ulong HelperAddress { get; set; }
+    /// <summary>The write tracker was armed for the image restored from (see <see cref="WriteTracker"/>).</summary>
+    public bool WriteTracked { get; set; }
     public List<string> TemporaryPaths => Session.TemporaryPaths;
     public Dictionary<uint, string> RecreatedFiles => Session.RecreatedFiles;
     public HashSet<uint> RewoundFiles => Session.RewoundFiles;
@@ -129,6 +133,12 @@ internal sealed class RestoreContext : IDisposable
 
     /// <summary>Our own copy of one of the process's descriptors (through a pidfd).</summary>
     public SafeFd GrabDescriptor(int fd) => (_pidfd ??= PidFd.Open(Pid)).Grab(fd);
+
+    SyscallInjector ITrackedProcess.Injector => Main;
+    IReadOnlyList<MapsEntry> ITrackedProcess.Maps => SmapsReader.Read(Pid);
+    IReadOnlyCollection<int> ITrackedProcess.ReservedDescriptors => Process.Descriptors.Select(d => d.Fd).ToHashSet();
+    ulong? ITrackedProcess.PendingDescriptorLimit =>
+        Process.Limits.FirstOrDefault(l => l.Resource == Resources.Process.LimitRecord.NoFile)?.Soft;
 
     /// <summary>A duplicate of a descriptor of the new process at <see cref="HighFd"/> or above.</summary>
     public int DuplicateHigh(int fd) =>

@@ -49,9 +49,26 @@ internal static class MemoryRestorer
         foreach (var m in madeWritable)
             ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
         foreach (var m in ctx.Process.Mappings) ApplyFlags(ctx, m);
+        ArmWriteTracking(ctx);
         ulong pages = 0;
         foreach (var p in placements) pages += p.Pages;
         return pages;
+    }
+
+    /// <summary>
+    /// Last, with every page written and before the process first runs, its memory is exactly the
+    /// image's: the write tracker is armed for that image, so the next checkpoint taken with it as
+    /// the parent (as a job's is after a restart) reads and stores only the pages written from
+    /// here on. What the restore itself still writes (the kernel's rseq fields) merely reads as
+    /// written. Where tracking cannot be had the process is restored without it.
+    /// </summary>
+    private static void ArmWriteTracking(RestoreContext ctx)
+    {
+        try { ctx.WriteTracked = WriteTracker.Arm(ctx, ctx.Image.Manifest.Info.Id); }
+        catch (FermataException e) when (e is not TargetException)
+        {
+            ctx.Warnings.Add($"write tracking could not be armed in process {ctx.Process.Pid} ({e.Message}); its next checkpoint compares every page with the image's");
+        }
     }
 
     private static void Map(RestoreContext ctx, MappingRecord m, int prot)

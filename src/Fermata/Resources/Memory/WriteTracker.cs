@@ -1,5 +1,4 @@
 using System.Globalization;
-using Fermata.Engine.Dump;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
@@ -9,12 +8,16 @@ namespace Fermata.Resources.Memory;
 
 /// <summary>
 /// Knows which pages of a process's private anonymous memory were written since its last
-/// checkpoint, so an incremental checkpoint copies only those. Linux here has no soft-dirty bit;
-/// the tracker is a userfaultfd in asynchronous write-protect mode, living inside the process:
+/// checkpoint, or since it was restored, so an incremental checkpoint copies only those. Linux
+/// here has no soft-dirty bit; the tracker is a userfaultfd in asynchronous write-protect mode,
+/// living inside the process. It is armed by a checkpoint that leaves the process running (for
+/// the image being taken) and by a restore (for the image restored from, once every page is
+/// written and before the process first runs), each through <see cref="ITrackedProcess"/>:
 ///
 ///  1. Created in the target by an injected userfaultfd(O_CLOEXEC|O_NONBLOCK|UFFD_USER_MODE_ONLY)
 ///     (no privilege needed), moved to a high descriptor number (just below
-///     min(RLIMIT_NOFILE, 1024)), close-on-exec, and marked O_APPEND: meaningless on a
+///     min(RLIMIT_NOFILE, 1024); at a restore, none that the image's descriptors take later),
+///     close-on-exec, and marked O_APPEND: meaningless on a
 ///     userfaultfd, which cannot be written, the flag lets any holder of the descriptor
 ///     (a child that inherited it across fork) be recognised as holding one of Fermata's.
 ///     The descriptor must stay open: closing its last copy unregisters everything.
@@ -23,7 +26,7 @@ namespace Fermata.Resources.Memory;
 ///     copy of the descriptor (pidfd_getfd): they act on the creator's address space.
 ///  3. The image id is recorded (<see cref="TrackingState"/>) before anything is protected.
 ///  4. PAGEMAP_SCAN with PM_SCAN_WP_MATCHING write-protects every present or swapped page of
-///     the registered mappings, at the instant of the freeze.
+///     the registered mappings, at the instant of the freeze (or the end of the memory restore).
 /// Afterwards any write, by the program or by the kernel on its behalf (read(2) into a buffer),
 /// clears the page's uffd-wp bit without stopping anyone, and a plain PAGEMAP_SCAN reports the
 /// page PAGE_IS_WRITTEN. A mapping the tracker does not cover (file mappings, mappings created or
@@ -47,32 +50,34 @@ internal static class WriteTracker
 
     /// <summary>True when the pages this process wrote since image <paramref name="parentId"/> are
     /// known: tracker present and armed for exactly that image. Reads no page. Call while frozen.</summary>
-    public static bool IsArmedSince(DumpContext ctx, string parentId)
+    public static bool IsArmedSince(ITrackedProcess process, string parentId)
     {
         if (!TrackingState.IsValidId(parentId)) return false;
-        var state = TrackingState.Read(ctx.Pid, StartTime(ctx.Pid));
+        var state = TrackingState.Read(process.Pid, StartTime(process.Pid));
         if (state == null || state.ImageId != parentId) return false;
-        var found = Survey(ctx.Pid);
+        var found = Survey(process.Pid);
         return found.All(u => u.IsTracker) && found.Any(u => u.Fd == state.Fd && u.Inode == state.Inode);
     }
 
     /// <summary>
-    /// Arms tracking for the image <paramref name="imageId"/> being taken now: creates the tracker
-    /// if needed, registers anonymous mappings not yet registered, records the image in the state
-    /// file, then write-protects every present or swapped anonymous page. Call while frozen, with
-    /// the injector usable (before ctx.ReleaseThreads()), after the current pages were scanned.
+    /// Arms tracking for the image <paramref name="imageId"/>, the one the process's memory now
+    /// equals (being taken now, or just restored from): creates the tracker if needed, registers
+    /// anonymous mappings not yet registered, records the image in the state file, then
+    /// write-protects every present or swapped anonymous page. Call while the process is stopped,
+    /// with the injector usable (at a checkpoint before ctx.ReleaseThreads(), after the current
+    /// pages were scanned; at a restore after every page was written).
     /// False when tracking is not possible for this process (no userfaultfd, a kernel that does
     /// not apply asynchronous write-protection, a userfaultfd of the program's own); the process
     /// is then left as it was, or with an idle tracker that the next attempt replaces.
     /// </summary>
-    public static bool Arm(DumpContext ctx, string imageId) => Arm(ctx, imageId, out _);
+    public static bool Arm(ITrackedProcess process, string imageId) => Arm(process, imageId, out _);
 
-    /// <summary><see cref="Arm(DumpContext, string)"/>, saying why not.
+    /// <summary><see cref="Arm(ITrackedProcess, string)"/>, saying why not.
     /// <paramref name="requireAsyncKernel"/> false skips the kernel probe, for tests on a kernel
     /// that does not apply WP_ASYNC: everything is then set up and nothing gets protected.</summary>
-    internal static bool Arm(DumpContext ctx, string imageId, out string? reason, bool requireAsyncKernel = true)
+    internal static bool Arm(ITrackedProcess process, string imageId, out string? reason, bool requireAsyncKernel = true)
     {
-        int pid = ctx.Pid;
+        int pid = process.Pid;
         if (!TrackingState.IsValidId(imageId))
         {
             reason = $"image id '{imageId}' is not a hex string";
@@ -84,6 +89,7 @@ internal static class WriteTracker
             return false;
         }
         ulong startTime = StartTime(pid);
+        var maps = process.Maps;
         var found = Survey(pid);
         var foreign = found.Where(u => !u.IsTracker).Select(u => u.Fd).ToList();
         if (foreign.Count > 0)
@@ -97,25 +103,25 @@ internal static class WriteTracker
         // Trackers that are not this process's own: inherited across fork (they act on the
         // parent's memory), or left without a state file. Closing a copy of an inherited one
         // changes nothing for its owner.
-        foreach (var other in found.Where(u => u.Fd != own?.Fd)) CloseInTarget(ctx, other.Fd);
+        foreach (var other in found.Where(u => u.Fd != own?.Fd)) CloseInTarget(process, other.Fd);
 
         bool created = own == null;
         int fd;
         if (own is { } existing) fd = existing.Fd;
-        else if (!Create(ctx, out fd, out reason)) return false;
+        else if (!Create(process, out fd, out reason)) return false;
 
         bool armed = false;
         try
         {
-            using var handle = ctx.GrabDescriptor(fd);
+            using var handle = process.GrabDescriptor(fd);
             if (created && !Initialize(handle, pid, out reason)) return false;
-            if (!Register(ctx, handle, registerAll: created, out reason)) return false;
+            if (!Register(maps, pid, handle, registerAll: created, out reason)) return false;
             if (Libc.FStat(handle.Fd, out var st) < 0) throw Libc.Error($"fstat of the tracker of pid {pid}");
             // Recorded before protecting: an image that is never committed leaves a state naming
             // an image no later checkpoint has as its parent.
             reason = TrackingState.Write(pid, startTime, new TrackingState(imageId, fd, st.Ino));
             if (reason != null) return false;
-            WriteProtect(ctx);
+            WriteProtect(maps, pid);
             armed = true;
         }
         catch (SystemCallException e)
@@ -128,7 +134,7 @@ internal static class WriteTracker
             {
                 TrackingState.Remove(pid, startTime);
                 // A tracker made just now is dropped again: the process is left as it was.
-                if (created) CloseInTarget(ctx, fd);
+                if (created) CloseInTarget(process, fd);
             }
         }
         if (!armed) return false;
@@ -137,13 +143,13 @@ internal static class WriteTracker
     }
 
     /// <summary>The descriptor number of Fermata's tracker in this process, or -1 (dumpers skip it).</summary>
-    public static int TrackerFd(DumpContext ctx) => TrackerFds(ctx).DefaultIfEmpty(-1).First();
+    public static int TrackerFd(ITrackedProcess process) => TrackerFds(process).DefaultIfEmpty(-1).First();
 
     /// <summary>Every descriptor of the process that is one of Fermata's trackers: its own, or one
-    /// a child inherited and that its next <see cref="Arm(DumpContext, string)"/> closes. None of
+    /// a child inherited and that its next <see cref="Arm(ITrackedProcess, string)"/> closes. None of
     /// them belongs in an image.</summary>
-    internal static IReadOnlyList<int> TrackerFds(DumpContext ctx) =>
-        Survey(ctx.Pid).Where(u => u.IsTracker).Select(u => u.Fd).ToList();
+    internal static IReadOnlyList<int> TrackerFds(ITrackedProcess process) =>
+        Survey(process.Pid).Where(u => u.IsTracker).Select(u => u.Fd).ToList();
 
     /// <summary>The userfaultfds of a process. A tracker is one with Fermata's features and mark.</summary>
     private static List<Uffd> Survey(int pid)
@@ -164,10 +170,10 @@ internal static class WriteTracker
     }
 
     /// <summary>Creates the tracker in the target and moves it to its high number.</summary>
-    private static bool Create(DumpContext ctx, out int fd, out string? reason)
+    private static bool Create(ITrackedProcess process, out int fd, out string? reason)
     {
-        int pid = ctx.Pid;
-        var injector = ctx.ProcessInjector;
+        int pid = process.Pid;
+        var injector = process.Injector;
         long created = injector.Call(SyscallNumbers.Userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK | Userfaultfd.UFFD_USER_MODE_ONLY);
         if (created < 0)
         {
@@ -176,13 +182,14 @@ internal static class WriteTracker
             return false;
         }
         fd = (int)created;
-        int limit = Math.Min(SoftDescriptorLimit(pid), HighestNumberCap);
-        var taken = ProcFiles.DescriptorNumbers(pid).ToHashSet();
+        ulong soft = Math.Min((ulong)SoftDescriptorLimit(pid), process.PendingDescriptorLimit ?? ulong.MaxValue);
+        int limit = (int)Math.Min(soft, HighestNumberCap);
+        var taken = ProcFiles.DescriptorNumbers(pid).Concat(process.ReservedDescriptors).ToHashSet();
         int high = Enumerable.Range(fd + 1, Math.Max(0, limit - fd - 1)).Reverse().FirstOrDefault(n => !taken.Contains(n), -1);
         if (high >= 0)
         {
             long moved = injector.Call(SyscallNumbers.Dup3, fd, high, Libc.O_CLOEXEC);
-            CloseInTarget(ctx, fd);
+            CloseInTarget(process, fd);
             if (moved < 0)
             {
                 reason = $"dup3 of the tracker to fd {high} in process {pid} failed: {Errno.Name((int)-moved)}";
@@ -190,6 +197,13 @@ internal static class WriteTracker
                 return false;
             }
             fd = high;
+        }
+        else if (process.ReservedDescriptors.Contains(fd))
+        {
+            CloseInTarget(process, fd);
+            reason = $"process {pid} has no descriptor number free for the tracker below {limit}";
+            fd = -1;
+            return false;
         }
         reason = null;
         return true;
@@ -214,16 +228,16 @@ internal static class WriteTracker
     /// (MAP_DROPPABLE, shadow stacks) stays untracked and reads as written. EBUSY means another
     /// userfaultfd owns it, held by some other process: tracking is off.
     /// </summary>
-    private static bool Register(DumpContext ctx, SafeFd handle, bool registerAll, out string? reason)
+    private static bool Register(IReadOnlyList<MapsEntry> maps, int pid, SafeFd handle, bool registerAll, out string? reason)
     {
-        foreach (var m in ctx.Maps)
+        foreach (var m in maps)
         {
             if (!IsPrivateAnonymous(m) || (!registerAll && (m.Flags & VmFlags.UffdWp) != 0)) continue;
             int errno = Userfaultfd.RegisterWriteProtect(handle.Fd, m.Start, m.Length);
             if (errno is 0 or Errno.EINVAL or Errno.EPERM or Errno.ENOMEM) continue;
             reason = errno == Errno.EBUSY
-                ? $"mapping {m.Describe()} of process {ctx.Pid} is registered with another userfaultfd"
-                : $"UFFDIO_REGISTER of {m.Describe()} in process {ctx.Pid} failed: {Errno.Name(errno)}";
+                ? $"mapping {m.Describe()} of process {pid} is registered with another userfaultfd"
+                : $"UFFDIO_REGISTER of {m.Describe()} in process {pid} failed: {Errno.Name(errno)}";
             return false;
         }
         reason = null;
@@ -233,11 +247,11 @@ internal static class WriteTracker
     /// <summary>Write-protects the present and swapped pages of every registered mapping. The
     /// walk covers the span of the anonymous mappings; the kernel skips vmas without a
     /// wp-async registration, and leaves empty page-table entries and holes untouched.</summary>
-    private static void WriteProtect(DumpContext ctx)
+    private static void WriteProtect(IReadOnlyList<MapsEntry> maps, int pid)
     {
-        var anonymous = ctx.Maps.Where(IsPrivateAnonymous).ToList();
+        var anonymous = maps.Where(IsPrivateAnonymous).ToList();
         if (anonymous.Count == 0) return;
-        using var scanner = new PagemapScanner(ctx.Pid);
+        using var scanner = new PagemapScanner(pid);
         scanner.WriteProtect(anonymous.Min(m => m.Start), anonymous.Max(m => m.End));
     }
 
@@ -250,8 +264,8 @@ internal static class WriteTracker
             || m.Path.StartsWith("[stack", StringComparison.Ordinal)
             || m.Path.StartsWith("[anon:", StringComparison.Ordinal));
 
-    private static void CloseInTarget(DumpContext ctx, int fd) =>
-        ctx.ProcessInjector.Call(SyscallNumbers.Close, fd); // EBADF: already gone, which is what we want
+    private static void CloseInTarget(ITrackedProcess process, int fd) =>
+        process.Injector.Call(SyscallNumbers.Close, fd); // EBADF: already gone, which is what we want
 
     private static ulong StartTime(int pid) => ProcStat.Read(pid).StartTime;
 

@@ -9,6 +9,9 @@ public sealed class LimitRecord : IWireRecord
     public ulong Soft { get; set; }
     public ulong Hard { get; set; }
 
+    /// <summary>RLIMIT_NOFILE: one more than the highest descriptor number open(2) may return.</summary>
+    public const int NoFile = 7;
+
     public static readonly string[] Names =
         ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"];
 

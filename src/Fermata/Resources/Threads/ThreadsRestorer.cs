@@ -14,7 +14,8 @@ namespace Fermata.Resources.Threads;
 /// mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
 /// registers go back exactly, and the resume happens from an interrupt stop, where the kernel
 /// applies its syscall-restart logic. Only a call interrupted with ERESTART_RESTARTBLOCK (a
-/// relative sleep, whose remaining time lived in the old kernel task) is restarted as itself.
+/// relative sleep, whose remaining time lived in the old kernel task), or a thread inside
+/// restart_syscall, is restarted as the call itself (<see cref="SyscallRestart.ForResume"/>).
 /// </summary>
 internal static class ThreadsRestorer
 {
@@ -79,13 +80,19 @@ internal static class ThreadsRestorer
         }
     }
 
-    /// <summary>The thread's saved registers, adjusted so a relative sleep is restarted as itself.</summary>
-    public static UserRegs FinalRegisters(ThreadRecord t)
+    /// <summary>
+    /// The thread's saved registers, adjusted so that a call interrupted with
+    /// ERESTART_RESTARTBLOCK is made again as itself (see <see cref="SyscallRestart"/>): the
+    /// restart block it would need lived in the old kernel task. For a thread inside
+    /// restart_syscall the call is read from the restored code before its "syscall".
+    /// </summary>
+    private static UserRegs FinalRegisters(RestoreContext ctx, ThreadRecord t)
     {
         var regs = UserRegs.FromBytes(t.Registers);
-        if ((long)regs.OrigRax >= 0 && (long)regs.Rax == UserRegs.ERESTART_RESTARTBLOCK)
-            regs.Rax = unchecked((ulong)UserRegs.ERESTARTNOINTR);
-        return regs;
+        int? restarted = SyscallRestart.RestartedCall(ctx.Memory, regs);
+        if (SyscallRestart.InRestartSyscall(regs) && restarted == null)
+            ctx.Warnings.Add($"thread {t.Tid} was inside restart_syscall and the call it restarts could not be told; it gets EINTR");
+        return SyscallRestart.ForResume(regs, restarted);
     }
 
     /// <summary>Gives every thread its registers and mask back and lets them all go.</summary>
@@ -155,7 +162,7 @@ internal static class ThreadsRestorer
         {
             throw new ImageException($"the FPU/AVX state of thread {t.Tid} does not fit this CPU ({e.Message}); restore on a machine with the same CPU features");
         }
-        ctx.Threads[t.Tid].Finish(FinalRegisters(t));
+        ctx.Threads[t.Tid].Finish(FinalRegisters(ctx, t));
         ctx.Tracer.SetSigMask(host, t.SignalMask);
     }
 }

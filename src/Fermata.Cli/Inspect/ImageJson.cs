@@ -147,7 +147,7 @@ internal static class ImageJson
                 w.WriteBoolean("deleted", f.Deleted);
                 w.WriteNumber("size", f.Size);
             }
-            else w.WriteNumber("buffered_bytes", image.Pipe(desc.ObjectId).Contents.Length);
+            else if (desc.Kind != DescriptionKind.External) w.WriteNumber("buffered_bytes", image.Pipe(desc.ObjectId).Contents.Length);
             w.WriteString("flags", $"0{Convert.ToString(desc.Flags, 8)}");
             w.WriteNumber("position", desc.Position);
             w.WriteBoolean("cloexec", d.CloseOnExec);

@@ -25,17 +25,22 @@ public static class ImageReferences
     /// <summary>
     /// Of <paramref name="images"/> (full paths, oldest first), the ones to remove when
     /// <paramref name="roots"/> must stay restorable: everything that is neither a root nor
-    /// needed by one. If a root's manifest cannot be read, nothing older than it is removed.
+    /// needed, directly or through another needed image, by one. If a needed image's manifest
+    /// cannot be read, nothing older than it is removed.
     /// </summary>
     public static List<string> Unneeded(IReadOnlyList<string> images, IReadOnlyCollection<string> roots)
     {
+        // Transitively: a kept image must itself stay restorable (restart --from, verify), so the
+        // images its parents take pages from stay too, until a full checkpoint ends the chain.
         var needed = new HashSet<string>(roots);
+        var todo = new Queue<string>(roots);
         int oldestUnreadableRoot = int.MaxValue;
-        foreach (var root in roots)
+        while (todo.Count > 0)
         {
-            var parents = Of(root);
-            if (parents == null) oldestUnreadableRoot = Math.Min(oldestUnreadableRoot, IndexOf(images, root));
-            else needed.UnionWith(parents);
+            string image = todo.Dequeue();
+            var parents = Of(image);
+            if (parents == null) oldestUnreadableRoot = Math.Min(oldestUnreadableRoot, IndexOf(images, image));
+            else foreach (var parent in parents) if (needed.Add(parent)) todo.Enqueue(parent);
         }
         var remove = new List<string>();
         for (int i = 0; i < images.Count; i++)

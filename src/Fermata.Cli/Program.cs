@@ -31,6 +31,7 @@ public static class Program
             InspectCommand.Create(),
             VerifyCommand.Create(),
             GcCommand.Create(),
+            RunCommand.Create(),
             DemoCommand.Create(),
         };
         if (args.Length == 0)

@@ -63,7 +63,7 @@ internal static class LaunchCommand
 
     /// <summary>The program's path as a shell would find it: a name with a slash as it is,
     /// otherwise the first executable of that name on PATH.</summary>
-    private static string ResolveProgram(string name)
+    internal static string ResolveProgram(string name)
     {
         if (name.Contains('/'))
         {

@@ -7,7 +7,8 @@ namespace Fermata.Engine;
 /// <summary>
 /// `fermata gc DIR`: in a job's directory (or any directory of images), keeps the newest
 /// <c>keep</c> checkpoints (and DIR/latest) with every image they take pages from, and removes the
-/// rest, plus the hidden leftovers of interrupted checkpoints. Images whose manifest cannot be
+/// rest, plus the hidden leftovers of interrupted checkpoints. A job whose program has finished
+/// (`fermata run` records it) keeps none. Images whose manifest cannot be
 /// read are left alone: only `verify` judges them.
 /// </summary>
 public static class CheckpointCollector
@@ -28,8 +29,9 @@ public static class CheckpointCollector
             var job = new JobDirectory(full);
             var numbers = job.Checkpoints();
             images = numbers.Select(job.CheckpointPath).ToList();
-            roots = images.TakeLast(keep).ToList();
-            if (job.Latest() is { } latest) roots.Add(job.CheckpointPath(latest));
+            // A job whose program finished needs none of them any more.
+            roots = job.Finished() != null ? [] : images.TakeLast(keep).ToList();
+            if (job.Finished() == null && job.Latest() is { } latest) roots.Add(job.CheckpointPath(latest));
         }
         else
         {

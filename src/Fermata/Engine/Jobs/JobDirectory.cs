@@ -13,7 +13,8 @@ namespace Fermata.Engine.Jobs;
 /// </summary>
 public sealed class JobDirectory
 {
-    public const string SettingsFile = "job.conf", LatestLink = "latest", LauncherFile = "launcher.pid";
+    public const string SettingsFile = "job.conf", LatestLink = "latest", LauncherFile = "launcher.pid",
+        GenerationFile = "generation", FinishedFile = "finished";
 
     public string Path { get; }
 
@@ -88,6 +89,25 @@ public sealed class JobDirectory
         return removed;
     }
 
+    /// <summary>How many times the job was started (1 after its launch, +1 per restart by
+    /// `fermata run`); 0 if never.</summary>
+    public int Generation()
+    {
+        try { return int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, GenerationFile)).Trim(), CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or FormatException) { return 0; }
+    }
+
+    public void SetGeneration(int generation) => WriteAtomically(GenerationFile, $"{generation}\n");
+
+    /// <summary>The exit status the job's program finished with, or null while it has not.</summary>
+    public int? Finished()
+    {
+        try { return int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, FinishedFile)).Trim(), CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or FormatException) { return null; }
+    }
+
+    public void MarkFinished(int status) => WriteAtomically(FinishedFile, $"{status}\n");
+
     public void WriteLauncher(int pid)
     {
         try { WriteAtomically(LauncherFile, $"{pid}\n"); }
@@ -137,6 +157,9 @@ public sealed record JobSettings
     public string Command { get; init; } = "";
     public uint Owner { get; init; }
     public Image.Compression Compression { get; init; } = CheckpointOptions.DefaultCompression;
+    /// <summary>SIGTERM (a scheduler preempting or ending the job, a node going down) takes a
+    /// checkpoint and stops the job, instead of being passed on to the program.</summary>
+    public bool CheckpointOnTerm { get; init; }
 
     public string Format() => string.Join('\n',
         $"interval={IntervalSeconds.ToString(CultureInfo.InvariantCulture)}",
@@ -145,6 +168,7 @@ public sealed record JobSettings
         $"leave-running={(LeaveRunning ? 1 : 0)}",
         $"owner={Owner}",
         $"compress={Image.CompressionNames.Name(Compression)}",
+        $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
     public static JobSettings Parse(string text)
@@ -160,6 +184,7 @@ public sealed record JobSettings
             LeaveRunning = Get("leave-running") == "1",
             Owner = uint.Parse(Get("owner"), CultureInfo.InvariantCulture),
             Command = values.GetValueOrDefault("command", ""),
+            CheckpointOnTerm = Get("checkpoint-on-term") == "1",
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
         };
     }

@@ -33,7 +33,18 @@ public sealed class JobSupervisor : IDisposable
     private readonly BlockingCollection<Request> _requests = new();
     private volatile bool _ended;
 
-    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null);
+    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0);
+
+    /// <summary>True when a checkpoint stopped the job (the launcher then exits
+    /// <see cref="ExitCheckpointed"/>; a program may exit with that status itself).</summary>
+    public bool Stopped { get; private set; }
+
+    /// <summary>The last checkpoint this launcher took, if any.</summary>
+    public CheckpointResult? LastCheckpoint { get; private set; }
+
+    /// <summary>The signal whose checkpoint stopped the job (0: a request from another shell, or
+    /// the job was not stopped by a checkpoint).</summary>
+    public int StoppedBySignal { get; private set; }
 
     /// <summary>The image the job's memory was last saved to or restored from: the next
     /// checkpoint stores only what changed since.</summary>
@@ -47,8 +58,13 @@ public sealed class JobSupervisor : IDisposable
     /// signals are caught from here on, so nobody who sees the job running can find its launcher
     /// deaf (requests wait in the queue until <see cref="Run"/>).
     /// </summary>
-    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log)
+    private readonly bool _announceStop;
+
+    /// <param name="announceStop">Say how to continue a job a checkpoint stopped (`fermata run`
+    /// continues it by itself and says so instead).</param>
+    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log, bool announceStop = true)
     {
+        _announceStop = announceStop;
         _dir = dir;
         _settings = settings;
         _log = log;
@@ -60,7 +76,9 @@ public sealed class JobSupervisor : IDisposable
             _registrations.Add(PosixSignalRegistration.Create((PosixSignal)s, context =>
             {
                 context.Cancel = true;
-                _requests.Add(s == _settings.Signal ? new Request("checkpoint", _settings.LeaveRunning) : new Request($"forward {s}", false));
+                if (s == _settings.Signal) _requests.Add(new Request("checkpoint", _settings.LeaveRunning, Signal: s));
+                else if (s == Signals.SIGTERM && _settings.CheckpointOnTerm) _requests.Add(new Request("checkpoint", false, Signal: s));
+                else _requests.Add(new Request($"forward {s}", false));
             }));
         }
         _dir.WriteLauncher(Environment.ProcessId);
@@ -101,7 +119,9 @@ public sealed class JobSupervisor : IDisposable
                     Answer(request.Reply, reply);
                     if (stopped)
                     {
-                        _log($"job stopped after its checkpoint; continue it with: fermata restart {_dir.Path}");
+                        StoppedBySignal = request.Signal;
+                        Stopped = true;
+                        if (_announceStop) _log($"job stopped after its checkpoint; continue it with: fermata restart {_dir.Path}");
                         return ExitCheckpointed;
                     }
                 }
@@ -137,6 +157,7 @@ public sealed class JobSupervisor : IDisposable
             Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
         });
         _parent = result.Directory;
+        LastCheckpoint = result;
         _dir.SetLatest(n);
         _dir.Prune(_settings.Keep);
         var stats = result.Stats;

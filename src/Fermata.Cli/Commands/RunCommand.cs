@@ -45,6 +45,7 @@ internal static class RunCommand
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
             if (parse.GetValue(maxRestarts) is < 0) throw new FermataException("--max-restarts must be 0 or more");
             var slurm = SlurmJob.Current;
+            if (slurm != null) Log($"Slurm job {slurm.Id}, SLURM_RESTART_COUNT={slurm.RestartCount}");
             var outcome = JobRunner.Run(new RunRequest
             {
                 Directory = parse.GetRequiredValue(dir),
@@ -58,7 +59,7 @@ internal static class RunCommand
             {
                 Log(outcome.ExitStatus == 0
                     ? $"the program finished (generation {outcome.Generation}); its checkpoints stay until 'fermata gc'"
-                    : $"the program ended with status {outcome.ExitStatus} (generation {outcome.Generation}); not requeued");
+                    : $"the program ended with status {outcome.ExitStatus} (generation {outcome.Generation}); the job ends with it, as it would without Fermata");
                 return outcome.ExitStatus;
             }
             if (outcome.LastCheckpoint is { } last)

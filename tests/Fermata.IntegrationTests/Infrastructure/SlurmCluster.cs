@@ -1,0 +1,132 @@
+using System.Diagnostics;
+
+namespace Fermata.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real Slurm cluster on this machine (munged, slurmctld and two slurmd nodes, n1 and n2, on
+/// loopback; tests/slurm/cluster), started once for the test run and stopped when it ends. Jobs
+/// are submitted as the ordinary test user, from a directory of theirs.
+/// </summary>
+public sealed class SlurmCluster
+{
+    private static readonly Lazy<SlurmCluster> Shared = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static SlurmCluster Instance => Shared.Value;
+
+    public string Directory { get; }
+    public string Conf { get; }
+
+    private SlurmCluster(string directory, string conf)
+    {
+        Directory = directory;
+        Conf = conf;
+    }
+
+    private static string Script => Path.Combine(Repo.Root, "tests", "slurm", "cluster");
+
+    private static SlurmCluster Start()
+    {
+        string dir = Path.Combine("/tmp", $"fermata-slurm-{Environment.ProcessId}");
+        var (status, output) = Run(Script, "start", dir);
+        if (status != 0) throw new InvalidOperationException($"the test Slurm cluster did not start:\n{output}");
+        string conf = output.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("export SLURM_CONF=", StringComparison.Ordinal))["export SLURM_CONF=".Length..];
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Run(Script, "stop", dir);
+        return new SlurmCluster(dir, conf);
+    }
+
+    /// <summary>A directory of the test user's for one job's script, output and checkpoints.</summary>
+    public string WorkDirectory(string name)
+    {
+        string dir = Path.Combine(Directory, "work", $"{name}-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(Path.Combine(Directory, "work"), (UnixFileMode)0x1ed);
+        GiveToUser(dir);
+        return dir;
+    }
+
+    /// <summary>Submits <paramref name="script"/> (written into <paramref name="dir"/>, owned
+    /// by the test user) with sbatch as the test user; returns the job id.</summary>
+    public string Submit(string dir, string script, params string[] sbatchOptions)
+    {
+        string path = Path.Combine(dir, "job.sh");
+        File.WriteAllText(path, script);
+        GiveToUser(path);
+        File.SetUnixFileMode(path, (UnixFileMode)0x1ed);
+        var (status, output) = AsUser(dir, ["sbatch", "--parsable", .. sbatchOptions, path]);
+        if (status != 0) throw new InvalidOperationException($"sbatch failed: {output}");
+        return output.Trim().Split(';')[0];
+    }
+
+    private static void GiveToUser(string path)
+    {
+        var (uid, gid) = Users.Ids(Users.Ordinary);
+        var (status, output) = Run("chown", $"{uid}:{gid}", path);
+        if (status != 0) throw new InvalidOperationException($"chown {path}: {output}");
+    }
+
+    /// <summary>A command as the test user, with this cluster's SLURM_CONF, in <paramref name="dir"/>.</summary>
+    public (int Status, string Output) AsUser(string dir, string[] command)
+    {
+        string user = Users.Ordinary;
+        return Run("setpriv", [$"--reuid={user}", $"--regid={user}", "--init-groups", "--",
+            "env", $"SLURM_CONF={Conf}", $"HOME={Users.Home(user)}", $"DOTNET_CLI_HOME={Users.Home(user)}", "DOTNET_NOLOGO=1",
+            "sh", "-c", "cd \"$0\" && exec \"$@\"", dir, .. command]);
+    }
+
+    /// <summary>`scontrol show job -o ID` as key=value pairs.</summary>
+    public Dictionary<string, string> Show(string job)
+    {
+        var (status, output) = Run("env", $"SLURM_CONF={Conf}", "scontrol", "show", "job", "-o", job);
+        var fields = new Dictionary<string, string>();
+        if (status != 0) return fields;
+        foreach (var word in output.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = word.IndexOf('=');
+            if (eq > 0) fields.TryAdd(word[..eq], word[(eq + 1)..]);
+        }
+        return fields;
+    }
+
+    public string State(string job) => Show(job).GetValueOrDefault("JobState", "");
+
+    /// <summary>Waits until the job has ended (COMPLETED, FAILED, TIMEOUT, CANCELLED...);
+    /// returns its final fields.</summary>
+    public Dictionary<string, string> WaitForEnd(string job, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var fields = Show(job);
+            string state = fields.GetValueOrDefault("JobState", "");
+            if (state is "COMPLETED" or "FAILED" or "TIMEOUT" or "CANCELLED" or "NODE_FAIL" or "OUT_OF_MEMORY" or "BOOT_FAIL" or "DEADLINE")
+                return fields;
+            if (clock.Elapsed > limit)
+                throw new TimeoutException($"Slurm job {job} did not end within {limit.TotalMinutes:0.#} min (state {state}, restarts {fields.GetValueOrDefault("Restarts")})");
+            Thread.Sleep(1000);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, polling every 200 ms.</summary>
+    public static void WaitFor(Func<bool> condition, TimeSpan limit, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > limit) throw new TimeoutException($"waited {limit.TotalSeconds:0} s for {what}");
+            Thread.Sleep(200);
+        }
+    }
+
+    public (int Status, string Output) Slurm(params string[] command) => Run("env", [$"SLURM_CONF={Conf}", .. command]);
+
+    private static (int Status, string Output) Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output + stderr.Result);
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using Fermata.IntegrationTests.Infrastructure;
+
+namespace Fermata.IntegrationTests;
+
+/// <summary>
+/// `fermata run` under a real Slurm (tests/slurm/cluster: slurmctld, two slurmd nodes, munge),
+/// submitted with sbatch as an ordinary user, as a user's batch script would be: one line,
+/// `exec fermata run --dir DIR -- PROGRAM`. The computation counts primes by trial division;
+/// what it prints must equal an uninterrupted run's output byte for byte, however many times
+/// Slurm stopped and requeued it.
+/// </summary>
+public static class SlurmJobs
+{
+    public const string Name = "Slurm jobs on node n2";
+
+    /// <summary>The batch script: the program runs as a job continued from DIR/ckpt.</summary>
+    public static string Script(string dir, params string[] program) =>
+        "#!/bin/sh\n" +
+        $"exec {Repo.Which("dotnet")} {Repo.CliDll} run --dir {dir}/ckpt -- {string.Join(' ', program)}\n";
+
+    public static string[] Output(string dir) => [$"--output={dir}/out.txt", $"--error={dir}/err.txt", "--open-mode=append"];
+
+    public static string Log(string dir) => File.Exists(Path.Combine(dir, "err.txt")) ? File.ReadAllText(Path.Combine(dir, "err.txt")) : "";
+
+    public static string Out(string dir) => File.Exists(Path.Combine(dir, "out.txt")) ? File.ReadAllText(Path.Combine(dir, "out.txt")) : "";
+
+    public static int Lines(string dir) => Out(dir).Count(c => c == '\n');
+}
+
+[CollectionDefinition(SlurmJobs.Name)]
+public sealed class SlurmJobsCollection;
+
+/// <summary>The walltime story, on node n1, in a collection of its own so that it runs while the
+/// other Slurm tests use node n2.</summary>
+public sealed class SlurmWalltimeTests
+{
+    [Fact]
+    public void ComputationLongerThanItsTimeLimitFinishesAfterSeveralRequeuesWithTheUninterruptedOutput()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("walltime");
+        const uint limit = 250_000_000, steps = 50; // about 2.5 minutes of CPU here; the limit is 1 minute
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, Workloads.Compiled("primes"), $"{limit}", $"{steps}"),
+            ["--time=1", "--signal=B:USR1@30", "--requeue", "-p", "batch", "-w", "n1", .. SlurmJobs.Output(dir)]);
+        var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(14));
+
+        string log = SlurmJobs.Log(dir);
+        Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}, exit {end.GetValueOrDefault("ExitCode")}\n{log}");
+        Assert.Equal(PrimesReference.Output(limit, steps), SlurmJobs.Out(dir));
+        int restarts = int.Parse(end["Restarts"]);
+        Assert.True(restarts >= 2, $"a job needing several times its limit should have been requeued more than once:\n{log}");
+        // One log line per generation, each restart naming its checkpoint and Slurm's count.
+        for (int generation = 2; generation <= restarts + 1; generation++)
+        {
+            Assert.Contains($"SLURM_RESTART_COUNT={generation - 1}", log);
+            Assert.Matches($"generation {generation}: restarted from .*/ckpt/\\d+", log);
+        }
+        Assert.Contains("recommended lead time", log);
+        Assert.Contains("the program finished", log);
+    }
+}
+
+[Collection(SlurmJobs.Name)]
+public sealed class SlurmTests
+{
+    private const uint Limit = 60_000_000, Steps = 20; // about 20 s of CPU
+
+    [Fact]
+    public void ReferenceMatchesTheProgram()
+    {
+        using var s = new Scratch();
+        string expected = PrimesReference.Output(10_000_000, 4);
+        var psi = new ProcessStartInfo(Workloads.Compiled("primes")) { RedirectStandardOutput = true };
+        psi.ArgumentList.Add("10000000");
+        psi.ArgumentList.Add("4");
+        using var p = Process.Start(psi)!;
+        Assert.Equal(expected, p.StandardOutput.ReadToEnd());
+    }
+
+    [Fact]
+    public void PreemptedJobCheckpointsWithinItsGraceTimeAndFinishesAfterTheUrgentJob()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("preempted");
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, Workloads.Compiled("primes"), $"{Limit}", $"{Steps}"),
+            ["--signal=B:USR1@60", "--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
+        SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 2, TimeSpan.FromMinutes(3), "the low-priority job to make progress");
+
+        string urgentDir = slurm.WorkDirectory("urgent");
+        var submitted = Stopwatch.StartNew();
+        string urgent = slurm.Submit(urgentDir, "#!/bin/sh\necho urgent work done\n",
+            ["-p", "urgent", "-w", "n2", $"--output={urgentDir}/out.txt"]);
+        // The grace time is 30 s: the preempted job must be checkpointed and out of the way in it.
+        SlurmCluster.WaitFor(() => slurm.State(urgent) is "RUNNING" or "COMPLETING" or "COMPLETED", TimeSpan.FromSeconds(40),
+            "the urgent job to start within the preempted job's grace time");
+        Assert.True(submitted.Elapsed < TimeSpan.FromSeconds(40));
+        Assert.Equal("COMPLETED", slurm.WaitForEnd(urgent, TimeSpan.FromMinutes(2))["JobState"]);
+        Assert.Equal("urgent work done\n", File.ReadAllText(Path.Combine(urgentDir, "out.txt")));
+
+        var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(6));
+        string log = SlurmJobs.Log(dir);
+        Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+        Assert.True(int.Parse(end["Restarts"]) >= 1, log);
+        Assert.Contains("requeued Slurm job", log);
+        Assert.Equal(PrimesReference.Output(Limit, Steps), SlurmJobs.Out(dir));
+    }
+
+    [Fact]
+    public void ScancelWithUsr1CheckpointsAndRequeuesOnDemand()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("scancel");
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, Workloads.Compiled("primes"), $"{Limit}", $"{Steps}"),
+            ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
+        SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 2, TimeSpan.FromMinutes(3), "the job to make progress");
+        var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+        Assert.True(status == 0, output);
+
+        var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(6));
+        string log = SlurmJobs.Log(dir);
+        Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+        Assert.Equal("1", end["Restarts"]);
+        Assert.Contains("requeued Slurm job", log);
+        Assert.Matches("generation 2: restarted from .*/ckpt/1", log);
+        Assert.Equal(PrimesReference.Output(Limit, Steps), SlurmJobs.Out(dir));
+    }
+
+    [Fact]
+    public void ProgramThatCrashesFailsLikeAnyJobAndIsNotRequeued()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("crash");
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, "/bin/sh", "-c", "'echo working; exit 3'"),
+            ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
+        var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(2));
+        string log = SlurmJobs.Log(dir);
+        Assert.True(end["JobState"] == "FAILED", $"state {end["JobState"]}\n{log}");
+        Assert.Equal("3:0", end["ExitCode"]);
+        Assert.Equal("0", end["Restarts"]);
+        Assert.Equal("working\n", SlurmJobs.Out(dir));
+        Assert.Contains("ended with status 3", log);
+        Assert.DoesNotContain("requeued", log);
+    }
+}

@@ -30,11 +30,14 @@ A job of several processes (--job, default 4 x 256 MiB) is launched with `fermat
 checkpointed with `fermata checkpoint JOBDIR` and restarted with `fermata restart JOBDIR`; its
 processes then check their data too.
 
+The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
+where no disk stands between the modes and only their CPU work shows.
+
 Every command runs with FERMATA_TIMINGS=1; the median of each phase is printed after the
 compression and incremental tables.
 
-usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--incremental 4096]
-                      [--job 4x256] [--repeat 3] [--dir DIR] [--out FILE]
+usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
+                      [--incremental 4096] [--job 4x256] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json
@@ -199,10 +202,10 @@ def median_phases(runs):
     return {n: statistics.median(r.get(n, 0.0) for r in runs) for n in names}
 
 
-def measure_compression(holder, work, mib, repeat, kinds=("mixed", "random")):
+def measure_compression(holder, work, mib, repeat, images, kinds=("mixed", "random")):
     """For each kind of data and each --compress mode: checkpoint (the default: the process is
-    killed), restore, image size; one run of every mode per round. The copies are of the
-    uncompressed bytes (the `none` image's page store)."""
+    killed) into IMAGES, restore, image size; one run of every mode per round. The copies are of
+    the uncompressed bytes (the `none` image's page store), into IMAGES and into memory."""
     results = {}
     for data in kinds:
         runs = {mode: [] for mode in MODES}
@@ -210,7 +213,7 @@ def measure_compression(holder, work, mib, repeat, kinds=("mixed", "random")):
         for _ in range(repeat):
             for mode in MODES:
                 proc, ready = start_holder(holder, work, mib, data)
-                image = os.path.join(work, f"image-{mode}")
+                image = os.path.join(images, f"image-{mode}")
                 shutil.rmtree(image, ignore_errors=True)
                 checkpoint, out = timed([FERMATA, "checkpoint", str(proc.pid), "--dir", image, "--compress", mode])
                 proc.wait()
@@ -224,7 +227,7 @@ def measure_compression(holder, work, mib, repeat, kinds=("mixed", "random")):
                                        phases=phases(out), restore_phases=restore_phases))
                 if mode == "none":
                     store = os.path.join(image, "pages.img")
-                    copies.append((copy_to_disk(store, os.path.join(work, "copy.bin")), copy_to_memory(store)))
+                    copies.append((copy_to_disk(store, os.path.join(images, "copy.bin")), copy_to_memory(store)))
                 shutil.rmtree(image)
         results[data] = dict(
             disk=statistics.median(c[0] for c in copies), memory=statistics.median(c[1] for c in copies),
@@ -237,11 +240,12 @@ def measure_compression(holder, work, mib, repeat, kinds=("mixed", "random")):
 DATA_NAMES = {"mixed": "half compressible, half random", "random": "random"}
 
 
-def compression_table(results, mib, repeat):
+def compression_table(results, mib, repeat, tmpfs=False):
     gib = 1 << 30
     data = mib << 20
+    target = "copy to tmpfs" if tmpfs else "copy to disk"
     lines = [
-        "| data | compression | checkpoint | frozen | restore | image | ratio | checkpoint rate | restore rate | copy to disk | copy to memory | checkpoint / copy | restore / copy |",
+        f"| data | compression | checkpoint | frozen | restore | image | ratio | checkpoint rate | restore rate | {target} | copy to memory | checkpoint / copy | restore / copy |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, r in results.items():
@@ -252,8 +256,9 @@ def compression_table(results, mib, repeat):
                 f"{data / gib / m['restore']:.2f} GiB/s | {r['disk']:.2f} s | {r['memory']:.2f} s | "
                 f"{m['checkpoint'] / r['disk']:.2f} | {m['restore'] / r['memory']:.2f} |")
     lines.append("")
-    lines.append(f"Median of {repeat} runs; `./fermata checkpoint PID --dir DIR --compress MODE` (process killed) and "
-                 "`./fermata restore DIR --detach`; ratio = page bytes / bytes on disk; the copies are of the uncompressed "
+    lines.append(f"Median of {repeat} runs{', images on tmpfs (/dev/shm): no disk, only the CPU work' if tmpfs else ''}; "
+                 "`./fermata checkpoint PID --dir DIR --compress MODE` (process killed) and "
+                 "`./fermata restore DIR --detach`; ratio = page bytes / bytes in the image; the copies are of the uncompressed "
                  "bytes (the `none` image's page store).")
     return "\n".join(lines)
 
@@ -441,6 +446,7 @@ def main():
     parser.add_argument("--dir", help="where images go (default: a temporary directory under /tmp)")
     parser.add_argument("--out", help="also write the table to this file")
     parser.add_argument("--compression", default="1024", help="MiB of the process checkpointed with each --compress mode ('' to skip)")
+    parser.add_argument("--tmpfs", default="/dev/shm", help="a tmpfs where the compression section runs a second time ('' to skip)")
     parser.add_argument("--incremental", default="4096", help="MiB of the process checkpointed full, then incrementally ('' to skip)")
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
     args = parser.parse_args()
@@ -465,8 +471,16 @@ def main():
     if args.compression:
         mib = int(args.compression)
         print(f"measuring compression on {mib} MiB ...", file=sys.stderr)
-        results = measure_compression(holder, work, mib, args.repeat)
+        results = measure_compression(holder, work, mib, args.repeat, work)
         sections.append(compression_table(results, mib, args.repeat) + "\n\n" + compression_phases(results))
+        if args.tmpfs:
+            print(f"measuring compression on {mib} MiB, images on {args.tmpfs} ...", file=sys.stderr)
+            images = tempfile.mkdtemp(prefix="fermata-bench-", dir=args.tmpfs)
+            try:
+                results = measure_compression(holder, work, mib, args.repeat, images)
+            finally:
+                shutil.rmtree(images, ignore_errors=True)
+            sections.append(compression_table(results, mib, args.repeat, tmpfs=True) + "\n\n" + compression_phases(results))
     if args.incremental:
         mib = int(args.incremental)
         print(f"measuring incremental checkpoints of {mib} MiB ...", file=sys.stderr)

@@ -13,13 +13,34 @@ Fermata's times stand two plain copies of the same bytes:
 The VM these run on backs guest memory lazily, so a warm-up pass touches memory first, every
 measurement is repeated and the median is reported.
 
+Compression (--compression, default 1 GiB): a process holding half compressible data (no two
+pages alike, none all-zero, so neither deduplication nor the zero-page check can stand in for the
+codec) and half random bytes, then one holding only random bytes, checkpointed with each of
+--compress none, lz4 and zstd (one run of each mode per round, so that a noisy moment does not
+favour one mode) and restored. The plain copies are of the uncompressed bytes (the `none`
+image's page store): what saving and loading that memory costs without Fermata.
+
+Incremental (--incremental, default 4 GiB of the same half compressible data): a full checkpoint
+with --leave-running, then the process rewrites a word in every 20th page (5% of its pages,
+spread over the whole range) and a second checkpoint --parent FULL --leave-running stores only
+those; `inspect --json` must show the rest inherited by write tracking. Both images are then
+restored (the incremental one composes both) and the restored processes check their data.
+
 A job of several processes (--job, default 4 x 256 MiB) is launched with `fermata launch`,
 checkpointed with `fermata checkpoint JOBDIR` and restarted with `fermata restart JOBDIR`; its
 processes then check their data too.
 
-usage: bench/bench.py [--sizes 256,1024,4096] [--repeat 3] [--job 4x256] [--dir DIR] [--out FILE]
+The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
+where no disk stands between the modes and only their CPU work shows.
+
+Every command runs with FERMATA_TIMINGS=1; the median of each phase is printed after the
+compression and incremental tables.
+
+usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
+                      [--incremental 4096] [--job 4x256] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -34,14 +55,46 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FERMATA = os.path.join(ROOT, "fermata")
 
 
+MODES = ("none", "lz4", "zstd")
+TIMINGS = dict(os.environ, FERMATA_TIMINGS="1")
+
+
 def run(args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+    try:
+        return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"{' '.join(args)} failed ({e.returncode}):\n{e.stdout}{e.stderr}")
 
 
 def timed(args):
     start = time.perf_counter()
-    result = run(args)
+    result = run(args, env=TIMINGS)
     return time.perf_counter() - start, result
+
+
+def phases(result):
+    """The phase breakdown FERMATA_TIMINGS=1 prints: {phase: seconds}."""
+    found = {}
+    for m in re.finditer(r"^fermata: timing: (.+?)\s+([0-9.]+) ms$", result.stderr, re.M):
+        found[m.group(1)] = found.get(m.group(1), 0) + float(m.group(2)) / 1000
+    return found
+
+
+def frozen_of(result):
+    """The frozen time the checkpoint line prints: "...; frozen 0.462 s, total 0.571 s; ..."."""
+    return float(re.search(r"frozen ([0-9.]+) s", result.stdout).group(1))
+
+
+def restore(image, ready):
+    """Restores IMAGE (--detach), has the process check its data, kills it; the restore's time."""
+    elapsed, out = timed([FERMATA, "restore", image, "--detach"])
+    pid = int(out.stdout.strip().splitlines()[-1])
+    verdict = verify_restored(pid, ready)
+    if verdict != "ok":
+        sys.exit(f"the process restored from {image} reports its data {verdict}")
+    os.kill(pid, signal.SIGKILL)
+    wait_gone(pid)
+    return elapsed, phases(out)
 
 
 def wait_gone(pid, limit=30):
@@ -56,12 +109,12 @@ def spawn(args):
                             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
 
 
-def start_holder(holder, work, mib):
+def start_holder(holder, work, mib, data="random"):
     ready = os.path.join(work, f"ready-{mib}")
-    for f in (ready, ready + ".restored"):
+    for f in (ready, ready + ".restored", ready + ".dirtied"):
         if os.path.exists(f):
             os.unlink(f)
-    proc = spawn([holder, ready, str(mib)])
+    proc = spawn([holder, ready, str(mib), data])
     while not os.path.exists(ready):
         if proc.poll() is not None:
             sys.exit(f"the holder process exited early ({proc.returncode})")
@@ -69,15 +122,24 @@ def start_holder(holder, work, mib):
     return proc, ready
 
 
-def verify_restored(pid, ready):
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.time() + 120
-    verdict = ready + ".restored"
+def answer(path, limit=120):
+    """The word the holder writes to PATH, once it has written it."""
+    deadline = time.time() + limit
     while time.time() < deadline:
-        if os.path.exists(verdict) and open(verdict).read().strip():
-            return open(verdict).read().strip()
+        if os.path.exists(path):
+            with open(path) as f:
+                word = f.read().strip()
+            if word:
+                return word
         time.sleep(0.05)
     return "no answer"
+
+
+def verify_restored(pid, ready):
+    if os.path.exists(ready + ".restored"):
+        os.unlink(ready + ".restored")
+    os.kill(pid, signal.SIGUSR1)
+    return answer(ready + ".restored")
 
 
 def dir_size(path):
@@ -115,24 +177,181 @@ def measure(holder, work, mib, repeat):
         image = os.path.join(work, f"image-{mib}")
         shutil.rmtree(image, ignore_errors=True)
         checkpoint, out = timed([FERMATA, "checkpoint", str(proc.pid), "--dir", image])
-        frozen = float(re.search(r"frozen ([0-9.]+) s", out.stdout).group(1))
+        frozen = frozen_of(out)
         proc.wait()
         wait_gone(proc.pid)
-        restore, out = timed([FERMATA, "restore", image, "--detach"])
-        pid = int(out.stdout.strip().splitlines()[-1])
-        verdict = verify_restored(pid, ready)
-        if verdict != "ok":
-            sys.exit(f"restored process reports its data {verdict}")
-        os.kill(pid, signal.SIGKILL)
-        wait_gone(pid)
+        restored, _ = restore(image, ready)
         size = dir_size(image)
         pages = os.path.join(image, "pages.img")
         disk = copy_to_disk(pages, os.path.join(work, "copy.bin"))
         memory = copy_to_memory(pages)
-        rows.append((checkpoint, frozen, restore, size, disk, memory))
+        rows.append((checkpoint, frozen, restored, size, disk, memory))
         shutil.rmtree(image)
     med = [statistics.median(r[i] for r in rows) for i in range(6)]
     return dict(mib=mib, checkpoint=med[0], frozen=med[1], restore=med[2], size=med[3], disk=med[4], memory=med[5])
+
+
+def inspect_pages(image):
+    return json.loads(run([FERMATA, "inspect", image, "--json"]).stdout)["pages"]
+
+
+def median_phases(runs):
+    names = []
+    for r in runs:
+        names += [n for n in r if n not in names]
+    return {n: statistics.median(r.get(n, 0.0) for r in runs) for n in names}
+
+
+def measure_compression(holder, work, mib, repeat, images, kinds=("mixed", "random")):
+    """For each kind of data and each --compress mode: checkpoint (the default: the process is
+    killed) into IMAGES, restore, image size; one run of every mode per round. The copies are of
+    the uncompressed bytes (the `none` image's page store), into IMAGES and into memory."""
+    results = {}
+    for data in kinds:
+        runs = {mode: [] for mode in MODES}
+        copies = []
+        for _ in range(repeat):
+            for mode in MODES:
+                proc, ready = start_holder(holder, work, mib, data)
+                image = os.path.join(images, f"image-{mode}")
+                shutil.rmtree(image, ignore_errors=True)
+                checkpoint, out = timed([FERMATA, "checkpoint", str(proc.pid), "--dir", image, "--compress", mode])
+                proc.wait()
+                wait_gone(proc.pid)
+                pages = inspect_pages(image)
+                if pages["compression"] != mode:
+                    sys.exit(f"--compress {mode} made an image that says {pages['compression']}")
+                restored, restore_phases = restore(image, ready)
+                runs[mode].append(dict(checkpoint=checkpoint, frozen=frozen_of(out), restore=restored,
+                                       size=dir_size(image), stored=pages["stored_bytes"], compressed=pages["compressed_bytes"],
+                                       phases=phases(out), restore_phases=restore_phases))
+                r = runs[mode][-1]
+                print(f"  {data} {mode}: checkpoint {r['checkpoint']:.2f} s (frozen {r['frozen']:.2f} s), restore {r['restore']:.2f} s", file=sys.stderr)
+                if mode == "none":
+                    store = os.path.join(image, "pages.img")
+                    copies.append((copy_to_disk(store, os.path.join(images, "copy.bin")), copy_to_memory(store)))
+                shutil.rmtree(image)
+        results[data] = dict(
+            disk=statistics.median(c[0] for c in copies), memory=statistics.median(c[1] for c in copies),
+            modes={mode: dict({k: statistics.median(r[k] for r in rs) for k in ("checkpoint", "frozen", "restore", "size", "stored", "compressed")},
+                              phases=median_phases([r["phases"] for r in rs]), restore_phases=median_phases([r["restore_phases"] for r in rs]))
+                   for mode, rs in runs.items()})
+    return results
+
+
+DATA_NAMES = {"mixed": "half compressible, half random", "random": "random"}
+
+
+def compression_table(results, mib, repeat, tmpfs=False):
+    gib = 1 << 30
+    data = mib << 20
+    target = "copy to tmpfs" if tmpfs else "copy to disk"
+    lines = [
+        f"| data | compression | checkpoint | frozen | restore | image | ratio | checkpoint rate | restore rate | {target} | copy to memory | checkpoint / copy | restore / copy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, r in results.items():
+        for mode, m in r["modes"].items():
+            lines.append(
+                f"| {mib} MiB {DATA_NAMES[kind]} | {mode} | {m['checkpoint']:.2f} s | {m['frozen']:.2f} s | {m['restore']:.2f} s | "
+                f"{m['size'] / (1 << 20):.0f} MiB | {m['stored'] / max(m['compressed'], 1):.2f} | {data / gib / m['checkpoint']:.2f} GiB/s | "
+                f"{data / gib / m['restore']:.2f} GiB/s | {r['disk']:.2f} s | {r['memory']:.2f} s | "
+                f"{m['checkpoint'] / r['disk']:.2f} | {m['restore'] / r['memory']:.2f} |")
+    lines.append("")
+    lines.append(f"Median of {repeat} runs{', images on tmpfs (/dev/shm): no disk, only the CPU work' if tmpfs else ''}; "
+                 "`./fermata checkpoint PID --dir DIR --compress MODE` (process killed) and "
+                 "`./fermata restore DIR --detach`; ratio = page bytes / bytes in the image; the copies are of the uncompressed "
+                 "bytes (the `none` image's page store).")
+    return "\n".join(lines)
+
+
+def phase_table(columns, title):
+    """columns: [(heading, {phase: seconds})]: phases taking 5 ms or more somewhere, in ms."""
+    names = []
+    for _, ph in columns:
+        names += [n for n in ph if n not in names]
+    names = [n for n in names if any(ph.get(n, 0) >= 0.005 for _, ph in columns)]
+    lines = [f"| {title} | " + " | ".join(h for h, _ in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{ph.get(n, 0) * 1000:.0f}" for _, ph in columns) + " |")
+    return "\n".join(lines)
+
+
+def compression_phases(results):
+    cols = [(f"{kind} {mode}", m["phases"]) for kind, r in results.items() for mode, m in r["modes"].items()]
+    rcols = [(f"{kind} {mode}", m["restore_phases"]) for kind, r in results.items() for mode, m in r["modes"].items()]
+    return ("Checkpoint phases (ms, median; FERMATA_TIMINGS=1):\n\n" + phase_table(cols, "checkpoint phase") +
+            "\n\nRestore phases (ms, median):\n\n" + phase_table(rcols, "restore phase"))
+
+
+def measure_incremental(holder, work, mib, repeat):
+    """A full checkpoint --leave-running, 5% of the pages rewritten, an incremental checkpoint
+    --parent --leave-running; then both images restored and checked."""
+    rows = []
+    for _ in range(repeat):
+        proc, ready = start_holder(holder, work, mib, "mixed")
+        full, inc = os.path.join(work, "full"), os.path.join(work, "incremental")
+        for d in (full, inc):
+            shutil.rmtree(d, ignore_errors=True)
+        full_time, full_out = timed([FERMATA, "checkpoint", str(proc.pid), "--dir", full, "--leave-running"])
+        os.kill(proc.pid, signal.SIGUSR2)
+        if answer(ready + ".dirtied") != "dirtied":
+            sys.exit("the holder did not rewrite its pages")
+        inc_time, inc_out = timed([FERMATA, "checkpoint", str(proc.pid), "--dir", inc, "--parent", full, "--leave-running"])
+        proc.kill()
+        proc.wait()
+        wait_gone(proc.pid)
+        full_pages, inc_pages = inspect_pages(full), inspect_pages(inc)
+        # 95% of the pages were not written since the full checkpoint: the tracker must know it.
+        if inc_pages["inherited_by_tracking"] < 0.9 * full_pages["total"] or inc_pages["stored"] > 0.1 * full_pages["total"]:
+            sys.exit(f"the incremental checkpoint did not inherit the unwritten pages by write tracking: {inc_pages}")
+        # The full image holds the process as it was before it rewrote its pages, checksum included.
+        full_restore, full_restore_phases = restore(full, ready)
+        inc_restore, inc_restore_phases = restore(inc, ready)
+        rows.append(dict(full=full_time, full_frozen=frozen_of(full_out), full_size=dir_size(full), full_pages=full_pages,
+                         full_restore=full_restore, inc=inc_time, inc_frozen=frozen_of(inc_out), inc_size=dir_size(inc),
+                         inc_pages=inc_pages, inc_restore=inc_restore, full_phases=phases(full_out), inc_phases=phases(inc_out),
+                         full_restore_phases=full_restore_phases, inc_restore_phases=inc_restore_phases))
+        r = rows[-1]
+        print(f"  full {r['full']:.2f} s (frozen {r['full_frozen']:.2f} s), incremental {r['inc']:.2f} s (frozen {r['inc_frozen']:.2f} s, "
+              f"copy pages {r['inc_phases'].get('copy pages', 0):.2f} s); restores {r['full_restore']:.2f} s, {r['inc_restore']:.2f} s", file=sys.stderr)
+        for d in (full, inc):
+            shutil.rmtree(d)
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if not isinstance(rows[0][k], dict)}
+    for k in ("full_phases", "inc_phases", "full_restore_phases", "inc_restore_phases"):
+        med[k] = median_phases([r[k] for r in rows])
+    mid = sorted(rows, key=lambda r: r["inc"])[len(rows) // 2]
+    med["full_pages"], med["inc_pages"] = mid["full_pages"], mid["inc_pages"]
+    med["mib"] = mib
+    return med
+
+
+def incremental_table(r, repeat):
+    mib = r["mib"]
+    fp, ip = r["full_pages"], r["inc_pages"]
+
+    def pages(p):
+        return (f"{p['stored']} stored ({p['stored_bytes'] / (1 << 20):.0f} MiB), "
+                f"{p['inherited_by_tracking']} + {p['inherited_by_comparison']} inherited, {p['zero']} zero, {p['deduplicated']} duplicates")
+    lines = [
+        f"| {mib} MiB, half compressible (lz4) | checkpoint | frozen | image | pages (stored, inherited by tracking + by comparison) | restore |",
+        "|---|---:|---:|---:|---|---:|",
+        f"| full, `--leave-running` | {r['full']:.2f} s | {r['full_frozen']:.2f} s | {r['full_size'] / (1 << 20):.0f} MiB | {pages(fp)} | {r['full_restore']:.2f} s |",
+        f"| incremental after rewriting 5% of the pages, `--parent FULL --leave-running` | {r['inc']:.2f} s | {r['inc_frozen']:.2f} s | "
+        f"{r['inc_size'] / (1 << 20):.0f} MiB | {pages(ip)} | {r['inc_restore']:.2f} s |",
+        f"| incremental / full | {r['inc'] / r['full']:.1%} | {r['inc_frozen'] / r['full_frozen']:.1%} | {r['inc_size'] / r['full_size']:.1%} | | {r['inc_restore'] / r['full_restore']:.2f} |",
+        "",
+        f"Median of {repeat} runs (the page counts are those of the median incremental run); whole-process times of "
+        "`./fermata checkpoint` and `./fermata restore --detach`; restoring the incremental image reads pages from both images.",
+        "",
+        "Phases (ms, median; FERMATA_TIMINGS=1):",
+        "",
+        phase_table([("full", r["full_phases"]), ("incremental", r["inc_phases"])], "checkpoint phase"),
+        "",
+        phase_table([("full", r["full_restore_phases"]), ("incremental", r["inc_restore_phases"])], "restore phase"),
+    ]
+    return "\n".join(lines)
 
 
 def holders(work, tag):
@@ -232,27 +451,51 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", help="where images go (default: a temporary directory under /tmp)")
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--compression", default="1024", help="MiB of the process checkpointed with each --compress mode ('' to skip)")
+    parser.add_argument("--tmpfs", default="/dev/shm", help="a tmpfs where the compression section runs a second time ('' to skip)")
+    parser.add_argument("--incremental", default="4096", help="MiB of the process checkpointed full, then incrementally ('' to skip)")
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     work = args.dir or tempfile.mkdtemp(prefix="fermata-bench-")
     os.makedirs(work, exist_ok=True)
     holder = os.path.join(work, "hold")
-    run(["gcc", "-O2", "-o", holder, os.path.join(ROOT, "bench", "hold.c")])
+    run(["gcc", "-O2", "-o", holder, os.path.join(ROOT, "bench", "hold.c"), "-lm"])
     run([FERMATA, "--version"])  # builds Fermata once, outside the measurements
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}; images in {work}", file=sys.stderr)
-    warm_up(holder, work, max(sizes) * 2)
-    results = []
-    for mib in sizes:
-        print(f"measuring {mib} MiB ...", file=sys.stderr)
-        results.append(measure(holder, work, mib, args.repeat))
-    text = table(results, args.repeat)
+    largest = max(sizes + [int(x) for x in (args.compression, args.incremental) if x] + [1])
+    warm_up(holder, work, largest * 2)
+    sections = []
+    if sizes:
+        results = []
+        for mib in sizes:
+            print(f"measuring {mib} MiB ...", file=sys.stderr)
+            results.append(measure(holder, work, mib, args.repeat))
+        sections.append(table(results, args.repeat))
+    if args.compression:
+        mib = int(args.compression)
+        print(f"measuring compression on {mib} MiB ...", file=sys.stderr)
+        results = measure_compression(holder, work, mib, args.repeat, work)
+        sections.append(compression_table(results, mib, args.repeat) + "\n\n" + compression_phases(results))
+        if args.tmpfs:
+            print(f"measuring compression on {mib} MiB, images on {args.tmpfs} ...", file=sys.stderr)
+            images = tempfile.mkdtemp(prefix="fermata-bench-", dir=args.tmpfs)
+            try:
+                results = measure_compression(holder, work, mib, args.repeat, images)
+            finally:
+                shutil.rmtree(images, ignore_errors=True)
+            sections.append(compression_table(results, mib, args.repeat, tmpfs=True) + "\n\n" + compression_phases(results))
+    if args.incremental:
+        mib = int(args.incremental)
+        print(f"measuring incremental checkpoints of {mib} MiB ...", file=sys.stderr)
+        sections.append(incremental_table(measure_incremental(holder, work, mib, args.repeat), args.repeat))
     if args.job:
         count, mib = (int(x) for x in args.job.split("x"))
         print(f"measuring a job of {count} x {mib} MiB ...", file=sys.stderr)
-        text += "\n\n" + job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat)
+        sections.append(job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat))
+    text = "\n\n".join(sections)
     print(text)
     if args.out:
         with open(args.out, "w") as f:

@@ -175,11 +175,14 @@ public sealed class CheckpointImage : IDisposable
             previousEnd = m.End;
             if (!Enum.IsDefined(m.Kind)) throw Damaged($"holds a mapping of unknown kind {(int)m.Kind}");
             if (m.Kind == MappingKind.File) File(m.FileId);
-            ulong pages = m.Length / PageSize.Bytes;
+            ulong pages = m.Length / PageSize.Bytes, nextPage = 0;
             foreach (var run in m.Pages)
             {
                 if (run.Count == 0 || run.Count > pages || run.FirstPage > pages - run.Count)
                     throw Damaged($"holds pages outside mapping {m.Describe()} of process {p.Pid}");
+                if (run.FirstPage < nextPage)
+                    throw Damaged($"holds overlapping or unordered page runs in mapping {m.Describe()} of process {p.Pid}");
+                nextPage = run.FirstPage + run.Count;
                 if (!Pages.Contains(run.Location, run.Count))
                     throw Damaged($"refers to pages beyond the page stores for mapping {m.Describe()}");
             }

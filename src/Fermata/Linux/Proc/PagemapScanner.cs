@@ -72,7 +72,7 @@ public sealed unsafe class PagemapScanner : IDisposable
 
     private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into)
     {
-        ulong cursor = start;
+        ulong cursor = start, covered = start;
         while (cursor < end)
         {
             var args = new ScanArgs
@@ -97,7 +97,17 @@ public sealed unsafe class PagemapScanner : IDisposable
                 if (errno == Errno.ESRCH) throw new TargetException($"process {_pid} is gone");
                 throw new SystemCallException($"PAGEMAP_SCAN {cursor:x}-{end:x} in pid {_pid}", errno);
             }
-            for (int i = 0; i < n; i++) into.Add(_regions[i]);
+            // The kernel may report regions past the walk_end it returns (seen on 6.18 when the
+            // output fills up in the middle of a page table): the next call then reports them
+            // again, so only what lies beyond the regions already taken is kept.
+            for (int i = 0; i < n; i++)
+            {
+                var r = _regions[i];
+                if (r.End <= covered) continue;
+                if (r.Start < covered) r = r with { Start = covered };
+                into.Add(r);
+                covered = r.End;
+            }
             if (args.WalkEnd <= cursor) break;
             cursor = args.WalkEnd;
         }

@@ -80,7 +80,13 @@ internal static class MemoryDumper
                 }
                 else if ((r.Categories & PageCategory.WpAllowed) != 0 && (r.Categories & PageCategory.Written) == 0)
                     Inherit(ctx, m, r, baseline!, pending);
-                else pending.Add(new PendingRun(firstPage, r.Pages, Declare(ctx, m, r.Start, r.End, baseline), default));
+                else
+                {
+                    // Pages the tracker saw written are new: comparing them with the parent's
+                    // would only cost a lookup each.
+                    bool written = (r.Categories & PageCategory.WpAllowed) != 0;
+                    pending.Add(new PendingRun(firstPage, r.Pages, Declare(ctx, m, r.Start, r.End, written ? null : baseline), default));
+                }
             }
             if (pending.Count > 0)
                 ctx.Image.AfterPages(() =>

@@ -13,6 +13,9 @@ Fermata's times stand two plain copies of the same bytes:
 The VM these run on backs guest memory lazily, so a warm-up pass touches memory first, every
 measurement is repeated and the median is reported.
 
+`fermata run` (--run, default 1 GiB): a process under `fermata run` is sent USR1 (the walltime
+signal) and timed until the launcher exits, checkpoint included; then run again until it runs.
+
 Compression (--compression, default 1 GiB): a process holding half compressible data (no two
 pages alike, none all-zero, so neither deduplication nor the zero-page check can stand in for the
 codec) and half random bytes, then one holding only random bytes, checkpointed with each of
@@ -415,6 +418,58 @@ def measure_job(holder, work, count, mib, repeat):
     return dict(count=count, mib=mib, checkpoint=med[0], restart=med[1], size=med[2])
 
 
+def measure_run(holder, work, mib, repeat):
+    """`fermata run` of a process holding MIB (half compressible): from USR1 (the walltime signal)
+    to the launcher's exit, the checkpoint included; then the next `fermata run` until the job runs
+    again from that checkpoint."""
+    rows = []
+    for _ in range(repeat):
+        rundir = os.path.join(work, "run")
+        shutil.rmtree(rundir, ignore_errors=True)
+        ready = os.path.join(work, "runready")
+        for f in (ready, ready + ".restored"):
+            if os.path.exists(f):
+                os.unlink(f)
+        first = subprocess.Popen([FERMATA, "run", "--dir", rundir, "--", holder, ready, str(mib), "mixed"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not os.path.exists(ready):
+            if first.poll() is not None:
+                sys.exit(f"fermata run exited early ({first.returncode})")
+            time.sleep(0.02)
+        start = time.perf_counter()
+        os.kill(first.pid, signal.SIGUSR1)
+        if first.wait() != 75:
+            sys.exit(f"fermata run did not stop with status 75 after USR1 ({first.returncode})")
+        stop = time.perf_counter() - start
+        start = time.perf_counter()
+        second = subprocess.Popen([FERMATA, "run", "--dir", rundir, "--", holder, ready, str(mib), "mixed"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in second.stderr:
+            if "restarted from" in line:
+                break
+        resume = time.perf_counter() - start
+        verdict = verify_restored(holders(work, "runready")[0], ready)
+        if verdict != "ok":
+            sys.exit(f"the process run again reports its data {verdict}")
+        second.kill()
+        second.wait()
+        size = dir_size(os.path.join(rundir, "1"))
+        rows.append((stop, resume, size))
+        shutil.rmtree(rundir)
+    med = [statistics.median(r[i] for r in rows) for i in range(3)]
+    return dict(mib=mib, stop=med[0], resume=med[1], size=med[2])
+
+
+def run_table(r, repeat):
+    return "\n".join([
+        f"| `fermata run`, {r['mib']} MiB (half compressible, lz4) | USR1 to exit (checkpoint included) | next run until the job runs again | image |",
+        "|---|---:|---:|---:|",
+        f"| walltime signal, then requeue | {r['stop']:.2f} s | {r['resume']:.2f} s | {r['size'] / (1 << 20):.0f} MiB |",
+        "",
+        f"Median of {repeat} runs: the time a batch job needs between Slurm's signal and its exit, and between its next start and the program running again.",
+    ])
+
+
 def job_table(r, repeat):
     data = (r["count"] * r["mib"]) << 20
     return "\n".join([
@@ -455,6 +510,7 @@ def main():
     parser.add_argument("--tmpfs", default="/dev/shm", help="a tmpfs where the compression section runs a second time ('' to skip)")
     parser.add_argument("--incremental", default="4096", help="MiB of the process checkpointed full, then incrementally ('' to skip)")
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
+    parser.add_argument("--run", default="1024", help="MiB of a process under `fermata run`, stopped by USR1 and run again ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -495,6 +551,10 @@ def main():
         count, mib = (int(x) for x in args.job.split("x"))
         print(f"measuring a job of {count} x {mib} MiB ...", file=sys.stderr)
         sections.append(job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat))
+    if args.run:
+        mib = int(args.run)
+        print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)
+        sections.append(run_table(measure_run(holder, work, mib, args.repeat), args.repeat))
     text = "\n\n".join(sections)
     print(text)
     if args.out:

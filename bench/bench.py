@@ -372,6 +372,17 @@ def holders(work, tag):
     return pids
 
 
+def start_until(args, marker):
+    """Starts ARGS and waits for a line of its standard error containing MARKER; returns the
+    process (still running) and the seconds that took."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if marker in line:
+            break
+    return proc, time.perf_counter() - start
+
+
 def measure_job(holder, work, count, mib, repeat):
     """A job of COUNT processes holding MIB each: checkpoint (stop) and restart, whole-process."""
     rows = []
@@ -390,13 +401,7 @@ def measure_job(holder, work, count, mib, repeat):
         checkpoint, _ = timed([FERMATA, "checkpoint", jobdir])
         if launcher.wait() != 75:
             sys.exit("the job's launcher did not stop after the checkpoint")
-        start = time.perf_counter()
-        restarted = subprocess.Popen([FERMATA, "restart", jobdir], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for line in restarted.stderr:
-            if "restarted job" in line:
-                break
-        restart = time.perf_counter() - start
+        restarted, restart = start_until([FERMATA, "restart", jobdir], "restarted job")
         pids = holders(work, "jobready-")
         for pid in pids:
             os.kill(pid, signal.SIGUSR1)
@@ -441,13 +446,7 @@ def measure_run(holder, work, mib, repeat):
         if first.wait() != 75:
             sys.exit(f"fermata run did not stop with status 75 after USR1 ({first.returncode})")
         stop = time.perf_counter() - start
-        start = time.perf_counter()
-        second = subprocess.Popen([FERMATA, "run", "--dir", rundir, "--", holder, ready, str(mib), "mixed"],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for line in second.stderr:
-            if "restarted from" in line:
-                break
-        resume = time.perf_counter() - start
+        second, resume = start_until([FERMATA, "run", "--dir", rundir, "--", holder, ready, str(mib), "mixed"], "restarted from")
         verdict = verify_restored(holders(work, "runready")[0], ready)
         if verdict != "ok":
             sys.exit(f"the process run again reports its data {verdict}")

@@ -30,8 +30,9 @@ public static class CheckpointCollector
             var numbers = job.Checkpoints();
             images = numbers.Select(job.CheckpointPath).ToList();
             // A job whose program finished needs none of them any more.
-            roots = job.Finished() != null ? [] : images.TakeLast(keep).ToList();
-            if (job.Finished() == null && job.Latest() is { } latest) roots.Add(job.CheckpointPath(latest));
+            bool finished = job.Finished() != null;
+            roots = finished ? [] : images.TakeLast(keep).ToList();
+            if (!finished && job.Latest() is { } latest) roots.Add(job.CheckpointPath(latest));
         }
         else
         {

@@ -77,14 +77,7 @@ public sealed class SlurmCluster
     public Dictionary<string, string> Show(string job)
     {
         var (status, output) = Run("env", $"SLURM_CONF={Conf}", "scontrol", "show", "job", "-o", job);
-        var fields = new Dictionary<string, string>();
-        if (status != 0) return fields;
-        foreach (var word in output.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries))
-        {
-            int eq = word.IndexOf('=');
-            if (eq > 0) fields.TryAdd(word[..eq], word[(eq + 1)..]);
-        }
-        return fields;
+        return status == 0 ? Engine.Jobs.SlurmJob.Fields(output) : [];
     }
 
     public string State(string job) => Show(job).GetValueOrDefault("JobState", "");

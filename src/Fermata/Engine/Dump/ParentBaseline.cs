@@ -15,7 +15,9 @@ internal sealed class ParentBaseline : IDisposable
     private readonly CheckpointImage _parent;
     private readonly ImageBuilder _builder;
     private readonly Dictionary<int, ProcessPages> _processes = [];
-    private readonly uint?[] _storeMap;
+    /// <summary>Parent store number to the new image's, 0 until first used (the new image's own
+    /// store is never a parent's).</summary>
+    private readonly uint[] _storeMap;
 
     public string Id => _parent.Manifest.Info.Id;
     public int Depth => _parent.Manifest.Info.Depth;
@@ -25,7 +27,7 @@ internal sealed class ParentBaseline : IDisposable
     {
         _parent = parent;
         _builder = builder;
-        _storeMap = new uint?[parent.Pages.Stores.Count];
+        _storeMap = new uint[parent.Pages.Stores.Count];
         foreach (var p in parent.Manifest.Processes.Where(p => !p.Zombie))
             _processes[p.Pid] = new ProcessPages(this, p.Mappings
                 .SelectMany(m => m.Pages.Select(r => new Entry(m.Start + r.FirstPage * PageSize.Bytes, r.Count, r.Location)))
@@ -35,26 +37,32 @@ internal sealed class ParentBaseline : IDisposable
     /// <summary>The parent's pages of process <paramref name="pid"/>, or null if it had no such process.</summary>
     public ProcessPages? For(int pid) => _processes.GetValueOrDefault(pid);
 
-    /// <summary>A parent location in the new image's store numbering.</summary>
+    /// <summary>A parent location in the new image's store numbering. Called for every page
+    /// compared, from every worker: the numbering is read without a lock once known.</summary>
     private PageLocation Translate(PageLocation location)
     {
         if (location.IsZero) return location;
-        lock (_storeMap)
+        uint store = Volatile.Read(ref _storeMap[location.Store]);
+        if (store == 0)
         {
-            if (_storeMap[location.Store] is not { } store)
+            lock (_storeMap)
             {
-                string path, id;
-                if (location.Store == 0) (path, id) = (_parent.Directory, _parent.Manifest.Info.Id);
-                else
+                store = _storeMap[location.Store];
+                if (store == 0)
                 {
-                    var record = _parent.Manifest.Parents.First(p => p.Store == location.Store);
-                    (path, id) = (Path.GetFullPath(Path.Combine(_parent.Directory, record.Path)), record.Id);
+                    string path, id;
+                    if (location.Store == 0) (path, id) = (_parent.Directory, _parent.Manifest.Info.Id);
+                    else
+                    {
+                        var record = _parent.Manifest.Parents.First(p => p.Store == location.Store);
+                        (path, id) = (Path.GetFullPath(Path.Combine(_parent.Directory, record.Path)), record.Id);
+                    }
+                    store = _builder.ParentStore(id, path);
+                    Volatile.Write(ref _storeMap[location.Store], store);
                 }
-                store = _builder.ParentStore(id, path);
-                _storeMap[location.Store] = store;
             }
-            return new PageLocation(store, location.Page);
         }
+        return new PageLocation(store, location.Page);
     }
 
     private UInt128 Identity(PageLocation location) => _parent.Pages.Stores[(int)location.Store].Identity(location.Page);

@@ -91,20 +91,12 @@ public sealed class JobDirectory
 
     /// <summary>How many times the job was started (1 after its launch, +1 per restart by
     /// `fermata run`); 0 if never.</summary>
-    public int Generation()
-    {
-        try { return int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, GenerationFile)).Trim(), CultureInfo.InvariantCulture); }
-        catch (Exception e) when (e is IOException or FormatException) { return 0; }
-    }
+    public int Generation() => ReadNumber(GenerationFile) ?? 0;
 
     public void SetGeneration(int generation) => WriteAtomically(GenerationFile, $"{generation}\n");
 
     /// <summary>The exit status the job's program finished with, or null while it has not.</summary>
-    public int? Finished()
-    {
-        try { return int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, FinishedFile)).Trim(), CultureInfo.InvariantCulture); }
-        catch (Exception e) when (e is IOException or FormatException) { return null; }
-    }
+    public int? Finished() => ReadNumber(FinishedFile);
 
     public void MarkFinished(int status) => WriteAtomically(FinishedFile, $"{status}\n");
 
@@ -123,13 +115,12 @@ public sealed class JobDirectory
     }
 
     /// <summary>The PID of the launcher running this job, if one is.</summary>
-    public int? RunningLauncher()
+    public int? RunningLauncher() => ReadNumber(LauncherFile) is { } pid && JobControl.IsLauncher(pid) ? pid : null;
+
+    /// <summary>The number a one-line file of the job holds, or null when it is missing or unreadable.</summary>
+    private int? ReadNumber(string name)
     {
-        try
-        {
-            int pid = int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, LauncherFile)).Trim(), CultureInfo.InvariantCulture);
-            return JobControl.IsLauncher(pid) ? pid : null;
-        }
+        try { return int.Parse(File.ReadAllText(System.IO.Path.Combine(Path, name)).Trim(), CultureInfo.InvariantCulture); }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }
     }
 

@@ -59,8 +59,13 @@ public sealed class SlurmJob
     private Dictionary<string, string> Show()
     {
         var (status, output) = Scontrol("show", "job", "-o", Id);
+        return status == 0 ? Fields(output) : [];
+    }
+
+    /// <summary>The key=value words of `scontrol show job -o` output (the first of each key).</summary>
+    public static Dictionary<string, string> Fields(string output)
+    {
         var fields = new Dictionary<string, string>();
-        if (status != 0) return fields;
         foreach (var word in output.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = word.IndexOf('=');

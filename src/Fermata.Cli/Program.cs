@@ -33,6 +33,7 @@ public static class Program
             GcCommand.Create(),
             RunCommand.Create(),
             DemoCommand.Create(),
+            SchemaCommand.Create(),
         };
         if (args.Length == 0)
         {

@@ -32,9 +32,7 @@ public sealed class WireTests
     [Fact]
     public void RecordsSurviveARoundTrip()
     {
-        var w = new WireWriter();
-        Sample().Write(w);
-        var back = ProcessRecord.Read(new WireReader(w.WrittenSpan, "test"));
+        var back = ProcessRecord.Schema.Decode(ProcessRecord.Schema.Encode(Sample()));
         Assert.Equal(4242, back.Pid);
         Assert.Equal("/tmp/ü", back.Cwd);
         Assert.Equal(0x5555_0000_1000UL, back.Mm.Brk);
@@ -54,19 +52,17 @@ public sealed class WireTests
         var w = new WireWriter();
         w.UInt64(999, 12345);
         w.String(998, "from a newer Fermata");
-        Sample().Write(w);
-        Assert.Equal(4242, ProcessRecord.Read(new WireReader(w.WrittenSpan, "test")).Pid);
+        ProcessRecord.Schema.Write(w, Sample());
+        Assert.Equal(4242, ProcessRecord.Schema.Decode(w.WrittenSpan).Pid);
     }
 
     [Fact]
     public void EveryTruncationIsRefusedAsDamage()
     {
-        var w = new WireWriter();
-        Sample().Write(w);
-        var bytes = w.ToArray();
+        var bytes = ProcessRecord.Schema.Encode(Sample());
         for (int length = 0; length < bytes.Length; length++)
         {
-            try { ProcessRecord.Read(new WireReader(bytes.AsSpan(0, length), "test")); }
+            try { ProcessRecord.Schema.Decode(bytes.AsSpan(0, length)); }
             catch (ImageException) { continue; }
             // A cut exactly between two fields decodes as a shorter record; that is acceptable only
             // because the manifest checksum catches it first. It must still be a valid record.
@@ -82,7 +78,7 @@ public sealed class WireTests
         {
             random.NextBytes(buffer);
             int length = random.Next(buffer.Length);
-            try { ProcessRecord.Read(new WireReader(buffer.AsSpan(0, length), "fuzz")); }
+            try { ProcessRecord.Schema.Decode(buffer.AsSpan(0, length)); }
             catch (ImageException) { }
         }
     }
@@ -91,8 +87,8 @@ public sealed class WireTests
     public void OverlongNumbersAndLengthsAreRefused()
     {
         byte[] overlong = [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-        Assert.Throws<ImageException>(() => ProcessRecord.Read(new WireReader(overlong, "test")));
+        Assert.Throws<ImageException>(() => ProcessRecord.Schema.Decode(overlong));
         byte[] pastEnd = [0x2a, 0x7f, 0x41]; // field 5, length 127, one byte
-        Assert.Throws<ImageException>(() => ProcessRecord.Read(new WireReader(pastEnd, "test")));
+        Assert.Throws<ImageException>(() => ProcessRecord.Schema.Decode(pastEnd));
     }
 }

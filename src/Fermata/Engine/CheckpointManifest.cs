@@ -7,7 +7,7 @@ using Fermata.Resources.Pipes;
 namespace Fermata.Engine;
 
 /// <summary>Facts about the checkpoint itself: when, where, on what machine.</summary>
-public sealed class ImageInfo : IWireRecord
+public sealed class ImageInfo : IWireRecord<ImageInfo>
 {
     public long CreatedUnixMilliseconds { get; set; }
     public string ToolVersion { get; set; } = "";
@@ -30,50 +30,22 @@ public sealed class ImageInfo : IWireRecord
     public int Depth { get; set; }
     public StoreStats Stats { get; set; } = new();
 
-    public void Write(WireWriter w)
-    {
-        w.Int64(1, CreatedUnixMilliseconds);
-        w.String(2, ToolVersion);
-        w.String(3, Hostname);
-        w.String(4, KernelRelease);
-        w.UInt64(5, XFeatures);
-        w.UInt64(6, (ulong)RootPid);
-        w.Int64(7, FrozenNanoseconds);
-        w.Bool(8, LeftRunning);
-        w.String(9, CommandLine);
-        w.Bool(10, IsJob);
-        w.String(11, Id);
-        w.String(12, ParentId);
-        w.UInt64(13, (ulong)Depth);
-        w.Message(14, Stats);
-    }
-
-    public static ImageInfo Read(WireReader r)
-    {
-        var i = new ImageInfo();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: i.CreatedUnixMilliseconds = r.Int64(); break;
-                case 2: i.ToolVersion = r.String(); break;
-                case 3: i.Hostname = r.String(); break;
-                case 4: i.KernelRelease = r.String(); break;
-                case 5: i.XFeatures = r.UInt64(); break;
-                case 6: i.RootPid = r.Int32Unsigned(); break;
-                case 7: i.FrozenNanoseconds = r.Int64(); break;
-                case 8: i.LeftRunning = r.Bool(); break;
-                case 9: i.CommandLine = r.String(); break;
-                case 10: i.IsJob = r.Bool(); break;
-                case 11: i.Id = r.String(); break;
-                case 12: i.ParentId = r.String(); break;
-                case 13: i.Depth = r.Int32Unsigned(); break;
-                case 14: i.Stats = r.Message(StoreStats.Read, "page store statistics"); break;
-                default: r.Skip(); break;
-            }
-        }
-        return i;
-    }
+    public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
+            "Facts about the checkpoint itself.")
+        .SInt64(1, "created_unix_ms", i => i.CreatedUnixMilliseconds, (i, v) => i.CreatedUnixMilliseconds = v)
+        .String(2, "tool_version", i => i.ToolVersion, (i, v) => i.ToolVersion = v)
+        .String(3, "hostname", i => i.Hostname, (i, v) => i.Hostname = v)
+        .String(4, "kernel", i => i.KernelRelease, (i, v) => i.KernelRelease = v)
+        .UInt64(5, "xfeatures", i => i.XFeatures, (i, v) => i.XFeatures = v, "XCR0 of the CPU: the extended-state features the registers use", Show.Hex)
+        .NonNegative(6, "root_pid", i => i.RootPid, (i, v) => i.RootPid = v)
+        .SInt64(7, "frozen_ns", i => i.FrozenNanoseconds, (i, v) => i.FrozenNanoseconds = v)
+        .Bool(8, "left_running", i => i.LeftRunning, (i, v) => i.LeftRunning = v)
+        .String(9, "command_line", i => i.CommandLine, (i, v) => i.CommandLine = v)
+        .Bool(10, "is_job", i => i.IsJob, (i, v) => i.IsJob = v, "PIDs are those of the job's own PID namespace")
+        .String(11, "id", i => i.Id, (i, v) => i.Id = v, "32 hex digits, random")
+        .String(12, "parent_id", i => i.ParentId, (i, v) => i.ParentId = v, "the image this one is incremental to; empty for a full checkpoint")
+        .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
+        .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v);
 }
 
 /// <summary>
@@ -82,7 +54,7 @@ public sealed class ImageInfo : IWireRecord
 /// location (a page store and a page), the block table says where those pages lie in pages.img,
 /// and the parents list names the earlier images whose page stores the runs also use.
 /// </summary>
-public sealed class CheckpointManifest : IWireRecord
+public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
 {
     public ImageInfo Info { get; set; } = new();
     public List<ProcessRecord> Processes { get; set; } = [];
@@ -92,46 +64,18 @@ public sealed class CheckpointManifest : IWireRecord
     public List<BlockRecord> Blocks { get; set; } = [];
     public List<ParentRecord> Parents { get; set; } = [];
 
-    public void Write(WireWriter w)
-    {
-        w.Message(1, Info);
-        w.Messages(2, Processes);
-        w.Messages(3, Files);
-        w.Messages(4, Descriptions);
-        w.Messages(5, Pipes);
-        w.Messages(6, Blocks);
-        w.Messages(7, Parents);
-    }
+    public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
+            "The body of manifest.img: every record of the image.")
+        .Message(1, "info", m => m.Info, (m, v) => m.Info = v, required: true)
+        .Messages(2, "processes", m => m.Processes)
+        .Messages(3, "files", m => m.Files)
+        .Messages(4, "descriptions", m => m.Descriptions, "open file descriptions")
+        .Messages(5, "pipes", m => m.Pipes)
+        .Messages(6, "blocks", m => m.Blocks, "the page store's block table")
+        .Messages(7, "parents", m => m.Parents, "the earlier images whose page stores this one also uses")
+        .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
-    public static CheckpointManifest Read(WireReader r)
-    {
-        var m = new CheckpointManifest();
-        bool hasInfo = false;
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: m.Info = r.Message(ImageInfo.Read, "image info"); hasInfo = true; break;
-                case 2: m.Processes.Add(r.Message(ProcessRecord.Read, "process")); break;
-                case 3: m.Files.Add(r.Message(FileRecord.Read, "file")); break;
-                case 4: m.Descriptions.Add(r.Message(DescriptionRecord.Read, "open file description")); break;
-                case 5: m.Pipes.Add(r.Message(PipeRecord.Read, "pipe")); break;
-                case 6: m.Blocks.Add(r.Message(BlockRecord.Read, "page block")); break;
-                case 7: m.Parents.Add(r.Message(ParentRecord.Read, "parent image")); break;
-                default: r.Skip(); break;
-            }
-        }
-        if (!hasInfo) throw r.Missing("image info");
-        if (m.Processes.Count == 0) throw r.Missing("processes");
-        return m;
-    }
+    public byte[] Encode() => Schema.Encode(this);
 
-    public byte[] Encode()
-    {
-        var w = new WireWriter(64 << 10);
-        Write(w);
-        return w.ToArray();
-    }
-
-    public static CheckpointManifest Decode(ReadOnlySpan<byte> body) => Read(new WireReader(body, "manifest"));
+    public static CheckpointManifest Decode(ReadOnlySpan<byte> body) => Schema.Decode(body);
 }

@@ -17,7 +17,7 @@ public enum BlockCodec
 /// block's index, so a block moved elsewhere does not verify. The identities (XXH3-128 of each
 /// page) let the next checkpoint tell which pages changed without reading this image's pages.
 /// </summary>
-public sealed class BlockRecord : IWireRecord
+public sealed class BlockRecord : IWireRecord<BlockRecord>
 {
     public uint Index { get; set; }
     /// <summary>Bytes of pages (a whole number of pages, at most a block).</summary>
@@ -44,34 +44,13 @@ public sealed class BlockRecord : IWireRecord
         BitConverter.TryWriteBytes(into[8..], (ulong)(identity >> 64));
     }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Index);
-        w.UInt64(2, Length);
-        w.UInt64(3, FileOffset);
-        w.UInt64(4, StoredLength);
-        w.UInt64(5, (ulong)Codec);
-        w.Fixed64(6, Checksum);
-        w.Bytes(7, Identities);
-    }
-
-    public static BlockRecord Read(WireReader r)
-    {
-        var b = new BlockRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: b.Index = r.UInt32(); break;
-                case 2: b.Length = r.UInt64(); break;
-                case 3: b.FileOffset = r.UInt64(); break;
-                case 4: b.StoredLength = r.UInt64(); break;
-                case 5: b.Codec = (BlockCodec)r.UInt32(); break;
-                case 6: b.Checksum = r.Fixed64(); break;
-                case 7: b.Identities = r.Bytes().ToArray(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return b;
-    }
+    public static RecordSchema<BlockRecord> Schema { get; } = new RecordSchema<BlockRecord>("BlockRecord", "page block",
+            "One block of the page store: up to 1024 distinct pages, and where and how their bytes lie in pages.img.")
+        .UInt32(1, "index", b => b.Index, (b, v) => b.Index = v, "the block holds pages index x 1024 onwards")
+        .UInt64(2, "length", b => b.Length, (b, v) => b.Length = v, "bytes of pages: a whole number of pages, at most 4 MiB")
+        .UInt64(3, "file_offset", b => b.FileOffset, (b, v) => b.FileOffset = v, "in pages.img")
+        .UInt64(4, "stored_length", b => b.StoredLength, (b, v) => b.StoredLength = v)
+        .Enum(5, "codec", b => b.Codec, (b, v) => b.Codec = v)
+        .Fixed64(6, "checksum", b => b.Checksum, (b, v) => b.Checksum = v, "XXH3-64 of the stored bytes, seeded with the index")
+        .Value(7, "identities", b => b.Identities, (b, v) => b.Identities = v, Wire.Codecs.BulkBytes, "16 bytes per page: the XXH3-128 of each page, low half first");
 }

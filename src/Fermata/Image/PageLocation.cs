@@ -27,7 +27,7 @@ public readonly record struct PageLocation(uint Store, ulong Page)
 public readonly record struct PageRun(ulong FirstPage, ulong Count, PageLocation Location)
 {
     /// <summary>Runs as packed quadruples (first page, count, store, page) for the wire.</summary>
-    public static List<ulong> Pack(List<PageRun> runs)
+    public static IReadOnlyList<ulong> Pack(List<PageRun> runs)
     {
         var packed = new List<ulong>(runs.Count * 4);
         foreach (var r in runs)

@@ -8,32 +8,15 @@ namespace Fermata.Image;
 /// as a whole); the id must match the one in that image's manifest, so a directory replaced by
 /// another image is noticed.
 /// </summary>
-public sealed class ParentRecord : IWireRecord
+public sealed class ParentRecord : IWireRecord<ParentRecord>
 {
     public uint Store { get; set; }
     public string Path { get; set; } = "";
     public string Id { get; set; } = "";
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Store);
-        w.String(2, Path);
-        w.String(3, Id);
-    }
-
-    public static ParentRecord Read(WireReader r)
-    {
-        var p = new ParentRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: p.Store = r.UInt32(); break;
-                case 2: p.Path = r.String(); break;
-                case 3: p.Id = r.String(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return p;
-    }
+    public static RecordSchema<ParentRecord> Schema { get; } = new RecordSchema<ParentRecord>("ParentRecord", "parent image",
+            "An earlier image whose page store this one also uses.")
+        .UInt32(1, "store", p => p.Store, (p, v) => p.Store = v, "its number (1..n), as page locations use it")
+        .String(2, "path", p => p.Path, (p, v) => p.Path = v, "relative to this image's directory")
+        .String(3, "id", p => p.Id, (p, v) => p.Id = v, "which must match the parent's manifest");
 }

@@ -8,7 +8,7 @@ namespace Fermata.Image;
 /// images, either because the write tracker knew they were unchanged or because their contents
 /// matched the parent's.
 /// </summary>
-public sealed class StoreStats : IWireRecord
+public sealed class StoreStats : IWireRecord<StoreStats>
 {
     public Compression Compression { get; set; }
     public ulong PagesStored { get; set; }
@@ -23,34 +23,13 @@ public sealed class StoreStats : IWireRecord
     public ulong PagesTotal => PagesStored + PagesZero + PagesDeduplicated + PagesInherited;
     public ulong BytesStored => PagesStored * 4096;
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, (ulong)Compression);
-        w.UInt64(2, PagesStored);
-        w.UInt64(3, PagesZero);
-        w.UInt64(4, PagesDeduplicated);
-        w.UInt64(5, PagesInheritedByTracking);
-        w.UInt64(6, PagesInheritedByComparison);
-        w.UInt64(7, BytesCompressed);
-    }
-
-    public static StoreStats Read(WireReader r)
-    {
-        var s = new StoreStats();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: s.Compression = (Compression)r.UInt32(); break;
-                case 2: s.PagesStored = r.UInt64(); break;
-                case 3: s.PagesZero = r.UInt64(); break;
-                case 4: s.PagesDeduplicated = r.UInt64(); break;
-                case 5: s.PagesInheritedByTracking = r.UInt64(); break;
-                case 6: s.PagesInheritedByComparison = r.UInt64(); break;
-                case 7: s.BytesCompressed = r.UInt64(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return s;
-    }
+    public static RecordSchema<StoreStats> Schema { get; } = new RecordSchema<StoreStats>("StoreStats", "page store statistics",
+            "What the checkpoint's page store holds and what it saved.")
+        .Enum(1, "compression", s => s.Compression, (s, v) => s.Compression = v, "asked for")
+        .UInt64(2, "pages_stored", s => s.PagesStored, (s, v) => s.PagesStored = v, "in this image")
+        .UInt64(3, "pages_zero", s => s.PagesZero, (s, v) => s.PagesZero = v, "all zeros, never stored")
+        .UInt64(4, "pages_deduplicated", s => s.PagesDeduplicated, (s, v) => s.PagesDeduplicated = v, "stored once, referred to again")
+        .UInt64(5, "pages_inherited_by_tracking", s => s.PagesInheritedByTracking, (s, v) => s.PagesInheritedByTracking = v, "taken from parents: the write tracker knew them unchanged")
+        .UInt64(6, "pages_inherited_by_comparison", s => s.PagesInheritedByComparison, (s, v) => s.PagesInheritedByComparison = v, "taken from parents: their contents matched")
+        .UInt64(7, "bytes_compressed", s => s.BytesCompressed, (s, v) => s.BytesCompressed = v, "bytes of pages.img");
 }

@@ -12,7 +12,7 @@ namespace Fermata.Resources;
 /// resource kind it holds. Objects that processes can share (files, open file descriptions,
 /// pipes) are image-level records that these refer to by id.
 /// </summary>
-public sealed class ProcessRecord : IWireRecord
+public sealed class ProcessRecord : IWireRecord<ProcessRecord>
 {
     public int Pid { get; set; }
     public int ParentPid { get; set; }
@@ -44,74 +44,34 @@ public sealed class ProcessRecord : IWireRecord
     public List<MappingRecord> Mappings { get; set; } = [];
     public List<DescriptorRecord> Descriptors { get; set; } = [];
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, (ulong)Pid);
-        w.UInt64(2, (ulong)ParentPid);
-        w.UInt64(3, (ulong)ProcessGroup);
-        w.UInt64(4, (ulong)Session);
-        w.String(5, Comm);
-        w.UInt64(6, ExeFileId);
-        w.String(7, Cwd);
-        w.String(8, Root);
-        w.UInt64(9, Umask);
-        w.UInt64(10, Personality);
-        w.UInt64(11, (ulong)ParentDeathSignal);
-        w.UInt64(12, (ulong)Dumpable);
-        w.Bool(13, WasStopped);
-        w.Bool(14, ThpDisabled);
-        w.Bool(15, ChildSubreaper);
-        w.UInt64(16, XcompPermission);
-        w.UInt64(17, TimerSlackNanoseconds);
-        w.Bool(18, Zombie);
-        w.UInt64(19, (ulong)ExitStatus);
-        w.Message(20, Mm);
-        w.Message(21, Credentials);
-        w.Messages(22, Limits);
-        w.Message(23, Signals);
-        w.Messages(24, Threads);
-        w.Messages(25, Mappings);
-        w.Messages(26, Descriptors);
-    }
-
-    public static ProcessRecord Read(WireReader r)
-    {
-        var p = new ProcessRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: p.Pid = r.Int32Unsigned(); break;
-                case 2: p.ParentPid = r.Int32Unsigned(); break;
-                case 3: p.ProcessGroup = r.Int32Unsigned(); break;
-                case 4: p.Session = r.Int32Unsigned(); break;
-                case 5: p.Comm = r.String(); break;
-                case 6: p.ExeFileId = r.UInt32(); break;
-                case 7: p.Cwd = r.String(); break;
-                case 8: p.Root = r.String(); break;
-                case 9: p.Umask = r.UInt32(); break;
-                case 10: p.Personality = r.UInt32(); break;
-                case 11: p.ParentDeathSignal = r.Int32Unsigned(); break;
-                case 12: p.Dumpable = r.Int32Unsigned(); break;
-                case 13: p.WasStopped = r.Bool(); break;
-                case 14: p.ThpDisabled = r.Bool(); break;
-                case 15: p.ChildSubreaper = r.Bool(); break;
-                case 16: p.XcompPermission = r.UInt64(); break;
-                case 17: p.TimerSlackNanoseconds = r.UInt64(); break;
-                case 18: p.Zombie = r.Bool(); break;
-                case 19: p.ExitStatus = r.Int32Unsigned(); break;
-                case 20: p.Mm = r.Message(MmRecord.Read, "memory layout"); break;
-                case 21: p.Credentials = r.Message(CredentialsRecord.Read, "credentials"); break;
-                case 22: p.Limits.Add(r.Message(LimitRecord.Read, "resource limit")); break;
-                case 23: p.Signals = r.Message(SignalsRecord.Read, "signals"); break;
-                case 24: p.Threads.Add(r.Message(ThreadRecord.Read, "thread")); break;
-                case 25: p.Mappings.Add(r.Message(MappingRecord.Read, "mapping")); break;
-                case 26: p.Descriptors.Add(r.Message(DescriptorRecord.Read, "descriptor")); break;
-                default: r.Skip(); break;
-            }
-        }
-        if (p.Pid <= 0) throw r.Missing("a process id");
-        if (p.Threads.Count == 0 && !p.Zombie) throw r.Missing("threads");
-        return p;
-    }
+    public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
+            "One process: its identity, per-process state and the records of what it holds.")
+        .NonNegative(1, "pid", p => p.Pid, (p, v) => p.Pid = v, "as the process sees itself (in a job: in the job's PID namespace)")
+        .NonNegative(2, "ppid", p => p.ParentPid, (p, v) => p.ParentPid = v)
+        .NonNegative(3, "pgid", p => p.ProcessGroup, (p, v) => p.ProcessGroup = v)
+        .NonNegative(4, "sid", p => p.Session, (p, v) => p.Session = v)
+        .String(5, "comm", p => p.Comm, (p, v) => p.Comm = v)
+        .UInt32(6, "exe_file", p => p.ExeFileId, (p, v) => p.ExeFileId = v, "the executable, a `FileRecord` id")
+        .String(7, "cwd", p => p.Cwd, (p, v) => p.Cwd = v)
+        .String(8, "root", p => p.Root, (p, v) => p.Root = v)
+        .UInt32(9, "umask", p => p.Umask, (p, v) => p.Umask = v, show: Show.Octal)
+        .UInt32(10, "personality", p => p.Personality, (p, v) => p.Personality = v, show: Show.Hex)
+        .NonNegative(11, "parent_death_signal", p => p.ParentDeathSignal, (p, v) => p.ParentDeathSignal = v)
+        .NonNegative(12, "dumpable", p => p.Dumpable, (p, v) => p.Dumpable = v)
+        .Bool(13, "was_stopped", p => p.WasStopped, (p, v) => p.WasStopped = v, "in a group stop (SIGSTOP)")
+        .Bool(14, "thp_disabled", p => p.ThpDisabled, (p, v) => p.ThpDisabled = v)
+        .Bool(15, "child_subreaper", p => p.ChildSubreaper, (p, v) => p.ChildSubreaper = v)
+        .UInt64(16, "xcomp_permission", p => p.XcompPermission, (p, v) => p.XcompPermission = v, "extended-state components permitted (AMX)", Show.Hex)
+        .UInt64(17, "timer_slack_ns", p => p.TimerSlackNanoseconds, (p, v) => p.TimerSlackNanoseconds = v)
+        .Bool(18, "zombie", p => p.Zombie, (p, v) => p.Zombie = v, "exited, not yet collected: no threads, mappings or descriptors")
+        .NonNegative(19, "exit_status", p => p.ExitStatus, (p, v) => p.ExitStatus = v, "a zombie's wait status", Show.Hex)
+        .Message(20, "mm", p => p.Mm, (p, v) => p.Mm = v)
+        .Message(21, "credentials", p => p.Credentials, (p, v) => p.Credentials = v)
+        .Messages(22, "limits", p => p.Limits)
+        .Message(23, "signals", p => p.Signals, (p, v) => p.Signals = v)
+        .Messages(24, "threads", p => p.Threads, "the main thread first")
+        .Messages(25, "mappings", p => p.Mappings, "in ascending address order")
+        .Messages(26, "descriptors", p => p.Descriptors)
+        .Check(p => p.Pid <= 0 ? "a process id" : null)
+        .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

@@ -118,7 +118,12 @@ public ref struct WireReader
         catch (DecoderFallbackException) { throw Malformed("invalid UTF-8 text"); }
     }
 
-    public T Message<T>(WireRecordReader<T> read, string what) => read(new WireReader(Bytes(), what));
+    /// <summary>A nested record, decoded by its schema.</summary>
+    public T Message<T>() where T : IWireRecord<T>, new()
+    {
+        var inner = new WireReader(Bytes(), T.Schema.What);
+        return T.Schema.Read(ref inner);
+    }
 
     public List<ulong> PackedUInt64()
     {
@@ -142,5 +147,3 @@ public ref struct WireReader
     /// <summary>Fails with a message when a required field was missing.</summary>
     public readonly ImageException Missing(string field) => new($"image manifest is damaged: {_what} lacks {field}");
 }
-
-public delegate T WireRecordReader<T>(WireReader reader);

@@ -79,11 +79,11 @@ public sealed class WireWriter
         _buffer.Write(inner.WrittenSpan);
     }
 
-    public void Message<T>(int field, T record) where T : IWireRecord => Message(field, record.Write);
+    public void Message<T>(int field, T record) where T : IWireRecord<T>, new() => Message(field, w => T.Schema.Write(w, record));
 
-    public void Messages<T>(int field, IEnumerable<T> records) where T : IWireRecord
+    public void Messages<T>(int field, IEnumerable<T> records) where T : IWireRecord<T>, new()
     {
-        foreach (var r in records) Message(field, r.Write);
+        foreach (var r in records) Message(field, w => T.Schema.Write(w, r));
     }
 
     /// <summary>A packed list of varints, for long lists of small numbers.</summary>
@@ -94,10 +94,4 @@ public sealed class WireWriter
         foreach (var v in values) inner.Varint(v);
         Bytes(field, inner.WrittenSpan);
     }
-}
-
-/// <summary>A record that knows its own encoding.</summary>
-public interface IWireRecord
-{
-    void Write(WireWriter writer);
 }

@@ -20,7 +20,7 @@ public enum DescriptionKind
 /// Several descriptors (after dup, or fd 1 and 2 from "&gt;log 2&gt;&amp;1") share one; they
 /// must share it again after restore, or their writes would overwrite each other.
 /// </summary>
-public sealed class DescriptionRecord : IWireRecord
+public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
 {
     public uint Id { get; set; }
     public DescriptionKind Kind { get; set; }
@@ -30,62 +30,25 @@ public sealed class DescriptionRecord : IWireRecord
     public int Flags { get; set; }
     public long Position { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Id);
-        w.UInt64(2, (ulong)Kind);
-        w.UInt64(3, ObjectId);
-        w.Int64(4, Flags);
-        w.Int64(5, Position);
-    }
-
-    public static DescriptionRecord Read(WireReader r)
-    {
-        var d = new DescriptionRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: d.Id = r.UInt32(); break;
-                case 2: d.Kind = (DescriptionKind)r.UInt32(); break;
-                case 3: d.ObjectId = r.UInt32(); break;
-                case 4: d.Flags = r.Int32(); break;
-                case 5: d.Position = r.Int64(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return d;
-    }
+    public static RecordSchema<DescriptionRecord> Schema { get; } = new RecordSchema<DescriptionRecord>("DescriptionRecord", "open file description",
+            "An open file description: what open(2), pipe(2) or socket(2) created, shared by every descriptor dup'ed or inherited from it.")
+        .UInt32(1, "id", d => d.Id, (d, v) => d.Id = v)
+        .Enum(2, "kind", d => d.Kind, (d, v) => d.Kind = v)
+        .UInt32(3, "object", d => d.ObjectId, (d, v) => d.ObjectId = v, "a file or pipe id; for External, the launcher's descriptor 0-2")
+        .SInt32(4, "flags", d => d.Flags, (d, v) => d.Flags = v, "open flags without O_CLOEXEC", Show.Octal)
+        .SInt64(5, "position", d => d.Position, (d, v) => d.Position = v);
 }
 
 /// <summary>A descriptor number of a process and the description it points to.</summary>
-public sealed class DescriptorRecord : IWireRecord
+public sealed class DescriptorRecord : IWireRecord<DescriptorRecord>
 {
     public int Fd { get; set; }
     public bool CloseOnExec { get; set; }
     public uint DescriptionId { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, (ulong)Fd + 1);
-        w.Bool(2, CloseOnExec);
-        w.UInt64(3, DescriptionId);
-    }
-
-    public static DescriptorRecord Read(WireReader r)
-    {
-        var d = new DescriptorRecord { Fd = -1 };
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: d.Fd = r.Int32Unsigned() - 1; break;
-                case 2: d.CloseOnExec = r.Bool(); break;
-                case 3: d.DescriptionId = r.UInt32(); break;
-                default: r.Skip(); break;
-            }
-        }
-        if (d.Fd < 0) throw r.Missing("a descriptor number");
-        return d;
-    }
+    public static RecordSchema<DescriptorRecord> Schema { get; } = new RecordSchema<DescriptorRecord>("DescriptorRecord", "descriptor",
+            "A descriptor number of a process and the open file description it refers to.")
+        .PlusOne(1, "fd", d => d.Fd, (d, v) => d.Fd = v)
+        .Bool(2, "cloexec", d => d.CloseOnExec, (d, v) => d.CloseOnExec = v)
+        .UInt32(3, "description", d => d.DescriptionId, (d, v) => d.DescriptionId = v);
 }

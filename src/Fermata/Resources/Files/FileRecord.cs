@@ -1,3 +1,4 @@
+using Fermata.Image;
 using Fermata.Image.Wire;
 
 namespace Fermata.Resources.Files;
@@ -18,7 +19,7 @@ public enum FileKind
 /// refuse a file that changed. Files deleted while open, and memfds, carry their contents in the
 /// page store.
 /// </summary>
-public sealed class FileRecord : IWireRecord
+public sealed class FileRecord : IWireRecord<FileRecord>
 {
     public uint Id { get; set; }
     public string Path { get; set; } = "";
@@ -41,56 +42,25 @@ public sealed class FileRecord : IWireRecord
     public uint Uid { get; set; }
     public uint Gid { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Id);
-        w.String(2, Path);
-        w.UInt64(3, (ulong)Kind);
-        w.UInt64(4, Device);
-        w.UInt64(5, Inode);
-        w.UInt64(6, Mode);
-        w.Int64(7, Size);
-        w.Int64(8, MTimeNanoseconds);
-        w.UInt64(9, RDevice);
-        w.Bool(10, Deleted);
-        w.Bool(11, HasContentChecksum);
-        w.Fixed64(12, ContentChecksum);
-        w.Bool(13, HasContent);
-        w.PackedUInt64(19, Image.PageRun.Pack(ContentPages));
-        w.UInt64(15, ContentLength);
-        w.UInt64(16, MemfdSeals);
-        w.UInt64(17, Uid);
-        w.UInt64(18, Gid);
-    }
-
-    public static FileRecord Read(WireReader r)
-    {
-        var f = new FileRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: f.Id = r.UInt32(); break;
-                case 2: f.Path = r.String(); break;
-                case 3: f.Kind = (FileKind)r.UInt32(); break;
-                case 4: f.Device = r.UInt64(); break;
-                case 5: f.Inode = r.UInt64(); break;
-                case 6: f.Mode = r.UInt32(); break;
-                case 7: f.Size = r.Int64(); break;
-                case 8: f.MTimeNanoseconds = r.Int64(); break;
-                case 9: f.RDevice = r.UInt64(); break;
-                case 10: f.Deleted = r.Bool(); break;
-                case 11: f.HasContentChecksum = r.Bool(); break;
-                case 12: f.ContentChecksum = r.Fixed64(); break;
-                case 13: f.HasContent = r.Bool(); break;
-                case 19: f.ContentPages = Image.PageRun.Unpack(r.PackedUInt64()) ?? throw r.Missing("a whole number of content page runs"); break;
-                case 15: f.ContentLength = r.UInt64(); break;
-                case 16: f.MemfdSeals = r.UInt32(); break;
-                case 17: f.Uid = r.UInt32(); break;
-                case 18: f.Gid = r.UInt32(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return f;
-    }
+    public static RecordSchema<FileRecord> Schema { get; } = new RecordSchema<FileRecord>("FileRecord", "file",
+            "A file (an inode) that descriptors or mappings use, with its identity at checkpoint time; files deleted while open, and memfds, carry their contents.")
+        .UInt32(1, "id", f => f.Id, (f, v) => f.Id = v)
+        .String(2, "path", f => f.Path, (f, v) => f.Path = v)
+        .Enum(3, "kind", f => f.Kind, (f, v) => f.Kind = v)
+        .UInt64(4, "device", f => f.Device, (f, v) => f.Device = v, show: Show.Hex)
+        .UInt64(5, "inode", f => f.Inode, (f, v) => f.Inode = v)
+        .UInt32(6, "mode", f => f.Mode, (f, v) => f.Mode = v, show: Show.Octal)
+        .SInt64(7, "size", f => f.Size, (f, v) => f.Size = v)
+        .SInt64(8, "mtime_ns", f => f.MTimeNanoseconds, (f, v) => f.MTimeNanoseconds = v)
+        .UInt64(9, "rdev", f => f.RDevice, (f, v) => f.RDevice = v, show: Show.Hex)
+        .Bool(10, "deleted", f => f.Deleted, (f, v) => f.Deleted = v)
+        .Bool(11, "has_checksum", f => f.HasContentChecksum, (f, v) => f.HasContentChecksum = v)
+        .Fixed64(12, "checksum", f => f.ContentChecksum, (f, v) => f.ContentChecksum = v, "XXH3-64 of the whole file, for files whose clean pages a restore maps from disk")
+        .Bool(13, "has_contents", f => f.HasContent, (f, v) => f.HasContent = v)
+        .Retire(14, "version 1's logical offset")
+        .UInt64(15, "contents_length", f => f.ContentLength, (f, v) => f.ContentLength = v)
+        .UInt32(16, "memfd_seals", f => f.MemfdSeals, (f, v) => f.MemfdSeals = v, "F_SEAL_*", Show.Hex)
+        .UInt32(17, "uid", f => f.Uid, (f, v) => f.Uid = v)
+        .UInt32(18, "gid", f => f.Gid, (f, v) => f.Gid = v)
+        .PageRuns(19, "contents", f => f.ContentPages, (f, v) => f.ContentPages = v, "the contents' page runs, pages counted from the start of the file");
 }

@@ -24,7 +24,7 @@ public enum MappingKind
 /// it: runs of pages (first page within the mapping, count, where their contents lie: a page
 /// store of this image or of a parent, or zeros). Pages no run covers were never touched.
 /// </summary>
-public sealed class MappingRecord : IWireRecord
+public sealed class MappingRecord : IWireRecord<MappingRecord>
 {
     public ulong Start { get; set; }
     public ulong End { get; set; }
@@ -47,44 +47,20 @@ public sealed class MappingRecord : IWireRecord
     public ulong Length => End - Start;
     public ulong SavedPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Start);
-        w.UInt64(2, End);
-        w.UInt64(3, (ulong)Prot);
-        w.Bool(4, Shared);
-        w.UInt64(5, (ulong)VmFlags);
-        w.UInt64(6, (ulong)Kind);
-        w.UInt64(7, FileId);
-        w.UInt64(8, FileOffset);
-        w.String(9, Name);
-        w.UInt64(11, ShmemId);
-        w.PackedUInt64(12, PageRun.Pack(Pages));
-    }
-
-    public static MappingRecord Read(WireReader r)
-    {
-        var m = new MappingRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: m.Start = r.UInt64(); break;
-                case 2: m.End = r.UInt64(); break;
-                case 3: m.Prot = r.Int32Unsigned(); break;
-                case 4: m.Shared = r.Bool(); break;
-                case 5: m.VmFlags = (VmFlags)r.UInt32(); break;
-                case 6: m.Kind = (MappingKind)r.UInt32(); break;
-                case 7: m.FileId = r.UInt32(); break;
-                case 8: m.FileOffset = r.UInt64(); break;
-                case 9: m.Name = r.String(); break;
-                case 11: m.ShmemId = r.UInt32(); break;
-                case 12: m.Pages = PageRun.Unpack(r.PackedUInt64()) ?? throw r.Missing("a whole number of page runs"); break;
-                default: r.Skip(); break;
-            }
-        }
-        return m;
-    }
+    public static RecordSchema<MappingRecord> Schema { get; } = new RecordSchema<MappingRecord>("MappingRecord", "mapping",
+            "One mapping of a process, and the pages stored for it. Pages no run covers were never touched: they read as zeros, or as the file's contents in a file mapping.")
+        .UInt64(1, "start", m => m.Start, (m, v) => m.Start = v, show: Show.Hex)
+        .UInt64(2, "end", m => m.End, (m, v) => m.End = v, show: Show.Hex)
+        .NonNegative(3, "prot", m => m.Prot, (m, v) => m.Prot = v, "PROT_*")
+        .Bool(4, "shared", m => m.Shared, (m, v) => m.Shared = v)
+        .Enum(5, "vm_flags", m => m.VmFlags, (m, v) => m.VmFlags = v, "Fermata's bits: grows down, locked, madvise hints...")
+        .Enum(6, "kind", m => m.Kind, (m, v) => m.Kind = v)
+        .UInt32(7, "file", m => m.FileId, (m, v) => m.FileId = v, "a `FileRecord` id, for a file mapping")
+        .UInt64(8, "offset", m => m.FileOffset, (m, v) => m.FileOffset = v, "in the file, or in the shmem object", Show.Hex)
+        .String(9, "name", m => m.Name, (m, v) => m.Name = v, "as /proc/PID/maps showed it")
+        .Retire(10, "version 1's page triples")
+        .UInt32(11, "shmem", m => m.ShmemId, (m, v) => m.ShmemId = v, "shared anonymous memory: mappings with the same id share one object")
+        .PageRuns(12, "pages", m => m.Pages, (m, v) => m.Pages = v, "store 0 is this image's page store, 1..n a parent's, 2^32-1 all zeros; a run's pages lie at consecutive pages of that store");
 
     public string Describe() =>
         $"{Start:x}-{End:x} {Permissions} {Name}";

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Pipes;
 
 /// <summary>A pipe: its capacity and the bytes in flight in its buffer at checkpoint time.</summary>
-public sealed class PipeRecord : IWireRecord
+public sealed class PipeRecord : IWireRecord<PipeRecord>
 {
     public uint Id { get; set; }
     public ulong Inode { get; set; }
@@ -13,32 +13,12 @@ public sealed class PipeRecord : IWireRecord
     public string Path { get; set; } = "";
     public uint Mode { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, Id);
-        w.UInt64(2, Inode);
-        w.UInt64(3, (ulong)Capacity);
-        w.Bytes(4, Contents);
-        w.String(5, Path);
-        w.UInt64(6, Mode);
-    }
-
-    public static PipeRecord Read(WireReader r)
-    {
-        var p = new PipeRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: p.Id = r.UInt32(); break;
-                case 2: p.Inode = r.UInt64(); break;
-                case 3: p.Capacity = r.Int32Unsigned(); break;
-                case 4: p.Contents = r.Bytes().ToArray(); break;
-                case 5: p.Path = r.String(); break;
-                case 6: p.Mode = r.UInt32(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return p;
-    }
+    public static RecordSchema<PipeRecord> Schema { get; } = new RecordSchema<PipeRecord>("PipeRecord", "pipe",
+            "A pipe or named FIFO: its capacity and the bytes in flight in its buffer.")
+        .UInt32(1, "id", p => p.Id, (p, v) => p.Id = v)
+        .UInt64(2, "inode", p => p.Inode, (p, v) => p.Inode = v, "at checkpoint time")
+        .NonNegative(3, "capacity", p => p.Capacity, (p, v) => p.Capacity = v, "bytes")
+        .Bytes(4, "contents", p => p.Contents, (p, v) => p.Contents = v, "the bytes in flight")
+        .String(5, "path", p => p.Path, (p, v) => p.Path = v, "named FIFOs only")
+        .UInt32(6, "mode", p => p.Mode, (p, v) => p.Mode = v, "permission bits (FIFOs)", Show.Octal);
 }

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Process;
 
 /// <summary>User and group ids (real, effective, saved, filesystem), groups and capabilities.</summary>
-public sealed class CredentialsRecord : IWireRecord
+public sealed class CredentialsRecord : IWireRecord<CredentialsRecord>
 {
     public uint[] Uids { get; set; } = new uint[4];
     public uint[] Gids { get; set; } = new uint[4];
@@ -17,43 +17,16 @@ public sealed class CredentialsRecord : IWireRecord
     /// <summary>SECBIT_* flags (keep capabilities across setuid, no setuid fixup, locks).</summary>
     public uint Securebits { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.PackedUInt64(1, Uids.Select(u => (ulong)u).ToArray());
-        w.PackedUInt64(2, Gids.Select(g => (ulong)g).ToArray());
-        w.PackedUInt64(3, Groups.Select(g => (ulong)g).ToArray());
-        w.UInt64(4, CapInheritable);
-        w.UInt64(5, CapPermitted);
-        w.UInt64(6, CapEffective);
-        w.UInt64(7, CapBounding);
-        w.UInt64(8, CapAmbient);
-        w.Bool(9, NoNewPrivs);
-        w.UInt64(10, Securebits);
-    }
-
-    public static CredentialsRecord Read(WireReader r)
-    {
-        var c = new CredentialsRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: c.Uids = Ids(r.PackedUInt64(), r); break;
-                case 2: c.Gids = Ids(r.PackedUInt64(), r); break;
-                case 3: c.Groups = r.PackedUInt64().Select(g => (uint)g).ToArray(); break;
-                case 4: c.CapInheritable = r.UInt64(); break;
-                case 5: c.CapPermitted = r.UInt64(); break;
-                case 6: c.CapEffective = r.UInt64(); break;
-                case 7: c.CapBounding = r.UInt64(); break;
-                case 8: c.CapAmbient = r.UInt64(); break;
-                case 9: c.NoNewPrivs = r.Bool(); break;
-                case 10: c.Securebits = r.UInt32(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return c;
-    }
-
-    private static uint[] Ids(List<ulong> values, WireReader r) =>
-        values.Count == 4 && values.All(v => v <= uint.MaxValue) ? values.Select(v => (uint)v).ToArray() : throw r.Missing("four ids");
+    public static RecordSchema<CredentialsRecord> Schema { get; } = new RecordSchema<CredentialsRecord>("CredentialsRecord", "credentials",
+            "User and group ids, supplementary groups, capabilities and securebits.")
+        .PackedUInt32s(1, "uids", c => c.Uids, (c, v) => c.Uids = v, "real, effective, saved, filesystem", count: 4)
+        .PackedUInt32s(2, "gids", c => c.Gids, (c, v) => c.Gids = v, "real, effective, saved, filesystem", count: 4)
+        .PackedUInt32s(3, "groups", c => c.Groups, (c, v) => c.Groups = v)
+        .UInt64(4, "cap_inheritable", c => c.CapInheritable, (c, v) => c.CapInheritable = v, show: Show.Hex)
+        .UInt64(5, "cap_permitted", c => c.CapPermitted, (c, v) => c.CapPermitted = v, show: Show.Hex)
+        .UInt64(6, "cap_effective", c => c.CapEffective, (c, v) => c.CapEffective = v, show: Show.Hex)
+        .UInt64(7, "cap_bounding", c => c.CapBounding, (c, v) => c.CapBounding = v, show: Show.Hex)
+        .UInt64(8, "cap_ambient", c => c.CapAmbient, (c, v) => c.CapAmbient = v, show: Show.Hex)
+        .Bool(9, "no_new_privs", c => c.NoNewPrivs, (c, v) => c.NoNewPrivs = v)
+        .UInt32(10, "securebits", c => c.Securebits, (c, v) => c.Securebits = v, show: Show.Hex);
 }

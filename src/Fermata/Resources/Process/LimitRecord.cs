@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Process;
 
 /// <summary>One resource limit (RLIMIT_*): soft and hard value (ulong.MaxValue is unlimited).</summary>
-public sealed class LimitRecord : IWireRecord
+public sealed class LimitRecord : IWireRecord<LimitRecord>
 {
     public int Resource { get; set; }
     public ulong Soft { get; set; }
@@ -15,28 +15,10 @@ public sealed class LimitRecord : IWireRecord
     public static readonly string[] Names =
         ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"];
 
-    public void Write(WireWriter w)
-    {
-        // Resource 0 (CPU) must survive the omission of zero values: store it shifted by one.
-        w.UInt64(1, (ulong)Resource + 1);
-        w.UInt64(2, Soft);
-        w.UInt64(3, Hard);
-    }
-
-    public static LimitRecord Read(WireReader r)
-    {
-        var l = new LimitRecord { Resource = -1 };
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: l.Resource = r.Int32Unsigned() - 1; break;
-                case 2: l.Soft = r.UInt64(); break;
-                case 3: l.Hard = r.UInt64(); break;
-                default: r.Skip(); break;
-            }
-        }
-        if (l.Resource < 0 || l.Resource >= Names.Length) throw r.Missing("a known resource number");
-        return l;
-    }
+    public static RecordSchema<LimitRecord> Schema { get; } = new RecordSchema<LimitRecord>("LimitRecord", "resource limit",
+            "One resource limit (RLIMIT_*); 2^64-1 is unlimited.")
+        .PlusOne(1, "resource", l => l.Resource, (l, v) => l.Resource = v, "the RLIMIT_* number")
+        .UInt64(2, "soft", l => l.Soft, (l, v) => l.Soft = v)
+        .UInt64(3, "hard", l => l.Hard, (l, v) => l.Hard = v)
+        .Check(l => l.Resource < 0 || l.Resource >= Names.Length ? "a known resource number" : null);
 }

@@ -7,7 +7,7 @@ namespace Fermata.Resources.Process;
 /// where code, data, heap and stack start, where argv and the environment lie (what
 /// /proc/PID/cmdline and environ read), and the auxiliary vector.
 /// </summary>
-public sealed class MmRecord : IWireRecord
+public sealed class MmRecord : IWireRecord<MmRecord>
 {
     public ulong StartCode { get; set; }
     public ulong EndCode { get; set; }
@@ -22,44 +22,18 @@ public sealed class MmRecord : IWireRecord
     public ulong EnvEnd { get; set; }
     public byte[] Auxv { get; set; } = [];
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, StartCode);
-        w.UInt64(2, EndCode);
-        w.UInt64(3, StartData);
-        w.UInt64(4, EndData);
-        w.UInt64(5, StartBrk);
-        w.UInt64(6, Brk);
-        w.UInt64(7, StartStack);
-        w.UInt64(8, ArgStart);
-        w.UInt64(9, ArgEnd);
-        w.UInt64(10, EnvStart);
-        w.UInt64(11, EnvEnd);
-        w.Bytes(12, Auxv);
-    }
-
-    public static MmRecord Read(WireReader r)
-    {
-        var m = new MmRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: m.StartCode = r.UInt64(); break;
-                case 2: m.EndCode = r.UInt64(); break;
-                case 3: m.StartData = r.UInt64(); break;
-                case 4: m.EndData = r.UInt64(); break;
-                case 5: m.StartBrk = r.UInt64(); break;
-                case 6: m.Brk = r.UInt64(); break;
-                case 7: m.StartStack = r.UInt64(); break;
-                case 8: m.ArgStart = r.UInt64(); break;
-                case 9: m.ArgEnd = r.UInt64(); break;
-                case 10: m.EnvStart = r.UInt64(); break;
-                case 11: m.EnvEnd = r.UInt64(); break;
-                case 12: m.Auxv = r.Bytes().ToArray(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return m;
-    }
+    public static RecordSchema<MmRecord> Schema { get; } = new RecordSchema<MmRecord>("MmRecord", "memory layout",
+            "The fields of prctl(PR_SET_MM_MAP).")
+        .UInt64(1, "start_code", m => m.StartCode, (m, v) => m.StartCode = v, show: Show.Hex)
+        .UInt64(2, "end_code", m => m.EndCode, (m, v) => m.EndCode = v, show: Show.Hex)
+        .UInt64(3, "start_data", m => m.StartData, (m, v) => m.StartData = v, show: Show.Hex)
+        .UInt64(4, "end_data", m => m.EndData, (m, v) => m.EndData = v, show: Show.Hex)
+        .UInt64(5, "start_brk", m => m.StartBrk, (m, v) => m.StartBrk = v, show: Show.Hex)
+        .UInt64(6, "brk", m => m.Brk, (m, v) => m.Brk = v, show: Show.Hex)
+        .UInt64(7, "start_stack", m => m.StartStack, (m, v) => m.StartStack = v, show: Show.Hex)
+        .UInt64(8, "arg_start", m => m.ArgStart, (m, v) => m.ArgStart = v, show: Show.Hex)
+        .UInt64(9, "arg_end", m => m.ArgEnd, (m, v) => m.ArgEnd = v, show: Show.Hex)
+        .UInt64(10, "env_start", m => m.EnvStart, (m, v) => m.EnvStart = v, show: Show.Hex)
+        .UInt64(11, "env_end", m => m.EnvEnd, (m, v) => m.EnvEnd = v, show: Show.Hex)
+        .Bytes(12, "auxv", m => m.Auxv, (m, v) => m.Auxv = v, "as /proc/PID/auxv");
 }

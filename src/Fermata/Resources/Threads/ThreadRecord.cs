@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Threads;
 
 /// <summary>Everything the kernel keeps per thread that a restored thread must get back.</summary>
-public sealed class ThreadRecord : IWireRecord
+public sealed class ThreadRecord : IWireRecord<ThreadRecord>
 {
     public int Tid { get; set; }
     /// <summary>struct user_regs_struct (NT_PRSTATUS), including fs_base and gs_base.</summary>
@@ -26,54 +26,23 @@ public sealed class ThreadRecord : IWireRecord
     public byte[] CpuAffinity { get; set; } = [];
     public int Nice { get; set; }
 
-    public void Write(WireWriter w)
-    {
-        w.UInt64(1, (ulong)Tid);
-        w.Bytes(2, Registers);
-        w.Bytes(3, ExtendedState);
-        w.UInt64(4, SignalMask);
-        w.UInt64(5, RseqAddress);
-        w.UInt64(6, RseqSize);
-        w.UInt64(7, RseqSignature);
-        w.UInt64(8, RobustListHead);
-        w.UInt64(9, RobustListLength);
-        w.UInt64(10, ClearChildTid);
-        w.String(11, Name);
-        w.UInt64(12, AltStackAddress);
-        w.UInt64(13, AltStackSize);
-        w.Int64(14, AltStackFlags);
-        foreach (var s in PendingSignals) w.Bytes(15, s);
-        w.Bytes(16, CpuAffinity);
-        w.Int64(17, Nice);
-    }
-
-    public static ThreadRecord Read(WireReader r)
-    {
-        var t = new ThreadRecord();
-        while (r.Next(out int field))
-        {
-            switch (field)
-            {
-                case 1: t.Tid = r.Int32Unsigned(); break;
-                case 2: t.Registers = r.Bytes().ToArray(); break;
-                case 3: t.ExtendedState = r.Bytes().ToArray(); break;
-                case 4: t.SignalMask = r.UInt64(); break;
-                case 5: t.RseqAddress = r.UInt64(); break;
-                case 6: t.RseqSize = r.UInt32(); break;
-                case 7: t.RseqSignature = r.UInt32(); break;
-                case 8: t.RobustListHead = r.UInt64(); break;
-                case 9: t.RobustListLength = r.UInt64(); break;
-                case 10: t.ClearChildTid = r.UInt64(); break;
-                case 11: t.Name = r.String(); break;
-                case 12: t.AltStackAddress = r.UInt64(); break;
-                case 13: t.AltStackSize = r.UInt64(); break;
-                case 14: t.AltStackFlags = r.Int32(); break;
-                case 15: t.PendingSignals.Add(r.Bytes().ToArray()); break;
-                case 16: t.CpuAffinity = r.Bytes().ToArray(); break;
-                case 17: t.Nice = r.Int32(); break;
-                default: r.Skip(); break;
-            }
-        }
-        return t;
-    }
+    public static RecordSchema<ThreadRecord> Schema { get; } = new RecordSchema<ThreadRecord>("ThreadRecord", "thread",
+            "Everything the kernel keeps per thread that a restored thread gets back.")
+        .NonNegative(1, "tid", t => t.Tid, (t, v) => t.Tid = v)
+        .Bytes(2, "registers", t => t.Registers, (t, v) => t.Registers = v, "struct user_regs_struct (NT_PRSTATUS, 216 bytes)")
+        .Bytes(3, "extended_state", t => t.ExtendedState, (t, v) => t.ExtendedState = v, "the XSAVE area (NT_X86_XSTATE); XCR0 at byte 464, XSTATE_BV at 512")
+        .UInt64(4, "signal_mask", t => t.SignalMask, (t, v) => t.SignalMask = v, show: Show.Hex)
+        .UInt64(5, "rseq_address", t => t.RseqAddress, (t, v) => t.RseqAddress = v, show: Show.Hex)
+        .UInt32(6, "rseq_size", t => t.RseqSize, (t, v) => t.RseqSize = v)
+        .UInt32(7, "rseq_signature", t => t.RseqSignature, (t, v) => t.RseqSignature = v, show: Show.Hex)
+        .UInt64(8, "robust_list_head", t => t.RobustListHead, (t, v) => t.RobustListHead = v, show: Show.Hex)
+        .UInt64(9, "robust_list_length", t => t.RobustListLength, (t, v) => t.RobustListLength = v)
+        .UInt64(10, "clear_child_tid", t => t.ClearChildTid, (t, v) => t.ClearChildTid = v, show: Show.Hex)
+        .String(11, "name", t => t.Name, (t, v) => t.Name = v)
+        .UInt64(12, "altstack_address", t => t.AltStackAddress, (t, v) => t.AltStackAddress = v, show: Show.Hex)
+        .UInt64(13, "altstack_size", t => t.AltStackSize, (t, v) => t.AltStackSize = v)
+        .SInt32(14, "altstack_flags", t => t.AltStackFlags, (t, v) => t.AltStackFlags = v)
+        .Repeated(15, "pending_signals", t => t.PendingSignals, Codecs.Bytes, "thread-directed signals queued: 128-byte siginfo each")
+        .Bytes(16, "cpu_affinity", t => t.CpuAffinity, (t, v) => t.CpuAffinity = v, "the CPU mask, as sched_getaffinity returns it")
+        .SInt32(17, "nice", t => t.Nice, (t, v) => t.Nice = v);
 }

@@ -139,6 +139,8 @@ public sealed class CheckpointImage : IDisposable
         {
             if (!Enum.IsDefined(f.Kind)) throw Damaged($"holds a file of unknown kind {(int)f.Kind}");
             if (f.Path.Length == 0 || f.Path[0] != '/') throw Damaged($"holds file {f.Id} without an absolute path");
+            if (f.Kind == FileKind.Proc && (!Manifest.Processes.Any(p => p.Pid == f.ProcPid && !p.Zombie) || f.ProcEntry.StartsWith('/') || f.ProcEntry.Contains("..")))
+                throw Damaged($"holds {f.Path}, a /proc file of process {f.ProcPid}, which it does not restore");
         }
         foreach (var p in Manifest.Pipes)
             if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)

@@ -164,6 +164,8 @@ public static class Checkpointer
             image.Pages.Sync();
             timer.Mark("fsync pages");
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
+            CheckRestorable(dir, options);
+            timer.Mark("check it restores");
             CrashPoints.Reach("committing");
             dir.Commit();
             timer.Mark("write manifest, commit");
@@ -209,6 +211,25 @@ public static class Checkpointer
         finally
         {
             foreach (var ctx in contexts) ctx.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Opens the image just written as a restore would (every record decoded and cross-checked)
+    /// and runs the restore's checks on it, before the commit and before the process is killed:
+    /// an image a restore would refuse is never accepted, and the process runs on.
+    /// </summary>
+    private static void CheckRestorable(ImageDirectory dir, CheckpointOptions options)
+    {
+        try
+        {
+            using var written = CheckpointImage.Open(dir.TempPath, verifyPages: false);
+            Restore.RestorePreflight.CheckRestorable(written);
+        }
+        catch (ImageException e)
+        {
+            throw new UnsupportedResourceException(
+                $"checkpoint refused, because its restore would fail: {e.Message}; the {(options.WholeJob ? "job" : "process")} was left running");
         }
     }
 

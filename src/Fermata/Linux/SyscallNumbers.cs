@@ -18,7 +18,7 @@ public static class SyscallNumbers
         Gettid = 186, Tkill = 200, Futex = 202, SchedSetaffinity = 203, SchedGetaffinity = 204,
         SetTidAddress = 218, RestartSyscall = 219, TimerCreate = 222, TimerSettime = 223,
         TimerGettime = 224, TimerDelete = 226, ClockNanosleep = 230, ExitGroup = 231, Tgkill = 234,
-        Openat = 257, Mknodat = 259, NewFstatAt = 262, Unlinkat = 263, Unshare = 272, SetRobustList = 273, GetRobustList = 274,
+        Openat = 257, Mkdirat = 258, Mknodat = 259, NewFstatAt = 262, Unlinkat = 263, Unshare = 272, SetRobustList = 273, GetRobustList = 274,
         Dup3 = 292, Pipe2 = 293, RtTgsigqueueinfo = 297, Prlimit64 = 302, Setns = 308,
         ProcessVmReadv = 310, ProcessVmWritev = 311, RenameAt2 = 316, Seccomp = 317,
         MemfdCreate = 319, Userfaultfd = 323, Mlock2 = 325, Rseq = 334, PidfdSendSignal = 424,

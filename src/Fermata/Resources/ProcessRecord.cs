@@ -22,6 +22,9 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     /// <summary>The executable (/proc/PID/exe) as a <see cref="FileRecord.Id"/>.</summary>
     public uint ExeFileId { get; set; }
     public string Cwd { get; set; } = "/";
+    /// <summary>The working directory had been removed (it is restored as a directory made for
+    /// the purpose and removed again).</summary>
+    public bool CwdDeleted { get; set; }
     public string Root { get; set; } = "/";
     public uint Umask { get; set; }
     public uint Personality { get; set; }
@@ -72,6 +75,7 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .Messages(24, "threads", p => p.Threads, "the main thread first")
         .Messages(25, "mappings", p => p.Mappings, "in ascending address order")
         .Messages(26, "descriptors", p => p.Descriptors)
+        .Bool(27, "cwd_deleted", p => p.CwdDeleted, (p, v) => p.CwdDeleted = v, "the working directory had been removed")
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

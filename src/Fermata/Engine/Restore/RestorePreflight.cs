@@ -28,8 +28,23 @@ internal static class RestorePreflight
         }
         else CheckOwner(process);
         CheckFiles(image, process);
-        CheckDirectory(process.Cwd, "working directory");
+        if (!process.CwdDeleted) CheckDirectory(process.Cwd, "working directory");
         CheckDirectory(process.Root, "root directory");
+    }
+
+    /// <summary>
+    /// The checks of a restore that do not depend on the moment or place of the restore (the
+    /// files it needs, the directories it enters), run on a checkpoint as it was just written:
+    /// an image that could not be restored is refused while its process still runs.
+    /// </summary>
+    public static void CheckRestorable(CheckpointImage image)
+    {
+        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
+        {
+            CheckFiles(image, process);
+            if (!process.CwdDeleted) CheckDirectory(process.Cwd, "working directory");
+            CheckDirectory(process.Root, "root directory");
+        }
     }
 
     /// <summary>An ordinary user restarts only their own job: in the user namespace a restart
@@ -77,7 +92,7 @@ internal static class RestorePreflight
         foreach (var id in mapped.Concat(opened).Distinct())
         {
             var file = image.File(id);
-            if (file.HasContent || file.Kind == FileKind.Memfd) continue; // comes from the image
+            if (file.HasContent || file.Kind is FileKind.Memfd or FileKind.Proc) continue; // comes from the image, or from the restored process
             if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0)
                 throw new ImageException($"{file.Path}, which the process {(mapped.Contains(id) ? "maps" : "has open")}, no longer exists");
             if (mapped.Contains(id) && !Unchanged(file, st))

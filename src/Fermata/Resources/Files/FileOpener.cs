@@ -19,9 +19,22 @@ internal static unsafe class FileOpener
     {
         flags &= ~(Libc.O_CREAT | Libc.O_EXCL | Libc.O_TRUNC);
         if (file.Kind == FileKind.Memfd) return OpenMemfd(ctx, file);
+        if (file.Kind == FileKind.Proc) return ctx.OpenInTarget(ProcPath(ctx, file), flags);
         if (file.HasContent && file.Deleted) return ctx.OpenInTarget(Recreate(ctx, file), flags);
         return ctx.OpenInTarget(file.Path, flags);
     }
+
+    /// <summary>A /proc file of a process of the image, under that process's new /proc directory.</summary>
+    private static string ProcPath(RestoreContext ctx, FileRecord file)
+    {
+        var owner = ctx.Session.Contexts.FirstOrDefault(c => c.Process.Pid == file.ProcPid)
+            ?? throw new ImageException($"{file.Path} belongs to process {file.ProcPid}, which the image does not restore");
+        return file.ProcEntry.Length == 0 ? $"/proc/{owner.Pid}" : $"/proc/{owner.Pid}/{ThreadEntry(file.ProcEntry, file.ProcPid, owner.Pid)}";
+    }
+
+    /// <summary>task/PID/... (the main thread) is renumbered with the process.</summary>
+    private static string ThreadEntry(string entry, int saved, int host) =>
+        entry.StartsWith($"task/{saved}", StringComparison.Ordinal) ? $"task/{host}" + entry[$"task/{saved}".Length..] : entry;
 
     /// <summary>Recreates a deleted file from its saved contents; returns the path to open.</summary>
     private static string Recreate(RestoreContext ctx, FileRecord file)

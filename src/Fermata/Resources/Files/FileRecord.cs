@@ -11,6 +11,9 @@ public enum FileKind
     CharDevice = 2,
     /// <summary>A memfd ("/memfd:NAME (deleted)"): recreated with memfd_create and its contents.</summary>
     Memfd = 3,
+    /// <summary>A file under /proc/PID of a process of the image (an open /proc/self/status):
+    /// opened again under the restored process's /proc directory.</summary>
+    Proc = 4,
 }
 
 /// <summary>
@@ -41,6 +44,10 @@ public sealed class FileRecord : IWireRecord<FileRecord>
     public uint MemfdSeals { get; set; }
     public uint Uid { get; set; }
     public uint Gid { get; set; }
+    /// <summary>For a Proc file: the process whose /proc directory holds it (as the image counts
+    /// PIDs), and the entry within that directory ("status", "fd/3").</summary>
+    public int ProcPid { get; set; }
+    public string ProcEntry { get; set; } = "";
 
     public static RecordSchema<FileRecord> Schema { get; } = new RecordSchema<FileRecord>("FileRecord", "file",
             "A file (an inode) that descriptors or mappings use, with its identity at checkpoint time; files deleted while open, and memfds, carry their contents.")
@@ -62,5 +69,7 @@ public sealed class FileRecord : IWireRecord<FileRecord>
         .UInt32(16, "memfd_seals", f => f.MemfdSeals, (f, v) => f.MemfdSeals = v, "F_SEAL_*", Show.Hex)
         .UInt32(17, "uid", f => f.Uid, (f, v) => f.Uid = v)
         .UInt32(18, "gid", f => f.Gid, (f, v) => f.Gid = v)
-        .PageRuns(19, "contents", f => f.ContentPages, (f, v) => f.ContentPages = v, "the contents' page runs, pages counted from the start of the file");
+        .PageRuns(19, "contents", f => f.ContentPages, (f, v) => f.ContentPages = v, "the contents' page runs, pages counted from the start of the file")
+        .NonNegative(20, "proc_pid", f => f.ProcPid, (f, v) => f.ProcPid = v, "a Proc file: the process whose /proc directory holds it")
+        .String(21, "proc_entry", f => f.ProcEntry, (f, v) => f.ProcEntry = v, "a Proc file: its path within that directory");
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Fermata.Engine.Dump;
 using Fermata.Errors;
 using Fermata.Linux;
@@ -171,8 +172,16 @@ internal static class FilesDumper
     {
         string path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
         var file = Register(ctx, path, fd.Stat, $"/proc/{ctx.Pid}/fd/{fd.Fd}");
-        return ctx.Image.AddDescription(DescriptionKind.File, file.Id, fd.Info.Flags & ~Libc.O_CLOEXEC, fd.Info.Position);
+        return ctx.Image.AddDescription(DescriptionKind.File, file.Id, OpenFlags(fd.Info.Flags, fd.Stat), fd.Info.Position);
     }
+
+    /// <summary>
+    /// The flags a description is opened with again: without O_CLOEXEC (per descriptor), and for
+    /// anything but a directory without O_TMPFILE's bits, which the kernel keeps in the flags of a
+    /// file made by open(O_TMPFILE) and which would make the restore's open fail (ENOTDIR).
+    /// </summary>
+    public static int OpenFlags(int flags, in StatBuffer st) =>
+        flags & ~Libc.O_CLOEXEC & (st.IsDirectory ? ~0 : ~Libc.O_TMPFILE);
 
     /// <summary>
     /// The record of a file used by a descriptor, a mapping or as the executable. Files deleted
@@ -187,7 +196,14 @@ internal static class FilesDumper
             : st.IsDirectory ? FileKind.Directory
             : st.IsCharDevice ? FileKind.CharDevice
             : FileKind.Regular;
+        var proc = ProcFileOf(ctx, path);
+        if (proc != null) kind = FileKind.Proc;
         var file = ctx.Image.File(path, st, kind, out bool created);
+        if (created && proc is { } p)
+        {
+            file.ProcPid = p.Pid;
+            file.ProcEntry = p.Entry;
+        }
         if (created && st.IsRegular && (memfd || st.NLink == 0))
         {
             if (contentsLink == null)
@@ -196,6 +212,28 @@ internal static class FilesDumper
             if (memfd) file.MemfdSeals = ReadSeals(contentsLink);
         }
         return file;
+    }
+
+    /// <summary>
+    /// For a path in /proc/PID of a process being checkpointed: that process (as the image counts
+    /// PIDs) and the entry, so a restore opens it under the new process's directory. A /proc file
+    /// of a process outside the checkpoint would name another process after a restore: refused.
+    /// </summary>
+    private static (int Pid, string Entry)? ProcFileOf(DumpContext ctx, string path)
+    {
+        if (!path.StartsWith("/proc/", StringComparison.Ordinal)) return null;
+        var rest = path.AsSpan("/proc/".Length);
+        int slash = rest.IndexOf('/');
+        var number = slash < 0 ? rest : rest[..slash];
+        if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out int hostPid)) return null;
+        string entry = slash < 0 ? "" : rest[(slash + 1)..].ToString();
+        if (!ctx.Session.AllPids.Contains(hostPid))
+            throw new UnsupportedResourceException($"process {ctx.Pid} has {path} open, a file of process {hostPid}, which is not part of the checkpoint");
+        if (entry.StartsWith("task/", StringComparison.Ordinal) && !entry.StartsWith($"task/{hostPid}/", StringComparison.Ordinal) && entry != $"task/{hostPid}")
+            throw new UnsupportedResourceException($"process {ctx.Pid} has {path} open, a /proc file of one of its threads, which Fermata cannot reopen yet");
+        int nsPid = ctx.Session.NsPid(hostPid);
+        if (entry.StartsWith($"task/{hostPid}", StringComparison.Ordinal)) entry = $"task/{nsPid}" + entry[$"task/{hostPid}".Length..];
+        return (nsPid, entry);
     }
 
     private static uint ReadSeals(string link)

@@ -58,7 +58,7 @@ internal static class FilesRestorer
     private static int OpenFile(RestoreContext ctx, DescriptionRecord description)
     {
         var file = ctx.Image.File(description.ObjectId);
-        int flags = description.Flags & ~Libc.O_CLOEXEC;
+        int flags = description.Flags & ~Libc.O_CLOEXEC & (file.Kind == FileKind.Directory ? ~0 : ~Libc.O_TMPFILE);
         bool writes = (flags & Libc.O_ACCMODE) != Libc.O_RDONLY;
         if (writes && ctx.Options.RewindFiles) Rewind(ctx, file);
         int fd = FileOpener.Open(ctx, file, flags | Libc.O_CLOEXEC);

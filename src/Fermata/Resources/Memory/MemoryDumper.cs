@@ -137,6 +137,8 @@ internal static class MemoryDumper
         if (path.Length == 0 || path == "[heap]" || path.StartsWith("[stack", StringComparison.Ordinal) || path.StartsWith("[anon:", StringComparison.Ordinal))
             return m.Shared ? MappingKind.SharedAnonymous : MappingKind.Anonymous;
         if (path == "/dev/zero (deleted)" && m.Shared) return MappingKind.SharedAnonymous;
+        if (m.PathWithoutDeleted == "/[aio]")
+            throw new UnsupportedResourceException($"process {pid} has a Linux AIO context (io_setup; its ring is mapped at {m.Start:x}), which Fermata cannot checkpoint");
         if (path.StartsWith("/SYSV", StringComparison.Ordinal))
             throw new UnsupportedResourceException($"process {pid} maps System V shared memory at {m.Describe()}, which Fermata cannot checkpoint yet");
         if (path.StartsWith('/')) return MappingKind.File;

@@ -18,6 +18,8 @@ internal static class ProcessDumper
     private const int PR_GET_SECUREBITS = 27, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_GET_TIMERSLACK = 30,
         PR_GET_CHILD_SUBREAPER = 37, PR_GET_THP_DISABLE = 42, ARCH_GET_XCOMP_PERM = 0x1022;
 
+    private const string DeletedSuffix = " (deleted)";
+
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         int pid = ctx.Pid;
@@ -30,6 +32,11 @@ internal static class ProcessDumper
         Identify(ctx.Session, pid, stat, status, record);
         record.Comm = ProcFiles.ReadText(pid, "comm").TrimEnd('\n');
         record.Cwd = ProcFiles.ReadLink($"/proc/{pid}/cwd");
+        if (record.Cwd.EndsWith(DeletedSuffix, StringComparison.Ordinal) && !Directory.Exists(record.Cwd))
+        {
+            record.Cwd = record.Cwd[..^DeletedSuffix.Length];
+            record.CwdDeleted = true;
+        }
         record.Root = ProcFiles.ReadLink($"/proc/{pid}/root");
         record.Umask = status.Umask;
         record.Personality = uint.Parse(ProcFiles.ReadText(pid, "personality").Trim(), NumberStyles.HexNumber);

@@ -25,9 +25,7 @@ internal static class ProcessRestorer
         var p = ctx.Process;
         var main = ctx.Main;
         RestoreSessionAndGroup(ctx);
-        ulong cwd = ctx.WriteString(p.Cwd);
-        long r = main.Call(SyscallNumbers.Chdir, (long)cwd);
-        if (r < 0) throw new SystemCallException($"enter working directory {p.Cwd} in process {p.Pid}", (int)-r);
+        EnterWorkingDirectory(ctx);
         main.Call(SyscallNumbers.Umask, p.Umask);
         main.Check($"personality 0x{p.Personality:x}", SyscallNumbers.Personality, p.Personality);
         SetMmMap(ctx);
@@ -42,6 +40,31 @@ internal static class ProcessRestorer
             ulong root = ctx.WriteString(p.Root);
             main.Check($"chroot {p.Root}", SyscallNumbers.Chroot, (long)root);
         }
+    }
+
+    /// <summary>
+    /// chdir to the saved working directory. One that had been removed is restored as removed: a
+    /// directory is made at its path (or, where that is taken or its parent is gone too, beside
+    /// its deepest surviving ancestor), entered and removed again.
+    /// </summary>
+    private static void EnterWorkingDirectory(RestoreContext ctx)
+    {
+        var p = ctx.Process;
+        string dir = p.Cwd;
+        if (p.CwdDeleted)
+        {
+            string? parent = Path.GetDirectoryName(p.Cwd);
+            while (parent != null && !Directory.Exists(parent)) parent = Path.GetDirectoryName(parent);
+            dir = parent != null && Path.GetDirectoryName(p.Cwd) == parent && !Path.Exists(p.Cwd)
+                ? p.Cwd
+                : Path.Combine(parent ?? "/", $".fermata-deleted-cwd-{ctx.Pid}");
+            ctx.Main.Check($"make a stand-in for the removed working directory {p.Cwd} at {dir}", SyscallNumbers.Mkdirat,
+                Libc.AT_FDCWD, (long)ctx.WriteString(dir), 0x1c0 /* 0700 */);
+        }
+        long r = ctx.Main.Call(SyscallNumbers.Chdir, (long)ctx.WriteString(dir));
+        if (r < 0) throw new SystemCallException($"enter working directory {dir} in process {p.Pid}", (int)-r);
+        if (p.CwdDeleted)
+            ctx.Main.Check($"remove the stand-in working directory {dir}", SyscallNumbers.Unlinkat, Libc.AT_FDCWD, (long)ctx.WriteString(dir), Libc.AT_REMOVEDIR);
     }
 
     /// <summary>

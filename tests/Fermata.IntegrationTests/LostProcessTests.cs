@@ -1,0 +1,96 @@
+using Fermata.IntegrationTests.Infrastructure;
+
+namespace Fermata.IntegrationTests;
+
+/// <summary>
+/// State that once made a checkpoint succeed, kill the process, and its restore fail: the process
+/// was lost. Each now either restores exactly or is refused at checkpoint with the process still
+/// running; and whatever a restore would refuse, the checkpoint refuses first.
+/// </summary>
+public sealed class LostProcessTests
+{
+    private static string Oddities => Workloads.Compiled("oddities");
+
+    [Theory]
+    [InlineData("tmpfile")]
+    [InlineData("deletedcwd")]
+    [InlineData("procself")]
+    public void StateThatOnceLostTheProcessNowRestores(string mode)
+    {
+        using var s = new Scratch();
+        Directory.CreateDirectory(s.Path("ref"));
+        Directory.CreateDirectory(s.Path("run"));
+        string expected = Reference.Run(s.Path("ref/out.log"), Oddities, mode, s.Path("ref/out.log"), s.Path("ref"), "40", "0");
+        Assert.Contains($"check {mode} ok", expected);
+
+        using var w = Workload.Start(s.Path("run/out.log"), Oddities, mode, s.Path("run/out.log"), s.Path("run"), "40", "20");
+        w.WaitForTick(5);
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
+        w.Reap();
+        Assert.True(Workload.LastTick(w.Output) < 40, "the checkpoint should land mid-run");
+        ManifestDecoder.AgreesWithFermata(s.Path("image"));
+
+        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        Assert.Equal(expected, File.ReadAllText(w.Output));
+    }
+
+    [Fact]
+    public void AnAioContextIsRefusedAtCheckpointAndTheProcessRunsOn()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Oddities, "aio", s.Path("out.log"), s.Path(""), "30", "20");
+        w.WaitForTick(3);
+        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
+        Assert.Equal(1, checkpoint.ExitCode);
+        Assert.Contains("Linux AIO context", checkpoint.Stderr);
+        Assert.False(Directory.Exists(s.Path("image")));
+        Assert.Equal(0, w.Reap());
+        Assert.Contains("check aio ok", File.ReadAllText(w.Output));
+    }
+
+    [Fact]
+    public void AnImageARestoreWouldRefuseIsRefusedAtCheckpointAndTheProcessRunsOn()
+    {
+        // A root directory removed under a chrooted process: a restore could not enter it.
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Oddities, "chroot", s.Path("out.log"), s.Path(""), "40", "20");
+        w.WaitForTick(2);
+        Directory.Delete(s.Path("root"));
+        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
+        Assert.Equal(1, checkpoint.ExitCode);
+        Assert.Contains("checkpoint refused, because its restore would fail", checkpoint.Stderr);
+        Assert.Contains("root directory", checkpoint.Stderr);
+        Assert.Contains("left running", checkpoint.Stderr);
+        Assert.Single(checkpoint.Stderr.Trim().Split('\n'));
+        Assert.False(Directory.Exists(s.Path("image")));
+        Assert.Empty(Directory.GetDirectories(s.Path(""), ".image.tmp-*"));
+        Assert.Equal(0, w.Reap());
+        Assert.Contains("check chroot ok", File.ReadAllText(w.Output));
+    }
+}
+
+/// <summary>A job's process with /proc/self/status open gets its own new /proc file after a
+/// restart, though the job's processes have new PIDs on the host.</summary>
+[Collection(JobsCollection.Name)]
+public sealed class JobProcFileTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AJobsOpenProcSelfFileFollowsItsProcessToItsNewPid(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string dir = s.Path("job"), output = s.Path("out.log");
+        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("oddities"), "procself", output, s.Path(""), "60", "20"))
+        {
+            launch.WaitForTick(output, 5);
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
+        }
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        string text = File.ReadAllText(output);
+        Assert.Contains("check procself ok", text);
+        Assert.Equal(Enumerable.Range(1, 60).Select(i => $"tick {i}"), text.Split('\n').Where(l => l.StartsWith("tick ")));
+    }
+}

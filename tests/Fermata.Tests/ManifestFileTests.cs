@@ -40,7 +40,7 @@ public sealed class ManifestFileTests : IDisposable
         File.WriteAllBytes(Path, bytes);
         var e = Assert.Throws<ImageException>(() => ManifestFile.Read(Path));
         Assert.Contains("version 7", e.Message);
-        Assert.Contains($"version {ImageFormat.Version}", e.Message);
+        Assert.Contains($"versions {ImageFormat.OldestReadable} to {ImageFormat.Version}", e.Message);
     }
 
     [Fact]

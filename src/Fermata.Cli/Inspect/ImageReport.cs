@@ -93,7 +93,9 @@ internal static class ImageReport
                 DescriptionKind.File => DescribeFile(image.File(desc.ObjectId), desc),
                 DescriptionKind.PipeRead => $"pipe {desc.ObjectId} (read end, {image.Pipe(desc.ObjectId).Contents.Length} bytes buffered)",
                 DescriptionKind.External => $"the launcher's {LauncherStream(desc.ObjectId)}",
-                _ => $"pipe {desc.ObjectId} (write end)",
+                DescriptionKind.PipeWrite => $"pipe {desc.ObjectId} (write end)",
+                DescriptionKind.Fifo => $"FIFO {image.Pipe(desc.ObjectId).Path}",
+                _ => $"{desc.Kind.ToString().ToLowerInvariant()} {desc.ObjectId}",
             };
             string shared = p.Descriptors.Count(o => o.DescriptionId == d.DescriptionId) > 1 ? ", shared description" : "";
             sb.AppendLine($"    {d.Fd,4} {what}, flags {OpenFlags(desc.Flags)}{(d.CloseOnExec ? ", cloexec" : "")}{shared}");

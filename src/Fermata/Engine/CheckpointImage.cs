@@ -4,7 +4,13 @@ using Fermata.Linux;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
+using Fermata.Resources.Epoll;
+using Fermata.Resources.EventFd;
+using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
+using Fermata.Resources.SignalFd;
+using Fermata.Resources.Sockets;
+using Fermata.Resources.TimerFd;
 using Fermata.Tracing;
 
 namespace Fermata.Engine;
@@ -25,6 +31,12 @@ public sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, FileRecord> _files;
     private readonly Dictionary<uint, DescriptionRecord> _descriptions;
     private readonly Dictionary<uint, PipeRecord> _pipes;
+    private readonly Dictionary<uint, SocketRecord> _sockets;
+    private readonly Dictionary<uint, EpollRecord> _epolls;
+    private readonly Dictionary<uint, EventFdRecord> _eventFds;
+    private readonly Dictionary<uint, TimerFdRecord> _timerFds;
+    private readonly Dictionary<uint, SignalFdRecord> _signalFds;
+    private readonly Dictionary<uint, InotifyRecord> _inotifies;
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -34,6 +46,12 @@ public sealed class CheckpointImage : IDisposable
         _files = UniqueIds(manifest.Files, f => f.Id, "file");
         _descriptions = UniqueIds(manifest.Descriptions, d => d.Id, "open file description");
         _pipes = UniqueIds(manifest.Pipes, p => p.Id, "pipe");
+        _sockets = UniqueIds(manifest.Sockets, x => x.Id, "socket");
+        _epolls = UniqueIds(manifest.Epolls, x => x.Id, "epoll instance");
+        _eventFds = UniqueIds(manifest.EventFds, x => x.Id, "eventfd");
+        _timerFds = UniqueIds(manifest.TimerFds, x => x.Id, "timerfd");
+        _signalFds = UniqueIds(manifest.SignalFds, x => x.Id, "signalfd");
+        _inotifies = UniqueIds(manifest.Inotifies, x => x.Id, "inotify instance");
     }
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
@@ -105,6 +123,35 @@ public sealed class CheckpointImage : IDisposable
     public PipeRecord Pipe(uint id) =>
         _pipes.TryGetValue(id, out var p) ? p : throw Damaged($"refers to pipe {id}, which it does not hold");
 
+    public SocketRecord Socket(uint id) => Lookup(_sockets, id, "socket");
+    public EpollRecord Epoll(uint id) => Lookup(_epolls, id, "epoll instance");
+    public EventFdRecord EventFd(uint id) => Lookup(_eventFds, id, "eventfd");
+    public TimerFdRecord TimerFd(uint id) => Lookup(_timerFds, id, "timerfd");
+    public SignalFdRecord SignalFd(uint id) => Lookup(_signalFds, id, "signalfd");
+    public InotifyRecord Inotify(uint id) => Lookup(_inotifies, id, "inotify instance");
+
+    private static T Lookup<T>(Dictionary<uint, T> map, uint id, string what) =>
+        map.TryGetValue(id, out var x) ? x : throw Damaged($"refers to {what} {id}, which it does not hold");
+
+    /// <summary>Checks that a description's object resolves (throws <see cref="ImageException"/>).</summary>
+    private void CheckObject(DescriptionRecord d)
+    {
+        switch (d.Kind)
+        {
+            case DescriptionKind.File: File(d.ObjectId); break;
+            case DescriptionKind.PipeRead or DescriptionKind.PipeWrite or DescriptionKind.Fifo: Pipe(d.ObjectId); break;
+            case DescriptionKind.External when d.ObjectId > 2: throw Damaged($"holds a launcher descriptor {d.ObjectId} (only 0-2 exist)");
+            case DescriptionKind.External: break;
+            case DescriptionKind.Socket: Socket(d.ObjectId); break;
+            case DescriptionKind.Epoll: Epoll(d.ObjectId); break;
+            case DescriptionKind.EventFd: EventFd(d.ObjectId); break;
+            case DescriptionKind.TimerFd: TimerFd(d.ObjectId); break;
+            case DescriptionKind.SignalFd: SignalFd(d.ObjectId); break;
+            case DescriptionKind.Inotify: Inotify(d.ObjectId); break;
+            default: throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
+        }
+    }
+
     private static ImageException Damaged(string what) => new($"image manifest is damaged: it {what}");
 
     private static Dictionary<uint, T> UniqueIds<T>(List<T> items, Func<T, uint> id, string what)
@@ -127,14 +174,7 @@ public sealed class CheckpointImage : IDisposable
             foreach (var run in f.ContentPages)
                 if (!Pages.Contains(run.Location, run.Count) || run.FirstPage + run.Count < run.FirstPage || run.FirstPage + run.Count > PageSize.AlignUp(f.ContentLength) / PageSize.Bytes)
                     throw Damaged($"keeps the contents of {f.Path} outside the page store");
-        foreach (var d in Manifest.Descriptions)
-        {
-            if (d.Kind == DescriptionKind.File) File(d.ObjectId);
-            else if (d.Kind is DescriptionKind.PipeRead or DescriptionKind.PipeWrite or DescriptionKind.Fifo) Pipe(d.ObjectId);
-            else if (d.Kind == DescriptionKind.External && d.ObjectId > 2) throw Damaged($"holds a launcher descriptor {d.ObjectId} (only 0-2 exist)");
-            else if (d.Kind == DescriptionKind.External) { }
-            else throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
-        }
+        foreach (var d in Manifest.Descriptions) CheckObject(d);
         foreach (var f in Manifest.Files)
         {
             if (!Enum.IsDefined(f.Kind)) throw Damaged($"holds a file of unknown kind {(int)f.Kind}");

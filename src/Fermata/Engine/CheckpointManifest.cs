@@ -2,7 +2,13 @@ using Fermata.Image;
 using Fermata.Image.Wire;
 using Fermata.Resources;
 using Fermata.Resources.Files;
+using Fermata.Resources.Epoll;
+using Fermata.Resources.EventFd;
+using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
+using Fermata.Resources.SignalFd;
+using Fermata.Resources.Sockets;
+using Fermata.Resources.TimerFd;
 
 namespace Fermata.Engine;
 
@@ -63,6 +69,12 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     public List<PipeRecord> Pipes { get; set; } = [];
     public List<BlockRecord> Blocks { get; set; } = [];
     public List<ParentRecord> Parents { get; set; } = [];
+    public List<SocketRecord> Sockets { get; set; } = [];
+    public List<EpollRecord> Epolls { get; set; } = [];
+    public List<EventFdRecord> EventFds { get; set; } = [];
+    public List<TimerFdRecord> TimerFds { get; set; } = [];
+    public List<SignalFdRecord> SignalFds { get; set; } = [];
+    public List<InotifyRecord> Inotifies { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -73,6 +85,12 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(5, "pipes", m => m.Pipes)
         .Messages(6, "blocks", m => m.Blocks, "the page store's block table")
         .Messages(7, "parents", m => m.Parents, "the earlier images whose page stores this one also uses")
+        .Messages(8, "sockets", m => m.Sockets)
+        .Messages(9, "epolls", m => m.Epolls)
+        .Messages(10, "eventfds", m => m.EventFds)
+        .Messages(11, "timerfds", m => m.TimerFds)
+        .Messages(12, "signalfds", m => m.SignalFds)
+        .Messages(13, "inotifies", m => m.Inotifies)
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

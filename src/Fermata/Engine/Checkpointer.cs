@@ -123,6 +123,7 @@ public static class Checkpointer
                 records.Add((ctx, record));
             }
             foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
+            foreach (var action in session.AfterProcesses) action();
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
             CrashPoints.Reach("collected");

@@ -37,6 +37,9 @@ public static class ManifestSchema
             j.WriteStartObject();
             j.WriteString("comment", "Generated from the record definitions by `fermata schema`; tools/fermata-manifest decodes manifest.img with it. Do not edit.");
             j.WriteNumber("format", ImageFormat.Version);
+            j.WriteStartArray("reads");
+            for (uint v = ImageFormat.OldestReadable; v <= ImageFormat.Version; v++) j.WriteNumberValue(v);
+            j.WriteEndArray();
             j.WriteString("root", CheckpointManifest.Schema.TypeName);
             j.WriteStartObject("records");
             foreach (var record in Records())

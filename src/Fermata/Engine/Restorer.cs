@@ -106,6 +106,8 @@ public static class Restorer
                 ThreadsRestorer.RestoreState(ctx);
                 SignalsRestorer.Restore(ctx);
             }
+            // Epoll interest lists refer to descriptions any process of the job may hold.
+            foreach (var ctx in live) Resources.Epoll.EpollRestorer.Restore(ctx);
             timer.Mark("memory, files, process, threads");
             foreach (var ctx in live)
             {

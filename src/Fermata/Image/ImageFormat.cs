@@ -6,9 +6,15 @@ namespace Fermata.Image;
 /// </summary>
 public static class ImageFormat
 {
-    /// <summary>The format this build writes and the only one it restores. Version 2: blocks of
-    /// unique pages, compressed, with page identities; page runs that refer to parent images.</summary>
-    public const uint Version = 2;
+    /// <summary>The format this build writes. Version 2: blocks of unique pages, compressed, with
+    /// page identities; page runs that refer to parent images. Version 3: the same encoding, with
+    /// records an older Fermata would drop without a word (sockets, event objects, new process
+    /// state), so version 2 readers must refuse it.</summary>
+    public const uint Version = 3;
+
+    /// <summary>The oldest format this build restores: a version 2 image is a version 3 image
+    /// without the records version 3 added.</summary>
+    public const uint OldestReadable = 2;
 
     public const string ManifestFile = "manifest.img";
     public const string PagesFile = "pages.img";

@@ -74,8 +74,8 @@ public static class ManifestFile
         if (bytes.Length < ImageFormat.HeaderSize)
             throw new ImageException($"image manifest {path} is truncated ({bytes.Length} bytes)");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
-        if (version != ImageFormat.Version)
-            throw new ImageException($"image format version {version} is not supported: this Fermata reads version {ImageFormat.Version}");
+        if (version < ImageFormat.OldestReadable || version > ImageFormat.Version)
+            throw new ImageException($"image format version {version} is not supported: this Fermata reads versions {ImageFormat.OldestReadable} to {ImageFormat.Version}");
         uint headerSize = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(12));
         ulong bodyLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(16));
         ulong checksum = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(24));

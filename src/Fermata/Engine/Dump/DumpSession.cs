@@ -29,6 +29,11 @@ internal sealed class DumpSession
     /// <summary>The id of the image being taken (what a write tracker is armed for).</summary>
     public string ImageId { get; init; } = "";
 
+    /// <summary>Work that needs every process's descriptors recorded first (an epoll instance's
+    /// interest list refers to descriptions any process of the job may hold); run once all
+    /// processes are dumped, while they are still frozen.</summary>
+    public List<Action> AfterProcesses { get; } = [];
+
     /// <summary>What the dump could not do as it should have, without failing (a thread left
     /// unguarded during injected calls).</summary>
     public List<string> Warnings { get; } = [];

@@ -207,6 +207,15 @@ internal sealed class ImageBuilder : IDisposable
         return _external[stdio] = AddDescription(DescriptionKind.External, (uint)stdio, 0, 0);
     }
 
+    /// <summary>Adds a record of a kind that descriptions refer to by id (a socket, an eventfd,
+    /// ...), numbering it 1, 2, ... within its list.</summary>
+    public T AddObject<T>(List<T> list, T record, Action<T, uint> setId)
+    {
+        setId(record, (uint)list.Count + 1);
+        list.Add(record);
+        return record;
+    }
+
     public PipeRecord? FindPipe(ulong inode) => _pipes.GetValueOrDefault(inode);
 
     public PipeRecord AddPipe(ulong inode, int capacity, byte[] contents)

@@ -6,7 +6,11 @@ public sealed class FdInfo
     public long Position { get; private init; }
     public int Flags { get; private init; }
     public int MountId { get; private init; }
+    /// <summary>The first value of each "name:" line.</summary>
     public IReadOnlyDictionary<string, string> Fields { get; private init; } = new Dictionary<string, string>();
+    /// <summary>The whole file, for kinds that list entries on many lines (epoll's "tfd:",
+    /// inotify's "inotify wd:").</summary>
+    public string Text { get; private init; } = "";
 
     public static FdInfo Read(int pid, int fd) => Parse(ProcFiles.ReadText(pid, $"fdinfo/{fd}"));
 
@@ -25,6 +29,7 @@ public sealed class FdInfo
             Flags = fields.TryGetValue("flags", out var flags) ? Convert.ToInt32(flags, 8) : 0,
             MountId = fields.TryGetValue("mnt_id", out var mnt) ? int.Parse(mnt) : 0,
             Fields = fields,
+            Text = text,
         };
     }
 }

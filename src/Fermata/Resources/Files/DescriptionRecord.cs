@@ -13,6 +13,15 @@ public enum DescriptionKind
     External = 3,
     /// <summary>A named FIFO opened by path (ObjectId: its pipe record; Flags: how it was opened).</summary>
     Fifo = 4,
+    /// <summary>A socket (ObjectId: its <see cref="Sockets.SocketRecord"/>).</summary>
+    Socket = 5,
+    /// <summary>An epoll instance (<see cref="Epoll.EpollRecord"/>); restored after every other
+    /// description, since its interest list refers to them.</summary>
+    Epoll = 6,
+    EventFd = 7,
+    TimerFd = 8,
+    SignalFd = 9,
+    Inotify = 10,
 }
 
 /// <summary>
@@ -34,7 +43,7 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
             "An open file description: what open(2), pipe(2) or socket(2) created, shared by every descriptor dup'ed or inherited from it.")
         .UInt32(1, "id", d => d.Id, (d, v) => d.Id = v)
         .Enum(2, "kind", d => d.Kind, (d, v) => d.Kind = v)
-        .UInt32(3, "object", d => d.ObjectId, (d, v) => d.ObjectId = v, "a file or pipe id; for External, the launcher's descriptor 0-2")
+        .UInt32(3, "object", d => d.ObjectId, (d, v) => d.ObjectId = v, "the id of the record of its kind (file, pipe, socket...); for External, the launcher's descriptor 0-2")
         .SInt32(4, "flags", d => d.Flags, (d, v) => d.Flags = v, "open flags without O_CLOEXEC", Show.Octal)
         .SInt64(5, "position", d => d.Position, (d, v) => d.Position = v);
 }

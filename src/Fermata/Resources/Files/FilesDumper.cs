@@ -5,7 +5,13 @@ using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
 using Fermata.Resources.Memory;
+using Fermata.Resources.Epoll;
+using Fermata.Resources.EventFd;
+using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
+using Fermata.Resources.SignalFd;
+using Fermata.Resources.Sockets;
+using Fermata.Resources.TimerFd;
 
 namespace Fermata.Resources.Files;
 
@@ -19,8 +25,6 @@ namespace Fermata.Resources.Files;
 /// </summary>
 internal static class FilesDumper
 {
-    internal sealed record OpenFd(int Fd, string Link, StatBuffer Stat, FdInfo Info);
-
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         int pid = ctx.Pid;
@@ -59,10 +63,21 @@ internal static class FilesDumper
         PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList());
     }
 
-    private static DescriptionRecord Describe(DumpContext ctx, OpenFd fd, List<OpenFd> all) =>
-        fd.Link.StartsWith("pipe:[", StringComparison.Ordinal) || fd.Stat.IsFifo
-            ? PipesDumper.Describe(ctx, fd, all)
-            : DescribeFile(ctx, fd);
+    /// <summary>The description behind a descriptor, recorded by the dumper of its kind.</summary>
+    private static DescriptionRecord Describe(DumpContext ctx, OpenFd fd, List<OpenFd> all)
+    {
+        if (fd.IsPipe || fd.Stat.IsFifo) return PipesDumper.Describe(ctx, fd, all);
+        if (fd.IsSocket) return SocketDumper.Describe(ctx, fd, all);
+        return fd.AnonKind switch
+        {
+            "eventpoll" => EpollDumper.Describe(ctx, fd, all),
+            "eventfd" => EventFdDumper.Describe(ctx, fd, all),
+            "timerfd" => TimerFdDumper.Describe(ctx, fd, all),
+            "signalfd" => SignalFdDumper.Describe(ctx, fd, all),
+            "inotify" => InotifyDumper.Describe(ctx, fd, all),
+            _ => DescribeFile(ctx, fd),
+        };
+    }
 
     /// <summary>
     /// Which of the launcher's stdin, stdout and stderr (0-2) a descriptor of a job's process
@@ -102,19 +117,12 @@ internal static class FilesDumper
     /// <summary>Names the kind of an unsupported descriptor, or null when it is supported.</summary>
     private static string? UnsupportedKind(OpenFd fd)
     {
-        string link = fd.Link;
-        if (link.StartsWith("pipe:[", StringComparison.Ordinal)) return null;
-        if (link.StartsWith("socket:[", StringComparison.Ordinal) || fd.Stat.IsSocket) return "a socket";
-        if (link.StartsWith("anon_inode:", StringComparison.Ordinal))
+        if (fd.IsPipe || fd.IsSocket) return null;
+        if (fd.AnonKind is { } what)
         {
-            string what = link["anon_inode:".Length..].Trim('[', ']');
             return what switch
             {
-                "eventpoll" => "an epoll instance",
-                "eventfd" => "an eventfd",
-                "signalfd" => "a signalfd",
-                "timerfd" => "a timerfd",
-                "inotify" => "an inotify instance",
+                "eventpoll" or "eventfd" or "signalfd" or "timerfd" or "inotify" => null,
                 "fanotify" => "a fanotify instance",
                 "userfaultfd" => "a userfaultfd",
                 "pidfd" => "a pidfd",

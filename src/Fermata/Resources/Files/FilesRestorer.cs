@@ -2,7 +2,12 @@ using Fermata.Engine.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
+using Fermata.Resources.EventFd;
+using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
+using Fermata.Resources.SignalFd;
+using Fermata.Resources.Sockets;
+using Fermata.Resources.TimerFd;
 
 namespace Fermata.Resources.Files;
 
@@ -17,25 +22,37 @@ namespace Fermata.Resources.Files;
 /// </summary>
 internal static class FilesRestorer
 {
+    /// <summary>Installs every descriptor but those of epoll instances, which
+    /// <see cref="Epoll.EpollRestorer"/> installs once every process has its others.</summary>
     public static void Restore(RestoreContext ctx)
     {
         var pipes = new PipeEnds(ctx);
         foreach (var group in ctx.Process.Descriptors.GroupBy(d => d.DescriptionId).OrderBy(g => g.Min(d => d.Fd)))
         {
             var description = ctx.Image.Description(group.Key);
+            if (description.Kind == DescriptionKind.Epoll) continue;
             int temp = description.Kind == DescriptionKind.External
                 ? External(ctx, description)
                 : ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Description, description.Id, () => Open(ctx, description, pipes));
-            foreach (var d in group)
-            {
-                int cloexec = d.CloseOnExec ? Libc.O_CLOEXEC : 0;
-                if (d.Fd == temp)
-                    ctx.Main.Check($"set close-on-exec on fd {d.Fd}", SyscallNumbers.Fcntl, d.Fd, Libc.F_SETFD, d.CloseOnExec ? Libc.FD_CLOEXEC : 0);
-                else
-                    ctx.Main.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
-            }
-            if (group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
+            Install(ctx, group, temp);
         }
+    }
+
+    /// <summary>Puts a description (held at <paramref name="temp"/>) at every descriptor number
+    /// that shared it, each with its close-on-exec flag, and closes <paramref name="temp"/> unless it
+    /// is one of them.</summary>
+    public static void Install(RestoreContext ctx, IEnumerable<DescriptorRecord> descriptors, int temp)
+    {
+        var group = descriptors.ToList();
+        foreach (var d in group)
+        {
+            int cloexec = d.CloseOnExec ? Libc.O_CLOEXEC : 0;
+            if (d.Fd == temp)
+                ctx.Main.Check($"set close-on-exec on fd {d.Fd}", SyscallNumbers.Fcntl, d.Fd, Libc.F_SETFD, d.CloseOnExec ? Libc.FD_CLOEXEC : 0);
+            else
+                ctx.Main.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
+        }
+        if (group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
     }
 
     /// <summary>A new descriptor for a description no process has restored yet.</summary>
@@ -43,6 +60,11 @@ internal static class FilesRestorer
     {
         DescriptionKind.File => OpenFile(ctx, description),
         DescriptionKind.PipeRead or DescriptionKind.PipeWrite or DescriptionKind.Fifo => pipes.Open(description),
+        DescriptionKind.Socket => SocketRestorer.Open(ctx, description),
+        DescriptionKind.EventFd => EventFdRestorer.Open(ctx, description),
+        DescriptionKind.TimerFd => TimerFdRestorer.Open(ctx, description),
+        DescriptionKind.SignalFd => SignalFdRestorer.Open(ctx, description),
+        DescriptionKind.Inotify => InotifyRestorer.Open(ctx, description),
         _ => throw new ImageException($"open file description {description.Id} is of unknown kind {(int)description.Kind}"),
     };
 

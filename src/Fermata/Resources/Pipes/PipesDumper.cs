@@ -16,7 +16,7 @@ namespace Fermata.Resources.Pipes;
 /// </summary>
 internal static unsafe class PipesDumper
 {
-    public static DescriptionRecord Describe(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
+    public static DescriptionRecord Describe(DumpContext ctx, OpenFd fd, IReadOnlyList<OpenFd> all)
     {
         var pipe = ctx.Image.FindPipe(fd.Stat.Ino) ?? Capture(ctx, fd, all);
         var kind = IsNamedFifo(fd) ? DescriptionKind.Fifo
@@ -27,7 +27,7 @@ internal static unsafe class PipesDumper
     /// <summary>Records a pipe or FIFO, reading its buffer through a read end (tee() needs one),
     /// in this process or another of the job. With no read end anywhere, nobody can ever read the
     /// buffer, and none is stored.</summary>
-    private static PipeRecord Capture(DumpContext ctx, FilesDumper.OpenFd fd, IReadOnlyList<FilesDumper.OpenFd> all)
+    private static PipeRecord Capture(DumpContext ctx, OpenFd fd, IReadOnlyList<OpenFd> all)
     {
         var reader = all.FirstOrDefault(f => f.Stat.Ino == fd.Stat.Ino && f.Stat.Dev == fd.Stat.Dev && (f.Info.Flags & Libc.O_ACCMODE) != Libc.O_WRONLY);
         using var theirs = reader != null ? ctx.GrabDescriptor(reader.Fd) : ReaderElsewhere(ctx, fd) ?? ctx.GrabDescriptor(fd.Fd);
@@ -48,10 +48,10 @@ internal static unsafe class PipesDumper
     }
 
     /// <summary>A FIFO with a name in the file system (pipes from pipe(2) are S_IFIFO too).</summary>
-    private static bool IsNamedFifo(FilesDumper.OpenFd fd) => fd.Stat.IsFifo && !fd.Link.StartsWith("pipe:[", StringComparison.Ordinal);
+    private static bool IsNamedFifo(OpenFd fd) => fd.Stat.IsFifo && !fd.Link.StartsWith("pipe:[", StringComparison.Ordinal);
 
     /// <summary>A read end of the same pipe held by another process of the job, grabbed.</summary>
-    private static SafeFd? ReaderElsewhere(DumpContext ctx, FilesDumper.OpenFd fd)
+    private static SafeFd? ReaderElsewhere(DumpContext ctx, OpenFd fd)
     {
         if (!ctx.Session.IsJob) return null;
         foreach (var other in ctx.Session.Job.Processes)
@@ -96,7 +96,7 @@ internal static unsafe class PipesDumper
 
     /// <summary>Refuses pipes that another process also holds: restoring only our side would
     /// cut the conversation.</summary>
-    public static void CheckEnds(DumpContext ctx, List<FilesDumper.OpenFd> fds)
+    public static void CheckEnds(DumpContext ctx, List<OpenFd> fds)
     {
         var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
             .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);

@@ -22,5 +22,19 @@ public static class SyscallNumbers
         Dup3 = 292, Pipe2 = 293, RtTgsigqueueinfo = 297, Prlimit64 = 302, Setns = 308,
         ProcessVmReadv = 310, ProcessVmWritev = 311, RenameAt2 = 316, Seccomp = 317,
         MemfdCreate = 319, Userfaultfd = 323, Mlock2 = 325, Rseq = 334, PidfdSendSignal = 424,
-        PidfdOpen = 434, Clone3 = 435, CloseRange = 436, PidfdGetfd = 438;
+        PidfdOpen = 434, Clone3 = 435, CloseRange = 436, PidfdGetfd = 438,
+        // sockets
+        Connect = 42, Accept = 43, Sendto = 44, Recvfrom = 45, Sendmsg = 46, Recvmsg = 47, Shutdown = 48,
+        Bind = 49, Listen = 50, Getsockname = 51, Getpeername = 52, Socketpair = 53, Setsockopt = 54,
+        Getsockopt = 55, Accept4 = 288,
+        // event objects
+        EpollWait = 232, EpollCtl = 233, EpollPwait = 281, EpollCreate1 = 291, Eventfd2 = 290,
+        TimerfdCreate = 283, TimerfdSettime = 286, TimerfdGettime = 287, Signalfd4 = 289,
+        InotifyInit1 = 294, InotifyAddWatch = 254, InotifyRmWatch = 255, NameToHandleAt = 303,
+        OpenByHandleAt = 304, Kcmp = 312,
+        // scheduling, memory policy and locking
+        SchedSetscheduler = 144, SchedGetscheduler = 145, SchedSetparam = 142, SchedGetparam = 143,
+        SchedSetattr = 314, SchedGetattr = 315, IoprioSet = 251, IoprioGet = 252, Mbind = 237,
+        SetMempolicy = 238, GetMempolicy = 239, Mlockall = 151, Munlockall = 152, Mseal = 462,
+        IoSetup = 206, IoUringSetup = 425;
 }

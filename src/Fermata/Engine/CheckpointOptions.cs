@@ -16,6 +16,9 @@ public sealed record CheckpointOptions
     /// inherited; descriptors sharing them are recorded as external. 0: none.</summary>
     public int ExternalPid { get; init; }
 
+    /// <summary>Pipes and connections whose other end is outside the checkpoint.</summary>
+    public Resources.ExternalPeers External { get; init; }
+
     /// <summary>Threads copying and checksumming pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
 

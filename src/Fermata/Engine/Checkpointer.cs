@@ -101,12 +101,14 @@ public static class Checkpointer
         timer.Mark("freeze");
         CrashPoints.Reach("frozen");
         var contexts = new List<DumpContext>();
+        DumpSession? session = null;
         try
         {
-            var session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
+            session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
             {
                 Baseline = baseline,
                 ImageId = id,
+                External = options.External,
             };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
             foreach (var process in frozen.Processes)
@@ -212,6 +214,7 @@ public static class Checkpointer
         finally
         {
             foreach (var ctx in contexts) ctx.Dispose();
+            session?.Dispose();
         }
     }
 

@@ -23,8 +23,10 @@ namespace Fermata.Engine;
 ///     it is our child, so we can wait for it), every other process by its restored parent, each
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
 ///     process groups are joined, and zombies exit with their saved status.
-///  4. In each process, with every signal blocked: empty the address space and move the vDSO;
-///     mappings and pages, then arm the write tracker for this image; descriptors (shared ones copied from the process that created them);
+///  4. In each process, with every signal blocked: empty the address space and move the vDSO
+///     (every process first); then per process mappings and pages, then arm the write tracker for
+///     this image; descriptors (shared ones made in the process that made them originally, and
+///     copied from there; epoll instances once every process has its other descriptors);
 ///     process state; threads and their state; signal handlers and pending signals.
 ///  5. Then, for all processes: close what the restore kept open, give back credentials, the
 ///     parent-death signal, FPU state, registers and signal masks; and only then let every
@@ -48,7 +50,8 @@ public static class Restorer
             RestorePreflight.Check(image, process, options, freshNamespace: job);
         timer.Mark("preflight checks");
         var warnings = new List<string>();
-        int blankPid = BlankProcess.Spawn(inheritStdio: job); // on the caller's thread: see BlankProcess.Spawn
+        // on the caller's thread: see BlankProcess.Spawn
+        int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();
         var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
         return new RestoreResult
@@ -95,9 +98,11 @@ public static class Restorer
 
             ulong pages = 0;
             var live = session.Contexts.Where(c => !c.Process.Zombie).ToList();
+            // Every process is emptied first: a shared object (a socket) may be made in any process
+            // of the job, whatever the order of the rest.
+            foreach (var ctx in live) AddressSpacePreparer.Prepare(ctx);
             foreach (var ctx in live)
             {
-                AddressSpacePreparer.Prepare(ctx);
                 pages += MemoryRestorer.Restore(ctx);
                 FilesRestorer.Restore(ctx);
                 ProcessRestorer.Restore(ctx);

@@ -9,12 +9,18 @@ public static class Errno
         ENFILE = 23, EMFILE = 24, ENOTTY = 25, ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29,
         EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, EDEADLK = 35, ENAMETOOLONG = 36,
         ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOVERFLOW = 75, EOPNOTSUPP = 95,
-        EDQUOT = 122;
+        EADDRINUSE = 98, EADDRNOTAVAIL = 99, ECONNRESET = 104, EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110,
+        ECONNREFUSED = 111, EALREADY = 114, EINPROGRESS = 115, EDQUOT = 122;
 
     // Only the common ones get a readable text; the rest are named by number.
     private static readonly Dictionary<int, (string Name, string Text)> Known = new()
     {
         [EPERM] = ("EPERM", "Operation not permitted"),
+        [EADDRINUSE] = ("EADDRINUSE", "Address already in use"),
+        [EADDRNOTAVAIL] = ("EADDRNOTAVAIL", "Cannot assign requested address"),
+        [ECONNREFUSED] = ("ECONNREFUSED", "Connection refused"),
+        [ETIMEDOUT] = ("ETIMEDOUT", "Connection timed out"),
+        [ENOTCONN] = ("ENOTCONN", "Transport endpoint is not connected"),
         [ENOENT] = ("ENOENT", "No such file or directory"),
         [ESRCH] = ("ESRCH", "No such process"),
         [EINTR] = ("EINTR", "Interrupted system call"),

@@ -12,7 +12,7 @@ namespace Fermata.Engine.Dump;
 /// PIDs in the image are those the processes see themselves: in a job's own PID namespace its
 /// init is 1. The controller works with the host's PIDs, which /proc shows; NSpid translates.
 /// </summary>
-internal sealed class DumpSession
+internal sealed class DumpSession : IDisposable
 {
     private readonly Dictionary<int, int> _nsPids = [];
 
@@ -24,10 +24,25 @@ internal sealed class DumpSession
     /// <summary>The process whose descriptors 0-2 the job inherited (the launcher), or 0.</summary>
     public int ExternalPid { get; }
     public bool IsJob { get; }
+    /// <summary>What to do with pipes and connections whose peer is outside the checkpoint.</summary>
+    public Resources.ExternalPeers External { get; init; }
+
     /// <summary>The previous checkpoint, for an incremental one; null for a full checkpoint.</summary>
     public ParentBaseline? Baseline { get; init; }
     /// <summary>The id of the image being taken (what a write tracker is armed for).</summary>
     public string ImageId { get; init; } = "";
+
+    private readonly Dictionary<Type, object> _kindState = [];
+
+    /// <summary>What one resource kind keeps across every process of this session (sockets: each
+    /// socket seen, by inode), made on first use: the engine holds it without knowing it.</summary>
+    public T KindState<T>() where T : class, new()
+    {
+        if (_kindState.TryGetValue(typeof(T), out var state)) return (T)state;
+        var made = new T();
+        _kindState[typeof(T)] = made;
+        return made;
+    }
 
     /// <summary>Work that needs every process's descriptors recorded first (an epoll instance's
     /// interest list refers to descriptions any process of the job may hold); run once all
@@ -46,6 +61,13 @@ internal sealed class DumpSession
         IsJob = isJob;
         ExternalPid = externalPid;
         NsLevel = isJob ? ProcStatus.Read(job.Root).NsPids.Length - 1 : 0;
+    }
+
+    /// <summary>Releases what the resource kinds kept for the checkpoint (their copies of sockets).</summary>
+    public void Dispose()
+    {
+        foreach (var state in _kindState.Values) (state as IDisposable)?.Dispose();
+        _kindState.Clear();
     }
 
     /// <summary>The PID (or TID) of a job's task as the job sees it.</summary>

@@ -216,6 +216,18 @@ internal sealed class ImageBuilder : IDisposable
         return record;
     }
 
+    /// <summary>
+    /// Turns a description into the restoring command's own stdin, stdout or stderr
+    /// (<paramref name="stdio"/>): a pipe or connection that led outside the checkpoint from a
+    /// process's standard stream is connected to whatever that command's is, as a shell would.
+    /// </summary>
+    public void MakeExternal(DescriptionRecord description, int stdio)
+    {
+        description.Kind = DescriptionKind.External;
+        description.ObjectId = (uint)stdio;
+        description.Position = 0;
+    }
+
     public PipeRecord? FindPipe(ulong inode) => _pipes.GetValueOrDefault(inode);
 
     public PipeRecord AddPipe(ulong inode, int capacity, byte[] contents)

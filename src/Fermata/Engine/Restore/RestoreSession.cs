@@ -18,6 +18,14 @@ internal sealed class RestoreSession : IDisposable
     public RestoreOptions Options { get; }
     public List<string> Warnings { get; }
     public bool IsJob => Image.Manifest.Info.IsJob;
+
+    /// <summary>The restored processes get the restoring command's stdin, stdout and stderr for
+    /// the descriptions that stand for them (a job's launcher's, or a process's standard streams
+    /// that led outside the checkpoint).</summary>
+    public bool InheritsStdio => IsJob || UsesRestorersStdio(Image);
+
+    public static bool UsesRestorersStdio(CheckpointImage image) =>
+        image.Manifest.Descriptions.Any(d => d.Kind == Resources.Files.DescriptionKind.External);
     public List<RestoreContext> Contexts { get; } = [];
 
     public List<string> TemporaryPaths { get; } = [];
@@ -38,6 +46,18 @@ internal sealed class RestoreSession : IDisposable
         Image = image;
         Options = options;
         Warnings = warnings;
+    }
+
+    private readonly Dictionary<Type, object> _kindState = [];
+
+    /// <summary>What one resource kind keeps across every process of this session (sockets: each
+    /// socket seen, by inode), made on first use: the engine holds it without knowing it.</summary>
+    public T KindState<T>() where T : class, new()
+    {
+        if (_kindState.TryGetValue(typeof(T), out var state)) return (T)state;
+        var made = new T();
+        _kindState[typeof(T)] = made;
+        return made;
     }
 
     public enum SharedKind { Description, PipeRead, PipeWrite, FifoHolder, Memfd, Shmem }

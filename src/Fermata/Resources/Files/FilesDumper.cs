@@ -60,7 +60,7 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
-        PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList());
+        PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList(), record);
     }
 
     /// <summary>The description behind a descriptor, recorded by the dumper of its kind.</summary>

@@ -73,7 +73,7 @@ internal static class FilesRestorer
     {
         int k = (int)description.ObjectId;
         if (k > 2 || ctx.ExternalFds[k] < 0)
-            throw new FermataException($"process {ctx.Process.Pid} used the launcher's {(k switch { 0 => "stdin", 1 => "stdout", 2 => "stderr", _ => $"fd {k}" })}, and this restart has none open");
+            throw new FermataException($"process {ctx.Process.Pid} used the restoring command's {(k switch { 0 => "stdin", 1 => "stdout", 2 => "stderr", _ => $"fd {k}" })}, and this restore has none open");
         return ctx.DuplicateHigh(ctx.ExternalFds[k]);
     }
 

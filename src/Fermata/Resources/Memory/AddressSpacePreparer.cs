@@ -32,10 +32,11 @@ internal static class AddressSpacePreparer
             injector.Scratch = new Tracing.ScratchArea(ctx.HelperAddress + PageSize.Bytes, RestoreContext.HelperSize - PageSize.Bytes);
         }
 
-        // A job's processes keep the launcher's stdin, stdout and stderr they inherited (moved
-        // above the target's descriptors) for the descriptions that stand for them.
+        // The restoring command's stdin, stdout and stderr (a job's launcher's), which the new
+        // process inherited, are kept above the target's descriptors for the descriptions that
+        // stand for them.
         int highest = -1;
-        if (ctx.Session.IsJob)
+        if (ctx.Session.InheritsStdio)
         {
             for (int k = 0; k <= 2; k++)
             {

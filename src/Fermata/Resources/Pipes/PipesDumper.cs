@@ -94,35 +94,33 @@ internal static unsafe class PipesDumper
         return buffer;
     }
 
-    /// <summary>Refuses pipes that another process also holds: restoring only our side would
-    /// cut the conversation.</summary>
-    public static void CheckEnds(DumpContext ctx, List<OpenFd> fds)
+    /// <summary>
+    /// Pipes another process outside the checkpoint also holds: one used as the process's stdin,
+    /// stdout or stderr is connected to the restoring command's own at restore (as a shell's
+    /// redirection would be); any other is refused naming that process, or with --external close
+    /// restored with the outside end closed (a reader gets what is buffered, then end of file; a
+    /// writer gets EPIPE).
+    /// </summary>
+    public static void CheckEnds(DumpContext ctx, List<OpenFd> fds, ProcessRecord record)
     {
-        var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
-            .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);
+        var pipes = fds.Where(f => f.IsPipe).GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.ToList());
         if (pipes.Count == 0) return;
-        var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid, Environment.ProcessId };
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid };
+        foreach (var (link, who) in OutsideHolders.Find(pipes.Keys.ToHashSet(), ours))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out int other) || ours.Contains(other)) continue;
-            IEnumerable<string> entries;
-            try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
-            foreach (var entry in entries)
+            var descriptions = pipes[link].Select(f => record.Descriptors.First(d => d.Fd == f.Fd).DescriptionId).Distinct();
+            foreach (uint id in descriptions)
             {
-                string? link = ProcFiles.TryReadLink(entry);
-                if (link != null && pipes.TryGetValue(link, out int fd))
+                var description = ctx.Image.Manifest.Descriptions.First(d => d.Id == id);
+                int? stdio = record.Descriptors.Where(d => d.DescriptionId == id && d.Fd <= 2).Select(d => (int?)d.Fd).Min();
+                if (stdio is int k) ctx.Image.MakeExternal(description, k);
+                else if (ctx.Session.External == ExternalPeers.Refuse)
                 {
-                    string name = File.Exists($"{dir}/comm") ? SafeRead($"{dir}/comm") : "?";
+                    int fd = record.Descriptors.First(d => d.DescriptionId == id).Fd;
                     throw new UnsupportedResourceException(
-                        $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with process {other} ({name}); checkpoint them together as a job");
+                        $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with {who}, outside the checkpoint; checkpoint them together as a job, or use --external close to restore it with the other end closed");
                 }
             }
         }
-    }
-
-    private static string SafeRead(string path)
-    {
-        try { return File.ReadAllText(path).Trim(); } catch (IOException) { return "?"; }
     }
 }

@@ -1,0 +1,158 @@
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux.Interop;
+using Fermata.Linux.Net;
+using Fermata.Resources.Files;
+
+namespace Fermata.Resources.Sockets;
+
+/// <summary>
+/// Settles what refers from one socket to another once every process of the checkpoint is
+/// dumped: each connection's two ends (Unix by inode, TCP by their addresses), the sockets that
+/// sent queued datagrams, and what to do with a connection whose other end is outside. Bytes in
+/// flight between two TCP sockets of the checkpoint are let land first (the kernel delivers them
+/// while the processes are frozen), then each connection's receive queue is read: what a restore
+/// writes back is exactly what the readers had not read yet.
+/// </summary>
+internal static unsafe class SocketPeers
+{
+    private static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(2);
+
+    public static void Resolve(DumpSession session, SocketTable table)
+    {
+        try
+        {
+            var entries = table.Entries.ToList();
+            foreach (var e in entries.Where(e => e.Record.Family == SocketFamily.Unix && e.PeerInode != 0))
+                if (table.Find(e.PeerInode) is { } peer) e.Record.Peer = peer.Record.Id;
+            // A client whose connection waits on a listener: its peer is the queued end, which
+            // unix_diag shows from the listener's side only.
+            foreach (var queued in entries.Where(e => e.QueuedOnListener && e.Record.Peer != 0))
+            {
+                var client = table.Entries.First(c => c.Record.Id == queued.Record.Peer);
+                client.Record.Peer = queued.Record.Id;
+                client.Record.State = SocketState.Connected;
+                client.Record.Shutdown = client.DiagShutdown;
+            }
+            var tcp = entries.Where(IsTcp).ToList();
+            PairTcp(tcp);
+            Drain(tcp.Where(e => e.Record.Peer != 0 && e.Handle != null).ToList());
+            foreach (var e in tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.PeerGone))
+                e.Record.Received = SocketQueues.PeekStream(e.Handle!, e.What);
+            NameSenders(entries);
+            var outside = entries.Where(NeedsPeer).Where(e => e.Record.Peer == 0).ToList();
+            if (outside.Count > 0) Outside(session, table, outside);
+        }
+        finally
+        {
+            foreach (var e in table.Entries)
+            {
+                e.Handle?.Dispose();
+                e.Handle = null;
+            }
+        }
+    }
+
+    private static bool IsTcp(SocketTable.Entry e) =>
+        e.Record.Family is SocketFamily.Inet or SocketFamily.Inet6 && e.Record.Type == SocketType.Stream;
+
+    /// <summary>A connected stream socket has a peer; it is in the checkpoint or outside.</summary>
+    private static bool NeedsPeer(SocketTable.Entry e) =>
+        e.Record.State == SocketState.Connected && e.Record.Type is SocketType.Stream or SocketType.SeqPacket && !e.QueuedOnListener;
+
+    /// <summary>Matches the two ends of each TCP connection by their addresses.</summary>
+    private static void PairTcp(List<SocketTable.Entry> tcp)
+    {
+        var byEnds = new Dictionary<(string, string), SocketTable.Entry>();
+        foreach (var e in tcp.Where(e => e.Tcp != null && e.Record.State == SocketState.Connected))
+            byEnds[(e.Tcp!.Local.ToString(), e.Tcp.Remote.ToString())] = e;
+        foreach (var e in byEnds.Values)
+            if (byEnds.TryGetValue((e.Tcp!.Remote.ToString(), e.Tcp.Local.ToString()), out var peer)) e.Record.Peer = peer.Record.Id;
+    }
+
+    /// <summary>
+    /// Waits until nothing sent between two sockets of the checkpoint is still on its way: what
+    /// a sender's queue holds then, its reader's buffer has no room for (or TCP_CORK holds it
+    /// back), and no socket option can read it.
+    /// </summary>
+    private static void Drain(List<SocketTable.Entry> connected)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var waiting = connected.Select(e => (Entry: e, Bytes: Outgoing(e))).Where(x => x.Bytes > 0).ToList();
+            if (waiting.Count == 0) return;
+            if (clock.Elapsed > DrainTime)
+            {
+                var (e, bytes) = waiting[0];
+                throw new UnsupportedResourceException(
+                    $"{e.What} has {bytes} bytes sent to its peer in the checkpoint that have not arrived (the reader's buffer is full, or TCP_CORK holds them back), which Fermata cannot read; checkpoint again when the reader has caught up");
+            }
+            Thread.Sleep(5);
+        }
+    }
+
+    private static int Outgoing(SocketTable.Entry e)
+    {
+        int bytes = 0;
+        return Libc.Ioctl(e.Handle!.Fd, Libc.SIOCOUTQ, &bytes) == 0 ? bytes : 0;
+    }
+
+    /// <summary>The socket of the checkpoint that sent each queued datagram, where there is one.</summary>
+    private static void NameSenders(List<SocketTable.Entry> entries)
+    {
+        foreach (var e in entries)
+            foreach (var m in e.Record.Messages.Where(m => m.Sender.Length > 0))
+            {
+                var sender = entries.FirstOrDefault(o => o != e && o.Record.Family == e.Record.Family && Names(o.Record.LocalAddress, m.Sender));
+                if (sender != null) m.SenderSocket = sender.Record.Id;
+            }
+    }
+
+    /// <summary>Whether a bound name is the sender address a datagram carries (a socket bound to
+    /// every address of the host sends from one of them).</summary>
+    private static bool Names(byte[] bound, byte[] sender)
+    {
+        if (bound.AsSpan().SequenceEqual(sender)) return true;
+        if (SocketAddress.Inet(bound) is not { } b || SocketAddress.Inet(sender) is not { } s) return false;
+        return b.Port == s.Port && (b.Address.Equals(System.Net.IPAddress.Any) || b.Address.Equals(System.Net.IPAddress.IPv6Any));
+    }
+
+    /// <summary>
+    /// Connections whose other end is outside the checkpoint: the process's stdin, stdout or
+    /// stderr is connected to the restoring command's own; any other is refused naming its peer,
+    /// or, with --external close, restored as a connection whose peer went away.
+    /// </summary>
+    private static void Outside(DumpSession session, SocketTable table, List<SocketTable.Entry> outside)
+    {
+        var unixPeers = outside.Where(e => e.Record.Family == SocketFamily.Unix && e.PeerInode != 0)
+            .Select(e => $"socket:[{e.PeerInode}]").ToHashSet();
+        var holders = OutsideHolders.Find(unixPeers, session.AllPids.ToHashSet());
+        foreach (var e in outside)
+        {
+            string peer = e.Record.Family == SocketFamily.Unix
+                ? holders.GetValueOrDefault($"socket:[{e.PeerInode}]") is { } who ? $"{who}, {SocketAddress.Describe(e.Record.PeerAddress)}" : SocketAddress.Describe(e.Record.PeerAddress)
+                : SocketAddress.Describe(e.Record.PeerAddress);
+            if (e.Description != null && StandardStream(session, e.Description) is int k)
+            {
+                session.Image.MakeExternal(e.Description, k);
+                session.Image.Manifest.Sockets.Remove(e.Record);
+                continue;
+            }
+            if (session.External == ExternalPeers.Close)
+            {
+                e.Record.State = SocketState.PeerGone;
+                e.Record.External = peer;
+                continue;
+            }
+            throw new UnsupportedResourceException(
+                $"{e.What} is connected to {peer}, outside the checkpoint; checkpoint both ends together as a job, or use --external close to restore it as a connection whose peer went away");
+        }
+    }
+
+    /// <summary>The stdin, stdout or stderr (0-2) a description is, in the process that holds it
+    /// there; null when no process holds it as one of those.</summary>
+    private static int? StandardStream(DumpSession session, DescriptionRecord description) =>
+        session.Image.Manifest.Processes.SelectMany(p => p.Descriptors)
+            .Where(d => d.DescriptionId == description.Id && d.Fd <= 2).Select(d => (int?)d.Fd).Min();
+}

@@ -23,6 +23,19 @@ internal static class Arguments
         Description = $"how page blocks are compressed: none, lz4 or zstd (default {Image.CompressionNames.Name(Engine.CheckpointOptions.DefaultCompression)}); incompressible blocks are stored raw",
     };
 
+    /// <summary>--external refuse|close: pipes and connections whose other end is outside.</summary>
+    public static Option<string?> ExternalOption() => new("--external")
+    {
+        Description = "pipes and connections whose other end is outside what is checkpointed (other than stdin, stdout and stderr, which are connected to the restoring command's own): refuse (default) or close (restore them as connections whose peer went away)",
+    };
+
+    public static Resources.ExternalPeers External(string? text) => text switch
+    {
+        null or "refuse" => Resources.ExternalPeers.Refuse,
+        "close" => Resources.ExternalPeers.Close,
+        _ => throw new Errors.FermataException($"--external {text}: choose refuse or close"),
+    };
+
     public static Image.Compression Compression(string? text)
     {
         if (text == null) return Engine.CheckpointOptions.DefaultCompression;

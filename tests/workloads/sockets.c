@@ -13,6 +13,9 @@
 //            client connects after the ticks
 //   udp      UDP sockets bound and connected, with datagrams queued from a sibling socket
 //   netlink  a NETLINK_ROUTE socket bound to the link group, asked for the links after the ticks
+//   outside  connects to WORKDIR/outside.sock (served by the test, outside the checkpoint), then
+//            reports what a read and a write on that connection do after the ticks
+//   raw      holds a raw ICMP socket (needs root); nothing to check: a checkpoint must refuse it
 //   family   fork: the parent serves over a Unix listener and TCP, the child is the client, and
 //            each checks the other's peer credentials and what it was sent (run as a job)
 #define _GNU_SOURCE
@@ -144,12 +147,14 @@ static void unix_mode(void) {
 static void listen_mode(void) {
     char seen[4096], detail[256];
     int path = bound_unix(SOCK_STREAM, "server.sock", 0);
-    int abs = bound_unix(SOCK_STREAM, "fermata-test-abstract", 1);
+    char abstract[300];
+    snprintf(abstract, sizeof abstract, "fermata-test-%s", strrchr(workdir, '/') ? strrchr(workdir, '/') + 1 : workdir);
+    int abs = bound_unix(SOCK_STREAM, abstract, 1);
     if (listen(path, 8) || listen(abs, 8)) die("listen");
     int c1 = connect_unix(SOCK_STREAM, "server.sock", 0);
     int a1 = accept(path, NULL, NULL);
     int c2 = connect_unix(SOCK_STREAM, "server.sock", 0);    // queued, accepted after the ticks
-    int c3 = connect_unix(SOCK_STREAM, "fermata-test-abstract", 1);
+    int c3 = connect_unix(SOCK_STREAM, abstract, 1);
     put(c1, "client says hello"); put(a1, "server says hi");
     int dgram = bound_unix(SOCK_DGRAM, "dgram.sock", 0);
     int named = bound_unix(SOCK_DGRAM, "sender.sock", 0);
@@ -277,6 +282,29 @@ static void netlink_mode(void) {
     check("netlink-groups-kept", me.nl_groups == RTMGRP_LINK, "");
 }
 
+static void outside_mode(void) {
+    int c = connect_unix(SOCK_STREAM, "outside.sock", 0);
+    put(c, "hello from inside");
+    tick_all();
+    char buf[256] = "";
+    struct pollfd p = { c, POLLIN, 0 };
+    int ready = poll(&p, 1, 5000);
+    ssize_t n = ready == 1 ? recv(c, buf, sizeof buf - 1, 0) : -2;
+    snprintf(line, sizeof line, "outside read %s%s\n", n == 0 ? "eof" : n > 0 ? "data " : n == -2 ? "timeout" : "error", n > 0 ? buf : "");
+    say(line);
+    errno = 0;
+    ssize_t w = send(c, "x", 1, MSG_NOSIGNAL);
+    snprintf(line, sizeof line, "outside write %s\n", w == 1 ? "ok" : errno == EPIPE ? "epipe" : errno == ECONNRESET ? "reset" : "error");
+    say(line);
+}
+
+static void raw_mode(void) {
+    int r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    if (r < 0) die("raw socket");
+    tick_all();
+    close(r);
+}
+
 static void family_mode(void) {
     char seen[4096], detail[256];
     int l = bound_unix(SOCK_STREAM, "family.sock", 0);
@@ -326,6 +354,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "udp")) udp_mode();
     else if (!strcmp(mode, "netlink")) netlink_mode();
     else if (!strcmp(mode, "family")) family_mode();
+    else if (!strcmp(mode, "outside")) outside_mode();
+    else if (!strcmp(mode, "raw")) raw_mode();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     say("done\n");
     return 0;

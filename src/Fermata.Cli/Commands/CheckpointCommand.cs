@@ -18,7 +18,8 @@ internal static class CheckpointCommand
         var leaveRunning = new Option<bool>("--leave-running") { Description = "let the job or process continue after the checkpoint (default: stop it)" };
         var parent = new Option<string?>("--parent") { Description = "for a process: an earlier image of it; store only what changed since (incremental)" };
         var compress = Arguments.CompressOption();
-        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress };
+        var external = Arguments.ExternalOption();
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external };
         command.SetAction(parse =>
         {
             string what = parse.GetRequiredValue(target);
@@ -37,6 +38,7 @@ internal static class CheckpointCommand
                 LeaveRunning = leave,
                 Parent = parse.GetValue(parent),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
+                External = Arguments.External(parse.GetValue(external)),
             });
             foreach (var warning in result.Warnings) Console.Error.WriteLine($"fermata: warning: {warning}");
             Console.WriteLine(

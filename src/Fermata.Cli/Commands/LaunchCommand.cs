@@ -16,10 +16,11 @@ internal static class LaunchCommand
         var signal = new Option<string?>("--signal") { Description = "take a checkpoint on this signal (e.g. USR1), then stop the job (exit status 75)" };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "with --signal: keep the job running after the checkpoint" };
         var compress = Arguments.CompressOption();
+        var external = Arguments.ExternalOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, compress, program,
+            dir, interval, keep, signal, leaveRunning, compress, external, program,
         };
         command.SetAction(parse =>
         {
@@ -34,6 +35,7 @@ internal static class LaunchCommand
                 Command = string.Join(' ', argv),
                 Owner = Linux.Interop.Libc.GetEUid(),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
+                External = Arguments.External(parse.GetValue(external)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");

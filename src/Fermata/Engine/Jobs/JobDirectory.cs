@@ -148,6 +148,8 @@ public sealed record JobSettings
     public string Command { get; init; } = "";
     public uint Owner { get; init; }
     public Image.Compression Compression { get; init; } = CheckpointOptions.DefaultCompression;
+    /// <summary>What checkpoints do with pipes and connections leading outside the job.</summary>
+    public Resources.ExternalPeers External { get; init; }
     /// <summary>SIGTERM (a scheduler preempting or ending the job, a node going down) takes a
     /// checkpoint and stops the job, instead of being passed on to the program.</summary>
     public bool CheckpointOnTerm { get; init; }
@@ -159,6 +161,7 @@ public sealed record JobSettings
         $"leave-running={(LeaveRunning ? 1 : 0)}",
         $"owner={Owner}",
         $"compress={Image.CompressionNames.Name(Compression)}",
+        $"external={(External == Resources.ExternalPeers.Close ? "close" : "refuse")}",
         $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
@@ -176,6 +179,7 @@ public sealed record JobSettings
             Owner = uint.Parse(Get("owner"), CultureInfo.InvariantCulture),
             Command = values.GetValueOrDefault("command", ""),
             CheckpointOnTerm = Get("checkpoint-on-term") == "1",
+            External = values.GetValueOrDefault("external") == "close" ? Resources.ExternalPeers.Close : Resources.ExternalPeers.Refuse,
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
         };
     }

@@ -154,6 +154,7 @@ public sealed class JobSupervisor : IDisposable
             WholeJob = true,
             ExternalPid = Environment.ProcessId,
             Compression = _settings.Compression,
+            External = _settings.External,
             Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
         });
         _parent = result.Directory;

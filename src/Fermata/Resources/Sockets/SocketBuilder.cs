@@ -343,6 +343,13 @@ internal sealed class SocketBuilder
         if (forceReuse) RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1, "reuse an address for a moment");
         long r = RemoteSockets.Bind(ctx, fd, s.LocalAddress);
         if (forceReuse) RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 0, "stop reusing an address");
+        if (r == -Errno.EADDRINUSE && s.Family is SocketFamily.Inet or SocketFamily.Inet6 && s.State is SocketState.Connected or SocketState.Connecting)
+        {
+            // The client end of a connection: its old port is still held (a connection of the
+            // killed original waits out TIME_WAIT there); any port lets it connect again.
+            ctx.Warnings.Add($"{RemoteSockets.What(s)} could not have its port again ({SocketAddress.Describe(s.LocalAddress)} is still in use); it connects from another one");
+            return;
+        }
         if (r == -Errno.EADDRINUSE)
             throw new ConflictException($"{RemoteSockets.What(s)} cannot have its address again: {SocketAddress.Describe(s.LocalAddress)} is in use (is the checkpointed program still running?)");
         if (r < 0) throw new SystemCallException($"bind {RemoteSockets.What(s)} to {SocketAddress.Describe(s.LocalAddress)}", (int)-r);

@@ -113,12 +113,13 @@ internal sealed class ImageBuilder : IDisposable
         runs.Add((first, source));
     }
 
-    /// <summary>Fills in a file's content runs once the pages are written.</summary>
-    private void ContentsFrom(FileRecord file, SourceRange source) =>
+    /// <summary>Fills in a file's content runs once the pages are written: <paramref name="parts"/>
+    /// are its data, each from a page of the file on; the pages between them are holes.</summary>
+    private void ContentsFrom(FileRecord file, List<(ulong FirstPage, SourceRange Source)> parts) =>
         AfterPages(() =>
         {
             file.ContentPages.Clear();
-            Pages.Resolve(source, 0, file.ContentPages);
+            foreach (var (first, source) in parts) Pages.Resolve(source, first, file.ContentPages);
         });
 
     /// <summary>A file already recorded, by the device and inode /proc/PID/maps shows.</summary>
@@ -150,20 +151,24 @@ internal sealed class ImageBuilder : IDisposable
             HasContent = true,
             ContentLength = length,
         };
-        ContentsFrom(record, Pages.AddRemote(pid, start, length));
+        ContentsFrom(record, [(0, Pages.AddRemote(pid, start, length))]);
         _files[(record.Device, inode)] = record;
         Manifest.Files.Add(record);
         return record;
     }
 
-    /// <summary>Stores a file's whole contents (deleted files, memfds) from an open descriptor.</summary>
+    /// <summary>Stores a file's contents (deleted files, memfds) from an open descriptor: its
+    /// data only, so a sparse file's holes cost nothing and stay holes when it is made again.</summary>
     public void StoreContents(FileRecord file, SafeFd fd)
     {
         if (file.HasContent) return;
         _keepOpen.Add(fd);
         file.HasContent = true;
         file.ContentLength = (ulong)file.Size;
-        ContentsFrom(file, Pages.AddFile(fd, 0, (ulong)file.Size));
+        var parts = new List<(ulong, SourceRange)>();
+        foreach (var (start, end) in FileExtents.Data(fd, 0, file.Size, file.Path))
+            parts.Add(((ulong)start / PageSize.Bytes, Pages.AddFile(fd, start, (ulong)(Math.Min(end, file.Size) - start))));
+        ContentsFrom(file, parts);
     }
 
     public DescriptionRecord AddDescription(DescriptionKind kind, uint objectId, int flags, long position)

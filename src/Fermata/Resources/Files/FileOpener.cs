@@ -103,24 +103,33 @@ internal static unsafe class FileOpener
         }
     }
 
+    /// <summary>Writes a file's saved data back, run by run: the holes between runs (and runs
+    /// of zeros) are not written, so a sparse file stays sparse.</summary>
     private static void WriteContents(RestoreContext ctx, FileRecord file, SafeFd fd)
     {
         if (!file.HasContent) return;
-        const ulong slice = 1UL << 30; // spans are int-sized: write large files in slices
-        for (ulong done = 0; done < file.ContentLength;)
+        if (Libc.FTruncate(fd.Fd, (long)file.ContentLength) < 0) throw Libc.Error($"size {file.Path} to {file.ContentLength} bytes");
+        const ulong slice = 1UL << 30; // spans are int-sized: write large runs in slices
+        foreach (var run in file.ContentPages)
         {
-            ulong length = Math.Min(slice, file.ContentLength - done);
-            var bytes = ctx.Image.Pages.ReadContents(file.ContentPages, done, length);
-            fixed (byte* p = bytes)
+            if (run.Location.IsZero) continue;
+            ulong runStart = run.FirstPage * PageSize.Bytes;
+            ulong runEnd = Math.Min((run.FirstPage + run.Count) * PageSize.Bytes, file.ContentLength);
+            for (ulong done = runStart; done < runEnd;)
             {
-                for (ulong written = 0; written < length;)
+                ulong length = Math.Min(slice, runEnd - done);
+                var bytes = ctx.Image.Pages.ReadContents([run], done, length);
+                fixed (byte* p = bytes)
                 {
-                    nint n = Libc.PWrite(fd.Fd, p + written, (nuint)(length - written), (long)(done + written));
-                    if (n < 0) throw Libc.Error($"write the saved contents of {file.Path}");
-                    written += (ulong)n;
+                    for (ulong written = 0; written < length;)
+                    {
+                        nint n = Libc.PWrite(fd.Fd, p + written, (nuint)(length - written), (long)(done + written));
+                        if (n < 0) throw Libc.Error($"write the saved contents of {file.Path}");
+                        written += (ulong)n;
+                    }
                 }
+                done += length;
             }
-            done += length;
         }
     }
 }

@@ -213,17 +213,8 @@ internal static class MemoryDumper
             into.Add(new PageRegion(m.Start, m.End, PageCategory.None));
             return;
         }
-        long first = (long)m.Offset, last = (long)(m.Offset + m.Length);
-        for (long at = first; at < last;)
-        {
-            long data = Libc.LSeek(fd.Fd, at, Libc.SEEK_DATA);
-            if (data < 0 || data >= last) break; // ENXIO: no data past here
-            long hole = Libc.LSeek(fd.Fd, data, Libc.SEEK_HOLE);
-            if (hole < 0 || hole > last) hole = last;
-            ulong start = PageSize.AlignDown((ulong)data), end = PageSize.AlignUp((ulong)hole);
-            into.Add(new PageRegion(m.Start + (start - m.Offset), m.Start + (end - m.Offset), PageCategory.None));
-            at = (long)end;
-        }
+        foreach (var (start, end) in FileExtents.Data(fd, (long)m.Offset, (long)(m.Offset + m.Length), $"the shared memory at {m.Start:x} of process {ctx.Pid}"))
+            into.Add(new PageRegion(m.Start + ((ulong)start - m.Offset), m.Start + ((ulong)end - m.Offset), PageCategory.None));
     }
 
     /// <summary>Keeps the regions <paramref name="keep"/> accepts, with only the categories in

@@ -139,6 +139,38 @@ public sealed class SocketTests
     }
 
     [Fact]
+    public void AsRootATcpConnectionToAPeerOutsideIsRepairedInPlaceAndThePeerNeverNotices()
+    {
+        using var s = new Scratch();
+        using var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        server.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        server.Listen(4);
+        File.WriteAllText(s.Path("outside.port"), ((System.Net.IPEndPoint)server.LocalEndPoint!).Port.ToString());
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "outsidetcp", s.Path("out.log"), s.Dir, "40", "20");
+        using var accepted = server.Accept();
+        w.WaitForTick(3);
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
+        w.Reap();
+        // The process is gone, yet its peer saw neither an end of file nor a reset.
+        accepted.ReceiveTimeout = 300;
+        var buffer = new byte[64];
+        Assert.Equal(17, accepted.Receive(buffer)); // "hello from inside"
+        var e = Assert.Throws<SocketException>(() => accepted.Receive(buffer));
+        Assert.Equal(SocketError.TimedOut, e.SocketErrorCode);
+        Workload.WaitUntilGone(w.Pid);
+        using var restore = FermataCli.Start(null, "restore", s.Path("image"));
+        Workload.WaitFor(w.Output, l => l == "tick 10");
+        accepted.Send("answer"u8);
+        restore.WaitForExit();
+        Assert.Equal(0, restore.ExitCode);
+        string output = File.ReadAllText(w.Output);
+        Assert.Contains("outside read data answer", output);
+        Assert.Contains("outside write ok", output);
+        accepted.ReceiveTimeout = 5000;
+        Assert.Equal(1, accepted.Receive(buffer)); // the restored program's "x", on the same connection
+    }
+
+    [Fact]
     public void ARawSocketIsRefusedByNameAndTheProcessRunsOn()
     {
         using var s = new Scratch();

@@ -15,6 +15,7 @@
 //   netlink  a NETLINK_ROUTE socket bound to the link group, asked for the links after the ticks
 //   outside  connects to WORKDIR/outside.sock (served by the test, outside the checkpoint), then
 //            reports what a read and a write on that connection do after the ticks
+//   outsidetcp  the same over TCP, to the port written in WORKDIR/outside.port
 //   raw      holds a raw ICMP socket (needs root); nothing to check: a checkpoint must refuse it
 //   family   fork: the parent serves over a Unix listener and TCP, the child is the client, and
 //            each checks the other's peer credentials and what it was sent (run as a job)
@@ -282,8 +283,17 @@ static void netlink_mode(void) {
     check("netlink-groups-kept", me.nl_groups == RTMGRP_LINK, "");
 }
 
-static void outside_mode(void) {
-    int c = connect_unix(SOCK_STREAM, "outside.sock", 0);
+static void outside_mode(int tcp) {
+    int c;
+    if (tcp) {
+        char path[4096]; int port = 0;
+        snprintf(path, sizeof path, "%s/outside.port", workdir);
+        FILE *f = fopen(path, "r");
+        if (!f || fscanf(f, "%d", &port) != 1) die(path);
+        fclose(f);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        c = tcp_connect(&a);
+    } else c = connect_unix(SOCK_STREAM, "outside.sock", 0);
     put(c, "hello from inside");
     tick_all();
     char buf[256] = "";
@@ -354,7 +364,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "udp")) udp_mode();
     else if (!strcmp(mode, "netlink")) netlink_mode();
     else if (!strcmp(mode, "family")) family_mode();
-    else if (!strcmp(mode, "outside")) outside_mode();
+    else if (!strcmp(mode, "outside")) outside_mode(0);
+    else if (!strcmp(mode, "outsidetcp")) outside_mode(1);
     else if (!strcmp(mode, "raw")) raw_mode();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     say("done\n");

@@ -176,6 +176,7 @@ public static class Checkpointer
 
             if (!options.LeaveRunning)
             {
+                foreach (var action in session.BeforeKill) action();
                 // Frozen until the kill; the kernel then tears the processes down while we wait.
                 frozen.Kill(frozenTime.Stop);
                 timer.Mark("kill");

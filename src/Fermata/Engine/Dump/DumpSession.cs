@@ -49,6 +49,11 @@ internal sealed class DumpSession : IDisposable
     /// processes are dumped, while they are still frozen.</summary>
     public List<Action> AfterProcesses { get; } = [];
 
+    /// <summary>Work to do right before a checkpoint that stops the job kills it, once the image
+    /// is committed (connections repaired in place are silenced, so the kill sends their peers
+    /// nothing).</summary>
+    public List<Action> BeforeKill { get; } = [];
+
     /// <summary>What the dump could not do as it should have, without failing (a thread left
     /// unguarded during injected calls).</summary>
     public List<string> Warnings { get; } = [];

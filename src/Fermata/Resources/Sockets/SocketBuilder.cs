@@ -49,6 +49,7 @@ internal sealed class SocketBuilder
             case SocketState.Connected: ConnectedDatagram(s); break;
             case SocketState.PeerGone: PeerGone(s); break;
             case SocketState.Connecting: Connecting(s); break;
+            case SocketState.Repaired: Repaired(s); break;
             case SocketState.Unconnected: Unconnected(s); break;
             default: throw new ImageException($"socket {s.Id} is in a state this Fermata cannot restore ({s.State})");
         }
@@ -271,6 +272,25 @@ internal sealed class SocketBuilder
         maker.CloseInTarget(other);
         if ((s.Shutdown & 2) != 0) RemoteSockets.Shutdown(maker, fd, Libc.SHUT_WR, what);
         SocketOptionsRestorer.AfterRefill(maker, fd, s);
+    }
+
+    /// <summary>A connection to a peer outside, made again in place by TCP repair; where that
+    /// cannot be (the address is gone, or no privilege) and the user chose --external close at
+    /// checkpoint, one whose peer went away instead.</summary>
+    private void Repaired(SocketRecord s)
+    {
+        var maker = Maker(s);
+        try
+        {
+            Register(s, maker, TcpRepair.Restore(maker, s));
+            SocketOptionsRestorer.AfterConnect(maker, _made[s.Id].Fd, s);
+            SocketOptionsRestorer.AfterRefill(maker, _made[s.Id].Fd, s);
+        }
+        catch (FermataException e) when (s.FallbackToClosed && e is PermissionException or SystemCallException)
+        {
+            maker.Warnings.Add($"{RemoteSockets.What(s)} could not be made again in place ({e.Message}); it comes back as a connection whose peer went away");
+            PeerGone(s);
+        }
     }
 
     private static byte[] ReadName(RestoreContext ctx, int fd)

@@ -36,16 +36,22 @@ internal static unsafe class SocketPeers
             }
             var tcp = entries.Where(IsTcp).ToList();
             PairTcp(tcp);
-            Drain(tcp.Where(e => e.Record.Peer != 0 && e.Handle != null).ToList());
+            var stuck = Drain(tcp.Where(e => e.Record.Peer != 0 && e.Handle != null).ToList());
+            var undelivered = stuck.Count > 0 ? InFlight(table, stuck) : [];
             foreach (var e in tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.PeerGone))
+            {
                 e.Record.Received = SocketQueues.PeekStream(e.Handle!, e.What);
+                if (undelivered.TryGetValue(e.Record.Id, out var more)) e.Record.Received = [.. e.Record.Received, .. more];
+            }
             NameSenders(entries);
             var outside = entries.Where(NeedsPeer).Where(e => e.Record.Peer == 0).ToList();
             if (outside.Count > 0) Outside(session, table, outside);
         }
         finally
         {
-            foreach (var e in table.Entries)
+            // Repaired connections keep their handle until the kill (see Silence); the session
+            // disposes what is left.
+            foreach (var e in table.Entries.Where(e => e.Record.State != SocketState.Repaired))
             {
                 e.Handle?.Dispose();
                 e.Handle = null;
@@ -71,25 +77,42 @@ internal static unsafe class SocketPeers
     }
 
     /// <summary>
-    /// Waits until nothing sent between two sockets of the checkpoint is still on its way: what
-    /// a sender's queue holds then, its reader's buffer has no room for (or TCP_CORK holds it
-    /// back), and no socket option can read it.
+    /// Waits until nothing sent between two sockets of the checkpoint is still on its way (the
+    /// kernel delivers it while the processes are frozen); returns the senders whose bytes do not
+    /// arrive: their reader's buffer has no room (or TCP_CORK holds them back).
     /// </summary>
-    private static void Drain(List<SocketTable.Entry> connected)
+    private static List<SocketTable.Entry> Drain(List<SocketTable.Entry> connected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
-            var waiting = connected.Select(e => (Entry: e, Bytes: Outgoing(e))).Where(x => x.Bytes > 0).ToList();
-            if (waiting.Count == 0) return;
-            if (clock.Elapsed > DrainTime)
-            {
-                var (e, bytes) = waiting[0];
-                throw new UnsupportedResourceException(
-                    $"{e.What} has {bytes} bytes sent to its peer in the checkpoint that have not arrived (the reader's buffer is full, or TCP_CORK holds them back), which Fermata cannot read; checkpoint again when the reader has caught up");
-            }
+            var waiting = connected.Where(e => Outgoing(e) > 0).ToList();
+            if (waiting.Count == 0 || clock.Elapsed > DrainTime) return waiting;
             Thread.Sleep(5);
         }
+    }
+
+    /// <summary>
+    /// The bytes each stuck sender's queue holds beyond what its reader received, by reader:
+    /// read in TCP repair mode (the send queue, and the reader's receive sequence to cut what it
+    /// already has), which needs CAP_NET_ADMIN; without it the checkpoint is refused.
+    /// </summary>
+    private static Dictionary<uint, byte[]> InFlight(SocketTable table, List<SocketTable.Entry> stuck)
+    {
+        var more = new Dictionary<uint, byte[]>();
+        foreach (var e in stuck)
+        {
+            var reader = table.Entries.First(r => r.Record.Id == e.Record.Peer);
+            if (!TcpRepair.Allowed(e.Handle!) || reader.Handle == null)
+                throw new UnsupportedResourceException(
+                    $"{e.What} has {Outgoing(e)} bytes sent to its peer in the checkpoint that have not arrived (the reader's buffer is full, or TCP_CORK holds them back); reading them needs TCP repair (CAP_NET_ADMIN); checkpoint again when the reader has caught up");
+            var sent = TcpRepair.Capture(e.Handle!, e.What);
+            uint received = TcpRepair.ReceiveSequence(reader.Handle, reader.What);
+            uint unacknowledged = sent.SendSequence - (uint)sent.SendQueue.Length; // snd_una
+            int skip = (int)Math.Clamp((long)(int)(received - unacknowledged), 0, sent.SendQueue.Length);
+            more[reader.Record.Id] = sent.SendQueue[skip..];
+        }
+        return more;
     }
 
     private static int Outgoing(SocketTable.Entry e)
@@ -137,6 +160,17 @@ internal static unsafe class SocketPeers
             {
                 session.Image.MakeExternal(e.Description, k);
                 session.Image.Manifest.Sockets.Remove(e.Record);
+                continue;
+            }
+            if (IsTcp(e) && e.Handle != null && TcpRepair.Allowed(e.Handle))
+            {
+                // Made again in place at restore; silenced before the kill, so the peer keeps it.
+                e.Record.State = SocketState.Repaired;
+                e.Record.External = peer;
+                e.Record.Tcp = TcpRepair.Capture(e.Handle, e.What);
+                e.Record.FallbackToClosed = session.External == ExternalPeers.Close;
+                var handle = e.Handle;
+                session.BeforeKill.Add(() => TcpRepair.Silence(handle));
                 continue;
             }
             if (session.External == ExternalPeers.Close)

@@ -88,6 +88,10 @@ public sealed class SocketRecord : IWireRecord<SocketRecord>
     public TcpRepairRecord Tcp { get; set; } = new();
     /// <summary>Netlink: the groups it listens to (bit n-1 for group n).</summary>
     public byte[] NetlinkGroups { get; set; } = [];
+    /// <summary>A repaired connection that cannot be made again in place (its address is gone,
+    /// or the restore lacks the privilege) comes back as one whose peer went away, as the user
+    /// asked at checkpoint (--external close), instead of failing the restore.</summary>
+    public bool FallbackToClosed { get; set; }
 
     public static RecordSchema<SocketRecord> Schema { get; } = new RecordSchema<SocketRecord>("SocketRecord", "socket",
             "A socket: what it is, its names, its peer, options and queued data. A connection with both ends in the image is made again by connecting anew and refilling its queues.")
@@ -113,7 +117,8 @@ public sealed class SocketRecord : IWireRecord<SocketRecord>
         .UInt64(21, "path_device", s => s.PathDevice, (s, v) => s.PathDevice = v)
         .String(22, "external", s => s.External, (s, v) => s.External = v, "the peer outside the checkpoint, in words")
         .Message(23, "tcp", s => s.Tcp, (s, v) => s.Tcp = v, "a TCP connection repaired in place")
-        .Bytes(24, "netlink_groups", s => s.NetlinkGroups, (s, v) => s.NetlinkGroups = v, "the multicast groups a netlink socket listens to");
+        .Bytes(24, "netlink_groups", s => s.NetlinkGroups, (s, v) => s.NetlinkGroups = v, "the multicast groups a netlink socket listens to")
+        .Bool(25, "fallback_to_closed", s => s.FallbackToClosed, (s, v) => s.FallbackToClosed = v, "a repaired connection that cannot be repaired at restore comes back closed (--external close)");
 }
 
 /// <summary>One message queued on a datagram or seqpacket socket, and who sent it.</summary>

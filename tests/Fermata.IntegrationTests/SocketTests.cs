@@ -39,6 +39,7 @@ public sealed class SocketTests
     [InlineData("tcp")]
     [InlineData("udp")]
     [InlineData("netlink")]
+    [InlineData("flood")] // megabytes in flight that the reader's full buffer does not take: read by TCP repair
     public void QueuedDataArrivesOnceInOrderAndEverySocketKeepsItsState(string mode)
     {
         using var s = new Scratch();
@@ -211,6 +212,21 @@ public sealed class JobSocketTests
         string actual = File.ReadAllText(output);
         Assert.DoesNotContain("FAILED", actual);
         Assert.Equal(Sorted(expected), Sorted(actual));
+    }
+
+    [Fact]
+    public void AnOrdinaryUsersJobWithBytesStuckInFlightIsRefusedAndRunsOn()
+    {
+        // The reader's buffer is full: the bytes still in the writer's queue need TCP repair,
+        // which an ordinary user's job in the host's network namespace does not have.
+        using var s = new Scratch();
+        string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("out.log");
+        using var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("sockets"), "flood", output, s.Dir, "40", "20");
+        launch.WaitForTick(output, 5);
+        var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);
+        Expect.Refused(checkpoint, "have not arrived", "CAP_NET_ADMIN");
+        launch.ExpectExit(0);
+        Assert.Contains("check flood-every-byte-once-in-order ok", File.ReadAllText(output));
     }
 
     /// <summary>Parent and child write their lines in an order of their own: compare as sets of lines.</summary>

@@ -16,6 +16,7 @@
 //   outside  connects to WORKDIR/outside.sock (served by the test, outside the checkpoint), then
 //            reports what a read and a write on that connection do after the ticks
 //   outsidetcp  the same over TCP, to the port written in WORKDIR/outside.port
+//   flood    a TCP writer that filled its connection (its reader reads only after the ticks)
 //   raw      holds a raw ICMP socket (needs root); nothing to check: a checkpoint must refuse it
 //   family   fork: the parent serves over a Unix listener and TCP, the child is the client, and
 //            each checks the other's peer credentials and what it was sent (run as a job)
@@ -308,6 +309,33 @@ static void outside_mode(int tcp) {
     say(line);
 }
 
+// A writer that filled its connection: every buffer between it and its reader is full.
+static void flood_mode(void) {
+    struct sockaddr_in a;
+    int l = tcp_listener(&a);
+    int c = tcp_connect(&a), r = accept(l, NULL, NULL);
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    static unsigned char chunk[65536];
+    long written = 0;
+    for (int rounds = 0; rounds < 1000; rounds++) {
+        for (int i = 0; i < (int)sizeof chunk; i++) chunk[i] = (unsigned char)((written + i) % 251);
+        ssize_t n = send(c, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (n < 0) { if (errno == EAGAIN) break; die("flood send"); }
+        written += n;
+    }
+    tick_all();
+    long seen = 0; int in_order = 1;
+    fcntl(r, F_SETFL, O_NONBLOCK);
+    for (int idle = 0; idle < 50 && seen < written;) {
+        ssize_t n = recv(r, chunk, sizeof chunk, 0);
+        if (n > 0) { for (ssize_t i = 0; i < n; i++) if (chunk[i] != (unsigned char)((seen + i) % 251)) in_order = 0; seen += n; idle = 0; }
+        else { idle++; usleep(10000); }
+    }
+    char detail[128];
+    snprintf(detail, sizeof detail, "wrote %ld, read %ld", written, seen);
+    check("flood-every-byte-once-in-order", seen == written && in_order && written > 100000, detail);
+}
+
 static void raw_mode(void) {
     int r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
     if (r < 0) die("raw socket");
@@ -367,6 +395,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "outside")) outside_mode(0);
     else if (!strcmp(mode, "outsidetcp")) outside_mode(1);
     else if (!strcmp(mode, "raw")) raw_mode();
+    else if (!strcmp(mode, "flood")) flood_mode();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     say("done\n");
     return 0;

@@ -16,6 +16,8 @@ namespace Fermata.Resources.Sockets;
 /// </summary>
 internal static unsafe class SocketPeers
 {
+    /// <summary>Loopback delivers in microseconds: queues that did not move for this long are stuck.</summary>
+    private static readonly TimeSpan NoProgress = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(2);
 
     public static void Resolve(DumpSession session, SocketTable table)
@@ -84,11 +86,16 @@ internal static unsafe class SocketPeers
     private static List<SocketTable.Entry> Drain(List<SocketTable.Entry> connected)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var still = System.Diagnostics.Stopwatch.StartNew();
+        long last = -1;
         while (true)
         {
-            var waiting = connected.Where(e => Outgoing(e) > 0).ToList();
-            if (waiting.Count == 0 || clock.Elapsed > DrainTime) return waiting;
-            Thread.Sleep(5);
+            var waiting = connected.Select(e => (Entry: e, Bytes: Outgoing(e))).Where(x => x.Bytes > 0).ToList();
+            long total = waiting.Sum(x => (long)x.Bytes);
+            if (total != last) still.Restart();
+            last = total;
+            if (waiting.Count == 0 || still.Elapsed > NoProgress || clock.Elapsed > DrainTime) return waiting.Select(x => x.Entry).ToList();
+            Thread.Sleep(2);
         }
     }
 

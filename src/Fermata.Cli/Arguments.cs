@@ -36,6 +36,19 @@ internal static class Arguments
         _ => throw new Errors.FermataException($"--external {text}: choose refuse or close"),
     };
 
+    /// <summary>--net host|private: the job's network namespace.</summary>
+    public static Option<string?> NetOption() => new("--net")
+    {
+        Description = "host (default): the job shares the machine's network; private: a network namespace of its own with only loopback, where an ordinary user's checkpoints can repair connections (TCP repair) and nothing outside is reachable",
+    };
+
+    public static bool PrivateNetwork(string? text) => text switch
+    {
+        null or "host" => false,
+        "private" => true,
+        _ => throw new Errors.FermataException($"--net {text}: choose host or private"),
+    };
+
     public static Image.Compression Compression(string? text)
     {
         if (text == null) return Engine.CheckpointOptions.DefaultCompression;

@@ -229,6 +229,24 @@ public sealed class JobSocketTests
         Assert.Contains("check flood-every-byte-once-in-order ok", File.ReadAllText(output));
     }
 
+    [Fact]
+    public void AnOrdinaryUsersJobWithANetworkOfItsOwnHasItsStuckBytesRepaired()
+    {
+        // With --net private the job's network namespace belongs to its user namespace: TCP
+        // repair needs no privilege beyond the user's own.
+        using var s = new Scratch();
+        string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("out.log");
+        using (var launch = JobRun.Launch(user, dir, ["--net", "private"], Workloads.Compiled("sockets"), "flood", output, s.Dir, "40", "20"))
+        {
+            launch.WaitForTick(output, 5);
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
+        }
+        Assert.True(Workload.LastTick(output) < 40, "the checkpoint should land mid-run");
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        Assert.Contains("check flood-every-byte-once-in-order ok", File.ReadAllText(output));
+    }
+
     /// <summary>Parent and child write their lines in an order of their own: compare as sets of lines.</summary>
     private static string[] Sorted(string text) => text.Split('\n').Order(StringComparer.Ordinal).ToArray();
 }

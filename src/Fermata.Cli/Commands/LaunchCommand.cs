@@ -17,10 +17,11 @@ internal static class LaunchCommand
         var leaveRunning = new Option<bool>("--leave-running") { Description = "with --signal: keep the job running after the checkpoint" };
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
+        var net = Arguments.NetOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, compress, external, program,
+            dir, interval, keep, signal, leaveRunning, compress, external, net, program,
         };
         command.SetAction(parse =>
         {
@@ -36,6 +37,7 @@ internal static class LaunchCommand
                 Owner = Linux.Interop.Libc.GetEUid(),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
+                PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
@@ -46,7 +48,7 @@ internal static class LaunchCommand
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
             using var supervisor = new JobSupervisor(jobDir, settings, Log);
-            int init = JobLauncher.Launch(path, argv, environment);
+            int init = JobLauncher.Launch(path, argv, environment, settings.PrivateNetwork);
             return supervisor.Run(init);
         });
         return command;

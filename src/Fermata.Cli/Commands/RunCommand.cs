@@ -23,11 +23,12 @@ internal static class RunCommand
         var signal = new Option<string?>("--signal") { Description = "the signal that asks for a checkpoint and a stop (default USR1, as in #SBATCH --signal=B:USR1@LEAD)" };
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
+        var net = Arguments.NetOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, maxRestarts, interval, keep, signal, compress, external, program,
+            dir, maxRestarts, interval, keep, signal, compress, external, net, program,
         };
         command.SetAction(parse =>
         {
@@ -42,6 +43,7 @@ internal static class RunCommand
                 Owner = Linux.Interop.Libc.GetEUid(),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
+                PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");

@@ -35,6 +35,9 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
     /// <summary>Incremental checkpoints since the last full one (0: a full checkpoint).</summary>
     public int Depth { get; set; }
     public StoreStats Stats { get; set; } = new();
+    /// <summary>The job had a network namespace of its own (launched with --net private); its
+    /// restart makes one again.</summary>
+    public bool PrivateNetwork { get; set; }
 
     public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
             "Facts about the checkpoint itself.")
@@ -51,7 +54,8 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
         .String(11, "id", i => i.Id, (i, v) => i.Id = v, "32 hex digits, random")
         .String(12, "parent_id", i => i.ParentId, (i, v) => i.ParentId = v, "the image this one is incremental to; empty for a full checkpoint")
         .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
-        .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v);
+        .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v)
+        .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own");
 }
 
 /// <summary>

@@ -3,6 +3,7 @@ using Fermata.Engine.Dump;
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
+using Fermata.Linux.Proc;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
@@ -253,6 +254,7 @@ public static class Checkpointer
             LeftRunning = options.LeaveRunning,
             CommandLine = ReadCommandLine(hostPid),
             IsJob = options.WholeJob,
+            PrivateNetwork = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/net") != ProcFiles.TryReadLink("/proc/self/ns/net"),
         };
     }
 

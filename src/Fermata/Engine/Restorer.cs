@@ -75,7 +75,7 @@ public static class Restorer
         var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
-            if (session.IsJob) blank.EnterNewNamespaces();
+            if (session.IsJob) blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
             var order = ProcessTree.CreationOrder(image.Manifest.Processes);
             var byPid = new Dictionary<int, RestoreContext>();
             foreach (var process in order)

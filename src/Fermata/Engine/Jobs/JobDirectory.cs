@@ -148,6 +148,8 @@ public sealed record JobSettings
     public string Command { get; init; } = "";
     public uint Owner { get; init; }
     public Image.Compression Compression { get; init; } = CheckpointOptions.DefaultCompression;
+    /// <summary>The job has a network namespace of its own (only loopback).</summary>
+    public bool PrivateNetwork { get; init; }
     /// <summary>What checkpoints do with pipes and connections leading outside the job.</summary>
     public Resources.ExternalPeers External { get; init; }
     /// <summary>SIGTERM (a scheduler preempting or ending the job, a node going down) takes a
@@ -162,6 +164,7 @@ public sealed record JobSettings
         $"owner={Owner}",
         $"compress={Image.CompressionNames.Name(Compression)}",
         $"external={(External == Resources.ExternalPeers.Close ? "close" : "refuse")}",
+        $"net={(PrivateNetwork ? "private" : "host")}",
         $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
@@ -180,6 +183,7 @@ public sealed record JobSettings
             Command = values.GetValueOrDefault("command", ""),
             CheckpointOnTerm = Get("checkpoint-on-term") == "1",
             External = values.GetValueOrDefault("external") == "close" ? Resources.ExternalPeers.Close : Resources.ExternalPeers.Refuse,
+            PrivateNetwork = values.GetValueOrDefault("net") == "private",
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
         };
     }

@@ -26,17 +26,19 @@ public static class JobLauncher
     public const int MainPid = 2;
 
     /// <summary>Starts the job; returns init's host PID (our child).</summary>
-    public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment)
+    /// <param name="privateNetwork">Give the job a network namespace of its own, with only a
+    /// loopback interface: its connections can then be repaired (TCP_REPAIR) by an ordinary user.</param>
+    public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork = false)
     {
         int blankPid = BlankProcess.Spawn(inheritStdio: true); // on the caller's thread: init's parent
         using var tracer = new Tracer();
-        return tracer.Run(() => Start(tracer, blankPid, program, args, environment));
+        return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork));
     }
 
-    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment)
+    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
-        blank.EnterNewNamespaces();
+        blank.EnterNewNamespaces(privateNetwork);
         blank.Injector.Call(SyscallNumbers.CloseRange, 3, uint.MaxValue, 0);
         var (initHost, init) = blank.CreateChild(1);
         int mainHost = 0;

@@ -65,7 +65,7 @@ public static class JobRunner
         {
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-            init = JobLauncher.Launch(request.Program, request.Argv, environment);
+            init = JobLauncher.Launch(request.Program, request.Argv, environment, request.Settings.PrivateNetwork);
             job.SetGeneration(generation);
             log($"generation {generation}: started {string.Join(' ', request.Argv)}");
         }

@@ -163,19 +163,43 @@ internal sealed class BlankProcess : IDisposable
     /// PID 1 there. In its own user namespace the blank process holds every capability (it
     /// never execs), which is what creating chosen PIDs needs.
     /// </summary>
-    public void EnterNewNamespaces()
+    public void EnterNewNamespaces(bool privateNetwork)
     {
-        const long CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000;
+        const long CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
         bool user = Libc.GetEUid() != 0;
-        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | (user ? CLONE_NEWUSER : 0));
+        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
         if (r < 0)
             throw new SystemCallException(user
                 ? "create the job's user and PID namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
                 : "create the job's PID namespace", (int)-r);
-        if (!user) return;
-        WriteProcFile("setgroups", "deny");
-        WriteProcFile("uid_map", $"{Libc.GetEUid()} {Libc.GetEUid()} 1\n");
-        WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
+        if (user)
+        {
+            WriteProcFile("setgroups", "deny");
+            WriteProcFile("uid_map", $"{Libc.GetEUid()} {Libc.GetEUid()} 1\n");
+            WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
+        }
+        if (privateNetwork) BringUpLoopback();
+    }
+
+    /// <summary>
+    /// A new network namespace has only a loopback interface, and it is down: the blank process
+    /// (which holds CAP_NET_ADMIN there) sets it up (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP).
+    /// </summary>
+    private void BringUpLoopback()
+    {
+        const ulong SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914;
+        const short IFF_UP = 1;
+        long fd = Injector.Check("make a socket to set up the loopback interface", SyscallNumbers.Socket, Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, 0);
+        var request = new byte[40]; // struct ifreq: the name, then the flags (a short)
+        "lo"u8.CopyTo(request);
+        ulong at = Scratch.At(0x800);
+        Memory.Write(at, request);
+        Injector.Check("read the loopback interface's flags", SyscallNumbers.Ioctl, fd, (long)SIOCGIFFLAGS, (long)at);
+        var flags = Memory.Read(at + 16, 2);
+        BinaryPrimitives.WriteInt16LittleEndian(flags, (short)(BinaryPrimitives.ReadInt16LittleEndian(flags) | IFF_UP));
+        Memory.Write(at + 16, flags);
+        Injector.Check("set the loopback interface up", SyscallNumbers.Ioctl, fd, (long)SIOCSIFFLAGS, (long)at);
+        Injector.Call(SyscallNumbers.Close, fd);
     }
 
     private void WriteProcFile(string name, string text)

@@ -42,12 +42,10 @@ public static unsafe class InetDiag
         TCP_LAST_ACK => "LAST_ACK", TCP_LISTEN => "LISTEN", TCP_CLOSING => "CLOSING", _ => $"state {state}",
     };
 
-    /// <summary>Every TCP socket of our network namespace (IPv4 and IPv6).</summary>
-    public static List<TcpSocketInfo> Tcp()
+    /// <summary>Every TCP socket (IPv4 and IPv6) of the network namespace <paramref name="socket"/>,
+    /// a NETLINK_SOCK_DIAG socket, was made in.</summary>
+    public static List<TcpSocketInfo> Tcp(SafeFd socket)
     {
-        int fd = Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
-        if (fd < 0) throw Libc.Error("open a NETLINK_SOCK_DIAG socket");
-        using var socket = new SafeFd(fd);
         var all = new List<TcpSocketInfo>();
         foreach (int family in (ReadOnlySpan<int>)[Libc.AF_INET, Libc.AF_INET6]) Dump(socket, family, all);
         return all;

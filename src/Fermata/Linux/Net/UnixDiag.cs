@@ -43,15 +43,7 @@ public sealed unsafe class UnixDiag : IDisposable
 
     private UnixDiag(SafeFd fd) => _fd = fd;
 
-    /// <summary>A diag socket in our own network namespace.</summary>
-    public static UnixDiag Open()
-    {
-        int fd = Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
-        if (fd < 0) throw Libc.Error("open a NETLINK_SOCK_DIAG socket");
-        return new UnixDiag(new SafeFd(fd));
-    }
-
-    /// <summary>A diag socket made elsewhere (inside a job's network namespace) and handed to us.</summary>
+    /// <summary>Asks through a NETLINK_SOCK_DIAG socket (made in the network namespace to ask about).</summary>
     public static UnixDiag Adopt(SafeFd fd) => new(fd);
 
     /// <summary>The socket with inode <paramref name="inode"/>, or null when the kernel knows none

@@ -30,7 +30,7 @@ internal static class InetSocketDumper
         }
         if (record.Type != SocketType.Stream || record.Protocol is not (0 or IPPROTO_TCP))
             throw new UnsupportedResourceException($"{what}, which Fermata cannot checkpoint");
-        var info = table.TcpSockets.FirstOrDefault(t => t.Inode == record.Inode);
+        var info = table.TcpSocketsFor(ctx).FirstOrDefault(t => t.Inode == record.Inode);
         entry.Tcp = info;
         if (info == null)
         {
@@ -43,7 +43,7 @@ internal static class InetSocketDumper
             case InetDiag.TCP_LISTEN:
                 record.State = SocketState.Listening;
                 record.Backlog = (int)info.SendQueue; // for a listener, inet_diag gives its backlog there
-                foreach (var queued in table.TcpSockets.Where(t => t.Inode == 0 && t.State == InetDiag.TCP_ESTABLISHED && Accepts(info, t)))
+                foreach (var queued in table.TcpSocketsFor(ctx).Where(t => t.Inode == 0 && t.State == InetDiag.TCP_ESTABLISHED && Accepts(info, t)))
                     record.Queued.Add(QueuedConnection(ctx, table, record, queued, what));
                 break;
             case InetDiag.TCP_ESTABLISHED or InetDiag.TCP_FIN_WAIT1 or InetDiag.TCP_FIN_WAIT2 or InetDiag.TCP_CLOSE_WAIT:

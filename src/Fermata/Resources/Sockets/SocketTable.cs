@@ -1,5 +1,8 @@
+using Fermata.Engine.Dump;
 using Fermata.Linux;
+using Fermata.Linux.Interop;
 using Fermata.Linux.Net;
+using Fermata.Linux.Proc;
 using Fermata.Resources.Files;
 
 namespace Fermata.Resources.Sockets;
@@ -34,8 +37,8 @@ internal sealed class SocketTable : IDisposable
     }
 
     private readonly Dictionary<ulong, Entry> _byInode = [];
-    private UnixDiag? _unixDiag;
-    private List<TcpSocketInfo>? _tcp;
+    private readonly Dictionary<string, UnixDiag> _unixDiag = [];
+    private readonly Dictionary<string, List<TcpSocketInfo>> _tcp = [];
 
     public IEnumerable<Entry> Entries => _byInode.Values;
 
@@ -61,17 +64,53 @@ internal sealed class SocketTable : IDisposable
         return entry;
     }
 
-    public UnixDiag UnixDiag => _unixDiag ??= Linux.Net.UnixDiag.Open();
+    /// <summary>unix_diag for the network namespace of the process of <paramref name="ctx"/>.</summary>
+    public UnixDiag UnixDiagFor(DumpContext ctx)
+    {
+        string ns = Namespace(ctx.Pid);
+        if (!_unixDiag.TryGetValue(ns, out var diag)) _unixDiag[ns] = diag = UnixDiag.Adopt(DiagSocket(ctx, ns));
+        return diag;
+    }
 
-    /// <summary>The TCP sockets of the network namespace, listed once per checkpoint.</summary>
-    public IReadOnlyList<TcpSocketInfo> TcpSockets => _tcp ??= InetDiag.Tcp();
+    /// <summary>The TCP sockets of the network namespace of the process of <paramref name="ctx"/>,
+    /// listed once per checkpoint.</summary>
+    public IReadOnlyList<TcpSocketInfo> TcpSocketsFor(DumpContext ctx)
+    {
+        string ns = Namespace(ctx.Pid);
+        if (!_tcp.TryGetValue(ns, out var list))
+        {
+            using var socket = DiagSocket(ctx, ns);
+            _tcp[ns] = list = InetDiag.Tcp(socket);
+        }
+        return list;
+    }
 
-    /// <summary>Lists the TCP sockets again (after waiting for queues to drain).</summary>
-    public void ForgetTcp() => _tcp = null;
+    private static string Namespace(int pid) => ProcFiles.TryReadLink($"/proc/{pid}/ns/net") ?? "";
+
+    /// <summary>
+    /// A NETLINK_SOCK_DIAG socket that answers about a network namespace: the kernel answers for
+    /// the namespace a netlink socket was made in, so for a job with a network namespace of its
+    /// own (--net private) the socket is made by the job's process (an injected socket(2)) and
+    /// handed to us (pidfd_getfd).
+    /// </summary>
+    private static SafeFd DiagSocket(DumpContext ctx, string ns)
+    {
+        if (ns == Namespace(Environment.ProcessId))
+        {
+            int fd = Libc.Socket(Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
+            if (fd < 0) throw Libc.Error("open a NETLINK_SOCK_DIAG socket");
+            return new SafeFd(fd);
+        }
+        var injector = ctx.ProcessInjector;
+        int theirs = (int)injector.Check("make a NETLINK_SOCK_DIAG socket in the job's network namespace", SyscallNumbers.Socket,
+            Libc.AF_NETLINK, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.NETLINK_SOCK_DIAG);
+        try { return ctx.GrabDescriptor(theirs); }
+        finally { injector.Call(SyscallNumbers.Close, theirs); }
+    }
 
     public void Dispose()
     {
         foreach (var e in _byInode.Values) e.Handle?.Dispose();
-        _unixDiag?.Dispose();
+        foreach (var diag in _unixDiag.Values) diag.Dispose();
     }
 }

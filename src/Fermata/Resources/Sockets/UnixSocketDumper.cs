@@ -18,7 +18,7 @@ internal static class UnixSocketDumper
     public static void Capture(DumpContext ctx, SocketTable table, SocketTable.Entry entry, string what)
     {
         var record = entry.Record;
-        var info = table.UnixDiag.Query(record.Inode)
+        var info = table.UnixDiagFor(ctx).Query(record.Inode)
             ?? throw new UnsupportedResourceException($"{what}, which unix_diag does not report (a socket of another network namespace?)");
         entry.PeerInode = info.Peer;
         record.Shutdown = info.Shutdown;
@@ -59,7 +59,7 @@ internal static class UnixSocketDumper
     /// </summary>
     private static uint QueuedConnection(DumpContext ctx, SocketTable table, SocketRecord listener, ulong client, string what)
     {
-        var info = client != 0 ? table.UnixDiag.Query(client) : null;
+        var info = client != 0 ? table.UnixDiagFor(ctx).Query(client) : null;
         if (info != null && info.SendQueue > 0)
             throw new UnsupportedResourceException(
                 $"{what}: a connection queued on this listening socket already carries {info.SendQueue} bytes its server has not accepted yet, which Fermata cannot read without accepting it; checkpoint again once the server has accepted it");

@@ -172,6 +172,19 @@ public sealed class SocketTests
     }
 
     [Fact]
+    public void ADescriptorInFlightIsRefusedAndTheProcessStillReceivesIt()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "inflight", s.Path("out.log"), s.Dir, "20", "20");
+        w.WaitForTick(3);
+        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--leave-running");
+        Expect.Refused(checkpoint, "descriptors in flight (SCM_RIGHTS)", "Unix stream socket");
+        Assert.False(Directory.Exists(s.Path("image")));
+        Assert.Equal(0, w.Reap());
+        Assert.Contains("check inflight-descriptor-received ok", File.ReadAllText(w.Output));
+    }
+
+    [Fact]
     public void ARawSocketIsRefusedByNameAndTheProcessRunsOn()
     {
         using var s = new Scratch();

@@ -17,6 +17,7 @@
 //            reports what a read and a write on that connection do after the ticks
 //   outsidetcp  the same over TCP, to the port written in WORKDIR/outside.port
 //   flood    a TCP writer that filled its connection (its reader reads only after the ticks)
+//   inflight a descriptor sent over a socket pair (SCM_RIGHTS) and not yet received
 //   raw      holds a raw ICMP socket (needs root); nothing to check: a checkpoint must refuse it
 //   family   fork: the parent serves over a Unix listener and TCP, the child is the client, and
 //            each checks the other's peer credentials and what it was sent (run as a job)
@@ -336,6 +337,24 @@ static void flood_mode(void) {
     check("flood-every-byte-once-in-order", seen == written && in_order && written > 100000, detail);
 }
 
+// A descriptor sent over a socket pair and not received yet (SCM_RIGHTS).
+static void inflight_mode(void) {
+    int s[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s)) die("socketpair");
+    int passed = open("/dev/null", O_RDONLY);
+    char byte = 'x', control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { &byte, 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed, sizeof(int));
+    if (sendmsg(s[0], &msg, 0) != 1) die("sendmsg");
+    close(passed);
+    tick_all();
+    msg.msg_controllen = sizeof control;
+    check("inflight-descriptor-received", recvmsg(s[1], &msg, 0) == 1 && CMSG_FIRSTHDR(&msg) && CMSG_FIRSTHDR(&msg)->cmsg_type == SCM_RIGHTS, "");
+}
+
 static void raw_mode(void) {
     int r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
     if (r < 0) die("raw socket");
@@ -396,6 +415,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "outsidetcp")) outside_mode(1);
     else if (!strcmp(mode, "raw")) raw_mode();
     else if (!strcmp(mode, "flood")) flood_mode();
+    else if (!strcmp(mode, "inflight")) inflight_mode();
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     say("done\n");
     return 0;

@@ -45,7 +45,7 @@ internal static unsafe class SocketPeers
                 e.Record.Received = SocketQueues.PeekStream(e.Handle!, e.What);
                 if (undelivered.TryGetValue(e.Record.Id, out var more)) e.Record.Received = [.. e.Record.Received, .. more];
             }
-            NameSenders(entries);
+            NameSenders(session, entries);
             var outside = entries.Where(NeedsPeer).Where(e => e.Record.Peer == 0).ToList();
             if (outside.Count > 0) Outside(session, table, outside);
         }
@@ -128,15 +128,28 @@ internal static unsafe class SocketPeers
         return Libc.Ioctl(e.Handle!.Fd, Libc.SIOCOUTQ, &bytes) == 0 ? bytes : 0;
     }
 
-    /// <summary>The socket of the checkpoint that sent each queued datagram, where there is one.</summary>
-    private static void NameSenders(List<SocketTable.Entry> entries)
+    /// <summary>
+    /// The socket of the checkpoint that sent each queued datagram, where there is one. A UDP
+    /// datagram from outside cannot be sent again with its sender's address: the checkpoint is
+    /// refused, or with --external close the datagram is dropped (as UDP may drop any).
+    /// </summary>
+    private static void NameSenders(DumpSession session, List<SocketTable.Entry> entries)
     {
         foreach (var e in entries)
+        {
             foreach (var m in e.Record.Messages.Where(m => m.Sender.Length > 0))
             {
                 var sender = entries.FirstOrDefault(o => o != e && o.Record.Family == e.Record.Family && Names(o.Record.LocalAddress, m.Sender));
                 if (sender != null) m.SenderSocket = sender.Record.Id;
             }
+            if (e.Record.Family is not (SocketFamily.Inet or SocketFamily.Inet6)) continue;
+            var outside = e.Record.Messages.Where(m => m.SenderSocket == 0).ToList();
+            if (outside.Count == 0) continue;
+            if (session.External != ExternalPeers.Close)
+                throw new UnsupportedResourceException(
+                    $"{e.What} has {outside.Count} datagram(s) queued from {SocketAddress.Describe(outside[0].Sender)}, outside the checkpoint, which a restore cannot send again from that address; checkpoint again once they are read, or use --external close to drop them");
+            e.Record.Messages.RemoveAll(m => m.SenderSocket == 0);
+        }
     }
 
     /// <summary>Whether a bound name is the sender address a datagram carries (a socket bound to

@@ -33,6 +33,11 @@ A job of several processes (--job, default 4 x 256 MiB) is launched with `fermat
 checkpointed with `fermata checkpoint JOBDIR` and restarted with `fermata restart JOBDIR`; its
 processes then check their data too.
 
+Connections (--connections, default 1000): a job of a server and its client holding that many
+TCP connections between them (bench/conns.c), each with bytes waiting both ways, is checkpointed
+(stop) and restarted, alternating with the same job holding one connection; the difference over
+the sockets is the cost per socket. The restarted job then checks every connection.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -40,7 +45,8 @@ Every command runs with FERMATA_TIMINGS=1; the median of each phase is printed a
 compression and incremental tables.
 
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
-                      [--incremental 4096] [--job 4x256] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--incremental 4096] [--job 4x256] [--connections 1000] [--repeat 3]
+                      [--dir DIR] [--out FILE]
 """
 import argparse
 import json
@@ -423,6 +429,63 @@ def measure_job(holder, work, count, mib, repeat):
     return dict(count=count, mib=mib, checkpoint=med[0], restart=med[1], size=med[2])
 
 
+def measure_connections(conns, work, count, repeat):
+    """A job of a server and a client with COUNT TCP connections between them, next to the same
+    job with one: checkpoint (stop) and restart, whole-process, and the launcher's frozen time."""
+    rows = {1: [], count: []}
+    for _ in range(repeat):
+        for n in (1, count):  # alternated, so that a noisy moment does not favour one
+            jobdir = os.path.join(work, f"conns-{n}")
+            ready = os.path.join(work, f"conns-ready-{n}")
+            shutil.rmtree(jobdir, ignore_errors=True)
+            for f in (ready, ready + ".checked"):
+                if os.path.exists(f):
+                    os.unlink(f)
+            launcher = subprocess.Popen([FERMATA, "launch", "--dir", jobdir, "--", conns, ready, str(n)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            while not os.path.exists(ready):
+                time.sleep(0.02)
+            checkpoint, _ = timed([FERMATA, "checkpoint", jobdir])
+            log = launcher.communicate()[1]
+            if launcher.returncode != 75:
+                sys.exit(f"the connections job's launcher did not stop after the checkpoint:\n{log}")
+            found = re.search(r"frozen (\d+) ms", log)
+            frozen = int(found.group(1)) / 1000 if found else float("nan")
+            restarted, restart = start_until([FERMATA, "restart", jobdir], "restarted job")
+            for pid in holders(work, f"conns-ready-{n}"):
+                os.kill(pid, signal.SIGUSR1)
+            verdict = ""
+            while not verdict.endswith("\n"):
+                time.sleep(0.02)
+                if os.path.exists(ready + ".checked"):
+                    with open(ready + ".checked") as f:
+                        verdict = f.read()
+            if verdict.strip() != f"ok {n}":
+                sys.exit(f"the restarted connections job reports: {verdict.strip()}")
+            restarted.wait()
+            rows[n].append((checkpoint, frozen, restart))
+            shutil.rmtree(jobdir)
+    med = {n: [statistics.median(r[i] for r in rows[n]) for i in range(3)] for n in rows}
+    return dict(count=count, one=med[1], many=med[count])
+
+
+def connections_table(r, repeat):
+    sockets = 2 * (r["count"] - 1)  # both ends of each connection beyond the first
+    lines = [
+        "| job | checkpoint (stop) | frozen | restart |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, (c, f, rs) in ((f"server + client, 1 connection", r["one"]), (f"server + client, {r['count']} connections", r["many"])):
+        lines.append(f"| {label} | {c:.2f} s | {f:.2f} s | {rs:.2f} s |")
+    per = [(r["many"][i] - r["one"][i]) / sockets * 1e6 for i in range(3)]
+    lines.append(f"| per socket | {per[0]:.0f} µs | {per[1]:.0f} µs | {per[2]:.0f} µs |")
+    lines.append("")
+    lines.append(f"Median of {repeat} runs, the two jobs alternated; `./fermata checkpoint JOBDIR` and `./fermata restart JOBDIR` "
+                 "(until the job runs again), the frozen time as the launcher logs it. Per socket: the difference over the "
+                 f"{sockets} sockets of the extra connections (both ends).")
+    return "\n".join(lines)
+
+
 def measure_run(holder, work, mib, repeat):
     """`fermata run` of a process holding MIB (half compressible): from USR1 (the walltime signal)
     to the launcher's exit, the checkpoint included; then the next `fermata run` until the job runs
@@ -510,6 +573,7 @@ def main():
     parser.add_argument("--incremental", default="4096", help="MiB of the process checkpointed full, then incrementally ('' to skip)")
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
     parser.add_argument("--run", default="1024", help="MiB of a process under `fermata run`, stopped by USR1 and run again ('' to skip)")
+    parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -550,6 +614,12 @@ def main():
         count, mib = (int(x) for x in args.job.split("x"))
         print(f"measuring a job of {count} x {mib} MiB ...", file=sys.stderr)
         sections.append(job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat))
+    if args.connections:
+        conns = os.path.join(work, "conns")
+        run(["gcc", "-O2", "-o", conns, os.path.join(ROOT, "bench", "conns.c")])
+        count = int(args.connections)
+        print(f"measuring a job with {count} connections ...", file=sys.stderr)
+        sections.append(connections_table(measure_connections(conns, work, count, args.repeat), args.repeat))
     if args.run:
         mib = int(args.run)
         print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)

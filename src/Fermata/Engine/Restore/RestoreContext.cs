@@ -152,18 +152,28 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
     public int CopyFrom(RestoreContext owner, int fd)
     {
         if (owner == this) return DuplicateHigh(fd);
-        int pidfd = (int)Main.Check($"pidfd_open({owner.Process.Pid})", SyscallNumbers.PidfdOpen, owner.Process.Pid, 0);
+        if (!_pidfds.TryGetValue(owner.Process.Pid, out int pidfd))
+        {
+            // Kept (above the target's descriptors) for the next copy from the same process: a
+            // job of a thousand connections copies a thousand sockets.
+            pidfd = MoveHigh((int)Main.Check($"pidfd_open({owner.Process.Pid})", SyscallNumbers.PidfdOpen, owner.Process.Pid, 0));
+            _pidfds[owner.Process.Pid] = pidfd;
+        }
         long copy = Main.Call(SyscallNumbers.PidfdGetfd, pidfd, fd, 0);
-        CloseInTarget(pidfd);
         if (copy < 0) throw new SystemCallException($"copy fd {fd} of process {owner.Process.Pid} into process {Process.Pid}", (int)-copy);
         return MoveHigh((int)copy);
     }
+
+    /// <summary>pidfds of the other processes this one copied descriptors from, by their PID.</summary>
+    private readonly Dictionary<int, int> _pidfds = [];
 
     /// <summary>Closes the descriptors kept for other processes and the launcher's stdio copies.</summary>
     public void CloseKept()
     {
         foreach (int fd in KeptForOthers) CloseInTarget(fd);
         KeptForOthers.Clear();
+        foreach (int fd in _pidfds.Values) CloseInTarget(fd);
+        _pidfds.Clear();
         for (int k = 0; k < 3; k++)
         {
             if (ExternalFds[k] >= 0) CloseInTarget(ExternalFds[k]);

@@ -30,7 +30,7 @@ internal static class InetSocketDumper
         }
         if (record.Type != SocketType.Stream || record.Protocol is not (0 or IPPROTO_TCP))
             throw new UnsupportedResourceException($"{what}, which Fermata cannot checkpoint");
-        var info = table.TcpSocketsFor(ctx).FirstOrDefault(t => t.Inode == record.Inode);
+        var info = table.TcpSocketByInode(ctx, record.Inode);
         entry.Tcp = info;
         if (info == null)
         {

@@ -23,6 +23,9 @@ namespace Fermata.Resources.Sockets;
 internal sealed class SocketBuilder
 {
     private readonly Dictionary<uint, (RestoreContext Owner, int Fd)> _made = [];
+    /// <summary>Client ends that connect from another port than before (one warning names them).</summary>
+    private readonly List<string> _portsTaken = [];
+    private int _portsWarning = -1;
     private readonly HashSet<uint> _queued = [];
     private Dictionary<uint, List<RestoreContext>>? _holders;
     private RestoreSession _session = null!;
@@ -34,6 +37,9 @@ internal sealed class SocketBuilder
         Build(s);
         if (!_made.TryGetValue(s.Id, out var made))
             throw new ImageException($"socket {s.Id} is held by a descriptor, though the image queues it on a listener");
+        // Made by its only holder: that holder takes the descriptor itself, nothing is kept.
+        if (made.Owner == ctx && Holders.GetValueOrDefault(s.Id) is [var only] && only == ctx && made.Owner.KeptForOthers.Remove(made.Fd))
+            return made.Fd;
         return ctx.CopyFrom(made.Owner, made.Fd);
     }
 
@@ -173,7 +179,7 @@ internal sealed class SocketBuilder
         var maker = Maker(client, server.PeerPid);
         int cfd = MakeBound(client, maker).Item2;
         Connect(maker, cfd, client, client.PeerAddress.Length > 0 ? client.PeerAddress : listener.LocalAddress);
-        int sfd = RemoteSockets.Accept(lowner, lfd, RemoteSockets.What(server));
+        int sfd = RemoteSockets.Accept(lowner, lfd, RemoteSockets.What(server), nonBlocking: true);
         Register(client, maker, cfd);
         Register(server, lowner, sfd);
         Finish(server, client);
@@ -212,7 +218,7 @@ internal sealed class SocketBuilder
             var cmaker = Maker(client);
             int cfd = MakeBound(client, cmaker).Item2;
             Connect(cmaker, cfd, client, server.LocalAddress);
-            int sfd = RemoteSockets.Accept(sowner, temp, RemoteSockets.What(server));
+            int sfd = RemoteSockets.Accept(sowner, temp, RemoteSockets.What(server), nonBlocking: true);
             sowner.CloseInTarget(temp);
             Register(client, cmaker, cfd);
             Register(server, sowner, sfd);
@@ -261,7 +267,7 @@ internal sealed class SocketBuilder
             var address = ReadName(maker, temp);
             long c = RemoteSockets.Connect(maker, fd, address);
             if (c < 0) throw new SystemCallException($"connect {RemoteSockets.What(s)} to its stand-in peer", (int)-c);
-            other = RemoteSockets.Accept(maker, temp, "a stand-in peer");
+            other = RemoteSockets.Accept(maker, temp, "a stand-in peer", nonBlocking: true);
             maker.CloseInTarget(temp);
         }
         Register(s, maker, fd);
@@ -347,7 +353,20 @@ internal sealed class SocketBuilder
 
     // ---- names, data, shutdowns ----------------------------------------------------------------
 
-    private static void Bind(RestoreContext ctx, int fd, SocketRecord s)
+    /// <summary>Notes a client end that connects from another port, in one warning for all.</summary>
+    private void PortTaken(RestoreContext ctx, string address)
+    {
+        _portsTaken.Add(address);
+        string text = $"{_portsTaken.Count} TCP connection(s) connect from another port than before, their old one being still held (by the checkpointed processes' connections in TIME_WAIT): {string.Join(", ", _portsTaken.Take(3))}{(_portsTaken.Count > 3 ? ", ..." : "")}";
+        if (_portsWarning < 0)
+        {
+            _portsWarning = ctx.Warnings.Count;
+            ctx.Warnings.Add(text);
+        }
+        else ctx.Warnings[_portsWarning] = text;
+    }
+
+    private void Bind(RestoreContext ctx, int fd, SocketRecord s)
     {
         if (s.Family == SocketFamily.Unix)
         {
@@ -357,17 +376,20 @@ internal sealed class SocketBuilder
             if (SocketAddress.UnixPath(s.LocalAddress) is { Length: > 0 } path && path[0] is not (0 or (byte)'/'))
                 ctx.Main.Check($"enter {ctx.Process.Cwd} to bind {RemoteSockets.What(s)}", SyscallNumbers.Chdir, (long)ctx.WriteString(ctx.Process.Cwd, 4096));
         }
-        bool forceReuse = s.Family is SocketFamily.Inet or SocketFamily.Inet6 && !s.Options.ReuseAddress;
-        // A port the killed original used may still have connections in TIME_WAIT: binding it
-        // again needs SO_REUSEADDR for the moment, whatever the program had set.
-        if (forceReuse) RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1, "reuse an address for a moment");
         long r = RemoteSockets.Bind(ctx, fd, s.LocalAddress);
-        if (forceReuse) RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 0, "stop reusing an address");
+        if (r == -Errno.EADDRINUSE && s.Family is SocketFamily.Inet or SocketFamily.Inet6 && !s.Options.ReuseAddress)
+        {
+            // A port the killed original used may still have connections in TIME_WAIT: binding
+            // it again needs SO_REUSEADDR for the moment, whatever the program had set.
+            RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1, "reuse an address for a moment");
+            r = RemoteSockets.Bind(ctx, fd, s.LocalAddress);
+            RemoteSockets.SetInt(ctx, fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 0, "stop reusing an address");
+        }
         if (r == -Errno.EADDRINUSE && s.Family is SocketFamily.Inet or SocketFamily.Inet6 && s.State is SocketState.Connected or SocketState.Connecting)
         {
             // The client end of a connection: its old port is still held (a connection of the
             // killed original waits out TIME_WAIT there); any port lets it connect again.
-            ctx.Warnings.Add($"{RemoteSockets.What(s)} could not have its port again ({SocketAddress.Describe(s.LocalAddress)} is still in use); it connects from another one");
+            PortTaken(ctx, SocketAddress.Describe(s.LocalAddress));
             return;
         }
         if (r == -Errno.EADDRINUSE)

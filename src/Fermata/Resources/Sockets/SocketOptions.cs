@@ -80,10 +80,12 @@ internal static class SocketOptions
     private static bool BuffersFixedByProgram(SocketOptionsRecord o, SocketFamily family, SocketType type)
     {
         bool tcp = family is SocketFamily.Inet or SocketFamily.Inet6 && type == SocketType.Stream;
-        var (send, receive) = tcp ? (SysctlTriple("/proc/sys/net/ipv4/tcp_wmem"), SysctlTriple("/proc/sys/net/ipv4/tcp_rmem"))
-            : (SysctlInt("/proc/sys/net/core/wmem_default"), SysctlInt("/proc/sys/net/core/rmem_default"));
+        var (send, receive) = tcp ? TcpDefaults.Value : CoreDefaults.Value;
         return (send > 0 && o.SendBuffer != send && o.SendBuffer != send * 2) || (receive > 0 && o.ReceiveBuffer != receive && o.ReceiveBuffer != receive * 2);
     }
+
+    private static readonly Lazy<(int, int)> TcpDefaults = new(() => (SysctlTriple("/proc/sys/net/ipv4/tcp_wmem"), SysctlTriple("/proc/sys/net/ipv4/tcp_rmem")));
+    private static readonly Lazy<(int, int)> CoreDefaults = new(() => (SysctlInt("/proc/sys/net/core/wmem_default"), SysctlInt("/proc/sys/net/core/rmem_default")));
 
     private static int SysctlInt(string path)
     {

@@ -48,12 +48,13 @@ internal static unsafe class SocketPeers
             NameSenders(session, entries);
             var outside = entries.Where(NeedsPeer).Where(e => e.Record.Peer == 0).ToList();
             if (outside.Count > 0) Outside(session, table, outside);
+            SilenceBeforeKill(session, tcp);
         }
         finally
         {
-            // Repaired connections keep their handle until the kill (see Silence); the session
+            // Connections silenced before the kill keep their handle until then; the session
             // disposes what is left.
-            foreach (var e in table.Entries.Where(e => e.Record.State != SocketState.Repaired))
+            foreach (var e in table.Entries.Where(e => !e.SilenceBeforeKill))
             {
                 e.Handle?.Dispose();
                 e.Handle = null;
@@ -189,8 +190,7 @@ internal static unsafe class SocketPeers
                 e.Record.External = peer;
                 e.Record.Tcp = TcpRepair.Capture(e.Handle, e.What);
                 e.Record.FallbackToClosed = session.External == ExternalPeers.Close;
-                var handle = e.Handle;
-                session.BeforeKill.Add(() => TcpRepair.Silence(handle));
+                e.SilenceBeforeKill = true;
                 continue;
             }
             if (session.External == ExternalPeers.Close)
@@ -202,6 +202,23 @@ internal static unsafe class SocketPeers
             throw new UnsupportedResourceException(
                 $"{e.What} is connected to {peer}, outside the checkpoint; checkpoint both ends together as a job, or use --external close to restore it as a connection whose peer went away");
         }
+    }
+
+    /// <summary>
+    /// Where the caller may (TCP repair), every TCP connection of the checkpoint is put in repair
+    /// mode right before the kill: the kernel then closes it without a word, so neither an
+    /// outside peer nor the kernel's TIME_WAIT keeps anything of it (the restart can take the
+    /// same ports again).
+    /// </summary>
+    private static void SilenceBeforeKill(DumpSession session, List<SocketTable.Entry> tcp)
+    {
+        var connected = tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.Repaired or SocketState.PeerGone).ToList();
+        if (connected.Count == 0 || !TcpRepair.Allowed(connected[0].Handle!)) return;
+        foreach (var e in connected) e.SilenceBeforeKill = true;
+        session.BeforeKill.Add(() =>
+        {
+            foreach (var e in connected) TcpRepair.Silence(e.Handle!);
+        });
     }
 
     /// <summary>The stdin, stdout or stderr (0-2) a description is, in the process that holds it

@@ -14,8 +14,9 @@ internal static class SocketRestorer
     {
         var socket = ctx.Image.Socket(description.ObjectId);
         int fd = ctx.Session.KindState<SocketBuilder>().Obtain(ctx, socket);
-        ctx.Main.Check($"set the flags of {RemoteSockets.What(socket)}", SyscallNumbers.Fcntl, fd, Libc.F_SETFL,
-            description.Flags & ~Libc.O_ACCMODE & ~Libc.O_CLOEXEC);
+        int flags = description.Flags & ~Libc.O_ACCMODE & ~Libc.O_CLOEXEC;
+        if (flags != Libc.O_NONBLOCK) // as every socket is made
+            ctx.Main.Check($"set the flags of {RemoteSockets.What(socket)}", SyscallNumbers.Fcntl, fd, Libc.F_SETFL, flags);
         return fd;
     }
 }

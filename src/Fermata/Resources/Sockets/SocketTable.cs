@@ -31,6 +31,8 @@ internal sealed class SocketTable : IDisposable
         public int DiagShutdown { get; set; }
         /// <summary>The server's end of a connection queued on a listener (no descriptor holds it).</summary>
         public bool QueuedOnListener { get; set; }
+        /// <summary>Its handle stays open until the kill, which it is put in repair mode for.</summary>
+        public bool SilenceBeforeKill { get; set; }
         /// <summary>A TCP socket as inet_diag shows it.</summary>
         public TcpSocketInfo? Tcp { get; set; }
         public string What => Handle == null ? $"socket {Record.Inode} (queued on a listener)" : $"fd {Fd} of process {HostPid}, socket {Record.Inode}";
@@ -83,6 +85,17 @@ internal sealed class SocketTable : IDisposable
             _tcp[ns] = list = InetDiag.Tcp(socket);
         }
         return list;
+    }
+
+    private readonly Dictionary<string, Dictionary<ulong, TcpSocketInfo>> _tcpByInode = [];
+
+    /// <summary>The TCP socket with this inode, in the network namespace of <paramref name="ctx"/>'s process.</summary>
+    public TcpSocketInfo? TcpSocketByInode(DumpContext ctx, ulong inode)
+    {
+        string ns = Namespace(ctx.Pid);
+        if (!_tcpByInode.TryGetValue(ns, out var map))
+            _tcpByInode[ns] = map = TcpSocketsFor(ctx).Where(t => t.Inode != 0).GroupBy(t => t.Inode).ToDictionary(g => g.Key, g => g.First());
+        return map.GetValueOrDefault(inode);
     }
 
     private static string Namespace(int pid) => ProcFiles.TryReadLink($"/proc/{pid}/ns/net") ?? "";

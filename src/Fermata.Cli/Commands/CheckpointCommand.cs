@@ -24,10 +24,10 @@ internal static class CheckpointCommand
         {
             string what = parse.GetRequiredValue(target);
             bool leave = parse.GetValue(leaveRunning);
-            if (Launcher(what) is { } launcher)
+            if (Job(what) is { } job)
             {
-                string path = JobControl.Request(launcher, leave ? "checkpoint leave-running" : "checkpoint");
-                Console.WriteLine($"checkpointed the job of launcher {launcher}; {(leave ? "left running" : "job stopped")} -> {path}");
+                string path = JobControl.Checkpoint(job, leave);
+                Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {path}");
                 return 0;
             }
             if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is not a process ID or a job directory");
@@ -52,15 +52,19 @@ internal static class CheckpointCommand
         return command;
     }
 
-    /// <summary>The launcher PID a JOB argument names, or null for a plain process.</summary>
-    private static int? Launcher(string what)
+    /// <summary>The job a JOB argument names (its directory, or its launcher's PID), or null
+    /// for a plain process.</summary>
+    private static JobDirectory? Job(string what)
     {
         if (Directory.Exists(what))
         {
             var job = new JobDirectory(what);
+            if (!job.Exists && Linux.Interop.Libc.StatAt(Linux.Interop.Libc.AT_FDCWD, job.Path, out var st, 0) == 0
+                && st.Uid != Linux.Interop.Libc.GetEUid() && Linux.Interop.Libc.GetEUid() != 0)
+                throw new PermissionException($"the job in {job.Path} belongs to {Engine.Dump.TargetValidator.UserName(st.Uid)}, not to you; only its owner or root can checkpoint it");
             if (!job.Exists) throw new FermataException($"{what} is not a job directory (made by fermata launch)");
-            return job.RunningLauncher() ?? throw new TargetException($"the job in {job.Path} is not running (it has exited or was stopped)");
+            return job;
         }
-        return int.TryParse(what, out int pid) && pid > 0 && JobControl.IsLauncher(pid) ? pid : null;
+        return int.TryParse(what, out int pid) && pid > 0 ? JobControl.JobOf(pid) : null;
     }
 }

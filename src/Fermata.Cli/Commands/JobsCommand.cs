@@ -40,26 +40,16 @@ internal static class JobsCommand
     private sealed record CheckpointInfo(int Number, DateTime Time, ulong Bytes, int Processes, bool Latest);
     private sealed record JobInfo(int Launcher, string Dir, int Processes, List<CheckpointInfo> Checkpoints);
 
-    /// <summary>Launchers found through their control sockets (/proc/net/unix lists them).</summary>
+    /// <summary>Running launchers of ours (root: of everyone), as they noted themselves, each
+    /// asked on its job's control socket.</summary>
     private static IEnumerable<JobInfo> Running()
     {
-        var launchers = new SortedSet<int>();
-        foreach (var line in File.ReadLines("/proc/net/unix"))
+        foreach (var (pid, dir) in JobControl.Registered().OrderBy(r => r.Launcher))
         {
-            int at = line.IndexOf("@fermata-job-", StringComparison.Ordinal);
-            if (at >= 0 && int.TryParse(line[(at + "@fermata-job-".Length)..].Trim(), out int pid)) launchers.Add(pid);
-        }
-        foreach (int pid in launchers)
-        {
-            string reply;
-            try { reply = JobControl.Request(pid, "ping"); }
-            catch (Errors.FermataException) { continue; } // another user's, or gone
-            var parts = reply.Split(' ', 2);
-            if (parts.Length != 2 || !int.TryParse(parts[0], out int init)) continue;
-            var dir = new JobDirectory(parts[1]);
+            if (JobControl.Ping(dir) is not { Status: JobReplyStatus.Ok } reply) continue;
             int latest = dir.Latest() ?? 0;
             var checkpoints = dir.Checkpoints().Select(n => Describe(dir, n, latest)).ToList();
-            yield return new JobInfo(pid, dir.Path, ProcFiles.Descendants(init).Count, checkpoints);
+            yield return new JobInfo(pid, dir.Path, reply.Init > 0 ? ProcFiles.Descendants(reply.Init).Count : 0, checkpoints);
         }
     }
 

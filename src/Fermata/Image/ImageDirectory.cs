@@ -38,7 +38,7 @@ public sealed class ImageDirectory
         {
             RemoveStaleTemporaries(parent, Path.GetFileName(full));
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-            Directory.CreateDirectory(temp);
+            Directory.CreateDirectory(temp, ImageFormat.DirectoryMode);
         }
         catch (UnauthorizedAccessException) { throw new PermissionException($"permission denied creating an image in {parent}"); }
         catch (IOException e) { throw new ConflictException($"cannot create an image in {parent}: {e.Message}"); }

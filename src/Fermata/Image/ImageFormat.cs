@@ -24,6 +24,11 @@ public static class ImageFormat
 
     public const int HeaderSize = 32;
 
+    /// <summary>An image holds a process's whole memory: its files are readable by their owner
+    /// alone (0600), its directory enterable by its owner alone (0700).</summary>
+    public const int FileMode = 0x180;
+    public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
     /// <summary>Most bytes of pages in one block of the page store: the unit of checksums, of
     /// compression and of parallel work. Block i holds pages from i * PagesPerBlock on.</summary>
     public const int BlockSize = 4 << 20;

@@ -27,7 +27,7 @@ public static class ManifestFile
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(16), (ulong)body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(24), Checksum.Compute(body));
         body.CopyTo(bytes.AsSpan(ImageFormat.HeaderSize));
-        using var fd = SafeFd.Open(path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC, 0x1a4, path);
+        using var fd = SafeFd.Open(path, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_TRUNC, ImageFormat.FileMode, path);
         WriteAll(fd, bytes, path);
         if (Libc.FSync(fd.Fd) < 0) throw Libc.Error($"fsync {path}");
     }

@@ -47,7 +47,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
     {
         _path = path;
         _compression = compression;
-        _fd = SafeFd.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_TRUNC, 0x1a4, path);
+        _fd = SafeFd.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_TRUNC, ImageFormat.FileMode, path);
     }
 
     /// <summary>The blocks written, in index order.</summary>

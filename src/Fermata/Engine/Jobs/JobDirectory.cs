@@ -26,8 +26,10 @@ public sealed class JobDirectory
 
     public void Create(JobSettings settings)
     {
+        // Only the owner may enter: the images hold the job's memory, and the control socket
+        // inside takes checkpoints (which stop the job).
         Directory.CreateDirectory(Path);
-        if (Libc.GetEUid() != 0) File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         WriteAtomically(SettingsFile, settings.Format());
     }
 
@@ -114,8 +116,12 @@ public sealed class JobDirectory
         try { File.Delete(System.IO.Path.Combine(Path, LauncherFile)); } catch (IOException) { }
     }
 
-    /// <summary>The PID of the launcher running this job, if one is.</summary>
-    public int? RunningLauncher() => ReadNumber(LauncherFile) is { } pid && JobControl.IsLauncher(pid) ? pid : null;
+    /// <summary>The PID DIR/launcher.pid names (a launcher that may since have gone).</summary>
+    public int? LauncherPid() => ReadNumber(LauncherFile);
+
+    /// <summary>The PID of the launcher running this job, if one is (it answers on the job's
+    /// control socket).</summary>
+    public int? RunningLauncher() => LauncherPid() is { } pid && JobControl.Ping(this) is { Status: JobReplyStatus.Ok } ? pid : null;
 
     /// <summary>The number a one-line file of the job holds, or null when it is missing or unreadable.</summary>
     private int? ReadNumber(string name)

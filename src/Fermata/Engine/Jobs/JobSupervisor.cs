@@ -35,6 +35,9 @@ public sealed class JobSupervisor : IDisposable
 
     private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0);
 
+    /// <summary>How long a connected client may take to send its request.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>True when a checkpoint stopped the job (the launcher then exits
     /// <see cref="ExitCheckpointed"/>; a program may exit with that status itself).</summary>
     public bool Stopped { get; private set; }
@@ -68,6 +71,7 @@ public sealed class JobSupervisor : IDisposable
         _dir = dir;
         _settings = settings;
         _log = log;
+        _dir.WriteLauncher(Environment.ProcessId);
         _listener = Listen();
         foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
         {
@@ -81,7 +85,6 @@ public sealed class JobSupervisor : IDisposable
                 else _requests.Add(new Request($"forward {s}", false));
             }));
         }
-        _dir.WriteLauncher(Environment.ProcessId);
     }
 
     /// <summary>Supervises the job whose init is <paramref name="initHostPid"/> until it ends or
@@ -103,17 +106,17 @@ public sealed class JobSupervisor : IDisposable
                 if (request.Kind.StartsWith("forward ", StringComparison.Ordinal)) { Forward(int.Parse(request.Kind[8..])); continue; }
                 if (request.Kind == "checkpoint")
                 {
-                    string reply;
+                    JobReply reply;
                     bool stopped = false;
                     try
                     {
-                        reply = "ok " + Checkpoint(request.LeaveRunning);
+                        reply = new JobReply(JobReplyStatus.Ok, Path: Checkpoint(request.LeaveRunning));
                         stopped = !request.LeaveRunning;
                     }
-                    catch (PermissionException e) { reply = "denied " + e.Message; }
+                    catch (PermissionException e) { reply = new JobReply(JobReplyStatus.Denied, e.Message); }
                     catch (FermataException e)
                     {
-                        reply = "error " + e.Message;
+                        reply = new JobReply(JobReplyStatus.Error, e.Message);
                         _log($"checkpoint failed: {e.Message}");
                     }
                     Answer(request.Reply, reply);
@@ -139,7 +142,12 @@ public sealed class JobSupervisor : IDisposable
         _ended = true;
         foreach (var r in _registrations) r.Dispose();
         _registrations.Clear();
-        _listener?.Dispose();
+        if (_listener != null)
+        {
+            _listener.Dispose();
+            try { File.Delete(JobControl.SocketPath(_dir)); } catch (Exception e) when (e is IOException or FermataException) { }
+            JobControl.Unregister(Environment.ProcessId);
+        }
         _dir.RemoveLauncher();
     }
 
@@ -209,22 +217,30 @@ public sealed class JobSupervisor : IDisposable
         }
     }
 
+    /// <summary>The control socket in the job's directory (see <see cref="JobControl"/>), open
+    /// only to the owner; a socket file left by a launcher that died is replaced.</summary>
     private Socket? Listen()
     {
         try
         {
+            string path = JobControl.SocketPath(_dir);
+            if (File.Exists(path)) File.Delete(path);
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            socket.Bind(JobControl.EndPoint(Environment.ProcessId));
-            socket.Listen(8);
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            socket.Listen(16);
+            JobControl.Register(Environment.ProcessId, _dir);
             return socket;
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException or FermataException)
         {
             _log($"other shells cannot reach this job ({e.Message})");
             return null;
         }
     }
 
+    /// <summary>Accepts clients, each answered on a thread of its own: a silent or slow client
+    /// holds up nobody else, and is dropped after <see cref="RequestTimeout"/>.</summary>
     private void Serve(Socket listener)
     {
         while (!_ended)
@@ -232,28 +248,49 @@ public sealed class JobSupervisor : IDisposable
             Socket client;
             try { client = listener.Accept(); }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { return; }
-            string line = JobControl.Receive(client).Trim();
-            uint peer = JobControl.PeerUid(client);
-            if (peer != 0 && peer != Libc.GetEUid())
-            {
-                Answer(client, $"denied the job belongs to {Dump.TargetValidator.UserName(Libc.GetEUid())}, not to you ({Dump.TargetValidator.UserName(peer)})");
-                continue;
-            }
-            switch (line)
-            {
-                case "ping": Answer(client, $"ok {_init} {_dir.Path}"); break;
-                case "checkpoint": _requests.Add(new Request("checkpoint", false, client)); break;
-                case "checkpoint leave-running": _requests.Add(new Request("checkpoint", true, client)); break;
-                default: Answer(client, $"error unknown request '{line}'"); break;
-            }
+            new Thread(() => Handle(client)) { IsBackground = true, Name = "fermata-job-client" }.Start();
         }
     }
 
-    private static void Answer(Socket? client, string reply)
+    /// <summary>Checks who asks before reading anything, then reads one request of bounded size
+    /// within the timeout.</summary>
+    private void Handle(Socket client)
+    {
+        try
+        {
+            var (_, peer, _) = JobControl.PeerCredentials(client);
+            if (peer != 0 && peer != Libc.GetEUid())
+            {
+                Answer(client, new JobReply(JobReplyStatus.Denied,
+                    $"the job belongs to {Dump.TargetValidator.UserName(Libc.GetEUid())}, not to you ({Dump.TargetValidator.UserName(peer)})"));
+                return;
+            }
+            client.ReceiveTimeout = (int)RequestTimeout.TotalMilliseconds;
+            var line = JobControlProtocol.ReadLine(client);
+            if (line == null)
+            {
+                Answer(client, new JobReply(JobReplyStatus.Error, $"no request of at most {JobControlProtocol.MaxLength} bytes within {RequestTimeout.TotalSeconds:0} s"));
+                return;
+            }
+            var request = JobControlProtocol.DecodeRequest(line, out var problem);
+            switch (request?.Kind)
+            {
+                case JobRequestKind.Ping: Answer(client, new JobReply(JobReplyStatus.Ok, Init: _init, Directory: _dir.Path)); break;
+                case JobRequestKind.Checkpoint: _requests.Add(new Request("checkpoint", request.LeaveRunning, client)); break;
+                default: Answer(client, new JobReply(JobReplyStatus.Error, $"unknown request: {problem}")); break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            client.Dispose();
+        }
+    }
+
+    private static void Answer(Socket? client, JobReply reply)
     {
         if (client == null) return;
-        try { client.Send(Encoding.UTF8.GetBytes(reply + "\n")); }
-        catch (SocketException) { }
+        try { client.Send(JobControlProtocol.Encode(reply)); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         client.Dispose();
     }
 }

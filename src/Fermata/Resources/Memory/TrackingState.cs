@@ -22,29 +22,7 @@ internal sealed record TrackingState(string ImageId, int Fd, ulong Inode)
 
     /// <summary>The directory of the state files, created if needed; null (and why) when it
     /// exists but is not a directory of ours closed to everyone else.</summary>
-    public static string? Directory(out string? problem)
-    {
-        uint euid = Libc.GetEUid();
-        string top = $"/tmp/fermata-{euid}";
-        string dir = Path.Combine(top, "tracking");
-        problem = EnsurePrivateDirectory(top, euid) ?? EnsurePrivateDirectory(dir, euid);
-        return problem == null ? dir : null;
-    }
-
-    private static string? EnsurePrivateDirectory(string path, uint euid)
-    {
-        if (Libc.StatAt(Libc.AT_FDCWD, path, out var st, Libc.AT_SYMLINK_NOFOLLOW) < 0)
-        {
-            if (Libc.LastErrno != Errno.ENOENT) return $"cannot stat {path} ({Errno.Name(Libc.LastErrno)})";
-            try { System.IO.Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot create {path}: {e.Message}"; }
-            if (Libc.StatAt(Libc.AT_FDCWD, path, out st, Libc.AT_SYMLINK_NOFOLLOW) < 0) return $"cannot stat {path} ({Errno.Name(Libc.LastErrno)})";
-        }
-        if (!st.IsDirectory) return $"{path} is not a directory";
-        if (st.Uid != euid) return $"{path} belongs to uid {st.Uid}, not to {euid}";
-        if ((st.Mode & 0x3f) != 0) return $"{path} is open to other users (mode {Convert.ToString(st.Mode & 0xfff, 8)})";
-        return null;
-    }
+    public static string? Directory(out string? problem) => PrivateDirectory.Of("tracking", out problem);
 
     private static string FileName(int pid, ulong startTime) => $"{pid}-{startTime}";
 

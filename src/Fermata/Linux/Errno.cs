@@ -9,7 +9,7 @@ public static class Errno
         ENFILE = 23, EMFILE = 24, ENOTTY = 25, ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29,
         EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, EDEADLK = 35, ENAMETOOLONG = 36,
         ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOVERFLOW = 75, EOPNOTSUPP = 95,
-        EDQUOT = 122;
+        ESTALE = 116, EDQUOT = 122, ECANCELED = 125;
 
     // Only the common ones get a readable text; the rest are named by number.
     private static readonly Dictionary<int, (string Name, string Text)> Known = new()
@@ -52,7 +52,9 @@ public static class Errno
         [ENODATA] = ("ENODATA", "No data available"),
         [EOVERFLOW] = ("EOVERFLOW", "Value too large for defined data type"),
         [EOPNOTSUPP] = ("EOPNOTSUPP", "Operation not supported"),
+        [ESTALE] = ("ESTALE", "Stale file handle"),
         [EDQUOT] = ("EDQUOT", "Disk quota exceeded"),
+        [ECANCELED] = ("ECANCELED", "Operation canceled"),
     };
 
     public static string Name(int errno) => Known.TryGetValue(errno, out var e) ? e.Name : $"errno {errno}";

@@ -60,7 +60,9 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
-        PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList());
+        var own = fds.Where(f => !external.ContainsKey(f.Fd)).ToList();
+        PipesDumper.CheckEnds(ctx, own);
+        OutsideDescriptors.CheckEventObjects(ctx, own);
     }
 
     /// <summary>The description behind a descriptor, recorded by the dumper of its kind.</summary>

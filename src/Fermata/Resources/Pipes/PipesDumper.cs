@@ -101,28 +101,9 @@ internal static unsafe class PipesDumper
         var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
             .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);
         if (pipes.Count == 0) return;
-        var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid, Environment.ProcessId };
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out int other) || ours.Contains(other)) continue;
-            IEnumerable<string> entries;
-            try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
-            foreach (var entry in entries)
-            {
-                string? link = ProcFiles.TryReadLink(entry);
-                if (link != null && pipes.TryGetValue(link, out int fd))
-                {
-                    string name = File.Exists($"{dir}/comm") ? SafeRead($"{dir}/comm") : "?";
-                    throw new UnsupportedResourceException(
-                        $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with process {other} ({name}); checkpoint them together as a job");
-                }
-            }
-        }
-    }
-
-    private static string SafeRead(string path)
-    {
-        try { return File.ReadAllText(path).Trim(); } catch (IOException) { return "?"; }
+        foreach (var (other, _, link) in OutsideDescriptors.Enumerate(ctx))
+            if (pipes.TryGetValue(link, out int fd))
+                throw new UnsupportedResourceException(
+                    $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with process {other} ({OutsideDescriptors.CommandName(other)}); checkpoint them together as a job");
     }
 }

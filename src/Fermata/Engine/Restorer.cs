@@ -25,10 +25,11 @@ namespace Fermata.Engine;
 ///     process groups are joined, and zombies exit with their saved status.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO;
 ///     mappings and pages, then arm the write tracker for this image; descriptors (shared ones copied from the process that created them);
-///     process state; threads and their state; signal handlers and pending signals.
-///  5. Then, for all processes: close what the restore kept open, give back credentials, the
-///     parent-death signal, FPU state, registers and signal masks; and only then let every
-///     thread of every process go.
+///     process state; threads and their state; signal handlers and pending signals. Then, in
+///     each, its epoll instances, whose interest lists may watch any process's descriptors.
+///  5. Then, for all processes: close what the restore kept open, take away the inotify events
+///     the restore caused, give back credentials, the parent-death signal, FPU state, registers
+///     and signal masks; and only then let every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -115,6 +116,8 @@ public static class Restorer
                 ctx.CloseMemfds();
                 ctx.CloseKept();
             }
+            // What the restore did to watched files is no event for the program: it happened while it was stopped.
+            foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)
             {
                 CredentialsRestorer.Restore(ctx);

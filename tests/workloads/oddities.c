@@ -7,11 +7,13 @@
 //   deletedcwd  a working directory that was deleted
 //   procself    an open /proc/self/status, read again after the ticks
 //   aio         a Linux AIO context (io_setup), whose ring is an [aio] mapping
+//   uring       an io_uring instance (io_uring_setup), held as a descriptor
 //   chroot      a root directory WORKDIR/root (made here; needs root), which the test may remove
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,11 @@ int main(int argc, char **argv) {
         if (fd < 0) { perror("/proc/self/status"); return 2; }
     } else if (!strcmp(mode, "aio")) {
         if (syscall(SYS_io_setup, 16, &aio) != 0) { perror("io_setup"); return 2; }
+    } else if (!strcmp(mode, "uring")) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        fd = (int)syscall(SYS_io_uring_setup, 4, &params);
+        if (fd < 0) { perror("io_uring_setup"); return 2; }
     } else if (!strcmp(mode, "chroot")) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/root", argv[3]);
@@ -90,6 +97,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "aio")) {
         ok = syscall(SYS_io_destroy, aio) == 0;
         snprintf(detail, sizeof detail, "io_destroy: %s", strerror(errno));
+    } else if (!strcmp(mode, "uring")) {
+        ok = close(fd) == 0;
+        snprintf(detail, sizeof detail, "close: %s", strerror(errno));
     }
     check(mode, ok, detail);
     say("done\n");

@@ -24,9 +24,8 @@ public sealed class EventObjectTests
 
     /// <summary>Runs the workload uninterrupted, then again with a checkpoint at tick
     /// <paramref name="at"/> and a restore; both outputs must be equal and free of failures.</summary>
-    private static void RestoresAsAnUninterruptedRun(Scratch s, string workload, Arguments args, int ticks, int interval, int at)
+    private static void RestoresAsAnUninterruptedRun(Scratch s, string program, Arguments args, int ticks, int interval, int at)
     {
-        string program = Workloads.Compiled(workload);
         foreach (var d in new[] { "ref", "run" }) Directory.CreateDirectory(s.Path(d));
         string expected = Reference.Run(s.Path("ref/out.log"), program, args(s.Path("ref/out.log"), s.Path("ref"), ticks, interval));
         Assert.DoesNotContain("FAILED", expected);
@@ -46,7 +45,7 @@ public sealed class EventObjectTests
     public void EventFdsKeepTheirCountersSemaphoreModeAndFlags()
     {
         using var s = new Scratch();
-        RestoresAsAnUninterruptedRun(s, "eventfd", Plain, 40, 20, 5);
+        RestoresAsAnUninterruptedRun(s, Workloads.Compiled("eventfd"), Plain, 40, 20, 5);
     }
 
     [Fact]
@@ -55,21 +54,21 @@ public sealed class EventObjectTests
         // 6 s of ticks, the checkpoint after 3.5: a timer that restarted its whole time would
         // fire 3.5 s late, one that fired at once 4 s early.
         using var s = new Scratch();
-        RestoresAsAnUninterruptedRun(s, "timerfd", Plain, 60, 100, 35);
+        RestoresAsAnUninterruptedRun(s, Workloads.Compiled("timerfd"), Plain, 60, 100, 35);
     }
 
     [Fact]
     public void SignalFdsTakeThePendingSignalsOfTheirMaskAndNoOthers()
     {
         using var s = new Scratch();
-        RestoresAsAnUninterruptedRun(s, "signalfd", Plain, 40, 20, 5);
+        RestoresAsAnUninterruptedRun(s, Workloads.Compiled("signalfd"), Plain, 40, 20, 5);
     }
 
     [Fact]
     public void EpollReportsTheSameReadySetWithEdgesOneshotsNestingAndAMovedTarget()
     {
         using var s = new Scratch();
-        RestoresAsAnUninterruptedRun(s, "epoll", Mode("run"), 40, 20, 5);
+        RestoresAsAnUninterruptedRun(s, Workloads.Compiled("epoll"), Mode("run"), 40, 20, 5);
     }
 
     [Fact]
@@ -81,8 +80,18 @@ public sealed class EventObjectTests
         using var s = new Scratch();
         using var elsewhere = new Scratch();
         foreach (var d in new[] { "ref", "run" }) Directory.CreateDirectory(elsewhere.Path(d));
-        RestoresAsAnUninterruptedRun(s, "inotify",
+        RestoresAsAnUninterruptedRun(s, Workloads.Compiled("inotify"),
             (output, dir, ticks, interval) => ["run", output, elsewhere.Path(Path.GetFileName(dir)), ticks.ToString(), interval.ToString()], 40, 20, 5);
+    }
+
+    [Fact]
+    public void ANodeJsEventLoopRunsOnAfterARestore()
+    {
+        // libuv's epoll instances, eventfds and pipes, with its thread pool.
+        using var s = new Scratch();
+        string script = Path.Combine(Repo.Workloads, "event_loop.js");
+        RestoresAsAnUninterruptedRun(s, Repo.Which("node"),
+            (output, _, ticks, interval) => [script, output, ticks.ToString(), interval.ToString()], 60, 50, 10);
     }
 
     /// <summary>Reading fdinfo, kcmp, a timerfd query and taking epoll events that are given

@@ -212,7 +212,7 @@ public sealed class CheckpointImage : IDisposable
                 if (!done) throw Damaged($"holds epoll instance {epoll.Id}, which watches itself through the instances it watches");
                 return;
             }
-            if (depth > MaxEpollNesting) throw Damaged($"nests epoll instances deeper than the kernel allows ({MaxEpollNesting})");
+            if (depth > MaxEpollNesting) throw Damaged($"nests epoll instances more than {MaxEpollNesting} deep, deeper than the kernel allows");
             state[epoll.Id] = false;
             foreach (var t in epoll.Targets)
                 if (Description(t.DescriptionId) is { Kind: DescriptionKind.Epoll } inner) Visit(Epoll(inner.ObjectId), depth + 1);

@@ -31,15 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[512];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 static void add(int ep, int fd, uint32_t events, uint64_t data) {
     struct epoll_event ev = { events, { .u64 = data } };
@@ -64,15 +56,6 @@ static void ready(int ep, char *into, size_t size) {
     size_t used = 0;
     into[0] = 0;
     for (int i = 0; i < n && used < size; i++) used += snprintf(into + used, size - used, i ? " %llu" : "%llu", (unsigned long long)data[i]);
-}
-
-static void ticking(int ticks, int interval) {
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
 }
 
 int main(int argc, char **argv) {

@@ -15,15 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[512];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 static int64_t take(int fd) {
     uint64_t v;
@@ -42,12 +34,7 @@ int main(int argc, char **argv) {
     int empty = eventfd(0, EFD_NONBLOCK);
     if (counter < 0 || semaphore < 0 || big < 0 || empty < 0 || write(big, &large, 8) != 8) { perror("eventfd"); return 2; }
 
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
+    ticking(ticks, interval);
 
     char detail[256];
     int64_t first = take(counter), second = take(counter);

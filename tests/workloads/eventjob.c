@@ -26,15 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[1024];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 static void pause_ms(long ms) {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

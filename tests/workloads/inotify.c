@@ -24,15 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[1024];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 /// Every event queued, as "wd:mask:name" separated by spaces.
 static void events(int in, char *into, size_t size) {
@@ -95,12 +87,7 @@ int main(int argc, char **argv) {
         close(fd);
     }
 
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
+    ticking(ticks, interval);
 
     if (!strcmp(mode, "pending")) {
         events(in, seen, sizeof seen);

@@ -22,15 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[512];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 int main(int argc, char **argv) {
     if (argc != 6) { fprintf(stderr, "usage: oddities MODE OUTFILE WORKDIR TICKS INTERVAL_MS\n"); return 2; }
@@ -64,12 +56,7 @@ int main(int argc, char **argv) {
         if (mkdir(dir, 0755) != 0 || chroot(dir) != 0 || chdir("/") != 0) { perror(dir); return 2; }
     } else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
 
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
+    ticking(ticks, interval);
 
     int ok = 0;
     if (!strcmp(mode, "tmpfile")) {

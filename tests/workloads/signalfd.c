@@ -16,15 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[512];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 /// The signal read from a signalfd (its value in *value), or -errno.
 static int take(int fd, int *value) {
@@ -56,12 +48,7 @@ int main(int argc, char **argv) {
     union sigval v = { .sival_int = 42 };
     if (kill(getpid(), SIGUSR1) != 0 || sigqueue(getpid(), SIGRTMIN + 1, v) != 0) { perror("signal"); return 2; }
 
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
+    ticking(ticks, interval);
 
     char detail[256];
     int value = 0;

@@ -4,7 +4,7 @@ namespace Fermata.Resources.Epoll;
 /// checkpointed and restored.</summary>
 internal static class EpollEvents
 {
-    public const uint In = 0x1, Pri = 0x2, Out = 0x4, Err = 0x8, Hup = 0x10, RdNorm = 0x40, RdBand = 0x80,
+    public const uint In = 0x1, Pri = 0x2, Out = 0x4, RdNorm = 0x40, RdBand = 0x80,
         WrNorm = 0x100, WrBand = 0x200, Msg = 0x400, RdHup = 0x2000;
     public const uint Exclusive = 1u << 28, Wakeup = 1u << 29, OneShot = 1u << 30, EdgeTriggered = 1u << 31;
 
@@ -14,7 +14,7 @@ internal static class EpollEvents
     /// <summary>Every readiness a file can report.</summary>
     public const uint AnyReadiness = In | Pri | Out | RdNorm | RdBand | WrNorm | WrBand | Msg | RdHup;
 
-    public const int CtlAdd = 1, CtlDel = 2, CtlMod = 3;
+    public const int CtlAdd = 1, CtlMod = 3;
 
     /// <summary>A EPOLLONESHOT entry that has fired: only private bits are left, and it reports
     /// nothing until the program re-arms it (an armed entry always has EPOLLERR and EPOLLHUP).</summary>

@@ -17,8 +17,6 @@ internal sealed class InjectedEpoll(SyscallInjector injector, int efd, string ow
     private const int EventSize = 12;
     private const ulong ControlAt = 0, EventsAt = 64;
 
-    public int Fd => efd;
-
     /// <summary>epoll_ctl(op, fd) with events and data; throws naming what was being done.</summary>
     public void Control(int op, int fd, uint events, ulong data)
     {
@@ -29,7 +27,7 @@ internal sealed class InjectedEpoll(SyscallInjector injector, int efd, string ow
         long r = injector.Call(SyscallNumbers.EpollCtl, efd, op, fd, (long)injector.Scratch.At(ControlAt));
         if (r < 0)
         {
-            string what = op switch { EpollEvents.CtlAdd => "add", EpollEvents.CtlMod => "modify", _ => "remove" };
+            string what = op == EpollEvents.CtlAdd ? "add" : "modify";
             throw new SystemCallException($"{what} the entry for fd {fd} (events 0x{events:x}) of the epoll instance at fd {efd} of {owner}", (int)-r);
         }
     }

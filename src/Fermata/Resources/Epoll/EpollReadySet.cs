@@ -15,7 +15,11 @@ namespace Fermata.Resources.Epoll;
 /// edge-triggered EPOLLEXCLUSIVE entry (which cannot be modified), nothing is taken and every
 /// edge-triggered entry counts as having an event waiting: after a restore it may report one
 /// event more, never one less. Entries are told apart by their data; entries sharing data with
-/// one that was reported count as reported.
+/// one that was reported count as reported. Two effects remain: entries given back go to the end
+/// of the ready list, so an epoll_wait asking for fewer events than are ready may get them in
+/// another order; and giving one back wakes what watches the instance, so an edge-triggered
+/// entry of another epoll instance watching this one gets an edge. A controller killed between
+/// taking and giving back would leave those entries without their event.
 /// </summary>
 internal static class EpollReadySet
 {

@@ -62,9 +62,7 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
-        var own = fds.Where(f => !external.ContainsKey(f.Fd)).ToList();
-        PipesDumper.CheckEnds(ctx, own);
-        OutsideDescriptors.CheckEventObjects(ctx, own);
+        OutsideDescriptors.Check(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList());
     }
 
     /// <summary>The description behind a descriptor, recorded by the dumper of its kind.</summary>

@@ -10,12 +10,33 @@ namespace Fermata.Resources.Files;
 /// refusing what a process being checkpointed shares with one of them: after a restore the two
 /// would no longer share it. Pipes are compared by the pipe they link to; eventfds, timerfds,
 /// epoll and inotify instances, whose links all read alike, with kcmp. A signalfd may be shared:
-/// each process reads its own signals through it.
+/// each process reads its own signals through it. Named FIFOs are not compared: they are opened
+/// by path again.
 /// </summary>
 internal static class OutsideDescriptors
 {
+    /// <summary>
+    /// Refuses, naming it, a pipe, eventfd, timerfd, epoll or inotify instance of the process
+    /// that a process outside the checkpoint also holds: restoring only this side would cut
+    /// the conversation. One walk over /proc for all of them.
+    /// </summary>
+    public static void Check(DumpContext ctx, IReadOnlyList<OpenFd> fds)
+    {
+        var pipes = fds.Where(f => f.IsPipe).GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First());
+        var objects = fds.Where(f => f.AnonKind is "eventfd" or "timerfd" or "eventpoll" or "inotify").ToList();
+        if (pipes.Count == 0 && objects.Count == 0) return;
+        foreach (var (other, n, link) in Enumerate(ctx))
+        {
+            var shared = pipes.GetValueOrDefault(link)
+                ?? objects.FirstOrDefault(fd => link == fd.Link && Libc.Kcmp(ctx.Pid, other, Libc.KCMP_FILE, fd.Fd, n) == 0);
+            if (shared != null)
+                throw new UnsupportedResourceException(
+                    $"process {ctx.Pid} holds fd {shared.Fd}, {Article(shared)} ({shared.Link}) shared with process {other} ({CommandName(other)}); checkpoint them together as a job");
+        }
+    }
+
     /// <summary>(pid, descriptor number, what /proc/PID/fd/N links to) of each.</summary>
-    public static IEnumerable<(int Pid, int Fd, string Link)> Enumerate(DumpContext ctx)
+    private static IEnumerable<(int Pid, int Fd, string Link)> Enumerate(DumpContext ctx)
     {
         var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid, Environment.ProcessId };
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -30,29 +51,17 @@ internal static class OutsideDescriptors
         }
     }
 
-    /// <summary>Refuses an eventfd, timerfd, epoll or inotify instance that a process outside
-    /// the checkpoint also holds.</summary>
-    public static void CheckEventObjects(DumpContext ctx, IReadOnlyList<OpenFd> fds)
+    private static string Article(OpenFd fd) => fd.AnonKind switch
     {
-        var objects = fds.Where(f => f.AnonKind is "eventfd" or "timerfd" or "eventpoll" or "inotify").ToList();
-        if (objects.Count == 0) return;
-        foreach (var (other, n, link) in Enumerate(ctx))
-            foreach (var fd in objects)
-                if (link == fd.Link && Libc.Kcmp(ctx.Pid, other, Libc.KCMP_FILE, fd.Fd, n) == 0)
-                    throw new UnsupportedResourceException(
-                        $"process {ctx.Pid} holds fd {fd.Fd}, {Article(fd.AnonKind!)} ({fd.Link}) shared with process {other} ({CommandName(other)}); checkpoint them together as a job");
-    }
-
-    private static string Article(string anonKind) => anonKind switch
-    {
+        null => "a pipe",
         "eventpoll" => "an epoll instance",
         "inotify" => "an inotify instance",
         "eventfd" => "an eventfd",
-        _ => $"a {anonKind}",
+        var kind => $"a {kind}",
     };
 
     /// <summary>/proc/PID/comm, or "?" when it cannot be read.</summary>
-    public static string CommandName(int pid)
+    private static string CommandName(int pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/comm").Trim(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "?"; }

@@ -12,7 +12,7 @@ namespace Fermata.Resources.Pipes;
 /// without consuming them: a copy of the read end is taken with pidfd_getfd and tee(2) duplicates
 /// the buffered bytes into a pipe of ours, so a --leave-running target reads them as before.
 /// A pipe whose other end is held by a process outside the checkpoint cannot be restored
-/// faithfully and is refused.
+/// faithfully and is refused (<see cref="OutsideDescriptors"/>).
 /// </summary>
 internal static unsafe class PipesDumper
 {
@@ -92,18 +92,5 @@ internal static unsafe class PipesDumper
             }
         }
         return buffer;
-    }
-
-    /// <summary>Refuses pipes that another process also holds: restoring only our side would
-    /// cut the conversation.</summary>
-    public static void CheckEnds(DumpContext ctx, List<OpenFd> fds)
-    {
-        var pipes = fds.Where(f => f.Link.StartsWith("pipe:[", StringComparison.Ordinal))
-            .GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.First().Fd);
-        if (pipes.Count == 0) return;
-        foreach (var (other, _, link) in OutsideDescriptors.Enumerate(ctx))
-            if (pipes.TryGetValue(link, out int fd))
-                throw new UnsupportedResourceException(
-                    $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with process {other} ({OutsideDescriptors.CommandName(other)}); checkpoint them together as a job");
     }
 }

@@ -10,8 +10,6 @@ public sealed record MountEntry(int Id, int ParentId, uint Major, uint Minor, st
 
 public static class MountInfo
 {
-    public static List<MountEntry> Read(int pid) => Parse(ProcFiles.ReadText(pid, "mountinfo"));
-
     /// <summary>The mounts of /proc/self/mountinfo (the controller's own view).</summary>
     public static List<MountEntry> ReadOwn() => Parse(File.ReadAllText("/proc/self/mountinfo"));
 

@@ -79,7 +79,7 @@ public sealed class BadInputTests(SmallImage small) : IClassFixture<SmallImage>
         using var w = Workload.Start(s.Path("out.log"), Repo.Python, Path.Combine(Repo.Workloads, "socket_holder.py"), s.Path("out.log"));
         w.WaitForTick(3);
         var result = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
-        Expect.Refused(result, "socket", "fd 3");
+        Expect.Refused(result, "raw socket", "fd 3");
         Expect.StillRunning(w);
         Expect.NoImage(s.Path("image"));
     }

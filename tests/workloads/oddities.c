@@ -7,11 +7,13 @@
 //   deletedcwd  a working directory that was deleted
 //   procself    an open /proc/self/status, read again after the ticks
 //   aio         a Linux AIO context (io_setup), whose ring is an [aio] mapping
+//   uring       an io_uring instance (io_uring_setup), held as a descriptor
 //   chroot      a root directory WORKDIR/root (made here; needs root), which the test may remove
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int out;
-static char line[512];
-
-static void say(const char *text) { size_t n = strlen(text); if (write(out, text, n) != (ssize_t)n) _exit(3); }
-
-static void check(const char *name, int ok, const char *detail) {
-    snprintf(line, sizeof line, "check %s %s%s%s\n", name, ok ? "ok" : "FAILED", ok ? "" : " ", ok ? "" : detail);
-    say(line);
-}
+#include "checks.h"
 
 int main(int argc, char **argv) {
     if (argc != 6) { fprintf(stderr, "usage: oddities MODE OUTFILE WORKDIR TICKS INTERVAL_MS\n"); return 2; }
@@ -51,18 +45,18 @@ int main(int argc, char **argv) {
         if (fd < 0) { perror("/proc/self/status"); return 2; }
     } else if (!strcmp(mode, "aio")) {
         if (syscall(SYS_io_setup, 16, &aio) != 0) { perror("io_setup"); return 2; }
+    } else if (!strcmp(mode, "uring")) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        fd = (int)syscall(SYS_io_uring_setup, 4, &params);
+        if (fd < 0) { perror("io_uring_setup"); return 2; }
     } else if (!strcmp(mode, "chroot")) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/root", argv[3]);
         if (mkdir(dir, 0755) != 0 || chroot(dir) != 0 || chdir("/") != 0) { perror(dir); return 2; }
     } else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
 
-    struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
-    for (int i = 1; i <= ticks; i++) {
-        snprintf(line, sizeof line, "tick %d\n", i);
-        say(line);
-        nanosleep(&pause, NULL);
-    }
+    ticking(ticks, interval);
 
     int ok = 0;
     if (!strcmp(mode, "tmpfile")) {
@@ -90,6 +84,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "aio")) {
         ok = syscall(SYS_io_destroy, aio) == 0;
         snprintf(detail, sizeof detail, "io_destroy: %s", strerror(errno));
+    } else if (!strcmp(mode, "uring")) {
+        ok = close(fd) == 0;
+        snprintf(detail, sizeof detail, "close: %s", strerror(errno));
     }
     check(mode, ok, detail);
     say("done\n");

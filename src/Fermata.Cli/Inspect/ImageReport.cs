@@ -95,6 +95,8 @@ internal static class ImageReport
                 DescriptionKind.External => $"the launcher's {LauncherStream(desc.ObjectId)}",
                 DescriptionKind.PipeWrite => $"pipe {desc.ObjectId} (write end)",
                 DescriptionKind.Fifo => $"FIFO {image.Pipe(desc.ObjectId).Path}",
+                DescriptionKind.EventFd or DescriptionKind.TimerFd or DescriptionKind.SignalFd or DescriptionKind.Epoll or DescriptionKind.Inotify
+                    => EventObjectText.Describe(image, desc),
                 _ => $"{desc.Kind.ToString().ToLowerInvariant()} {desc.ObjectId}",
             };
             string shared = p.Descriptors.Count(o => o.DescriptionId == d.DescriptionId) > 1 ? ", shared description" : "";

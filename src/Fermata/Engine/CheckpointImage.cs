@@ -185,6 +185,40 @@ public sealed class CheckpointImage : IDisposable
         foreach (var p in Manifest.Pipes)
             if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)
                 throw Damaged($"holds pipe {p.Id} with {p.Contents.Length} bytes in a buffer of {p.Capacity}");
+        ValidateEpolls();
+    }
+
+    /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
+    /// (EP_MAX_NESTS, 4), which also bounds the restore's recursion.</summary>
+    private const int MaxEpollNesting = 8;
+
+    /// <summary>Every epoll entry watches a description some live process holds, and no
+    /// instance watches itself through others (the kernel refuses such loops, and a restore
+    /// creates nested instances first).</summary>
+    private void ValidateEpolls()
+    {
+        var held = Manifest.Processes.Where(p => !p.Zombie).SelectMany(p => p.Descriptors).Select(d => d.DescriptionId).ToHashSet();
+        foreach (var epoll in Manifest.Epolls)
+            foreach (var t in epoll.Targets)
+            {
+                Description(t.DescriptionId);
+                if (!held.Contains(t.DescriptionId)) throw Damaged($"holds epoll instance {epoll.Id} watching open file description {t.DescriptionId}, which no process holds");
+            }
+        var state = new Dictionary<uint, bool>(); // epoll id: false while being visited, true once done
+        void Visit(EpollRecord epoll, int depth)
+        {
+            if (state.TryGetValue(epoll.Id, out bool done))
+            {
+                if (!done) throw Damaged($"holds epoll instance {epoll.Id}, which watches itself through the instances it watches");
+                return;
+            }
+            if (depth > MaxEpollNesting) throw Damaged($"nests epoll instances more than {MaxEpollNesting} deep, deeper than the kernel allows");
+            state[epoll.Id] = false;
+            foreach (var t in epoll.Targets)
+                if (Description(t.DescriptionId) is { Kind: DescriptionKind.Epoll } inner) Visit(Epoll(inner.ObjectId), depth + 1);
+            state[epoll.Id] = true;
+        }
+        foreach (var epoll in Manifest.Epolls) Visit(epoll, 0);
     }
 
     private const int SigInfoSize = 128;

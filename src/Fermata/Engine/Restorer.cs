@@ -26,11 +26,12 @@ namespace Fermata.Engine;
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO
 ///     (every process first); then per process mappings and pages, then arm the write tracker for
 ///     this image; descriptors (shared ones made in the process that made them originally, and
-///     copied from there; epoll instances once every process has its other descriptors);
-///     process state; threads and their state; signal handlers and pending signals.
-///  5. Then, for all processes: close what the restore kept open, give back credentials, the
-///     parent-death signal, FPU state, registers and signal masks; and only then let every
-///     thread of every process go.
+///     copied from there); process state; threads and their state; signal handlers and pending
+///     signals. Then, in each, its epoll instances, whose interest lists may watch any process's
+///     descriptors.
+///  5. Then, for all processes: close what the restore kept open, take away the inotify events
+///     the restore caused, give back credentials, the parent-death signal, FPU state, registers
+///     and signal masks; and only then let every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -39,7 +40,7 @@ public static class Restorer
     {
         var total = Stopwatch.StartNew();
         var timer = new PhaseTimer();
-        using var image = CheckpointImage.Open(directory, verifyPages: true, options.Workers);
+        using var image = OpenImage(directory, options);
         timer.Mark("open and verify image");
         bool job = image.Manifest.Info.IsJob;
         if (!job && image.Manifest.Processes.Count != 1)
@@ -120,6 +121,8 @@ public static class Restorer
                 ctx.CloseMemfds();
                 ctx.CloseKept();
             }
+            // What the restore did to watched files is no event for the program: it happened while it was stopped.
+            foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)
             {
                 CredentialsRestorer.Restore(ctx);
@@ -141,6 +144,18 @@ public static class Restorer
         finally
         {
             foreach (var ctx in session.Contexts) ctx.Dispose();
+        }
+    }
+
+    /// <summary>The image, verified. An ordinary user who may not even read it (images are their
+    /// owner's alone) is told first what stops a single-process restore anyway.</summary>
+    private static CheckpointImage OpenImage(string directory, RestoreOptions options)
+    {
+        try { return CheckpointImage.Open(directory, verifyPages: true, options.Workers); }
+        catch (PermissionException) when (options.ForProcess && Linux.Interop.Libc.GetEUid() != 0)
+        {
+            throw new PermissionException(
+                $"restoring a process needs root: only CAP_SYS_ADMIN may create a process with a chosen PID (and {directory} is another user's image); ordinary users restart jobs");
         }
     }
 

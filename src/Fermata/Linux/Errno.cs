@@ -10,7 +10,7 @@ public static class Errno
         EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, EDEADLK = 35, ENAMETOOLONG = 36,
         ENOSYS = 38, ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOVERFLOW = 75, EOPNOTSUPP = 95,
         EADDRINUSE = 98, EADDRNOTAVAIL = 99, ECONNRESET = 104, EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110,
-        ECONNREFUSED = 111, EALREADY = 114, EINPROGRESS = 115, EDQUOT = 122;
+        ECONNREFUSED = 111, EALREADY = 114, EINPROGRESS = 115, ESTALE = 116, EDQUOT = 122, ECANCELED = 125;
 
     // Only the common ones get a readable text; the rest are named by number.
     private static readonly Dictionary<int, (string Name, string Text)> Known = new()
@@ -58,7 +58,9 @@ public static class Errno
         [ENODATA] = ("ENODATA", "No data available"),
         [EOVERFLOW] = ("EOVERFLOW", "Value too large for defined data type"),
         [EOPNOTSUPP] = ("EOPNOTSUPP", "Operation not supported"),
+        [ESTALE] = ("ESTALE", "Stale file handle"),
         [EDQUOT] = ("EDQUOT", "Disk quota exceeded"),
+        [ECANCELED] = ("ECANCELED", "Operation canceled"),
     };
 
     public static string Name(int errno) => Known.TryGetValue(errno, out var e) ? e.Name : $"errno {errno}";

@@ -124,11 +124,7 @@ internal sealed class ImageBuilder : IDisposable
 
     /// <summary>A file already recorded, by the device and inode /proc/PID/maps shows.</summary>
     public FileRecord? FileByIdentity(uint devMajor, uint devMinor, ulong inode) =>
-        _files.GetValueOrDefault((MakeDev(devMajor, devMinor), inode));
-
-    /// <summary>st_dev from a major and minor number (glibc's makedev).</summary>
-    private static ulong MakeDev(ulong major, ulong minor) =>
-        ((major & 0xfff) << 8) | ((major & ~0xfffUL) << 32) | (minor & 0xff) | ((minor & ~0xffUL) << 12);
+        _files.GetValueOrDefault((DeviceNumber.Make(devMajor, devMinor), inode));
 
     /// <summary>
     /// Records a deleted file that only a shared mapping still reaches, with the mapped bytes
@@ -141,7 +137,7 @@ internal sealed class ImageBuilder : IDisposable
             Id = (uint)Manifest.Files.Count + 1,
             Path = path,
             Kind = FileKind.Regular,
-            Device = MakeDev(devMajor, devMinor),
+            Device = DeviceNumber.Make(devMajor, devMinor),
             Inode = inode,
             Mode = 0x8000 | 0x180, // a regular file, rw for its owner
             Size = (long)length,

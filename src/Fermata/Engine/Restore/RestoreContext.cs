@@ -126,7 +126,7 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
     public int MoveHigh(int fd)
     {
         if (fd >= HighFd) return fd;
-        int moved = (int)Main.Check("move a temporary descriptor", SyscallNumbers.Fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, HighFd);
+        int moved = (int)Main.Check("move a temporary descriptor", SyscallNumbers.Fcntl, fd, Linux.Interop.Libc.F_DUPFD_CLOEXEC, HighFd);
         CloseInTarget(fd);
         return moved;
     }
@@ -142,7 +142,7 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
 
     /// <summary>A duplicate of a descriptor of the new process at <see cref="HighFd"/> or above.</summary>
     public int DuplicateHigh(int fd) =>
-        (int)Main.Check("keep a descriptor", SyscallNumbers.Fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, HighFd);
+        (int)Main.Check("keep a descriptor", SyscallNumbers.Fcntl, fd, Linux.Interop.Libc.F_DUPFD_CLOEXEC, HighFd);
 
     /// <summary>
     /// A copy, in this process, of descriptor <paramref name="fd"/> of another process being

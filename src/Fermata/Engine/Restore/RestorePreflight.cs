@@ -82,7 +82,7 @@ internal static class RestorePreflight
         }
     }
 
-    /// <summary>Every file the process maps or has open is there and, if mapped, unchanged.</summary>
+    /// <summary>Every file the process maps, has open or watches is there and, if mapped, unchanged.</summary>
     public static void CheckFiles(CheckpointImage image, ProcessRecord process)
     {
         var mapped = process.Mappings.Where(m => m.Kind == MappingKind.File).Select(m => m.FileId).ToHashSet();
@@ -99,6 +99,11 @@ internal static class RestorePreflight
                 throw new ImageException(
                     $"{file.Path} changed since the checkpoint (size {file.Size} -> {st.Size}, modified {Describe(file.MTimeNanoseconds)} -> {Describe(st.MTimeNanoseconds)}); the process maps it, so it must be the same file");
         }
+        var inotifies = process.Descriptors.Select(d => image.Description(d.DescriptionId))
+            .Where(d => d.Kind == DescriptionKind.Inotify).Select(d => d.ObjectId).Distinct();
+        foreach (var watch in inotifies.SelectMany(id => image.Inotify(id).Watches))
+            if (Libc.StatAt(Libc.AT_FDCWD, watch.Path, out _, Libc.AT_SYMLINK_NOFOLLOW) < 0)
+                throw new ImageException($"{watch.Path}, which the process watches with inotify (watch {watch.Wd}), no longer exists");
     }
 
     /// <summary>Same inode, size and mtime; or, elsewhere, the same size and contents.</summary>

@@ -122,15 +122,15 @@ internal struct StatBuffer
     public readonly bool IsCharDevice => FileType == S_IFCHR;
     public readonly bool IsFifo => FileType == S_IFIFO;
     public readonly bool IsSocket => FileType == S_IFSOCK;
-    public readonly uint RDevMajor => (uint)(((RDev >> 32) & 0xfffff000) | ((RDev >> 8) & 0xfff));
-    public readonly uint RDevMinor => (uint)(((RDev >> 12) & 0xffffff00) | (RDev & 0xff));
+    public readonly uint RDevMajor => DeviceNumber.Major(RDev);
+    public readonly uint RDevMinor => DeviceNumber.Minor(RDev);
     public readonly long MTimeNanoseconds => MTime * 1_000_000_000L + MTimeNsec;
 }
 
 internal static unsafe partial class Libc
 {
     internal const int F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4,
-        F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+        F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
     internal const int FD_CLOEXEC = 1;
     internal const ulong FIONREAD = 0x541B;
     internal const uint SPLICE_F_NONBLOCK = 2;

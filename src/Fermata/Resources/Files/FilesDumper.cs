@@ -19,8 +19,10 @@ namespace Fermata.Resources.Files;
 /// Dumps a process's file descriptors: what each one is, the open file descriptions they share
 /// (dup'ed descriptors and "&gt;log 2&gt;&amp;1" share one offset, found with kcmp), and the files
 /// behind them. Regular files, directories, memory devices (/dev/null, /dev/zero, /dev/urandom...),
-/// memfds, files deleted while open (their contents are stored) and pipes are supported; anything
-/// else is refused with the descriptor and its kind named, rather than restored half-working.
+/// memfds, files deleted while open (their contents are stored), pipes, and the event objects
+/// (epoll instances, eventfds, timerfds, signalfds, inotify instances; each kind's dumper in its
+/// own folder) are supported; anything else is refused with the descriptor and its kind named,
+/// rather than restored half-working.
 /// Fermata's own write tracker (a userfaultfd, <see cref="WriteTracker"/>) is left out.
 /// </summary>
 internal static class FilesDumper
@@ -60,7 +62,7 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
-        PipesDumper.CheckEnds(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList(), record);
+        OutsideDescriptors.Check(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList(), record);
     }
 
     /// <summary>The description behind a descriptor, recorded by the dumper of its kind.</summary>

@@ -14,24 +14,34 @@ internal static class OutsideHolders
     {
         var found = new Dictionary<string, string>();
         if (links.Count == 0) return found;
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        foreach (var (pid, _, link) in Descriptors(ours))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out int pid) || ours.Contains(pid) || pid == Environment.ProcessId) continue;
-            IEnumerable<string> entries;
-            try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
-            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
-            foreach (var entry in entries)
-            {
-                string? link = ProcFiles.TryReadLink(entry);
-                if (link != null && links.Contains(link) && !found.ContainsKey(link)) found[link] = $"process {pid} ({Comm(dir)})";
-            }
+            if (links.Contains(link) && !found.ContainsKey(link)) found[link] = Name(pid);
             if (found.Count == links.Count) break;
         }
         return found;
     }
 
-    private static string Comm(string dir)
+    /// <summary>(pid, descriptor number, link) of each descriptor of the processes outside
+    /// <paramref name="ours"/> (and the controller itself) that this user may look at.</summary>
+    public static IEnumerable<(int Pid, int Fd, string Link)> Descriptors(IReadOnlySet<int> ours)
     {
-        try { return File.ReadAllText($"{dir}/comm").Trim(); } catch (IOException) { return "?"; }
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid) || ours.Contains(pid) || pid == Environment.ProcessId) continue;
+            List<string> entries;
+            try { entries = Directory.EnumerateFileSystemEntries($"{dir}/fd").ToList(); }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException) { continue; }
+            foreach (var entry in entries)
+                if (int.TryParse(Path.GetFileName(entry), out int fd) && ProcFiles.TryReadLink(entry) is { } link)
+                    yield return (pid, fd, link);
+        }
+    }
+
+    /// <summary>"process PID (comm)".</summary>
+    public static string Name(int pid)
+    {
+        try { return $"process {pid} ({File.ReadAllText($"/proc/{pid}/comm").Trim()})"; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"process {pid} (?)"; }
     }
 }

@@ -40,7 +40,7 @@ internal static class AddressSpacePreparer
         {
             for (int k = 0; k <= 2; k++)
             {
-                long copy = ctx.Main.Call(SyscallNumbers.Fcntl, k, 1030 /* F_DUPFD_CLOEXEC */, ctx.HighFd);
+                long copy = ctx.Main.Call(SyscallNumbers.Fcntl, k, Libc.F_DUPFD_CLOEXEC, ctx.HighFd);
                 ctx.ExternalFds[k] = copy < 0 ? -1 : (int)copy;
                 highest = Math.Max(highest, ctx.ExternalFds[k]);
             }

@@ -12,7 +12,7 @@ namespace Fermata.Resources.Pipes;
 /// without consuming them: a copy of the read end is taken with pidfd_getfd and tee(2) duplicates
 /// the buffered bytes into a pipe of ours, so a --leave-running target reads them as before.
 /// A pipe whose other end is held by a process outside the checkpoint cannot be restored
-/// faithfully and is refused.
+/// faithfully and is refused (<see cref="OutsideDescriptors"/>).
 /// </summary>
 internal static unsafe class PipesDumper
 {
@@ -92,35 +92,5 @@ internal static unsafe class PipesDumper
             }
         }
         return buffer;
-    }
-
-    /// <summary>
-    /// Pipes another process outside the checkpoint also holds: one used as the process's stdin,
-    /// stdout or stderr is connected to the restoring command's own at restore (as a shell's
-    /// redirection would be); any other is refused naming that process, or with --external close
-    /// restored with the outside end closed (a reader gets what is buffered, then end of file; a
-    /// writer gets EPIPE).
-    /// </summary>
-    public static void CheckEnds(DumpContext ctx, List<OpenFd> fds, ProcessRecord record)
-    {
-        var pipes = fds.Where(f => f.IsPipe).GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.ToList());
-        if (pipes.Count == 0) return;
-        var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid };
-        foreach (var (link, who) in OutsideHolders.Find(pipes.Keys.ToHashSet(), ours))
-        {
-            var descriptions = pipes[link].Select(f => record.Descriptors.First(d => d.Fd == f.Fd).DescriptionId).Distinct();
-            foreach (uint id in descriptions)
-            {
-                var description = ctx.Image.Manifest.Descriptions.First(d => d.Id == id);
-                int? stdio = record.Descriptors.Where(d => d.DescriptionId == id && d.Fd <= 2).Select(d => (int?)d.Fd).Min();
-                if (stdio is int k) ctx.Image.MakeExternal(description, k);
-                else if (ctx.Session.External == ExternalPeers.Refuse)
-                {
-                    int fd = record.Descriptors.First(d => d.DescriptionId == id).Fd;
-                    throw new UnsupportedResourceException(
-                        $"process {ctx.Pid} holds fd {fd}, a pipe ({link}) shared with {who}, outside the checkpoint; checkpoint them together as a job, or use --external close to restore it with the other end closed");
-                }
-            }
-        }
     }
 }

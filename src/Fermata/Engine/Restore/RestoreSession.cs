@@ -80,24 +80,11 @@ internal sealed class RestoreSession : IDisposable
     {
         if (TryGetShared(kind, id, out var owner, out int fd)) return ctx.CopyFrom(owner, fd);
         int created = create();
-        // A description only this process holds needs no copy kept for others.
-        if (kind == SharedKind.Description && HoldersOf(id) <= 1) return created;
         // The owner keeps its own copy above the target's descriptors until the restore ends.
         int kept = ctx.DuplicateHigh(created);
         AddShared(kind, id, ctx, kept);
         ctx.KeptForOthers.Add(kept);
         return created;
-    }
-
-    private Dictionary<uint, int>? _descriptionHolders;
-
-    /// <summary>How many processes of the image hold open file description <paramref name="id"/>.</summary>
-    private int HoldersOf(uint id)
-    {
-        _descriptionHolders ??= Image.Manifest.Processes
-            .SelectMany(p => p.Descriptors.Select(d => d.DescriptionId).Distinct())
-            .GroupBy(d => d).ToDictionary(g => g.Key, g => g.Count());
-        return _descriptionHolders.GetValueOrDefault(id);
     }
 
     /// <summary>True the first time a run of a shmem object's pages is seen; false once written.</summary>

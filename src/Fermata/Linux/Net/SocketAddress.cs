@@ -20,6 +20,14 @@ public static class SocketAddress
         return null;
     }
 
+    /// <summary>An address as an IPv4 one when it is one mapped into IPv6 (a dual-stack socket
+    /// talking to 127.0.0.1 shows ::ffff:127.0.0.1), so the two ends of a connection compare.</summary>
+    public static IPEndPoint Plain(IPEndPoint e) =>
+        e.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(e.Address.MapToIPv4(), e.Port) : e;
+
+    /// <summary>The same address and port, an IPv4 address mapped into IPv6 counting as itself.</summary>
+    public static bool Same(IPEndPoint a, IPEndPoint b) => Plain(a).Equals(Plain(b));
+
     /// <summary>The sockaddr_in or sockaddr_in6 of an address and port.</summary>
     public static byte[] FromEndPoint(IPEndPoint endPoint)
     {

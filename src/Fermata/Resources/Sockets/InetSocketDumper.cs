@@ -67,7 +67,7 @@ internal static class InetSocketDumper
     private static bool Accepts(TcpSocketInfo listener, TcpSocketInfo connection) =>
         connection.Local.Port == listener.Local.Port && connection.Family == listener.Family
         && (listener.Local.Address.Equals(System.Net.IPAddress.Any) || listener.Local.Address.Equals(System.Net.IPAddress.IPv6Any)
-            || listener.Local.Address.Equals(connection.Local.Address));
+            || SocketAddress.Same(listener.Local, connection.Local));
 
     /// <summary>A connection the kernel completed and queued on the listener, not accepted yet:
     /// made again by its client connecting to the restored listener, so it must carry nothing.</summary>

@@ -162,7 +162,7 @@ internal sealed class SocketBuilder
         if (SocketAddress.Inet(listener.LocalAddress) is not { } l || SocketAddress.Inet(server.LocalAddress) is not { } local
             || SocketAddress.Inet(client.PeerAddress) is not { } dialed) return false;
         bool any = l.Address.Equals(System.Net.IPAddress.Any) || l.Address.Equals(System.Net.IPAddress.IPv6Any);
-        return local.Port == l.Port && dialed.Equals(local) && (any || l.Address.Equals(local.Address));
+        return local.Port == l.Port && SocketAddress.Same(dialed, local) && (any || SocketAddress.Same(l, local));
     }
 
     /// <summary>The listener a connection came through, if it is in the image.</summary>

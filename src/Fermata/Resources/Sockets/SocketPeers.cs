@@ -74,9 +74,10 @@ internal static unsafe class SocketPeers
     {
         var byEnds = new Dictionary<(string, string), SocketTable.Entry>();
         foreach (var e in tcp.Where(e => e.Tcp != null && e.Record.State == SocketState.Connected))
-            byEnds[(e.Tcp!.Local.ToString(), e.Tcp.Remote.ToString())] = e;
+            byEnds[(SocketAddress.Plain(e.Tcp!.Local).ToString(), SocketAddress.Plain(e.Tcp.Remote).ToString())] = e;
         foreach (var e in byEnds.Values)
-            if (byEnds.TryGetValue((e.Tcp!.Remote.ToString(), e.Tcp.Local.ToString()), out var peer)) e.Record.Peer = peer.Record.Id;
+            if (byEnds.TryGetValue((SocketAddress.Plain(e.Tcp!.Remote).ToString(), SocketAddress.Plain(e.Tcp.Local).ToString()), out var peer))
+                e.Record.Peer = peer.Record.Id;
     }
 
     /// <summary>
@@ -159,7 +160,7 @@ internal static unsafe class SocketPeers
     {
         if (bound.AsSpan().SequenceEqual(sender)) return true;
         if (SocketAddress.Inet(bound) is not { } b || SocketAddress.Inet(sender) is not { } s) return false;
-        return b.Port == s.Port && (b.Address.Equals(System.Net.IPAddress.Any) || b.Address.Equals(System.Net.IPAddress.IPv6Any));
+        return SocketAddress.Same(b, s) || b.Port == s.Port && (b.Address.Equals(System.Net.IPAddress.Any) || b.Address.Equals(System.Net.IPAddress.IPv6Any));
     }
 
     /// <summary>

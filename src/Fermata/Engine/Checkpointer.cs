@@ -137,8 +137,8 @@ public static class Checkpointer
             }
             foreach (var (ctx, record) in records)
             {
+                SignalsDumper.DumpPending(ctx, record); // after the last injected call
                 ctx.ReleaseThreads();
-                ThreadsDumper.AddLateSignals(ctx, record);
             }
             timer.Mark("find pages");
 

@@ -188,14 +188,17 @@ internal static class MemoryDumper
         var found = new List<PageRegion>();
         switch (kind)
         {
+            // A guard region's markers read as swapped entries: they hold no page.
             case MappingKind.Anonymous:
                 var tracking = tracked ? PageCategory.WpAllowed | PageCategory.Written : PageCategory.None;
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero | tracking, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0, tracking, into);
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero | scanner.GuardCategory | tracking, found);
+                Keep(found, r => (r.Categories & PageCategory.Guard) == 0
+                    && ((r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0), tracking, into);
                 break;
             case MappingKind.File when !m.Shared:
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, PageCategory.None, into);
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File | scanner.GuardCategory, found);
+                Keep(found, r => (r.Categories & PageCategory.Guard) == 0
+                    && ((r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0), PageCategory.None, into);
                 break;
         }
     }

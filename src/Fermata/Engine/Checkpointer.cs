@@ -6,7 +6,9 @@ using Fermata.Linux;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
+using Fermata.Resources.MemoryPolicy;
 using Fermata.Resources.Process;
+using Fermata.Resources.Scheduling;
 using Fermata.Resources.Signals;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
@@ -117,8 +119,11 @@ public static class Checkpointer
                 ProcessDumper.Dump(ctx, record);
                 SignalsDumper.Dump(ctx, record);
                 ThreadsDumper.Dump(ctx, record);
+                SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
                 MemoryDumper.Dump(ctx, record);
+                MemoryPolicies.Dump(ctx, record);
+                MemoryLockdown.Dump(ctx, record);
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }

@@ -9,11 +9,13 @@ public static class ImageFormat
     /// <summary>The format this build writes. Version 2: blocks of unique pages, compressed, with
     /// page identities; page runs that refer to parent images. Version 3: the same encoding, with
     /// records an older Fermata would drop without a word (sockets, event objects, new process
-    /// state), so version 2 readers must refuse it.</summary>
-    public const uint Version = 3;
+    /// state), so version 2 readers must refuse it. Version 4: again the same encoding, with fields
+    /// for per-process and per-thread state a version 3 reader would drop (scheduling, timer
+    /// slack, memory policies, seals, locks, signal-driven I/O owners, leases).</summary>
+    public const uint Version = 4;
 
-    /// <summary>The oldest format this build restores: a version 2 image is a version 3 image
-    /// without the records version 3 added.</summary>
+    /// <summary>The oldest format this build restores: a version 2 or 3 image is a version 4 image
+    /// without the records and fields the later versions added.</summary>
     public const uint OldestReadable = 2;
 
     public const string ManifestFile = "manifest.img";

@@ -32,6 +32,8 @@ public sealed class ProcStat
     public int PGrp => (int)Field(5);
     public int Session => (int)Field(6);
     public ulong Flags => Field(9);
+    /// <summary>The effective priority less 100: 20 + nice for the fair policies.</summary>
+    public long Priority => SignedField(18);
     public long Nice => SignedField(19);
     /// <summary>When the process started, in clock ticks after boot: with the PID, it names one
     /// process for good (a PID can be reused, the pair cannot).</summary>

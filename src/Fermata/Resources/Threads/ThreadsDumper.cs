@@ -10,7 +10,7 @@ namespace Fermata.Resources.Threads;
 /// Dumps every thread: registers and the whole XSAVE area, signal mask (its queued signals are
 /// read at the end, <see cref="Signals.SignalsDumper.DumpPending"/>),
 /// rseq registration, robust futex list, clear-child-tid address, alternate signal stack, name,
-/// CPU affinity and nice value.
+/// CPU affinity, nice value and the thread's own prctl settings (<see cref="ThreadControls"/>).
 /// </summary>
 internal static class ThreadsDumper
 {
@@ -63,6 +63,7 @@ internal static class ThreadsDumper
         thread.AltStackAddress = BinaryPrimitives.ReadUInt64LittleEndian(ss);
         thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss.AsSpan(8));
         thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss.AsSpan(16));
+        ThreadControls.Dump(inj, thread, tid);
     }
 
     private static byte[] ReadAffinity(int tid)

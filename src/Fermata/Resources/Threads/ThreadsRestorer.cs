@@ -10,8 +10,8 @@ namespace Fermata.Resources.Threads;
 /// <summary>
 /// Recreates the threads with their saved TIDs (clone3 with set_tid from the main thread), gives
 /// each its kernel-side state (robust futex list, rseq area, clear-child-tid address, alternate
-/// stack, name, CPU affinity, nice), and at the very end its FPU/AVX state, registers and signal
-/// mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
+/// stack, name, CPU affinity, nice, its prctl settings, NUMA memory policy), and at the very end
+/// its FPU/AVX state, registers and signal mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
 /// registers go back exactly, and the resume happens from an interrupt stop, where the kernel
 /// applies its syscall-restart logic. Only a call interrupted with ERESTART_RESTARTBLOCK (a
 /// relative sleep, whose remaining time lived in the old kernel task), or a thread inside
@@ -77,6 +77,8 @@ internal static class ThreadsRestorer
                 long r = inj.Call(SyscallNumbers.Setpriority, 0 /* PRIO_PROCESS */, 0 /* this thread */, t.Nice);
                 if (r < 0) ctx.Warnings.Add($"could not restore nice {t.Nice} of thread {t.Tid}: {Errno.Describe((int)-r)}");
             }
+            ThreadControls.Restore(ctx, inj, t);
+            MemoryPolicy.MemoryPolicies.RestoreThread(ctx, t);
         }
     }
 

@@ -33,6 +33,7 @@ public enum VmFlags : uint
     Sync = 1 << 23,         // sf: MAP_SYNC on a DAX file
     UffdMinor = 1 << 24,    // ui: registered for userfaultfd minor faults
     MaybeGuard = 1 << 25,   // gu: guard regions were installed in it (MADV_GUARD_INSTALL)
+    Accounted = 1 << 26,    // ac: charged to the commit limit (private memory that is or was writable)
 }
 
 /// <summary>One line of /proc/PID/maps, with the VmFlags of the matching smaps entry.</summary>

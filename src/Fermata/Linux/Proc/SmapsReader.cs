@@ -69,6 +69,7 @@ public static class SmapsReader
                 "sf" => VmFlags.Sync,
                 "ui" => VmFlags.UffdMinor,
                 "gu" => VmFlags.MaybeGuard,
+                "ac" => VmFlags.Accounted,
                 _ => VmFlags.None,
             };
         }

@@ -40,9 +40,11 @@ internal static class MemoryRestorer
                 placements.Add(new PagePlacement(run.Location, m.Start + run.FirstPage * PageSize.Bytes, run.Count));
             }
             bool hasPages = placements.Count > before;
-            int prot = m.Prot | (hasPages ? Libc.PROT_WRITE : 0);
-            if (hasPages && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
+            bool charge = ChargedReadOnly(m);
+            int prot = m.Prot | (hasPages || charge ? Libc.PROT_WRITE : 0);
+            if ((hasPages || charge) && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
             Map(ctx, m, prot);
+            if (charge && !hasPages) KeepCharged(ctx, m);
             // Before its pages are written, so they are placed by it.
             MemoryPolicy.MemoryPolicies.RestoreMapping(ctx, m);
         }
@@ -119,6 +121,26 @@ internal static class MemoryRestorer
             if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
             throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
         }
+    }
+
+    /// <summary>
+    /// Private memory that was writable once stays charged to the commit limit (VmFlags "ac")
+    /// after it is made read-only or inaccessible, and can be made writable again without a new
+    /// charge (which strict overcommit may refuse). A mapping made without write permission is
+    /// never charged, so such a mapping is made writable and protected afterwards.
+    /// </summary>
+    private static bool ChargedReadOnly(MappingRecord m) =>
+        (m.VmFlags & VmFlags.Accounted) != 0 && (m.Prot & Libc.PROT_WRITE) == 0 && !m.Shared
+        && (m.VmFlags & VmFlags.NoReserve) == 0 && m.Kind is MappingKind.Anonymous or MappingKind.File;
+
+    /// <summary>
+    /// mprotect drops the charge of a mapping that has never held a page of its own (no anon_vma):
+    /// one page is written and discarded, which leaves the mapping as empty as it was, charged.
+    /// </summary>
+    private static void KeepCharged(RestoreContext ctx, MappingRecord m)
+    {
+        ctx.Memory.Write(m.Start, new byte[1]);
+        ctx.Main.Check($"discard the page written to keep {m.Describe()} charged", SyscallNumbers.Madvise, (long)m.Start, (long)PageSize.Bytes, Libc.MADV_DONTNEED);
     }
 
     /// <summary>A memfd as large as every mapping of shmem object <paramref name="id"/> needs.</summary>

@@ -36,7 +36,5 @@ public static class SyscallNumbers
         SchedSetscheduler = 144, SchedGetscheduler = 145, SchedSetparam = 142, SchedGetparam = 143,
         SchedSetattr = 314, SchedGetattr = 315, IoprioSet = 251, IoprioGet = 252, Mbind = 237,
         SetMempolicy = 238, GetMempolicy = 239, Mlockall = 151, Munlockall = 152, Mseal = 462, Mincore = 27,
-        // calls that swap the signal mask while they wait (TIF_RESTORE_SIGMASK)
-        RtSigsuspend = 130, Pselect6 = 270, Ppoll = 271, IoPgetevents = 333, EpollPwait2 = 441,
         IoSetup = 206, IoUringSetup = 425;
 }

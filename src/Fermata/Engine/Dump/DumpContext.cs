@@ -93,40 +93,23 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             scratch);
         var taken = _guards.Select(g => (g.Start, g.End)).Append((scratch.Address, scratch.Address + scratch.Size)).ToList();
         var (guard, unguarded) = GuardFrame.Place(this, injector, sites, taken);
-        if (guard == null) Session.Warnings.Add($"thread {tid} of process {Pid} was not guarded against the controller's death during the dump: {unguarded}");
-        _injectors[tid] = injector;
-        if (SwapsSignalMask(injector.Saved))
-        {
-            // The mask it has now is the call's; its own comes back on its next return to user
-            // space (restore_saved_sigmask), which this first call is. The guard then holds that one.
-            injector.Call(SyscallNumbers.Getpid);
-            if (guard != null)
-            {
-                guard.Remove(Memory);
-                (guard, _) = GuardFrame.Place(this, injector, sites, taken);
-            }
-        }
         if (guard != null) _guards.Add(guard);
+        else Session.Warnings.Add($"thread {tid} of process {Pid} was not guarded against the controller's death during the dump: {unguarded}");
+        _injectors[tid] = injector;
+        // PTRACE_GETSIGMASK gives the thread's own mask also while it waits in sigsuspend, ppoll,
+        // pselect or epoll_pwait (the kernel's saved_sigmask); setting one ends that wait's swap,
+        // and the thread makes the call again when it resumes, with its own mask put back.
         _signalMasks[tid] = Tracer.GetSigMask(tid);
         Tracer.SetSigMask(tid, ulong.MaxValue);
         return injector;
     }
 
     /// <summary>
-    /// A thread interrupted in a call that replaces its signal mask while it waits (sigsuspend,
-    /// ppoll, pselect, epoll_pwait...): until it returns to user space the kernel shows the call's
-    /// mask, and keeps the thread's own aside.
-    /// </summary>
-    private static bool SwapsSignalMask(UserRegs regs) => (long)regs.OrigRax is SyscallNumbers.RtSigsuspend
-        or SyscallNumbers.Ppoll or SyscallNumbers.Pselect6 or SyscallNumbers.EpollPwait or SyscallNumbers.EpollPwait2
-        or SyscallNumbers.IoPgetevents;
-
-    /// <summary>
     /// The signals queued to the process and to each thread, read once every call has been
     /// injected and before any thread gets its own mask back, so nothing was taken off a queue in
-    /// between: each one is recorded in the queue it is in, in order. A signal a thread was
-    /// given before it blocked everything (during the first call into a thread waiting in
-    /// sigsuspend) is held by its injector and queued again to that thread: it is recorded there.
+    /// between: each one is recorded in the queue it is in, in order. A signal that cannot be
+    /// blocked (SIGSTOP) and reached a thread between calls is held by its injector and queued
+    /// again to that thread: it is recorded there.
     /// </summary>
     public (List<byte[]> Shared, Dictionary<int, List<byte[]>> ByThread) ReadPendingSignals()
     {

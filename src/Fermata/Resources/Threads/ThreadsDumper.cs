@@ -19,9 +19,8 @@ internal static class ThreadsDumper
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         // An injector for every thread first: it aborts an interrupted rseq critical section
-        // (which moves the thread's instruction pointer), and a thread waiting in sigsuspend shows
-        // its own signal mask only after its first call (see DumpContext.Injector). The registers
-        // are those the injectors keep, as the threads will resume with them.
+        // (which moves the thread's instruction pointer). The registers are those the injectors
+        // keep, as the threads will resume with them.
         foreach (int tid in ctx.Frozen.Threads) ctx.Injector(tid);
         var registers = ctx.Frozen.Threads.ToDictionary(t => t, t => ctx.RegistersOf(t));
         foreach (int tid in ctx.Frozen.Threads)

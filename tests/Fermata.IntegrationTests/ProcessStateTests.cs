@@ -96,7 +96,9 @@ public sealed class ProcessStateTests
     /// A signal sent to a stopped process waits in the process's queue, though a thread that does
     /// not block it could take it once the process goes on. A checkpoint that leaves the process
     /// running must not move it to a thread's own queue (its injected calls used to take it off),
-    /// and the image records it as the process's.
+    /// the image records it as the process's, and the restored process, stopped again, still has
+    /// it queued (its handler used to run before the stop, as queued signals are taken lowest
+    /// number first and SIGUSR1 comes before SIGSTOP).
     /// </summary>
     [Fact]
     public void AProcessDirectedSignalStaysProcessDirectedThroughACheckpoint()
@@ -121,9 +123,16 @@ public sealed class ProcessStateTests
         foreach (var thread in process.GetProperty("threads").EnumerateArray())
             Assert.False(thread.TryGetProperty("pending_signals", out var pending) && pending.GetArrayLength() > 0, "a thread holds the process's signal");
 
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("second")));
+        w.Reap();
+        var restore = FermataCli.Run("restore", s.Path("second"), "--detach");
+        Expect.Succeeded(restore);
+        WaitForState(w.Pid, 'T');
+        ProcessSnapshot.AssertSame(before, ProcessSnapshot.Take(w.Pid));
         Libc.Kill(w.Pid, 18); // SIGCONT: the worker takes it
-        Assert.Equal(0, w.Reap());
+        Workload.WaitFor(w.Output, l => l == "done");
         Assert.Contains("check stopsignal ok", File.ReadAllText(w.Output));
+        Workload.WaitUntilGone(w.Pid);
     }
 
     private static JsonElement Find(JsonElement e, string property)

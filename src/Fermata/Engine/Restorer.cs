@@ -35,7 +35,8 @@ namespace Fermata.Engine;
 ///  6. Then, for all processes: credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
-///     calls); and only then let every thread of every process go.
+///     calls); files recreated for ones deleted while open are unlinked again; and only then let
+///     every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -133,6 +134,7 @@ public static class Restorer
                 ThreadsRestorer.Complete(ctx);
                 SchedulingRestorer.RestoreThreads(ctx);
             }
+            session.RemoveTemporaryPaths();
             foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");
             return (order[0], created[0].HostPid, pages, live.Count(c => c.WriteTracked));

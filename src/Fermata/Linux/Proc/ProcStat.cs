@@ -41,6 +41,8 @@ public sealed class ProcStat
     public ulong StartCode => Field(26);
     public ulong EndCode => Field(27);
     public ulong StartStack => Field(28);
+    /// <summary>The signal the parent gets when the process ends (SIGCHLD but for clone callers that chose another).</summary>
+    public int ExitSignal => (int)SignedField(38);
     public ulong StartData => Field(45);
     public ulong EndData => Field(46);
     public ulong StartBrk => Field(47);

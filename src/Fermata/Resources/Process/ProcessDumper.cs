@@ -27,6 +27,9 @@ internal static class ProcessDumper
         var status = ProcStatus.Read(pid);
         RefuseUnsupported(ctx, status);
         UnsupportedState.Refuse(ctx);
+        // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
+        if (stat.ExitSignal != Linux.Signals.SIGCHLD)
+            throw new UnsupportedResourceException($"process {pid} was created with exit signal {stat.ExitSignal} (clone), which Fermata cannot restore yet");
         if (!ctx.Session.IsJob) RefuseChildren(ctx);
 
         record.Pid = ctx.NsPid;

@@ -77,7 +77,10 @@ internal static class SchedulingDumper
             throw new UnsupportedResourceException($"thread {tid} of process {pid} has the real-time I/O class, which only a restore with CAP_SYS_NICE can set again");
     }
 
-    private static bool HoldsCapability(int cap) => (ProcStatus.Read(Libc.GetPid()).CapEff & (1UL << cap)) != 0;
+    private static bool HoldsCapability(int cap) => (OurCapabilities.Value & (1UL << cap)) != 0;
+
+    /// <summary>This controller's effective capabilities: what the restore it would run may do.</summary>
+    private static readonly Lazy<ulong> OurCapabilities = new(() => ProcStatus.Read(Libc.GetPid()).CapEff);
 
     /// <summary>"/autogroup-25 nice 0": the nice of the process's autogroup; null where it has none
     /// (the root task group, or a kernel without autogroups).</summary>

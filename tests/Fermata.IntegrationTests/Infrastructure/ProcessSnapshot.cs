@@ -15,7 +15,9 @@ namespace Fermata.IntegrationTests.Infrastructure;
 /// I/O priority, for every descriptor its link and fdinfo (locks included) and, on the
 /// controller's own copy of it, its owner, signal, lease and seals, and for every mapping its
 /// line in maps, its VmFlags and its NUMA policy. Values that legitimately differ are listed,
-/// each with its reason, in <see cref="KnownDifferences"/>.
+/// each with its reason, in <see cref="KnownDifferences"/>. What no file shows from outside (a
+/// thread's own timer slack: timerslack_ns is the main thread's; TSC and cpuid faulting; a
+/// thread's memory policy) the workloads check from inside (tests/workloads/state.c).
 /// </summary>
 public sealed class ProcessSnapshot
 {

@@ -60,7 +60,7 @@ internal static class SchedulingRestorer
         {
             int errno = WriteProcFile(ctx.Pid, "autogroup", p.AutogroupNice);
             if (errno == 0) return;
-            if (errno != Errno.EAGAIN || attempt == 30)
+            if (errno != Errno.EAGAIN || attempt == 100)
                 throw new SystemCallException($"restore the autogroup nice {p.AutogroupNice} of process {p.Pid}", errno);
             Thread.Sleep(20);
         }

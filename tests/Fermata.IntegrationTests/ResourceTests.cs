@@ -26,16 +26,14 @@ public sealed class ResourceTests
 
         using var w = Workload.Start(s.Path("run/out.log"), resources, [s.Path("run/out.log"), s.Path("run"), "100", "10", .. user]);
         w.WaitForTick(10);
-        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
-        Expect.Succeeded(checkpoint);
-        w.Reap();
-        Assert.True(Workload.LastTick(w.Output) < 100);
-
-        // A 1 TiB reservation and a 4 MiB shared mapping: the image holds only what is populated.
-        long imageBytes = new DirectoryInfo(s.Path("image")).EnumerateFiles().Sum(f => f.Length);
-        Assert.True(imageBytes < 32 << 20, $"image is {imageBytes} bytes");
-
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        // What /proc shows of the process is the same after the restore (ProcessSnapshot).
+        ProcessSnapshot.CheckpointRestoreAndCompare(w, s.Path("image"), () =>
+        {
+            Assert.True(Workload.LastTick(w.Output) < 100);
+            // A 1 TiB reservation and a 4 MiB shared mapping: the image holds only what is populated.
+            long imageBytes = new DirectoryInfo(s.Path("image")).EnumerateFiles().Sum(f => f.Length);
+            Assert.True(imageBytes < 32 << 20, $"image is {imageBytes} bytes");
+        });
         string actual = File.ReadAllText(w.Output);
         Assert.DoesNotContain("FAILED", actual);
         Assert.Equal(expected, actual);

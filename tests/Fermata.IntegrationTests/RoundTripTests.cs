@@ -4,20 +4,18 @@ namespace Fermata.IntegrationTests;
 
 /// <summary>
 /// Checkpoint a real process, kill it, restore it: the output continues with no gap and no
-/// repeat, and the whole output equals an uninterrupted run's byte for byte.
+/// repeat, and the whole output equals an uninterrupted run's byte for byte; and what /proc shows
+/// of the restored process is what it showed of the checkpointed one (<see cref="ProcessSnapshot"/>).
 /// </summary>
 public sealed class RoundTripTests
 {
     /// <summary>Checkpoints the workload (which kills it once the image is safe), checks the cut
-    /// landed mid-run, restores it in the foreground and checks the whole output equals the
-    /// uninterrupted run's.</summary>
+    /// landed mid-run, restores it in the foreground, compares what /proc shows before and after,
+    /// and checks the whole output equals the uninterrupted run's.</summary>
     private static CliResult CheckpointKillAndRestore(Scratch s, Workload w, string expected, int total, string word = "tick")
     {
-        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
-        Expect.Succeeded(checkpoint);
-        Assert.Equal(137, w.Reap());
-        Assert.True(Workload.LastTick(w.Output, word) < total, "the checkpoint should land mid-run");
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        var checkpoint = ProcessSnapshot.CheckpointRestoreAndCompare(w, s.Path("image"),
+            () => Assert.True(Workload.LastTick(w.Output, word) < total, "the checkpoint should land mid-run"));
         Assert.Equal(expected, File.ReadAllText(w.Output));
         return checkpoint;
     }
@@ -43,6 +41,7 @@ public sealed class RoundTripTests
         using var w = Workload.Start(s.Path("out.log"), Workloads.Threads, s.Path("out.log"), "256", "400", "10", "3000");
         w.WaitForTick(30); // before half: the waiter waits, the reader reads, the sleeper sleeps
 
+        var before = ProcessSnapshot.Take(w.Pid);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
         Expect.Succeeded(checkpoint);
         Assert.Contains("8 threads", checkpoint.Stdout);
@@ -55,7 +54,7 @@ public sealed class RoundTripTests
         Assert.Contains("in futex", inspect.Stdout);
         Assert.Contains("in clock_nanosleep", inspect.Stdout);
 
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        ProcessSnapshot.RestoreAndCompare(before, w.Pid, s.Path("image"));
         string actual = File.ReadAllText(w.Output);
         Assert.Contains("sleeper slept\nreader got R\nwaiter woke\n", actual);
         Assert.Equal(expected, actual);
@@ -95,12 +94,13 @@ public sealed class RoundTripTests
         // The first restore runs in the foreground, waiting for the restored process.
         using var restore = FermataCli.Start(null, "restore", s.Path("first"));
         Workload.WaitFor(w.Output, l => l == $"tick {first + 40}");
+        var before = ProcessSnapshot.Take(w.Pid);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("second")));
         Assert.True(restore.WaitForExit(TimeSpan.FromSeconds(60)));
         Assert.Equal(137, restore.ExitCode); // the restored process was killed by the second checkpoint
         Assert.True(Workload.LastTick(w.Output) < 300);
 
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("second")));
+        ProcessSnapshot.RestoreAndCompare(before, w.Pid, s.Path("second"));
         Assert.Equal(expected, File.ReadAllText(w.Output));
     }
 
@@ -112,6 +112,7 @@ public sealed class RoundTripTests
         using var w = Workload.Start(s.Path("out.log"), Workloads.Counter, s.Path("out.log"), "64", "300", "5");
         w.WaitForTick(30);
 
+        var before = ProcessSnapshot.Take(w.Pid);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--leave-running");
         Expect.Succeeded(checkpoint);
         Assert.Contains("left running", checkpoint.Stdout);
@@ -123,7 +124,7 @@ public sealed class RoundTripTests
 
         // The restored process starts from the checkpoint again; the ticks written after it are
         // rewound from the output file, so the result is still exactly one uninterrupted run.
-        Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
+        ProcessSnapshot.RestoreAndCompare(before, w.Pid, s.Path("image"));
         Assert.Equal(expected, File.ReadAllText(w.Output));
     }
 

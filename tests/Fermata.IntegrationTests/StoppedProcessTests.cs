@@ -15,6 +15,7 @@ public sealed class StoppedProcessTests
         w.WaitForTick(20);
         Libc.Kill(w.Pid, 19); // SIGSTOP
         WaitForState(w.Pid, 'T');
+        var before = ProcessSnapshot.Take(w.Pid);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
         w.Reap();
 
@@ -23,6 +24,7 @@ public sealed class StoppedProcessTests
         int pid = int.Parse(restore.Stdout.Trim().Split('\n')[^1]);
         Assert.Equal(w.Pid, pid);
         WaitForState(pid, 'T');
+        ProcessSnapshot.AssertSame(before, ProcessSnapshot.Take(pid));
         int stoppedAt = Workload.LastTick(w.Output);
         Libc.Kill(pid, 18); // SIGCONT
         Workload.WaitFor(w.Output, l => l == "done");

@@ -44,6 +44,27 @@ public sealed class ProcParserTests
         Assert.True(maps[2].Flags.HasFlag(VmFlags.DontDump | VmFlags.NoReserve));
     }
 
+    /// <summary>The letters of state a restore must carry (madvise hints, seals, droppable,
+    /// guard regions, the commit charge) and the protection key line.</summary>
+    [Fact]
+    public void SmapsEntriesCarryTheLettersOfRestorableState()
+    {
+        string text = """
+            7f0000000000-7f0000004000 rw-p 00000000 00:00 0
+            ProtectionKey:         3
+            VmFlags: rd wr mr mw me rr ac sl gu
+            7f0000004000-7f0000006000 rw-p 00000000 00:00 0
+            ProtectionKey:         0
+            VmFlags: rd wr mr mw me nr wf dd dp sr ht sf ui
+            """;
+        var maps = SmapsReader.Parse(text);
+        Assert.Equal(VmFlags.RandomRead | VmFlags.Accounted | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.MayWrite, maps[0].Flags);
+        Assert.Equal(3, maps[0].ProtectionKey);
+        Assert.Equal(VmFlags.NoReserve | VmFlags.WipeOnFork | VmFlags.DontDump | VmFlags.Droppable | VmFlags.SequentialRead
+            | VmFlags.HugeTlb | VmFlags.Sync | VmFlags.UffdMinor | VmFlags.MayWrite, maps[1].Flags);
+        Assert.Equal(0, maps[1].ProtectionKey);
+    }
+
     [Fact]
     public void StatusFields()
     {

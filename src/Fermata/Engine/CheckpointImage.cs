@@ -238,7 +238,8 @@ public sealed class CheckpointImage : IDisposable
             if (t.Registers.Length != UserRegs.Size) throw Damaged($"holds registers of thread {t.Tid} of the wrong size");
             if (t.ExtendedState.Length is < 576 or > 1 << 20) throw Damaged($"holds an FPU state of thread {t.Tid} of the wrong size");
             if (t.PendingSignals.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
-            if (t.CpuAffinity.Length > 1024 || t.Name.Length > 64) throw Damaged($"holds an oversized attribute of thread {t.Tid}");
+            if (t.CpuAffinity.Length > 1024 || t.Name.Length > 64 || t.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized attribute of thread {t.Tid}");
+            if (t.MceKill > 3) throw Damaged($"holds an unknown machine-check kill policy for thread {t.Tid}");
         }
         if (p.Signals.PendingShared.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
         if (p.Mm.Auxv.Length > 4096) throw Damaged($"holds an oversized auxiliary vector for process {p.Pid}");
@@ -262,6 +263,9 @@ public sealed class CheckpointImage : IDisposable
                 if (!Pages.Contains(run.Location, run.Count))
                     throw Damaged($"refers to pages beyond the page stores for mapping {m.Describe()}");
             }
+            if (m.GuardPages.Any(g => g.Count == 0 || g.Count > pages || g.First > pages - g.Count))
+                throw Damaged($"holds guard pages outside mapping {m.Describe()} of process {p.Pid}");
+            if (m.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized memory policy for mapping {m.Describe()}");
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
         var fds = new HashSet<int>();

@@ -7,7 +7,9 @@ using Fermata.Linux.Proc;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
+using Fermata.Resources.MemoryPolicy;
 using Fermata.Resources.Process;
+using Fermata.Resources.Scheduling;
 using Fermata.Resources.Signals;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
@@ -120,8 +122,11 @@ public static class Checkpointer
                 ProcessDumper.Dump(ctx, record);
                 SignalsDumper.Dump(ctx, record);
                 ThreadsDumper.Dump(ctx, record);
+                SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
                 MemoryDumper.Dump(ctx, record);
+                MemoryPolicies.Dump(ctx, record);
+                MemoryLockdown.Dump(ctx, record);
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }
@@ -140,8 +145,8 @@ public static class Checkpointer
             }
             foreach (var (ctx, record) in records)
             {
+                SignalsDumper.DumpPending(ctx, record); // after the last injected call
                 ctx.ReleaseThreads();
-                ThreadsDumper.AddLateSignals(ctx, record);
             }
             timer.Mark("find pages");
 

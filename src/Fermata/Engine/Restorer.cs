@@ -6,6 +6,7 @@ using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
 using Fermata.Resources.Process;
+using Fermata.Resources.Scheduling;
 using Fermata.Resources.Signals;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
@@ -24,14 +25,20 @@ namespace Fermata.Engine;
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
 ///     process groups are joined, and zombies exit with their saved status.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO
-///     (every process first); then per process mappings and pages, then arm the write tracker for
-///     this image; descriptors (shared ones made in the process that made them originally, and
-///     copied from there); process state; threads and their state; signal handlers and pending
-///     signals. Then, in each, its epoll instances, whose interest lists may watch any process's
-///     descriptors.
-///  5. Then, for all processes: close what the restore kept open, take away the inotify events
-///     the restore caused, give back credentials, the parent-death signal, FPU state, registers
-///     and signal masks; and only then let every thread of every process go.
+///     (every process first); then per process mappings (each with its NUMA policy) and pages,
+///     then arm the write tracker for this image; descriptors (shared ones made in the process
+///     that made them originally, and copied from there); process state; threads and their state;
+///     signal handlers and pending signals; the OOM adjustment and autogroup nice (through /proc,
+///     while its files are still ours).
+///  5. Then, for all processes: epoll interest lists (which may watch any process's
+///     descriptors); memfd seals and file leases; close what the restore kept open; then what
+///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
+///     memory-deny-write-execute); the inotify events the restore caused are taken away.
+///  6. Then, for all processes: credentials; the parent-death signal and the owners of
+///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
+///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
+///     calls); files recreated for ones deleted while open are unlinked again; and only then let
+///     every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -111,6 +118,7 @@ public static class Restorer
                 foreach (var (saved, injector) in ctx.Threads) created.First(c => c.HostPid == ctx.Pid).Threads.Add(injector.Tid);
                 ThreadsRestorer.RestoreState(ctx);
                 SignalsRestorer.Restore(ctx);
+                SchedulingRestorer.RestoreProcess(ctx);
             }
             // Epoll interest lists refer to descriptions any process of the job may hold.
             foreach (var ctx in live) Resources.Epoll.EpollRestorer.Restore(ctx);
@@ -120,6 +128,8 @@ public static class Restorer
                 FileOpener.SealMemfds(ctx);
                 ctx.CloseMemfds();
                 ctx.CloseKept();
+                SignalDrivenIo.RestoreLeases(ctx);
+                MemoryLockdown.Restore(ctx);
             }
             // What the restore did to watched files is no event for the program: it happened while it was stopped.
             foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
@@ -127,8 +137,11 @@ public static class Restorer
             {
                 CredentialsRestorer.Restore(ctx);
                 ProcessRestorer.RestoreParentDeathSignal(ctx);
+                SignalDrivenIo.RestoreOwners(ctx);
                 ThreadsRestorer.Complete(ctx);
+                SchedulingRestorer.RestoreThreads(ctx);
             }
+            session.RemoveTemporaryPaths();
             foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");
             return (order[0], created[0].HostPid, pages, live.Count(c => c.WriteTracked));

@@ -8,12 +8,13 @@ public static class ImageFormat
 {
     /// <summary>The format this build writes. Version 2: blocks of unique pages, compressed, with
     /// page identities; page runs that refer to parent images. Version 3: the same encoding, with
-    /// records an older Fermata would drop without a word (sockets, event objects, new process
-    /// state), so version 2 readers must refuse it.</summary>
+    /// records and fields an older Fermata would drop without a word (sockets, event objects,
+    /// per-process and per-thread state such as scheduling, timer slack, memory policies, seals,
+    /// signal-driven I/O owners and leases), so version 2 readers must refuse it.</summary>
     public const uint Version = 3;
 
     /// <summary>The oldest format this build restores: a version 2 image is a version 3 image
-    /// without the records version 3 added.</summary>
+    /// without the records and fields version 3 added.</summary>
     public const uint OldestReadable = 2;
 
     public const string ManifestFile = "manifest.img";

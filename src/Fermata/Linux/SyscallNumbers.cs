@@ -35,6 +35,6 @@ public static class SyscallNumbers
         // scheduling, memory policy and locking
         SchedSetscheduler = 144, SchedGetscheduler = 145, SchedSetparam = 142, SchedGetparam = 143,
         SchedSetattr = 314, SchedGetattr = 315, IoprioSet = 251, IoprioGet = 252, Mbind = 237,
-        SetMempolicy = 238, GetMempolicy = 239, Mlockall = 151, Munlockall = 152, Mseal = 462,
+        SetMempolicy = 238, GetMempolicy = 239, Mlockall = 151, Munlockall = 152, Mseal = 462, Mincore = 27,
         IoSetup = 206, IoUringSetup = 425;
 }

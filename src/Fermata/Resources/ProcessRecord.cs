@@ -46,6 +46,20 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     public List<ThreadRecord> Threads { get; set; } = [];
     public List<MappingRecord> Mappings { get; set; } = [];
     public List<DescriptorRecord> Descriptors { get; set; } = [];
+    /// <summary>/proc/PID/oom_score_adj.</summary>
+    public int OomScoreAdj { get; set; }
+    /// <summary>The nice value of the process's autogroup (/proc/PID/autogroup), which its
+    /// session shares.</summary>
+    public int AutogroupNice { get; set; }
+    /// <summary>mlockall(MCL_FUTURE) in force: MCL_FUTURE (2), with MCL_ONFAULT (4) when new
+    /// mappings are locked as they fault.</summary>
+    public uint MlockFuture { get; set; }
+    /// <summary>PR_SET_MEMORY_MERGE: every mapping, present and future, may be merged by KSM.</summary>
+    public bool MemoryMerge { get; set; }
+    /// <summary>PR_GET_MDWE: memory-deny-write-execute flags (PR_MDWE_*).</summary>
+    public uint Mdwe { get; set; }
+    /// <summary>/proc/PID/coredump_filter: which mappings a core dump includes.</summary>
+    public uint CoredumpFilter { get; set; }
 
     public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
             "One process: its identity, per-process state and the records of what it holds.")
@@ -76,6 +90,12 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .Messages(25, "mappings", p => p.Mappings, "in ascending address order")
         .Messages(26, "descriptors", p => p.Descriptors)
         .Bool(27, "cwd_deleted", p => p.CwdDeleted, (p, v) => p.CwdDeleted = v, "the working directory had been removed")
+        .SInt32(28, "oom_score_adj", p => p.OomScoreAdj, (p, v) => p.OomScoreAdj = v)
+        .SInt32(29, "autogroup_nice", p => p.AutogroupNice, (p, v) => p.AutogroupNice = v, "the nice value of its session's autogroup")
+        .UInt32(30, "mlock_future", p => p.MlockFuture, (p, v) => p.MlockFuture = v, "mlockall flags in force for new mappings: MCL_FUTURE 2, MCL_ONFAULT 4", Show.Hex)
+        .Bool(31, "memory_merge", p => p.MemoryMerge, (p, v) => p.MemoryMerge = v, "PR_SET_MEMORY_MERGE (KSM for every mapping)")
+        .UInt32(32, "mdwe", p => p.Mdwe, (p, v) => p.Mdwe = v, "PR_GET_MDWE: memory-deny-write-execute flags", Show.Hex)
+        .UInt32(33, "coredump_filter", p => p.CoredumpFilter, (p, v) => p.CoredumpFilter = v, "/proc/PID/coredump_filter; 0 in older images (left as inherited)", Show.Hex)
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

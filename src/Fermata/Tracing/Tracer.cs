@@ -210,6 +210,16 @@ public sealed unsafe class Tracer : IDisposable
         return config;
     }
 
+    /// <summary>The mode of a thread's syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH):
+    /// 0 off, 1 on (struct ptrace_sud_config's first field).</summary>
+    public ulong GetSyscallUserDispatchMode(int tid)
+    {
+        const int PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG = 0x4211;
+        ulong* config = stackalloc ulong[4]; // mode, selector, offset, len
+        Ptrace(PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG, tid, 4 * sizeof(ulong), (long)config, "PTRACE_GET_SYSCALL_USER_DISPATCH_CONFIG");
+        return config[0];
+    }
+
     public byte[] GetSigInfo(int tid)
     {
         var info = new byte[SigInfoSize];

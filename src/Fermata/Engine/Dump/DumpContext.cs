@@ -11,6 +11,12 @@ namespace Fermata.Engine.Dump;
 /// system-call injection for what the kernel shows no other way (signal handlers, clear-child-tid
 /// addresses, alternate stacks, itimers, some prctl values).
 ///
+/// While calls are injected into a thread it blocks every signal (its own mask is kept aside and
+/// given back at release): a thread run for an injected call would otherwise take a queued signal
+/// off the process's shared queue, and it could only be queued again to that one thread. The
+/// queued signals are read once all calls are done (<see cref="ReadPendingSignals"/>), so those
+/// that arrived during the dump are in the image too, each in the queue it was in.
+///
 /// Injected calls write their results into scratch memory below the red zone of a thread's
 /// stack: the ABI lets a signal handler overwrite it at any moment, so no program can rely on it.
 /// Its bytes are saved first and put back before memory is copied, so the image (and, with
@@ -43,14 +49,8 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public int NsPid => Session.NsPid(Pid);
     public List<MapsEntry> Maps { get; }
 
-    /// <summary>Signals queued to the process and to each thread when it was frozen, read before
-    /// any injected call could take one off the queue.</summary>
-    public List<byte[]> PendingShared { get; }
-    public Dictionary<int, List<byte[]>> PendingByThread { get; }
-
-    /// <summary>Signals that arrived at a thread during the dump (taken off it between injected
-    /// calls); they belong in the image too.</summary>
-    public Dictionary<int, List<byte[]>> LateSignals { get; } = [];
+    /// <summary>Each injected thread's own signal mask, set aside while it blocks every signal.</summary>
+    private readonly Dictionary<int, ulong> _signalMasks = [];
 
     public DumpContext(DumpSession session, FrozenProcess frozen)
     {
@@ -58,8 +58,6 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         Frozen = frozen;
         Memory = new RemoteMemory(frozen.Pid);
         Maps = SmapsReader.Read(frozen.Pid);
-        PendingShared = Tracer.PeekPendingSignals(frozen.Threads[0], shared: true);
-        PendingByThread = frozen.Threads.ToDictionary(t => t, t => Tracer.PeekPendingSignals(t, shared: false));
     }
 
     private SafeFd? _procMem;
@@ -71,6 +69,11 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     /// <summary>A thread's registers as frozen (not as changed by injected calls).</summary>
     public UserRegs RegistersOf(int tid) =>
         _injectors.TryGetValue(tid, out var injector) ? injector.Saved : Tracer.GetRegs(tid);
+
+    /// <summary>A thread's own signal mask (not the one it blocks everything with while calls
+    /// are injected).</summary>
+    public ulong SignalMaskOf(int tid) =>
+        _signalMasks.TryGetValue(tid, out ulong mask) ? mask : Tracer.GetSigMask(tid);
 
     /// <summary>Our own copy of one of the process's descriptors (through a pidfd).</summary>
     public SafeFd GrabDescriptor(int fd) => (_pidfd ??= PidFd.Open(Pid)).Grab(fd);
@@ -93,7 +96,32 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         if (guard != null) _guards.Add(guard);
         else Session.Warnings.Add($"thread {tid} of process {Pid} was not guarded against the controller's death during the dump: {unguarded}");
         _injectors[tid] = injector;
+        // PTRACE_GETSIGMASK gives the thread's own mask also while it waits in sigsuspend, ppoll,
+        // pselect or epoll_pwait (the kernel's saved_sigmask); setting one ends that wait's swap,
+        // and the thread makes the call again when it resumes, with its own mask put back.
+        _signalMasks[tid] = Tracer.GetSigMask(tid);
+        Tracer.SetSigMask(tid, ulong.MaxValue);
         return injector;
+    }
+
+    /// <summary>
+    /// The signals queued to the process and to each thread, read once every call has been
+    /// injected and before any thread gets its own mask back, so nothing was taken off a queue in
+    /// between: each one is recorded in the queue it is in, in order. A signal that cannot be
+    /// blocked (SIGSTOP) and reached a thread between calls is held by its injector and queued
+    /// again to that thread: it is recorded there.
+    /// </summary>
+    public (List<byte[]> Shared, Dictionary<int, List<byte[]>> ByThread) ReadPendingSignals()
+    {
+        var shared = Tracer.PeekPendingSignals(Frozen.Threads[0], shared: true);
+        var byThread = new Dictionary<int, List<byte[]>>();
+        foreach (int tid in Frozen.Threads)
+        {
+            var queued = Tracer.PeekPendingSignals(tid, shared: false);
+            if (_injectors.TryGetValue(tid, out var injector)) queued.AddRange(injector.Intercepted);
+            byThread[tid] = queued;
+        }
+        return (shared, byThread);
     }
 
     /// <summary>The injector of the main thread (or the first thread), for process-wide queries.</summary>
@@ -156,14 +184,17 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         }
     }
 
-    /// <summary>Returns every thread to its frozen state and registers, then puts the bytes of the
-    /// guard frames and the scratch area back, noting the signals that arrived meanwhile
-    /// (<see cref="LateSignals"/>).</summary>
+    /// <summary>Returns every thread to its frozen state, signal mask and registers, then puts the
+    /// bytes of the guard frames and the scratch area back. Signals a thread was given between
+    /// calls are queued to it again.</summary>
     public void ReleaseThreads()
     {
         foreach (var (tid, injector) in _injectors)
-            if (injector.Intercepted.Count > 0) LateSignals[tid] = injector.Intercepted.ToList();
-        foreach (var injector in _injectors.Values) injector.RestoreAndReinterrupt();
+        {
+            // Its own mask first: a controller that dies after this leaves no thread blocking everything.
+            if (_signalMasks.Remove(tid, out ulong mask)) Tracer.SetSigMask(tid, mask);
+            injector.RestoreAndReinterrupt();
+        }
         _injectors.Clear();
         for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);
         _guards.Clear();

@@ -107,9 +107,14 @@ internal sealed class RestoreSession : IDisposable
         return _shmemObjects.TryGetValue(shmem, out var o) ? o : (1, 0);
     }
 
-    public void Dispose()
+    /// <summary>Removes the files recreated for descriptors and mappings of files deleted while
+    /// open: once every process holds them, and before any runs, so none sees them linked.</summary>
+    public void RemoveTemporaryPaths()
     {
         foreach (var path in TemporaryPaths)
             try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        TemporaryPaths.Clear();
     }
+
+    public void Dispose() => RemoveTemporaryPaths();
 }

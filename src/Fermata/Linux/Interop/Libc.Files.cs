@@ -28,6 +28,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "write", SetLastError = true)]
     internal static partial nint Write(int fd, void* buffer, nuint count);
 
+    [LibraryImport(Name, EntryPoint = "fchmod", SetLastError = true)]
+    internal static partial int FChmod(int fd, uint mode);
+
     [LibraryImport(Name, EntryPoint = "pread64", SetLastError = true)]
     internal static partial nint PRead(int fd, void* buffer, nuint count, long offset);
 

@@ -21,11 +21,19 @@ public enum VmFlags : uint
     Mergeable = 1 << 11,    // mg: MADV_MERGEABLE
     UffdMissing = 1 << 12,  // um
     UffdWp = 1 << 13,       // uw
-    SealedSystem = 1 << 14, // sl
+    Sealed = 1 << 14,       // sl: mseal
     MixedMap = 1 << 15,     // mm
     Shadow = 1 << 16,       // ss: shadow stack
     NoReserve = 1 << 17,    // nr: no swap space reserved
     MayWrite = 1 << 18,     // mw: may be made writable (a shared file mapping's file was opened for writing)
+    SequentialRead = 1 << 19, // sr: MADV_SEQUENTIAL
+    RandomRead = 1 << 20,   // rr: MADV_RANDOM
+    Droppable = 1 << 21,    // dp: MAP_DROPPABLE, whose pages the kernel may free under pressure
+    HugeTlb = 1 << 22,      // ht: hugetlbfs pages
+    Sync = 1 << 23,         // sf: MAP_SYNC on a DAX file
+    UffdMinor = 1 << 24,    // ui: registered for userfaultfd minor faults
+    MaybeGuard = 1 << 25,   // gu: guard regions were installed in it (MADV_GUARD_INSTALL)
+    Accounted = 1 << 26,    // ac: charged to the commit limit (private memory that is or was writable)
 }
 
 /// <summary>One line of /proc/PID/maps, with the VmFlags of the matching smaps entry.</summary>
@@ -44,6 +52,8 @@ public sealed record MapsEntry
     /// <summary>The path or pseudo-name ("[heap]", "[stack]", "[vdso]"), empty for anonymous memory.</summary>
     public string Path { get; init; } = "";
     public VmFlags Flags { get; init; }
+    /// <summary>The memory protection key (smaps' ProtectionKey), 0 where none is used.</summary>
+    public int ProtectionKey { get; init; }
 
     public ulong Length => End - Start;
     public int Prot => (Read ? 1 : 0) | (Write ? 2 : 0) | (Exec ? 4 : 0);

@@ -53,6 +53,18 @@ public static unsafe class ProcFiles
 
     public static bool Exists(int pid) => Directory.Exists($"/proc/{pid}");
 
+    /// <summary>Writes <paramref name="text"/> to /proc/PID/ENTRY (a setting such as
+    /// oom_score_adj); returns 0 or the errno, for the caller to judge.</summary>
+    public static int TryWrite(int pid, string entry, string text)
+    {
+        int fd = Libc.Open(Path(pid, entry), Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) return Libc.LastErrno;
+        using var handle = new SafeFd(fd);
+        var bytes = Encoding.ASCII.GetBytes(text);
+        fixed (byte* p = bytes)
+            return Libc.Write(fd, p, (nuint)bytes.Length) < 0 ? Libc.LastErrno : 0;
+    }
+
     /// <summary>The thread IDs of a process, in ascending order.</summary>
     public static List<int> ThreadIds(int pid)
     {

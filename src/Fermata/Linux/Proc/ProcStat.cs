@@ -32,6 +32,8 @@ public sealed class ProcStat
     public int PGrp => (int)Field(5);
     public int Session => (int)Field(6);
     public ulong Flags => Field(9);
+    /// <summary>The effective priority less 100: 20 + nice for the fair policies.</summary>
+    public long Priority => SignedField(18);
     public long Nice => SignedField(19);
     /// <summary>When the process started, in clock ticks after boot: with the PID, it names one
     /// process for good (a PID can be reused, the pair cannot).</summary>
@@ -39,6 +41,8 @@ public sealed class ProcStat
     public ulong StartCode => Field(26);
     public ulong EndCode => Field(27);
     public ulong StartStack => Field(28);
+    /// <summary>The signal the parent gets when the process ends (SIGCHLD but for clone callers that chose another).</summary>
+    public int ExitSignal => (int)SignedField(38);
     public ulong StartData => Field(45);
     public ulong EndData => Field(46);
     public ulong StartBrk => Field(47);

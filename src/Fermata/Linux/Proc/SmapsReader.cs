@@ -2,7 +2,8 @@ namespace Fermata.Linux.Proc;
 
 /// <summary>
 /// Reads the mappings of a process from /proc/PID/smaps: the maps lines plus each mapping's
-/// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory).
+/// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory), and
+/// its protection key.
 /// </summary>
 public static class SmapsReader
 {
@@ -25,6 +26,10 @@ public static class SmapsReader
             else if (current != null && line.StartsWith("VmFlags:", StringComparison.Ordinal))
             {
                 current = current with { Flags = ParseFlags(line.AsSpan(8)) };
+            }
+            else if (current != null && line.StartsWith("ProtectionKey:", StringComparison.Ordinal))
+            {
+                current = current with { ProtectionKey = int.Parse(line.AsSpan(14).Trim()) };
             }
         }
         if (current != null) result.Add(current);
@@ -52,11 +57,19 @@ public static class SmapsReader
                 "mg" => VmFlags.Mergeable,
                 "um" => VmFlags.UffdMissing,
                 "uw" => VmFlags.UffdWp,
-                "sl" => VmFlags.SealedSystem,
+                "sl" => VmFlags.Sealed,
                 "mm" => VmFlags.MixedMap,
                 "ss" => VmFlags.Shadow,
                 "nr" => VmFlags.NoReserve,
                 "mw" => VmFlags.MayWrite,
+                "sr" => VmFlags.SequentialRead,
+                "rr" => VmFlags.RandomRead,
+                "dp" => VmFlags.Droppable,
+                "ht" => VmFlags.HugeTlb,
+                "sf" => VmFlags.Sync,
+                "ui" => VmFlags.UffdMinor,
+                "gu" => VmFlags.MaybeGuard,
+                "ac" => VmFlags.Accounted,
                 _ => VmFlags.None,
             };
         }

@@ -24,6 +24,23 @@ public enum DescriptionKind
     Inotify = 10,
 }
 
+/// <summary>Who gets the signals of signal-driven I/O (O_ASYNC) and of lease breaks: F_GETOWN_EX's kind.</summary>
+public enum OwnerKind
+{
+    None = 0,
+    Thread = 1,
+    Process = 2,
+    ProcessGroup = 3,
+}
+
+/// <summary>A file lease (F_SETLEASE) held through the description.</summary>
+public enum LeaseKind
+{
+    None = 0,
+    Read = 1,
+    Write = 2,
+}
+
 /// <summary>
 /// An open file description: what open(2) or pipe(2) created, with its flags and offset.
 /// Several descriptors (after dup, or fd 1 and 2 from "&gt;log 2&gt;&amp;1") share one; they
@@ -38,6 +55,12 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
     /// <summary>Open flags (O_ACCMODE, O_APPEND, O_NONBLOCK, ...) without O_CLOEXEC, which is per descriptor.</summary>
     public int Flags { get; set; }
     public long Position { get; set; }
+    public OwnerKind OwnerKind { get; set; }
+    /// <summary>The owner's PID, TID or process group, as the image's processes see it.</summary>
+    public int Owner { get; set; }
+    /// <summary>F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).</summary>
+    public int Signal { get; set; }
+    public LeaseKind Lease { get; set; }
 
     public static RecordSchema<DescriptionRecord> Schema { get; } = new RecordSchema<DescriptionRecord>("DescriptionRecord", "open file description",
             "An open file description: what open(2), pipe(2) or socket(2) created, shared by every descriptor dup'ed or inherited from it.")
@@ -45,7 +68,12 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
         .Enum(2, "kind", d => d.Kind, (d, v) => d.Kind = v)
         .UInt32(3, "object", d => d.ObjectId, (d, v) => d.ObjectId = v, "the id of the record of its kind (file, pipe, socket...); for External, the launcher's descriptor 0-2")
         .SInt32(4, "flags", d => d.Flags, (d, v) => d.Flags = v, "open flags without O_CLOEXEC", Show.Octal)
-        .SInt64(5, "position", d => d.Position, (d, v) => d.Position = v);
+        .SInt64(5, "position", d => d.Position, (d, v) => d.Position = v)
+        .Enum(6, "owner_kind", d => d.OwnerKind, (d, v) => d.OwnerKind = v, "F_GETOWN_EX: who receives SIGIO (O_ASYNC) and lease-break signals")
+        .NonNegative(7, "owner", d => d.Owner, (d, v) => d.Owner = v, "that thread, process or process group, as the image numbers them")
+        .NonNegative(8, "signal", d => d.Signal, (d, v) => d.Signal = v, "F_SETSIG; 0 SIGIO")
+        .Enum(9, "lease", d => d.Lease, (d, v) => d.Lease = v, "F_SETLEASE")
+        .Check(d => d.Signal > Linux.Signals.SIGRTMAX ? "a valid signal number" : null);
 }
 
 /// <summary>A descriptor number of a process and the description it points to.</summary>

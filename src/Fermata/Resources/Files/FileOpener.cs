@@ -9,7 +9,8 @@ namespace Fermata.Resources.Files;
 /// Opens a file record inside the process being restored. Files that still exist are opened by
 /// path. A file deleted while open is recreated from its saved contents (at its old path when
 /// that is free, so /proc shows the same name), opened, and unlinked again once the restore no
-/// longer needs it. A memfd is created anew with memfd_create and filled.
+/// longer needs it. A memfd is created anew with memfd_create (sealable, and non-executable where
+/// it was), filled, given its mode, and sealed as it was once the restore no longer writes to it.
 /// </summary>
 internal static unsafe class FileOpener
 {
@@ -76,12 +77,15 @@ internal static unsafe class FileOpener
         {
             string name = file.Path.StartsWith("/memfd:", StringComparison.Ordinal) ? file.Path["/memfd:".Length..] : file.Path;
             ulong nameAddress = ctx.WriteString(name);
-            fd = (int)ctx.Main.Check($"memfd_create({name})", SyscallNumbers.MemfdCreate, (long)nameAddress,
-                MFD_CLOEXEC | (file.MemfdSeals != 0 ? MFD_ALLOW_SEALING : 0));
+            // Images before memfd_flags: sealable only where it had seals.
+            uint flags = file.MemfdFlags != 0 ? file.MemfdFlags : file.MemfdSeals != 0 ? MFD_ALLOW_SEALING : 0;
+            fd = (int)ctx.Main.Check($"memfd_create({name})", SyscallNumbers.MemfdCreate, (long)nameAddress, MFD_CLOEXEC | flags);
             using (var ours = ctx.GrabDescriptor(fd))
             {
                 if (Libc.FTruncate(ours.Fd, file.Size) < 0) throw Libc.Error($"size memfd {name}");
                 WriteContents(ctx, file, ours);
+                if (file.MemfdFlags != 0 && Libc.FChmod(ours.Fd, file.Mode & 0xfff) < 0)
+                    throw Libc.Error($"restore the mode {Convert.ToString(file.Mode & 0xfff, 8)} of memfd {name}");
             }
             fd = ctx.MoveHigh(fd);
             ctx.Session.AddShared(RestoreSession.SharedKind.Memfd, file.Id, ctx, fd);

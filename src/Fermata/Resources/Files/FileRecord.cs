@@ -42,6 +42,9 @@ public sealed class FileRecord : IWireRecord<FileRecord>
     public ulong ContentLength { get; set; }
     public bool HasContent { get; set; }
     public uint MemfdSeals { get; set; }
+    /// <summary>The memfd_create flags a memfd is made again with (MFD_ALLOW_SEALING, and
+    /// MFD_NOEXEC_SEAL or MFD_EXEC); 0 in older images, which made it sealable only when it had seals.</summary>
+    public uint MemfdFlags { get; set; }
     public uint Uid { get; set; }
     public uint Gid { get; set; }
     /// <summary>For a Proc file: the process whose /proc directory holds it (as the image counts
@@ -71,5 +74,6 @@ public sealed class FileRecord : IWireRecord<FileRecord>
         .UInt32(18, "gid", f => f.Gid, (f, v) => f.Gid = v)
         .PageRuns(19, "contents", f => f.ContentPages, (f, v) => f.ContentPages = v, "the contents' page runs, pages counted from the start of the file")
         .NonNegative(20, "proc_pid", f => f.ProcPid, (f, v) => f.ProcPid = v, "a Proc file: the process whose /proc directory holds it")
-        .String(21, "proc_entry", f => f.ProcEntry, (f, v) => f.ProcEntry = v, "a Proc file: its path within that directory");
+        .String(21, "proc_entry", f => f.ProcEntry, (f, v) => f.ProcEntry = v, "a Proc file: its path within that directory")
+        .UInt32(22, "memfd_flags", f => f.MemfdFlags, (f, v) => f.MemfdFlags = v, "a memfd: the memfd_create flags it is made with (MFD_ALLOW_SEALING 2, MFD_NOEXEC_SEAL 8, MFD_EXEC 0x10); 0 in older images", Show.Hex);
 }

@@ -47,9 +47,21 @@ internal static class FilesDumper
         foreach (var group in GroupByDescription(pid, fds))
         {
             var first = group[0];
-            DescriptionRecord description = external.TryGetValue(first.Fd, out int stdio) ? ctx.Image.ExternalDescription(stdio)
-                : ctx.Image.SharedDescription(ctx.Pid, first.Fd, first.Stat, (pid2, fd2) => SameDescription(pid, first.Fd, pid2, fd2))
-                  ?? Describe(ctx, first, fds);
+            DescriptionRecord description;
+            if (external.TryGetValue(first.Fd, out int stdio))
+            {
+                SignalDrivenIo.RefuseOnExternal(ctx, first);
+                description = ctx.Image.ExternalDescription(stdio);
+            }
+            else if (ctx.Image.SharedDescription(ctx.Pid, first.Fd, first.Stat, (pid2, fd2) => SameDescription(pid, first.Fd, pid2, fd2)) is { } shared)
+            {
+                description = shared; // recorded whole by the process that showed it first
+            }
+            else
+            {
+                description = Describe(ctx, first, fds);
+                SignalDrivenIo.Dump(ctx, first, description);
+            }
             ctx.Image.NoteDescription(ctx.Pid, first.Fd, first.Stat, description);
             foreach (var fd in group)
             {
@@ -219,7 +231,7 @@ internal static class FilesDumper
             if (contentsLink == null)
                 throw new UnsupportedResourceException($"process {ctx.Pid} uses deleted file {path}, and its contents cannot be reached");
             ctx.Image.StoreContents(file, SafeFd.Open(contentsLink, Libc.O_RDONLY, what: $"{path} (deleted) through {contentsLink}"));
-            if (memfd) file.MemfdSeals = ReadSeals(contentsLink);
+            if (memfd) (file.MemfdSeals, file.MemfdFlags) = ReadSeals(contentsLink, st.Mode);
         }
         return file;
     }
@@ -246,10 +258,21 @@ internal static class FilesDumper
         return (nsPid, entry);
     }
 
-    private static uint ReadSeals(string link)
+    private const uint F_SEAL_EXEC = 0x20, MFD_ALLOW_SEALING = 2, MFD_NOEXEC_SEAL = 8, MFD_EXEC = 0x10;
+
+    /// <summary>
+    /// A memfd's seals, exactly (one made without MFD_ALLOW_SEALING reports F_SEAL_SEAL), and the
+    /// flags to make it again with: always sealable, so the seals can be added back as they were,
+    /// and non-executable (MFD_NOEXEC_SEAL) where it was made so, which is what F_SEAL_EXEC on a
+    /// file without execute bits means; adding F_SEAL_EXEC to an executable memfd would add the
+    /// write seals with it.
+    /// </summary>
+    private static (uint Seals, uint Flags) ReadSeals(string link, uint mode)
     {
         using var fd = SafeFd.Open(link, Libc.O_RDONLY, what: link);
         int seals = Libc.Fcntl(fd.Fd, Libc.F_GET_SEALS, 0);
-        return seals < 0 ? 0 : (uint)seals;
+        if (seals < 0) throw Libc.Error($"read the seals of {link}");
+        bool noexec = (seals & F_SEAL_EXEC) != 0 && (mode & 0x49 /* 0111 */) == 0;
+        return ((uint)seals, MFD_ALLOW_SEALING | (noexec ? MFD_NOEXEC_SEAL : MFD_EXEC));
     }
 }

@@ -1,6 +1,7 @@
 using Fermata.Image;
 using Fermata.Image.Wire;
 using Fermata.Linux.Proc;
+using Fermata.Resources.MemoryPolicy;
 
 namespace Fermata.Resources.Memory;
 
@@ -43,6 +44,10 @@ public sealed class MappingRecord : IWireRecord<MappingRecord>
     /// <summary>The name /proc/PID/maps showed ("[heap]", "[stack]", a path).</summary>
     public string Name { get; set; } = "";
     public List<PageRun> Pages { get; set; } = [];
+    /// <summary>The mapping's own NUMA memory policy (mbind); the default where it has none.</summary>
+    public MemoryPolicyRecord MemoryPolicy { get; set; } = new();
+    /// <summary>Guard regions (MADV_GUARD_INSTALL) in the mapping.</summary>
+    public List<PageSpan> GuardPages { get; set; } = [];
 
     public ulong Length => End - Start;
     public ulong SavedPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
@@ -60,7 +65,9 @@ public sealed class MappingRecord : IWireRecord<MappingRecord>
         .String(9, "name", m => m.Name, (m, v) => m.Name = v, "as /proc/PID/maps showed it")
         .Retire(10, "version 1's page triples")
         .UInt32(11, "shmem", m => m.ShmemId, (m, v) => m.ShmemId = v, "shared anonymous memory: mappings with the same id share one object")
-        .PageRuns(12, "pages", m => m.Pages, (m, v) => m.Pages = v, "store 0 is this image's page store, 1..n a parent's, 2^32-1 all zeros; a run's pages lie at consecutive pages of that store");
+        .PageRuns(12, "pages", m => m.Pages, (m, v) => m.Pages = v, "store 0 is this image's page store, 1..n a parent's, 2^32-1 all zeros; a run's pages lie at consecutive pages of that store")
+        .Message(13, "memory_policy", m => m.MemoryPolicy, (m, v) => m.MemoryPolicy = v, "mbind")
+        .PackedTuples(14, "guard_pages", m => m.GuardPages, (m, v) => m.GuardPages = v, PageSpan.Pack, PageSpan.Unpack, ["first_page", "count"], "guard regions (MADV_GUARD_INSTALL)");
 
     public string Describe() =>
         $"{Start:x}-{End:x} {Permissions} {Name}";

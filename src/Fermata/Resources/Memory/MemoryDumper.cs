@@ -18,6 +18,7 @@ namespace Fermata.Resources.Memory;
 ///    MADV_DONTNEED, once swapped), as the object dies with its last user;
 ///  - shared file mappings: nothing, the file holds them (unless deleted: then its contents);
 ///  - the vDSO and its data pages: nothing, the kernel provides them; restore moves them back.
+/// Guard regions (MADV_GUARD_INSTALL), which no mapping shows, are found the same way.
 /// PAGEMAP_SCAN finds the pages while walking only populated page tables, so a 1 TiB
 /// PROT_NONE reservation costs nothing. Pages of mappings the process may not read (PROT_NONE
 /// after use, execute-only) are read through /proc/PID/mem, which process_vm_readv refuses.
@@ -51,6 +52,8 @@ internal static class MemoryDumper
                 mapping.FileOffset = m.Offset;
                 if (!m.Shared && !file.HasContent) file.HasContentChecksum = true;
             }
+            if (mapping.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock))
+                mapping.GuardPages = GuardRegions.Find(scanner, m);
             regions.Clear();
             if (mapping.Kind == MappingKind.SharedAnonymous)
             {
@@ -134,6 +137,16 @@ internal static class MemoryDumper
         if (path == "[vvar_vclock]") return MappingKind.VvarVclock;
         if ((m.Flags & (VmFlags.Io | VmFlags.PfnMap)) != 0)
             throw new UnsupportedResourceException($"process {pid} maps device memory at {m.Describe()}, which Fermata cannot checkpoint");
+        if ((m.Flags & VmFlags.HugeTlb) != 0)
+            throw new UnsupportedResourceException($"process {pid} maps hugetlbfs pages at {m.Describe()}, which Fermata cannot checkpoint yet");
+        if ((m.Flags & VmFlags.Sync) != 0)
+            throw new UnsupportedResourceException($"process {pid} maps a DAX file with MAP_SYNC at {m.Describe()}, which Fermata cannot checkpoint");
+        if ((m.Flags & VmFlags.Shadow) != 0)
+            throw new UnsupportedResourceException($"process {pid} has a shadow stack at {m.Describe()}, which Fermata cannot checkpoint yet");
+        if ((m.Flags & (VmFlags.UffdMissing | VmFlags.UffdMinor)) != 0)
+            throw new UnsupportedResourceException($"process {pid} has {m.Describe()} registered with a userfaultfd, which Fermata cannot checkpoint");
+        if (m.ProtectionKey != 0)
+            throw new UnsupportedResourceException($"process {pid} protects {m.Describe()} with memory protection key {m.ProtectionKey}, which Fermata cannot restore yet");
         if (path.Length == 0 || path == "[heap]" || path.StartsWith("[stack", StringComparison.Ordinal) || path.StartsWith("[anon:", StringComparison.Ordinal))
             return m.Shared ? MappingKind.SharedAnonymous : MappingKind.Anonymous;
         if (path == "/dev/zero (deleted)" && m.Shared) return MappingKind.SharedAnonymous;
@@ -188,14 +201,17 @@ internal static class MemoryDumper
         var found = new List<PageRegion>();
         switch (kind)
         {
+            // A guard region's markers read as swapped entries: they hold no page.
             case MappingKind.Anonymous:
                 var tracking = tracked ? PageCategory.WpAllowed | PageCategory.Written : PageCategory.None;
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero | tracking, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0, tracking, into);
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.PfnZero | scanner.GuardCategory | tracking, found);
+                Keep(found, r => (r.Categories & PageCategory.Guard) == 0
+                    && ((r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.PfnZero) == 0), tracking, into);
                 break;
             case MappingKind.File when !m.Shared:
-                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File, found);
-                Keep(found, r => (r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0, PageCategory.None, into);
+                scanner.Scan(m.Start, m.End, presentOrSwapped, presentOrSwapped | PageCategory.File | scanner.GuardCategory, found);
+                Keep(found, r => (r.Categories & PageCategory.Guard) == 0
+                    && ((r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0), PageCategory.None, into);
                 break;
         }
     }

@@ -11,14 +11,16 @@ namespace Fermata.Resources.Memory;
 /// <summary>
 /// Recreates every mapping at its address with its protection and flags, then fills in the stored
 /// pages in parallel from the page store (process_vm_writev, straight from the mapped image), then
-/// sets the final protections and the madvise and mlock state. Mappings that receive pages are
+/// sets the final protections, the madvise and mlock state and the guard regions; each mapping's
+/// NUMA policy is set as it is made. Seals and mlockall(MCL_FUTURE) come at the very end of the
+/// restore (<see cref="MemoryLockdown"/>). Mappings that receive pages are
 /// created writable and made read-only afterwards; clean pages of file mappings are left to come
 /// from the file on first touch.
 /// </summary>
 internal static class MemoryRestorer
 {
     private const int PR_SET_VMA = 0x53564d41, PR_SET_VMA_ANON_NAME = 0;
-    private const int MLOCK_ONFAULT = 1;
+    private const int MLOCK_ONFAULT = 1, MAP_DROPPABLE = 0x08;
 
     public static ulong Restore(RestoreContext ctx)
     {
@@ -38,9 +40,13 @@ internal static class MemoryRestorer
                 placements.Add(new PagePlacement(run.Location, m.Start + run.FirstPage * PageSize.Bytes, run.Count));
             }
             bool hasPages = placements.Count > before;
-            int prot = m.Prot | (hasPages ? Libc.PROT_WRITE : 0);
-            if (hasPages && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
+            bool charge = ChargedReadOnly(m);
+            int prot = m.Prot | (hasPages || charge ? Libc.PROT_WRITE : 0);
+            if ((hasPages || charge) && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
             Map(ctx, m, prot);
+            if (charge && !hasPages) KeepCharged(ctx, m);
+            // Before its pages are written, so they are placed by it.
+            MemoryPolicy.MemoryPolicies.RestoreMapping(ctx, m);
         }
         ctx.CloseTemporaryFds();
 
@@ -48,7 +54,11 @@ internal static class MemoryRestorer
 
         foreach (var m in madeWritable)
             ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
-        foreach (var m in ctx.Process.Mappings) ApplyFlags(ctx, m);
+        foreach (var m in ctx.Process.Mappings)
+        {
+            ApplyFlags(ctx, m);
+            GuardRegions.Restore(ctx, m);
+        }
         ArmWriteTracking(ctx);
         ulong pages = 0;
         foreach (var p in placements) pages += p.Pages;
@@ -79,7 +89,8 @@ internal static class MemoryRestorer
         switch (m.Kind)
         {
             case MappingKind.Anonymous:
-                flags |= Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS;
+                // MAP_DROPPABLE is a sharing type of its own, in place of MAP_PRIVATE.
+                flags |= ((m.VmFlags & VmFlags.Droppable) != 0 ? MAP_DROPPABLE : Libc.MAP_PRIVATE) | Libc.MAP_ANONYMOUS;
                 if ((m.VmFlags & VmFlags.GrowsDown) != 0) flags |= Libc.MAP_GROWSDOWN;
                 if ((m.VmFlags & VmFlags.NoReserve) != 0) flags |= Libc.MAP_NORESERVE;
                 break;
@@ -110,6 +121,26 @@ internal static class MemoryRestorer
             if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
             throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
         }
+    }
+
+    /// <summary>
+    /// Private memory that was writable once stays charged to the commit limit (VmFlags "ac")
+    /// after it is made read-only or inaccessible, and can be made writable again without a new
+    /// charge (which strict overcommit may refuse). A mapping made without write permission is
+    /// never charged, so such a mapping is made writable and protected afterwards.
+    /// </summary>
+    private static bool ChargedReadOnly(MappingRecord m) =>
+        (m.VmFlags & VmFlags.Accounted) != 0 && (m.Prot & Libc.PROT_WRITE) == 0 && !m.Shared
+        && (m.VmFlags & VmFlags.NoReserve) == 0 && m.Kind is MappingKind.Anonymous or MappingKind.File;
+
+    /// <summary>
+    /// mprotect drops the charge of a mapping that has never held a page of its own (no anon_vma):
+    /// one page is written and discarded, which leaves the mapping as empty as it was, charged.
+    /// </summary>
+    private static void KeepCharged(RestoreContext ctx, MappingRecord m)
+    {
+        ctx.Memory.Write(m.Start, new byte[1]);
+        ctx.Main.Check($"discard the page written to keep {m.Describe()} charged", SyscallNumbers.Madvise, (long)m.Start, (long)PageSize.Bytes, Libc.MADV_DONTNEED);
     }
 
     /// <summary>A memfd as large as every mapping of shmem object <paramref name="id"/> needs.</summary>
@@ -153,6 +184,8 @@ internal static class MemoryRestorer
         Advise(VmFlags.HugePage, Libc.MADV_HUGEPAGE);
         Advise(VmFlags.NoHugePage, Libc.MADV_NOHUGEPAGE);
         Advise(VmFlags.Mergeable, Libc.MADV_MERGEABLE);
+        Advise(VmFlags.SequentialRead, Libc.MADV_SEQUENTIAL);
+        Advise(VmFlags.RandomRead, Libc.MADV_RANDOM);
         if ((f & (VmFlags.Locked | VmFlags.LockOnFault)) != 0)
         {
             long r = ctx.Main.Call(SyscallNumbers.Mlock2, (long)m.Start, (long)m.Length, (f & VmFlags.LockOnFault) != 0 ? MLOCK_ONFAULT : 0);

@@ -12,6 +12,9 @@ public sealed class LimitRecord : IWireRecord<LimitRecord>
     /// <summary>RLIMIT_NOFILE: one more than the highest descriptor number open(2) may return.</summary>
     public const int NoFile = 7;
 
+    /// <summary>RLIMIT_RTPRIO: the highest real-time priority the process may set itself.</summary>
+    public const int RtPrio = 14;
+
     public static readonly string[] Names =
         ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"];
 

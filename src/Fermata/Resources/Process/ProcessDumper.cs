@@ -16,7 +16,7 @@ namespace Fermata.Resources.Process;
 internal static class ProcessDumper
 {
     private const int PR_GET_SECUREBITS = 27, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_GET_TIMERSLACK = 30,
-        PR_GET_CHILD_SUBREAPER = 37, PR_GET_THP_DISABLE = 42, ARCH_GET_XCOMP_PERM = 0x1022;
+        PR_GET_CHILD_SUBREAPER = 37, PR_GET_THP_DISABLE = 42, PR_GET_MEMORY_MERGE = 68, ARCH_GET_XCOMP_PERM = 0x1022;
 
     private const string DeletedSuffix = " (deleted)";
 
@@ -26,6 +26,10 @@ internal static class ProcessDumper
         var stat = ProcStat.Read(pid);
         var status = ProcStatus.Read(pid);
         RefuseUnsupported(ctx, status);
+        UnsupportedState.Refuse(ctx);
+        // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
+        if (stat.ExitSignal != Linux.Signals.SIGCHLD)
+            throw new UnsupportedResourceException($"process {pid} was created with exit signal {stat.ExitSignal} (clone), which Fermata cannot restore yet");
         if (!ctx.Session.IsJob) RefuseChildren(ctx);
 
         record.Pid = ctx.NsPid;
@@ -46,6 +50,7 @@ internal static class ProcessDumper
         record.Credentials = DumpCredentials(status);
         record.Credentials.Securebits = (uint)ctx.ProcessInjector.Check("prctl(PR_GET_SECUREBITS)", SyscallNumbers.Prctl, PR_GET_SECUREBITS);
         record.Limits = ReadLimits(pid);
+        record.CoredumpFilter = uint.Parse(ProcFiles.ReadText(pid, "coredump_filter").Trim(), NumberStyles.HexNumber);
         DumpPrctl(ctx, record);
     }
 
@@ -83,7 +88,8 @@ internal static class ProcessDumper
         string timers = ProcFiles.ReadText(pid, "timers");
         if (timers.Trim().Length > 0)
             throw new UnsupportedResourceException($"process {pid} uses POSIX timers (timer_create), which Fermata cannot checkpoint yet");
-        foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net" })
+        // time_for_children: a time namespace made with unshare, which its children will enter.
+        foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net", "cgroup", "time", "time_for_children" })
         {
             string? theirs = ProcFiles.TryReadLink($"/proc/{pid}/ns/{ns}");
             // A job's processes share the namespaces its init has (its own PID and user namespaces).
@@ -193,6 +199,8 @@ internal static class ProcessDumper
         inj.Check("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_GET_CHILD_SUBREAPER, (long)scratch);
         record.ChildSubreaper = (ctx.Memory.ReadUInt64(scratch) & 0xffffffff) != 0;
         record.ThpDisabled = inj.Check("prctl(PR_GET_THP_DISABLE)", SyscallNumbers.Prctl, PR_GET_THP_DISABLE) != 0;
+        // EINVAL without KSM, where it cannot be set either.
+        record.MemoryMerge = inj.Call(SyscallNumbers.Prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 1;
         if (inj.Call(SyscallNumbers.ArchPrctl, ARCH_GET_XCOMP_PERM, (long)scratch) == 0)
             record.XcompPermission = ctx.Memory.ReadUInt64(scratch);
     }

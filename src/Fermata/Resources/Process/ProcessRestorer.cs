@@ -10,14 +10,15 @@ namespace Fermata.Resources.Process;
 /// <summary>
 /// Restores the per-process state: session and process group, working directory, umask,
 /// personality, the memory-descriptor fields and auxv and the executable link (one
-/// PR_SET_MM_MAP), the prctl settings, resource limits, and last the root directory (chroot after
+/// PR_SET_MM_MAP), the prctl settings (KSM for every mapping among them, once the mappings
+/// exist), resource limits, the core dump filter, and last the root directory (chroot after
 /// every path has been opened). The parent-death signal comes after the credentials, whose
 /// change would clear it (<see cref="RestoreParentDeathSignal"/>).
 /// </summary>
 internal static class ProcessRestorer
 {
     private const int PR_SET_PDEATHSIG = 1, PR_SET_TIMERSLACK = 29, PR_SET_CHILD_SUBREAPER = 36,
-        PR_SET_THP_DISABLE = 41, PR_SET_MM = 35, PR_SET_MM_MAP = 14, ARCH_REQ_XCOMP_PERM = 0x1023;
+        PR_SET_THP_DISABLE = 41, PR_SET_MM = 35, PR_SET_MM_MAP = 14, PR_SET_MEMORY_MERGE = 67, ARCH_REQ_XCOMP_PERM = 0x1023;
     private const int XFEATURE_XTILEDATA = 18;
 
     public static void Restore(RestoreContext ctx)
@@ -32,9 +33,12 @@ internal static class ProcessRestorer
         if (p.TimerSlackNanoseconds != 0) main.Check("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)p.TimerSlackNanoseconds);
         if (p.ChildSubreaper) main.Check("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_SET_CHILD_SUBREAPER, 1);
         if (p.ThpDisabled) main.Check("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        // Marks every mapping mergeable, those restored already and those to come.
+        if (p.MemoryMerge) main.Check("prctl(PR_SET_MEMORY_MERGE)", SyscallNumbers.Prctl, PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
         if ((p.XcompPermission & (1UL << XFEATURE_XTILEDATA)) != 0)
             main.Check("request AMX state permission", SyscallNumbers.ArchPrctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
         RestoreLimits(ctx);
+        RestoreCoredumpFilter(ctx);
         if (p.Root != "/")
         {
             ulong root = ctx.WriteString(p.Root);
@@ -127,6 +131,16 @@ internal static class ProcessRestorer
             return;
         }
         ctx.Main.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, PR_SET_PDEATHSIG, signal);
+    }
+
+    /// <summary>Written from outside, while the process's /proc files are still ours (0: an image
+    /// from before it was saved, which leaves the inherited one).</summary>
+    private static void RestoreCoredumpFilter(RestoreContext ctx)
+    {
+        uint saved = ctx.Process.CoredumpFilter;
+        if (saved == 0 || uint.Parse(Linux.Proc.ProcFiles.ReadText(ctx.Pid, "coredump_filter").Trim(), System.Globalization.NumberStyles.HexNumber) == saved) return;
+        int errno = Linux.Proc.ProcFiles.TryWrite(ctx.Pid, "coredump_filter", $"0x{saved:x}");
+        if (errno != 0) throw new SystemCallException($"restore coredump_filter 0x{saved:x} of process {ctx.Process.Pid}", errno);
     }
 
     private static void RestoreLimits(RestoreContext ctx)

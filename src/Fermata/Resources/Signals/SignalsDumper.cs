@@ -7,8 +7,8 @@ namespace Fermata.Resources.Signals;
 
 /// <summary>
 /// Dumps the process-wide signal state: every disposition that is not the default (read with an
-/// injected rt_sigaction, since no /proc file shows handler addresses), signals queued to the
-/// whole process, and the interval timers.
+/// injected rt_sigaction, since no /proc file shows handler addresses) and the interval timers;
+/// then, once nothing more is injected, the signals queued to the process and to each thread.
 /// </summary>
 internal static class SignalsDumper
 {
@@ -33,7 +33,6 @@ internal static class SignalsDumper
             };
             if (action.Handler != 0 || action.Flags != 0 || action.Mask != 0) record.Signals.Actions.Add(action);
         }
-        record.Signals.PendingShared = ctx.PendingShared;
         for (int which = 0; which < 3; which++)
         {
             inj.Check("getitimer", SyscallNumbers.Getitimer, which, (long)scratch);
@@ -47,4 +46,17 @@ internal static class SignalsDumper
     private static ulong Microseconds(byte[] timeval, int offset) =>
         BinaryPrimitives.ReadUInt64LittleEndian(timeval.AsSpan(offset)) * 1_000_000UL
         + BinaryPrimitives.ReadUInt64LittleEndian(timeval.AsSpan(offset + 8));
+
+    /// <summary>
+    /// The signals queued to the whole process and to each thread, oldest first, read after the
+    /// last injected call (<see cref="DumpContext.ReadPendingSignals"/>): a process-directed signal
+    /// stays process-directed, which any thread not blocking it may take after restore.
+    /// </summary>
+    public static void DumpPending(DumpContext ctx, ProcessRecord record)
+    {
+        var (shared, byThread) = ctx.ReadPendingSignals();
+        record.Signals.PendingShared = shared;
+        foreach (var (tid, queued) in byThread)
+            record.Threads.First(t => t.Tid == ctx.Session.NsPid(tid)).PendingSignals = queued;
+    }
 }

@@ -1,4 +1,6 @@
 using Fermata.Image.Wire;
+using Fermata.Resources.MemoryPolicy;
+using Fermata.Resources.Scheduling;
 
 namespace Fermata.Resources.Threads;
 
@@ -25,6 +27,18 @@ public sealed class ThreadRecord : IWireRecord<ThreadRecord>
     public List<byte[]> PendingSignals { get; set; } = [];
     public byte[] CpuAffinity { get; set; } = [];
     public int Nice { get; set; }
+    public SchedulingRecord Scheduling { get; set; } = new();
+    /// <summary>PR_GET_TIMERSLACK in this thread; 0: not recorded (older images), or a real-time
+    /// thread, whose slack the kernel keeps at 0.</summary>
+    public ulong TimerSlackNanoseconds { get; set; }
+    /// <summary>PR_MCE_KILL_GET + 1: 1 late, 2 early, 3 the system's default; 0 not recorded.</summary>
+    public int MceKill { get; set; }
+    /// <summary>PR_SET_TSC(PR_TSC_SIGSEGV): reading the time stamp counter raises SIGSEGV.</summary>
+    public bool TscSigsegv { get; set; }
+    /// <summary>ARCH_SET_CPUID(0): the cpuid instruction raises SIGSEGV.</summary>
+    public bool CpuidFaulting { get; set; }
+    /// <summary>The thread's NUMA memory policy (set_mempolicy).</summary>
+    public MemoryPolicyRecord MemoryPolicy { get; set; } = new();
 
     public static RecordSchema<ThreadRecord> Schema { get; } = new RecordSchema<ThreadRecord>("ThreadRecord", "thread",
             "Everything the kernel keeps per thread that a restored thread gets back.")
@@ -44,5 +58,11 @@ public sealed class ThreadRecord : IWireRecord<ThreadRecord>
         .SInt32(14, "altstack_flags", t => t.AltStackFlags, (t, v) => t.AltStackFlags = v)
         .Repeated(15, "pending_signals", t => t.PendingSignals, Codecs.Bytes, "thread-directed signals queued: 128-byte siginfo each")
         .Bytes(16, "cpu_affinity", t => t.CpuAffinity, (t, v) => t.CpuAffinity = v, "the CPU mask, as sched_getaffinity returns it")
-        .SInt32(17, "nice", t => t.Nice, (t, v) => t.Nice = v);
+        .SInt32(17, "nice", t => t.Nice, (t, v) => t.Nice = v)
+        .Message(18, "scheduling", t => t.Scheduling, (t, v) => t.Scheduling = v)
+        .UInt64(19, "timer_slack_ns", t => t.TimerSlackNanoseconds, (t, v) => t.TimerSlackNanoseconds = v, "PR_GET_TIMERSLACK; 0 not recorded, or a real-time thread")
+        .NonNegative(20, "mce_kill", t => t.MceKill, (t, v) => t.MceKill = v, "PR_MCE_KILL_GET + 1: 1 late, 2 early, 3 the system's default; 0 not recorded")
+        .Bool(21, "tsc_sigsegv", t => t.TscSigsegv, (t, v) => t.TscSigsegv = v, "PR_SET_TSC(PR_TSC_SIGSEGV)")
+        .Bool(22, "cpuid_faulting", t => t.CpuidFaulting, (t, v) => t.CpuidFaulting = v, "ARCH_SET_CPUID(0)")
+        .Message(23, "memory_policy", t => t.MemoryPolicy, (t, v) => t.MemoryPolicy = v, "set_mempolicy");
 }

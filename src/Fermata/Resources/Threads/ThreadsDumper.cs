@@ -7,9 +7,10 @@ using Fermata.Linux.Proc;
 namespace Fermata.Resources.Threads;
 
 /// <summary>
-/// Dumps every thread: registers and the whole XSAVE area, signal mask and queued signals,
+/// Dumps every thread: registers and the whole XSAVE area, signal mask (its queued signals are
+/// read at the end, <see cref="Signals.SignalsDumper.DumpPending"/>),
 /// rseq registration, robust futex list, clear-child-tid address, alternate signal stack, name,
-/// CPU affinity and nice value.
+/// CPU affinity, nice value and the thread's own prctl settings (<see cref="ThreadControls"/>).
 /// </summary>
 internal static class ThreadsDumper
 {
@@ -17,7 +18,10 @@ internal static class ThreadsDumper
 
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
-        // Registers first, before any injected call moves them.
+        // An injector for every thread first: it aborts an interrupted rseq critical section
+        // (which moves the thread's instruction pointer). The registers are those the injectors
+        // keep, as the threads will resume with them.
+        foreach (int tid in ctx.Frozen.Threads) ctx.Injector(tid);
         var registers = ctx.Frozen.Threads.ToDictionary(t => t, t => ctx.RegistersOf(t));
         foreach (int tid in ctx.Frozen.Threads)
         {
@@ -29,14 +33,13 @@ internal static class ThreadsDumper
                 Tid = ctx.Session.NsPid(tid),
                 Registers = registers[tid].ToBytes(),
                 ExtendedState = ctx.Tracer.GetXState(tid),
-                SignalMask = ctx.Tracer.GetSigMask(tid),
+                SignalMask = ctx.SignalMaskOf(tid),
                 RseqAddress = rseq.AbiPointer,
                 RseqSize = rseq.AbiSize,
                 RseqSignature = rseq.Signature,
                 RobustListHead = robustHead,
                 RobustListLength = robustLength,
                 Name = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/comm").TrimEnd('\n'),
-                PendingSignals = ctx.PendingByThread[tid],
                 CpuAffinity = ReadAffinity(tid),
                 Nice = (int)ProcStat.ReadThread(ctx.Pid, tid).Nice,
             };
@@ -45,24 +48,6 @@ internal static class ThreadsDumper
         }
         // The main thread first: restore creates it before the others.
         record.Threads = record.Threads.OrderBy(t => t.Tid == ctx.NsPid ? 0 : 1).ThenBy(t => t.Tid).ToList();
-    }
-
-    /// <summary>
-    /// Adds the signals that reached threads while they were being dumped (the injector took them
-    /// off between calls) to the image as pending, unless they were already recorded.
-    /// </summary>
-    public static void AddLateSignals(DumpContext ctx, ProcessRecord record)
-    {
-        foreach (var (tid, signals) in ctx.LateSignals)
-        {
-            var thread = record.Threads.First(t => t.Tid == ctx.Session.NsPid(tid));
-            foreach (var info in signals)
-            {
-                bool known = thread.PendingSignals.Any(p => p.AsSpan().SequenceEqual(info))
-                    || record.Signals.PendingShared.Any(p => p.AsSpan().SequenceEqual(info));
-                if (!known) thread.PendingSignals.Add(info);
-            }
-        }
     }
 
     /// <summary>Per-thread state only the thread itself can read: injected calls.</summary>
@@ -77,6 +62,7 @@ internal static class ThreadsDumper
         thread.AltStackAddress = BinaryPrimitives.ReadUInt64LittleEndian(ss);
         thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss.AsSpan(8));
         thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss.AsSpan(16));
+        ThreadControls.Dump(inj, thread, tid);
     }
 
     private static byte[] ReadAffinity(int tid)

@@ -10,8 +10,8 @@ namespace Fermata.Resources.Threads;
 /// <summary>
 /// Recreates the threads with their saved TIDs (clone3 with set_tid from the main thread), gives
 /// each its kernel-side state (robust futex list, rseq area, clear-child-tid address, alternate
-/// stack, name, CPU affinity, nice), and at the very end its FPU/AVX state, registers and signal
-/// mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
+/// stack, name, CPU affinity, nice, its prctl settings, NUMA memory policy), and at the very end
+/// its FPU/AVX state, registers and signal mask. A thread that was stopped inside a system call resumes it as the kernel would have: the
 /// registers go back exactly, and the resume happens from an interrupt stop, where the kernel
 /// applies its syscall-restart logic. Only a call interrupted with ERESTART_RESTARTBLOCK (a
 /// relative sleep, whose remaining time lived in the old kernel task), or a thread inside
@@ -77,6 +77,8 @@ internal static class ThreadsRestorer
                 long r = inj.Call(SyscallNumbers.Setpriority, 0 /* PRIO_PROCESS */, 0 /* this thread */, t.Nice);
                 if (r < 0) ctx.Warnings.Add($"could not restore nice {t.Nice} of thread {t.Tid}: {Errno.Describe((int)-r)}");
             }
+            ThreadControls.Restore(ctx, inj, t);
+            MemoryPolicy.MemoryPolicies.RestoreThread(ctx, t);
         }
     }
 
@@ -120,8 +122,8 @@ internal static class ThreadsRestorer
     /// <summary>Lets every thread of a completed process go.</summary>
     public static void Release(RestoreContext ctx)
     {
-        // A process saved while stopped gets its SIGSTOP before it is let go, so it never runs.
-        if (ctx.Process.WasStopped) Libc.Kill(ctx.Pid, Linux.Signals.SIGSTOP);
+        // A process saved while stopped is let go stopped, so it never runs.
+        if (ctx.Process.WasStopped) EnterGroupStop(ctx);
         // Once one thread runs, the program may end (exit_group) before the others are let go:
         // a thread already gone is not a failure of the restore.
         foreach (var t in ctx.Process.Threads.Skip(1).Append(ctx.Process.Threads[0]))
@@ -129,6 +131,35 @@ internal static class ThreadsRestorer
             int err = ctx.Tracer.TryDetach(ctx.Threads[t.Tid].Tid);
             if (err != 0 && err != Errno.ESRCH) throw new SystemCallException($"detach thread {t.Tid}", err);
         }
+    }
+
+    /// <summary>
+    /// Stops a process saved while stopped before it is let go. A SIGSTOP merely queued would be
+    /// taken after any signal with a lower number that waited for the process to go on (the
+    /// kernel takes queued signals lowest first), whose handler would then run before the stop.
+    /// So every thread blocks every signal, one takes the SIGSTOP, all enter the group stop while
+    /// still traced, and only then get their own masks back; detached in the group stop, they stay
+    /// stopped, and take their signals after SIGCONT as they would have.
+    /// </summary>
+    private static void EnterGroupStop(RestoreContext ctx)
+    {
+        var threads = ctx.Process.Threads.Select(t => (Saved: t, Host: ctx.Threads[t.Tid].Tid)).ToList();
+        foreach (var (_, host) in threads) ctx.Tracer.SetSigMask(host, ulong.MaxValue);
+        if (Libc.Kill(ctx.Pid, Linux.Signals.SIGSTOP) < 0) throw Libc.Error($"stop restored process {ctx.Process.Pid}");
+        foreach (var (_, host) in threads) ctx.Tracer.Continue(host);
+        foreach (var (_, host) in threads)
+        {
+            while (true)
+            {
+                var status = ctx.Tracer.Wait(host);
+                if (status.Exited || status.Signaled) throw new TargetException($"restored thread {host} ended ({status}) while it was being stopped");
+                if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP && (status.StopSignal & 0x7f) == Linux.Signals.SIGSTOP) break; // in the group stop
+                // The SIGSTOP itself (a signal-delivery stop): let it act. Nothing else can arrive
+                // but SIGKILL.
+                ctx.Tracer.Continue(host, status.PtraceEvent == 0 ? status.StopSignal : 0);
+            }
+        }
+        foreach (var (saved, host) in threads) ctx.Tracer.SetSigMask(host, saved.SignalMask);
     }
 
     /// <summary>A "syscall" instruction in the restored vDSO, if the process has one.</summary>

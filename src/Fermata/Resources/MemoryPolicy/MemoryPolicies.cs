@@ -1,0 +1,78 @@
+using Fermata.Engine.Dump;
+using Fermata.Engine.Restore;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Resources.Memory;
+using Fermata.Resources.Threads;
+using Fermata.Tracing;
+
+namespace Fermata.Resources.MemoryPolicy;
+
+/// <summary>
+/// NUMA memory policies (numactl, libnuma): each thread's own (set_mempolicy) and each mapping's
+/// (mbind). No /proc file tells them apart (numa_maps shows a mapping without a policy of its own
+/// with its thread's), so they are read with injected get_mempolicy calls: in each thread, and in
+/// the main thread with MPOL_F_ADDR at each mapping's start (mbind splits a mapping where policies
+/// differ, so one per mapping covers them all). A mapping's policy is set right after the mapping
+/// is made, before its pages are written, so they are placed by it; a thread's before it runs.
+/// </summary>
+internal static class MemoryPolicies
+{
+    private const int MPOL_F_ADDR = 1 << 1;
+    /// <summary>get_mempolicy and set_mempolicy take this many bits + 1 (the kernel drops the
+    /// last); 1024 nodes fill MaskBytes.</summary>
+    private const int MaxNode = 1025;
+    private const int MaskBytes = 128;
+    private const ulong ModeAt = 0, MaskAt = 64;
+
+    public static void Dump(DumpContext ctx, ProcessRecord record)
+    {
+        foreach (var thread in record.Threads)
+        {
+            int host = ctx.Frozen.Threads.First(t => ctx.Session.NsPid(t) == thread.Tid);
+            thread.MemoryPolicy = Read(ctx, ctx.Injector(host), 0, $"thread {host}");
+        }
+        foreach (var m in record.Mappings.Where(m => m.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock)))
+            m.MemoryPolicy = Read(ctx, ctx.ProcessInjector, m.Start, $"mapping {m.Describe()}");
+    }
+
+    private static MemoryPolicyRecord Read(DumpContext ctx, SyscallInjector inj, ulong address, string what)
+    {
+        ulong scratch = inj.Scratch.Address;
+        inj.Check($"get_mempolicy of {what} of process {ctx.Pid}", SyscallNumbers.GetMempolicy,
+            (long)(scratch + ModeAt), (long)(scratch + MaskAt), MaxNode, (long)address, address != 0 ? MPOL_F_ADDR : 0);
+        int mode = BitConverter.ToInt32(ctx.Memory.Read(scratch + ModeAt, 4));
+        if (mode == 0) return new MemoryPolicyRecord();
+        var nodes = ctx.Memory.Read(scratch + MaskAt, MaskBytes);
+        int used = Array.FindLastIndex(nodes, b => b != 0) + 1;
+        return new MemoryPolicyRecord { Mode = mode, Nodes = nodes[..used] };
+    }
+
+    /// <summary>The thread's policy, set in the thread itself (a new thread has its creator's,
+    /// which is the restorer's, not necessarily the default).</summary>
+    public static void RestoreThread(RestoreContext ctx, ThreadRecord t)
+    {
+        var p = t.MemoryPolicy;
+        ulong mask = WriteMask(ctx, p);
+        long r = ctx.Threads[t.Tid].Call(SyscallNumbers.SetMempolicy, p.Mode, p.IsDefault ? 0 : (long)mask, p.IsDefault ? 0 : MaxNode);
+        if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of thread {t.Tid} of process {ctx.Process.Pid}", (int)-r);
+    }
+
+    /// <summary>A new mapping has no policy of its own: one is set only where there was one.</summary>
+    public static void RestoreMapping(RestoreContext ctx, MappingRecord m)
+    {
+        var p = m.MemoryPolicy;
+        if (p.IsDefault) return;
+        ulong mask = WriteMask(ctx, p);
+        long r = ctx.Main.Call(SyscallNumbers.Mbind, (long)m.Start, (long)m.Length, p.Mode, (long)mask, MaxNode, 0);
+        if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of mapping {m.Describe()} of process {ctx.Process.Pid}", (int)-r);
+    }
+
+    private static ulong WriteMask(RestoreContext ctx, MemoryPolicyRecord p)
+    {
+        if (p.Nodes.Length > MaskBytes) throw new ImageException($"a memory policy names nodes past {MaskBytes * 8}");
+        var mask = new byte[MaskBytes];
+        p.Nodes.CopyTo(mask, 0);
+        return ctx.WriteScratch(mask, 0);
+    }
+}

@@ -1,0 +1,49 @@
+using System.Globalization;
+using Fermata.Engine.Dump;
+using Fermata.Errors;
+using Fermata.Linux;
+using Fermata.Linux.Proc;
+
+namespace Fermata.Resources.Process;
+
+/// <summary>
+/// Per-thread and per-process settings Fermata does not restore, each refused by name when a
+/// program has changed it from what every process starts with, so that none is lost silently.
+/// Most show in /proc/PID/task/TID/status and stat; the rest is asked of the kernel.
+/// </summary>
+internal static class UnsupportedState
+{
+    private const ulong PF_MEMALLOC_NOIO = 0x00080000, PF_LOCAL_THROTTLE = 0x00100000;
+    private const int PR_GET_SPECULATION_CTRL = 52, PR_SPEC_L1D_FLUSH = 2, PR_SPEC_PRCTL = 1, PR_SPEC_ENABLE = 2;
+
+    public static void Refuse(DumpContext ctx)
+    {
+        int pid = ctx.Pid;
+        var status = ProcStatus.Read(pid);
+        if (status["untag_mask"] is { } mask && ulong.Parse(mask.AsSpan(2), NumberStyles.HexNumber) != ulong.MaxValue)
+            throw new UnsupportedResourceException($"process {pid} uses linear address masking (untag mask {mask}), which Fermata cannot restore yet");
+        // Only where the kernel lets a thread choose its L1D flushing is it worth asking each one.
+        bool l1dByThread = (ctx.ProcessInjector.Call(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0) & PR_SPEC_PRCTL) != 0;
+        foreach (int tid in ctx.Frozen.Threads)
+        {
+            var task = ProcStatus.ReadThread(pid, tid);
+            string thread = $"thread {tid} of process {pid}";
+            // Credentials are per thread in the kernel; the image holds the process's.
+            foreach (var field in (ReadOnlySpan<string>)["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"])
+                if (task[field] != status[field])
+                    throw new UnsupportedResourceException($"{thread} has credentials of its own ({field} {task[field]}, the process's {status[field]}), which Fermata cannot restore yet");
+            if (task["Speculation_Store_Bypass"] is "thread mitigated" or "thread force mitigated")
+                throw new UnsupportedResourceException($"{thread} disabled speculative store bypass (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
+            if (task["SpeculationIndirectBranch"] is "conditional disabled" or "conditional force disabled")
+                throw new UnsupportedResourceException($"{thread} disabled indirect branch speculation (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
+            if (l1dByThread && ctx.Injector(tid).Call(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0) != (PR_SPEC_PRCTL | PR_SPEC_ENABLE))
+                throw new UnsupportedResourceException($"{thread} changed its L1D flushing (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
+            if (task["x86_Thread_features"] is { } features && features.Contains("shstk", StringComparison.Ordinal))
+                throw new UnsupportedResourceException($"{thread} runs with a shadow stack, which Fermata cannot checkpoint yet");
+            if ((ProcStat.ReadThread(pid, tid).Flags & (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)) == (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE))
+                throw new UnsupportedResourceException($"{thread} is an I/O flusher (PR_SET_IO_FLUSHER), which Fermata cannot restore (it needs CAP_SYS_RESOURCE)");
+            if (ctx.Tracer.GetSyscallUserDispatchMode(tid) != 0)
+                throw new UnsupportedResourceException($"{thread} uses syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), which Fermata cannot checkpoint yet");
+        }
+    }
+}

@@ -36,6 +36,19 @@ internal static class Arguments
         _ => throw new Errors.FermataException($"--external {text}: choose refuse or close"),
     };
 
+    /// <summary>--timeout SECONDS: how long a checkpoint waits for a thread to stop.</summary>
+    public static Option<double?> TimeoutOption() => new("--timeout")
+    {
+        Description = "seconds a checkpoint waits for each thread to stop (a thread stuck in the kernel on a hung file system) before it fails naming where the thread waits and leaves the program running (default 60, or FERMATA_WAIT_TIMEOUT)",
+    };
+
+    public static TimeSpan? Timeout(double? seconds) => seconds switch
+    {
+        null => null,
+        > 0 => TimeSpan.FromSeconds(seconds.Value),
+        _ => throw new Errors.FermataException("--timeout must be a positive number of seconds"),
+    };
+
     /// <summary>--net host|private: the job's network namespace.</summary>
     public static Option<string?> NetOption() => new("--net")
     {

@@ -49,6 +49,24 @@ public sealed class LostProcessTests
     }
 
     [Fact]
+    public void AThreadStuckInTheKernelFailsTheCheckpointInTimeNamingWhereItWaits()
+    {
+        // A parent waiting for its vfork child is deaf to ptrace's interrupt, as a thread on a
+        // hung NFS server is: the checkpoint gives up after --timeout and the program runs on.
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Oddities, "vfork", s.Path("out.log"), s.Dir, "3", "10");
+        w.WaitForLine(l => l == "vforking");
+        Thread.Sleep(200);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--timeout", "1.5");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the checkpoint took {clock.Elapsed}");
+        Expect.Refused(checkpoint, "did not stop within 1.5 s", "state D", "waiting in the kernel in");
+        Expect.NoImage(s.Path("image"));
+        Assert.Equal(0, w.Reap());
+        Assert.Contains("check vfork ok", File.ReadAllText(w.Output));
+    }
+
+    [Fact]
     public void AnImageARestoreWouldRefuseIsRefusedAtCheckpointAndTheProcessRunsOn()
     {
         // A root directory removed under a chrooted process: a restore could not enter it.

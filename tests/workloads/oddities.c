@@ -9,6 +9,9 @@
 //   aio         a Linux AIO context (io_setup), whose ring is an [aio] mapping
 //   uring       an io_uring instance (io_uring_setup), held as a descriptor
 //   chroot      a root directory WORKDIR/root (made here; needs root), which the test may remove
+//   vfork       after the ticks, vfork a child that sleeps 3 s before it exits: meanwhile the
+//               parent waits in the kernel, deaf to ptrace's interrupt (as a thread on a hung NFS
+//               server is), then ticks again
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,7 +58,7 @@ int main(int argc, char **argv) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/root", argv[3]);
         if (mkdir(dir, 0755) != 0 || chroot(dir) != 0 || chdir("/") != 0) { perror(dir); return 2; }
-    } else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
+    } else if (strcmp(mode, "vfork")) { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
 
     ticking(ticks, interval);
 
@@ -81,6 +85,18 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "chroot")) {
         struct stat st;
         ok = stat("/", &st) == 0;
+    } else if (!strcmp(mode, "vfork")) {
+        say("vforking\n");
+        pid_t child = vfork();
+        if (child == 0) {
+            struct timespec three = { 3, 0 };
+            nanosleep(&three, NULL);
+            _exit(0);
+        }
+        int status = 0;
+        ok = child > 0 && waitpid(child, &status, 0) == child;
+        struct timespec tenth = { 0, 100000000L };
+        for (int i = 1; i <= 3; i++) { snprintf(line, sizeof line, "after %d\n", i); say(line); nanosleep(&tenth, NULL); }
     } else if (!strcmp(mode, "aio")) {
         ok = syscall(SYS_io_destroy, aio) == 0;
         snprintf(detail, sizeof detail, "io_destroy: %s", strerror(errno));

@@ -19,7 +19,8 @@ internal static class CheckpointCommand
         var parent = new Option<string?>("--parent") { Description = "for a process: an earlier image of it; store only what changed since (incremental)" };
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
-        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external };
+        var timeout = Arguments.TimeoutOption();
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external, timeout };
         command.SetAction(parse =>
         {
             string what = parse.GetRequiredValue(target);
@@ -39,6 +40,7 @@ internal static class CheckpointCommand
                 Parent = parse.GetValue(parent),
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
+                WaitTimeout = Arguments.Timeout(parse.GetValue(timeout)),
             });
             foreach (var warning in result.Warnings) Console.Error.WriteLine($"fermata: warning: {warning}");
             Console.WriteLine(

@@ -24,11 +24,12 @@ internal static class RunCommand
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
+        var timeout = Arguments.TimeoutOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, maxRestarts, interval, keep, signal, compress, external, net, program,
+            dir, maxRestarts, interval, keep, signal, compress, external, net, timeout, program,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +45,7 @@ internal static class RunCommand
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
+                TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");

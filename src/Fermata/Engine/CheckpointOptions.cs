@@ -19,6 +19,10 @@ public sealed record CheckpointOptions
     /// <summary>Pipes and connections whose other end is outside the checkpoint.</summary>
     public Resources.ExternalPeers External { get; init; }
 
+    /// <summary>How long to wait for a thread to stop (or to answer an injected call) before the
+    /// checkpoint fails, naming where the thread waits; null: <see cref="Tracing.Tracer.DefaultDeadline"/>.</summary>
+    public TimeSpan? WaitTimeout { get; init; }
+
     /// <summary>Threads copying and checksumming pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
 

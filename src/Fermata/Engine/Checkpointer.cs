@@ -45,6 +45,7 @@ public static class Checkpointer
         try
         {
             using var tracer = new Tracer();
+            if (options.WaitTimeout is { } timeout) tracer.Deadline = timeout;
             return tracer.Run(() => Run(tracer, pid, options, parent, dir, total));
         }
         catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))

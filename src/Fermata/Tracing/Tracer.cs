@@ -107,18 +107,56 @@ public sealed unsafe class Tracer : IDisposable
         return message;
     }
 
-    /// <summary>waitpid for one thread, retrying on EINTR.</summary>
+    /// <summary>
+    /// How long any wait for a thread may take: a thread in uninterruptible sleep (a hung NFS or
+    /// Lustre server, a device) reaches no stop until the kernel lets it go, and a checkpoint at
+    /// a job's walltime must fail in time, not hang. FERMATA_WAIT_TIMEOUT (seconds) sets the
+    /// default; commands take --timeout.
+    /// </summary>
+    public TimeSpan Deadline { get; set; } = DefaultDeadline;
+
+    public static TimeSpan DefaultDeadline { get; } =
+        double.TryParse(Environment.GetEnvironmentVariable("FERMATA_WAIT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out double s) && s > 0
+            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+
+    /// <summary>waitpid for one thread, up to <see cref="Deadline"/>. A stop comes within
+    /// microseconds almost always, so the first tries follow at once; later ones leave the CPU.</summary>
     public WaitStatus Wait(int tid)
     {
         EnsureOwner();
-        while (true)
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int attempt = 0; ; attempt++)
         {
-            int r = Libc.WaitPid(tid, out int status, Libc.__WALL);
-            if (r >= 0) return new WaitStatus(status);
-            int errno = Libc.LastErrno;
-            if (errno == Errno.EINTR) continue;
-            throw new SystemCallException($"waitpid for thread {tid}", errno);
+            int r = Libc.WaitPid(tid, out int status, Libc.__WALL | Libc.WNOHANG);
+            if (r > 0) return new WaitStatus(status);
+            if (r < 0)
+            {
+                int errno = Libc.LastErrno;
+                if (errno == Errno.EINTR) continue;
+                throw new SystemCallException($"waitpid for thread {tid}", errno);
+            }
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(start) > Deadline) throw Stuck(tid);
+            if (attempt < 100) Thread.SpinWait(20);
+            else Thread.Sleep(attempt < 2000 ? 0 : 1);
         }
+    }
+
+    /// <summary>The error for a thread that did not stop in time, naming where it waits.</summary>
+    private TargetException Stuck(int tid)
+    {
+        string state = "?", wchan = "?";
+        int tgid = tid;
+        try
+        {
+            var status = Linux.Proc.ProcStatus.Read(tid);
+            tgid = status.Tgid;
+            state = status["State"] ?? "?";
+        }
+        catch (FermataException) { }
+        try { wchan = File.ReadAllText($"/proc/{tgid}/task/{tid}/wchan").Trim(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return new TargetException(
+            $"thread {tid} of process {tgid} did not stop within {Deadline.TotalSeconds:0.#} s: it is in state {state}, waiting in the kernel in {(wchan is "" or "0" ? "an unknown place" : wchan)} (a hung file system or device?); it was left as it was");
     }
 
     /// <summary>Waits until a (killed) thread has exited, letting any stop it reports go.
@@ -130,6 +168,7 @@ public sealed unsafe class Tracer : IDisposable
             WaitStatus status;
             try { status = Wait(tid); }
             catch (SystemCallException) { return; }
+            catch (TargetException) { return; } // stuck in the kernel: it dies when the kernel lets it go
             if (status.Exited || status.Signaled) return;
             TryDetach(tid);
         }

@@ -154,6 +154,8 @@ public sealed record JobSettings
     public string Command { get; init; } = "";
     public uint Owner { get; init; }
     public Image.Compression Compression { get; init; } = CheckpointOptions.DefaultCompression;
+    /// <summary>How long a checkpoint waits for a thread to stop (0: the default).</summary>
+    public double TimeoutSeconds { get; init; }
     /// <summary>The job has a network namespace of its own (only loopback).</summary>
     public bool PrivateNetwork { get; init; }
     /// <summary>What checkpoints do with pipes and connections leading outside the job.</summary>
@@ -171,6 +173,7 @@ public sealed record JobSettings
         $"compress={Image.CompressionNames.Name(Compression)}",
         $"external={(External == Resources.ExternalPeers.Close ? "close" : "refuse")}",
         $"net={(PrivateNetwork ? "private" : "host")}",
+        $"timeout={TimeoutSeconds.ToString(CultureInfo.InvariantCulture)}",
         $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
@@ -190,6 +193,7 @@ public sealed record JobSettings
             CheckpointOnTerm = Get("checkpoint-on-term") == "1",
             External = values.GetValueOrDefault("external") == "close" ? Resources.ExternalPeers.Close : Resources.ExternalPeers.Refuse,
             PrivateNetwork = values.GetValueOrDefault("net") == "private",
+            TimeoutSeconds = double.TryParse(values.GetValueOrDefault("timeout"), NumberStyles.Float, CultureInfo.InvariantCulture, out double t) ? t : 0,
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
         };
     }

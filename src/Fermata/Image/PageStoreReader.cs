@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
@@ -5,10 +6,15 @@ using Fermata.Linux.Interop;
 namespace Fermata.Image;
 
 /// <summary>
-/// Reads one pages.img. The file is mapped read-only; its block table is checked against the
-/// file before anything else (every block inside the file, sizes consistent, codecs known) and
-/// <see cref="Verify"/> checks every block's checksum. Raw blocks are read straight from the
-/// mapping; compressed ones are decompressed into the caller's buffer.
+/// Reads one pages.img. Its block table is checked against the file before anything else (every
+/// block inside the file, sizes consistent, codecs known) and <see cref="Verify"/> checks every
+/// block's checksum.
+///
+/// The file is also mapped read-only, but only the kernel ever reads the mapping (a raw block
+/// handed to process_vm_writev): a file truncated or lost underneath (a shared file system gone
+/// away) then fails that call with EFAULT. Whatever this process reads itself (checksums, the
+/// input of decompression, file contents) comes through pread, which returns an error where
+/// touching the mapping would kill the controller with SIGBUS.
 /// </summary>
 public sealed unsafe class PageStoreReader : IDisposable
 {
@@ -71,20 +77,35 @@ public sealed unsafe class PageStoreReader : IDisposable
         return needed;
     }
 
+    /// <summary>Bytes a block's stored form may take: the staging buffer callers pass.</summary>
+    public static int StagingSize => BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
+
     /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads.</summary>
     public void Verify(int workers)
     {
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
         int bad = -1;
-        Parallel.For(0, _blocks.Length, options, (i, state) =>
+        try
         {
-            var b = _blocks[i];
-            if (Checksum.Compute(_map + b.FileOffset, (nuint)b.StoredLength, b.Index) != b.Checksum)
-            {
-                Interlocked.CompareExchange(ref bad, i, -1);
-                state.Stop();
-            }
-        });
+            Parallel.For(0, _blocks.Length, options,
+                () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, 4096),
+                (i, state, staging) =>
+                {
+                    var b = _blocks[i];
+                    ReadStored(b, (byte*)staging);
+                    if (Checksum.Compute((byte*)staging, (nuint)b.StoredLength, b.Index) != b.Checksum)
+                    {
+                        Interlocked.CompareExchange(ref bad, i, -1);
+                        state.Stop();
+                    }
+                    return staging;
+                },
+                staging => NativeMemory.AlignedFree((void*)staging));
+        }
+        catch (AggregateException e)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
         if (bad >= 0)
         {
             var b = _blocks[bad];
@@ -124,14 +145,51 @@ public sealed unsafe class PageStoreReader : IDisposable
         return b.Identity(page - b.FirstPage);
     }
 
-    /// <summary>A block's pages: in the mapping when raw, else decompressed into
-    /// <paramref name="buffer"/> (<see cref="ImageFormat.BlockSize"/> bytes).</summary>
-    public byte* Data(BlockRecord block, byte* buffer)
+    /// <summary>
+    /// A block's pages for the kernel to read (process_vm_writev): in the mapping when raw, else
+    /// decompressed into <paramref name="buffer"/> (<see cref="ImageFormat.BlockSize"/> bytes)
+    /// from <paramref name="staging"/> (<see cref="StagingSize"/> bytes). Never read the result
+    /// of a raw block in this process: see the class comment.
+    /// </summary>
+    public byte* DataForKernel(BlockRecord block, byte* buffer, byte* staging) =>
+        block.Codec == BlockCodec.Raw ? _map + block.FileOffset : Data(block, buffer, staging);
+
+    /// <summary>A block's pages, in <paramref name="buffer"/>, for this process to read.</summary>
+    public byte* Data(BlockRecord block, byte* buffer, byte* staging)
     {
-        if (block.Codec == BlockCodec.Raw) return _map + block.FileOffset;
-        BlockCompressor.Decompress(block.Codec, _map + block.FileOffset, (int)block.StoredLength, buffer, (int)block.Length);
+        if (block.Codec == BlockCodec.Raw)
+        {
+            ReadStored(block, buffer);
+            return buffer;
+        }
+        ReadStored(block, staging);
+        BlockCompressor.Decompress(block.Codec, staging, (int)block.StoredLength, buffer, (int)block.Length);
         return buffer;
     }
+
+    /// <summary>A block's stored bytes, read with pread.</summary>
+    private void ReadStored(BlockRecord block, byte* into)
+    {
+        for (ulong done = 0; done < block.StoredLength;)
+        {
+            nint n = Libc.PRead(_fd!.Fd, into + done, (nuint)(block.StoredLength - done), (long)(block.FileOffset + done));
+            if (n < 0) throw new ImageException($"cannot read {_path} (block {block.Index}): {Errno.Describe(Libc.LastErrno)}; was it lost or changed underneath?");
+            if (n == 0) throw new ImageException($"image is truncated: {_path} ends inside block {block.Index} (it was changed underneath?)");
+            done += (ulong)n;
+        }
+    }
+
+    /// <summary>Whether a raw block can still be read from the file (after the kernel failed to
+    /// read it from the mapping).</summary>
+    public bool Readable(BlockRecord block)
+    {
+        byte one;
+        return Libc.PRead(_fd!.Fd, &one, 1, (long)(block.FileOffset + block.StoredLength - 1)) == 1;
+    }
+
+    /// <summary>Explains a failed kernel read of the mapping (EFAULT) as what it is.</summary>
+    public ImageException Unreadable(int errno) =>
+        new($"cannot read {_path} any more ({Errno.Describe(errno)}): was it truncated or lost underneath (a shared file system)?");
 
     public void Dispose()
     {

@@ -81,12 +81,12 @@ public sealed unsafe class PageStores : IDisposable
         try
         {
             Parallel.ForEach(work, options,
-                () => (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096),
-                (item, _, buffer) =>
+                () => (Buffer: (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096), Staging: (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, 4096)),
+                (item, _, buffers) =>
                 {
-                    byte* data = item.Store < 0
-                        ? Zeros
-                        : _stores[item.Store].Data(_stores[item.Store].BlockOf(item.Block * ImageFormat.PagesPerBlock)!, (byte*)buffer);
+                    var store = item.Store < 0 ? null : _stores[item.Store];
+                    var block = store?.BlockOf(item.Block * ImageFormat.PagesPerBlock)!;
+                    byte* data = store == null ? Zeros : store.DataForKernel(block, (byte*)buffers.Buffer, (byte*)buffers.Staging);
                     var local = new IoVec[item.Pieces.Count];
                     var remote = new IoVec[item.Pieces.Count];
                     for (int i = 0; i < item.Pieces.Count; i++)
@@ -96,10 +96,18 @@ public sealed unsafe class PageStores : IDisposable
                         local[i] = new IoVec((nint)from, (nuint)(piece.Pages * PageSize.Bytes));
                         remote[i] = new IoVec((nint)piece.Address, (nuint)(piece.Pages * PageSize.Bytes));
                     }
-                    RemoteMemory.Transfer(pid, local, remote, write: true);
-                    return buffer;
+                    try { RemoteMemory.Transfer(pid, local, remote, write: true); }
+                    catch (SystemCallException e) when (e.Errno == Errno.EFAULT && store != null && block.Codec == BlockCodec.Raw && !store.Readable(block))
+                    {
+                        throw store.Unreadable(e.Errno);
+                    }
+                    return buffers;
                 },
-                buffer => NativeMemory.AlignedFree((void*)buffer));
+                buffers =>
+                {
+                    NativeMemory.AlignedFree((void*)buffers.Buffer);
+                    NativeMemory.AlignedFree((void*)buffers.Staging);
+                });
         }
         catch (AggregateException e)
         {
@@ -113,6 +121,7 @@ public sealed unsafe class PageStores : IDisposable
     {
         var result = new byte[length];
         byte* buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+        byte* staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, 4096);
         try
         {
             (int Store, ulong Block) cached = (-1, 0);
@@ -133,7 +142,7 @@ public sealed unsafe class PageStores : IDisposable
                     var block = store.BlockOf(page)!;
                     if (cached != ((int)run.Location.Store, block.Index))
                     {
-                        data = store.Data(block, buffer);
+                        data = store.Data(block, buffer, staging);
                         cached = ((int)run.Location.Store, block.Index);
                     }
                     int n = (int)Math.Min(PageSize.Bytes, length - offset);
@@ -144,6 +153,7 @@ public sealed unsafe class PageStores : IDisposable
         finally
         {
             NativeMemory.AlignedFree(buffer);
+            NativeMemory.AlignedFree(staging);
         }
         return result;
     }

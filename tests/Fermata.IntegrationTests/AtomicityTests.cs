@@ -18,6 +18,22 @@ public sealed class AtomicityTests
     }
 
     [Fact]
+    public void GcRemovesOnlyTemporariesWhoseWriterIsProvablyGone()
+    {
+        // Checkpoint directories often live on a shared file system: a temporary another node is
+        // writing right now must survive this node's gc, whatever PIDs this node has.
+        using var s = new Scratch();
+        string host = Environment.MachineName;
+        Directory.CreateDirectory(s.Path($".a.tmp-{host}-{int.MaxValue - 7}"));   // this host, writer gone
+        Directory.CreateDirectory(s.Path($".b.tmp-another-node-{Environment.ProcessId}")); // another host
+        Directory.CreateDirectory(s.Path($".c.tmp-{host}-{Environment.ProcessId}"));     // this host, writer alive (the test)
+        Expect.Succeeded(FermataCli.Run("gc", s.Dir));
+        Assert.False(Directory.Exists(s.Path($".a.tmp-{host}-{int.MaxValue - 7}")));
+        Assert.True(Directory.Exists(s.Path($".b.tmp-another-node-{Environment.ProcessId}")));
+        Assert.True(Directory.Exists(s.Path($".c.tmp-{host}-{Environment.ProcessId}")));
+    }
+
+    [Fact]
     public void NewImageReplacesAnOlderOneWhole()
     {
         using var s = new Scratch();

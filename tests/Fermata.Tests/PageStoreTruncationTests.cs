@@ -24,7 +24,7 @@ public sealed unsafe class PageStoreTruncationTests : IDisposable
         File.WriteAllBytes(source, RandomNumberGenerator.GetBytes(2 << 20));
         using var writer = new PageStoreWriter(pages, Compression.None);
         using var fd = SafeFd.Open(source, Linux.Interop.Libc.O_RDONLY);
-        writer.AddFile(fd, 0, 2 << 20);
+        writer.AddFile(fd, 0, 2 << 20, source);
         writer.WriteAll(1);
         writer.Sync();
         return (pages, writer.Blocks.ToList());

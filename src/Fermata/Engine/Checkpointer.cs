@@ -168,8 +168,10 @@ public static class Checkpointer
             manifest.Blocks = image.Pages.Blocks.ToList();
             manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
             manifest.Info.Id = id;
-            manifest.Info.ParentId = session.Baseline?.Id ?? "";
-            manifest.Info.Depth = session.Baseline == null ? 0 : session.Baseline.Depth + 1;
+            // A parent no page was taken from is not this image's parent: it stands alone.
+            bool usesParent = session.Baseline != null && manifest.Parents.Count > 0;
+            manifest.Info.ParentId = usesParent ? session.Baseline!.Id : "";
+            manifest.Info.Depth = usesParent ? session.Baseline!.Depth + 1 : 0;
             manifest.Info.Stats = image.Pages.Stats(options.Compression);
             image.Pages.Sync();
             timer.Mark("fsync pages");

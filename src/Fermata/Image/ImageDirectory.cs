@@ -33,7 +33,7 @@ public sealed class ImageDirectory
         string parent = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(parent))
             throw new ConflictException($"cannot create {full}: {parent} does not exist");
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}");
+        string temp = Path.Combine(parent, TemporaryName(Path.GetFileName(full)));
         try
         {
             RemoveStaleTemporaries(parent, Path.GetFileName(full));
@@ -61,20 +61,40 @@ public sealed class ImageDirectory
 
     public static bool IsImage(string dir) => ManifestFile.LooksLikeManifest(Path.Combine(dir, ImageFormat.ManifestFile));
 
-    /// <summary>Removes the hidden temporaries of interrupted checkpoints into
+    /// <summary>
+    /// The hidden temporary a checkpoint into NAME writes first: ".NAME.tmp-HOST-PID". It names
+    /// its writer's host as well as its PID, because checkpoint directories often live on a shared
+    /// file system, where a PID says nothing about another node's processes.
+    /// </summary>
+    public static string TemporaryName(string name) => $".{name}.tmp-{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>
+    /// Removes the hidden temporaries of interrupted checkpoints into
     /// <paramref name="parent"/>/<paramref name="name"/> ("*": of any image there) whose writer is
-    /// gone; returns how many.</summary>
+    /// provably gone: one of this host whose PID no longer runs. Another host's temporary is left
+    /// alone (its writer may be busy on that node right now). Returns how many were removed.
+    /// </summary>
     public static int RemoveStaleTemporaries(string parent, string name)
     {
         int removed = 0;
         foreach (var stale in Directory.EnumerateDirectories(parent, $".{name}.tmp-*"))
         {
-            // Only remove temporaries whose writer is gone.
-            var suffix = stale[(stale.LastIndexOf('-') + 1)..];
-            if (int.TryParse(suffix, out int pid) && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}")) continue;
+            if (!WriterIsGone(Path.GetFileName(stale))) continue;
             try { Directory.Delete(stale, recursive: true); removed++; } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
         return removed;
+    }
+
+    /// <summary>Whether the writer of a temporary (".NAME.tmp-HOST-PID", or the older
+    /// ".NAME.tmp-PID" of this host) is a process of this host that no longer runs.</summary>
+    private static bool WriterIsGone(string temporary)
+    {
+        string suffix = temporary[(temporary.IndexOf(".tmp-", StringComparison.Ordinal) + ".tmp-".Length)..];
+        int dash = suffix.LastIndexOf('-');
+        string host = dash < 0 ? Environment.MachineName : suffix[..dash];
+        if (host != Environment.MachineName) return false;
+        if (!int.TryParse(suffix[(dash + 1)..], out int pid)) return false;
+        return pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}");
     }
 
     /// <summary>Makes the written image visible under its final name, durably.</summary>

@@ -76,7 +76,11 @@ public readonly record struct PageRun(ulong FirstPage, ulong Count, PageLocation
 /// </summary>
 public interface IPageBaseline
 {
-    /// <summary>The parent's page at <paramref name="address"/>: where it lies (as a store of the
-    /// image being written) and its identity hash.</summary>
-    bool TryFind(ulong address, out PageLocation location, out UInt128 identity);
+    /// <summary>The parent's page at <paramref name="address"/>: where it lies in the parent's own
+    /// numbering of stores, and its identity hash.</summary>
+    bool TryFind(ulong address, out PageLocation parentLocation, out UInt128 identity);
+
+    /// <summary>Where a parent's page lies as the image being written numbers stores: the image
+    /// it is in becomes one of the new image's parents only now, when a page is taken from it.</summary>
+    PageLocation Take(PageLocation parentLocation);
 }

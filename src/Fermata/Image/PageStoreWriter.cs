@@ -31,7 +31,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
     private enum SourceKind { Remote, File }
 
     private sealed record Segment(ulong FirstSourcePage, ulong Pages, SourceKind Kind, int Pid, ulong Address,
-        SafeFd? File, long FileOffset, ulong ByteLength, IPageBaseline? Baseline);
+        SafeFd? File, long FileOffset, ulong ByteLength, IPageBaseline? Baseline, string What = "");
 
     private readonly SafeFd _fd;
     private readonly string _path;
@@ -70,11 +70,12 @@ public sealed unsafe class PageStoreWriter : IDisposable
 
     /// <summary>Declares bytes of a local file (contents of a deleted file or memfd, or memory
     /// read through /proc/PID/mem); the last page is padded with zeros.</summary>
-    public SourceRange AddFile(SafeFd file, long offset, ulong length)
+    /// <param name="what">What the file is, for error messages (a path, "/proc/PID/mem").</param>
+    public SourceRange AddFile(SafeFd file, long offset, ulong length, string what)
     {
         ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
         var range = new SourceRange(_sourcePages, pages);
-        _segments.Add(new Segment(_sourcePages, pages, SourceKind.File, 0, 0, file, offset, length, null));
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.File, 0, 0, file, offset, length, null, what));
         _sourcePages += pages;
         return range;
     }
@@ -160,7 +161,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
                 && s.Baseline.TryFind(s.Address + (sourcePage - s.FirstSourcePage) * PageSize.Bytes, out var parent, out var parentIdentity)
                 && parentIdentity == identity)
             {
-                _locations[sourcePage] = parent;
+                _locations[sourcePage] = s.Baseline.Take(parent);
                 compared++;
                 continue;
             }
@@ -256,7 +257,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
         while (done < length)
         {
             nint n = Libc.PRead(s.File!.Fd, dst + done, (nuint)(length - done), s.FileOffset + (long)(skip + done));
-            if (n < 0) throw Libc.Error("read file contents for the image");
+            if (n < 0) throw Libc.Error($"read {s.What} at offset {s.FileOffset + (long)(skip + done)} for the image");
             if (n == 0) break; // the file shrank: the rest stays zero
             done += (ulong)n;
         }

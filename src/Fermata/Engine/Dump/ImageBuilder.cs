@@ -163,7 +163,7 @@ internal sealed class ImageBuilder : IDisposable
         file.ContentLength = (ulong)file.Size;
         var parts = new List<(ulong, SourceRange)>();
         foreach (var (start, end) in FileExtents.Data(fd, 0, file.Size, file.Path))
-            parts.Add(((ulong)start / PageSize.Bytes, Pages.AddFile(fd, start, (ulong)(Math.Min(end, file.Size) - start))));
+            parts.Add(((ulong)start / PageSize.Bytes, Pages.AddFile(fd, start, (ulong)(Math.Min(end, file.Size) - start), file.Path)));
         ContentsFrom(file, parts);
     }
 

@@ -90,11 +90,12 @@ internal sealed class ParentBaseline : IDisposable
             identity = default;
             int i = Find(address);
             if (i < 0 || _entries[i].Location.IsZero) return false;
-            var parent = _entries[i].Location.Advance((address - _entries[i].Address) / PageSize.Bytes);
-            identity = _owner.Identity(parent);
-            location = _owner.Translate(parent);
+            location = _entries[i].Location.Advance((address - _entries[i].Address) / PageSize.Bytes);
+            identity = _owner.Identity(location);
             return true;
         }
+
+        public PageLocation Take(PageLocation parentLocation) => _owner.Translate(parentLocation);
 
         /// <summary>
         /// Splits [start, end) into runs the parent has contents for (with their location in the

@@ -66,7 +66,7 @@ public sealed class JobDirectory
     /// <summary>Points DIR/latest at checkpoint <paramref name="n"/> (rename of a new link: atomic).</summary>
     public void SetLatest(int n)
     {
-        string temp = System.IO.Path.Combine(Path, $".latest.tmp-{Environment.ProcessId}");
+        string temp = System.IO.Path.Combine(Path, $".latest.tmp-{Environment.MachineName}-{Environment.ProcessId}");
         File.Delete(temp);
         File.CreateSymbolicLink(temp, n.ToString(CultureInfo.InvariantCulture));
         // rename(2) itself: File.Move would follow the (relative) link.
@@ -132,7 +132,7 @@ public sealed class JobDirectory
 
     private void WriteAtomically(string name, string text)
     {
-        string temp = System.IO.Path.Combine(Path, $".{name}.tmp-{Environment.ProcessId}");
+        string temp = System.IO.Path.Combine(Path, $".{name}.tmp-{Environment.MachineName}-{Environment.ProcessId}");
         File.WriteAllText(temp, text);
         File.Move(temp, System.IO.Path.Combine(Path, name), overwrite: true);
     }

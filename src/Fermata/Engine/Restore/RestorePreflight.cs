@@ -67,7 +67,14 @@ internal static class RestorePreflight
             while (ProcFiles.Exists(id))
             {
                 ProcStatus? status = null;
-                try { status = ProcStatus.Read(id); } catch (TargetException) { continue; }
+                try { status = ProcStatus.Read(id); }
+                catch (TargetException)
+                {
+                    // Gone between the two looks, or not readable: look again, within the deadline.
+                    if (clock.Elapsed > wait) throw new ConflictException($"PID {id} is still held by a process Fermata cannot read, after {wait.TotalSeconds:0} s");
+                    Thread.Sleep(20);
+                    continue;
+                }
                 bool exiting = status.State is 'Z' or 'X';
                 if (!exiting || clock.Elapsed > wait)
                 {

@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using System.Globalization;
 
 namespace Fermata.Cli;
@@ -16,9 +17,9 @@ internal static class Format
     public static string Pages(Image.StoreStats s)
     {
         var parts = new List<string> { $"stored {Bytes(s.BytesStored)} ({Image.CompressionNames.Name(s.Compression)}: {Bytes(s.BytesCompressed)} on disk)" };
-        if (s.PagesInherited > 0) parts.Add($"inherited {Bytes(s.PagesInherited * 4096)}");
-        if (s.PagesZero > 0) parts.Add($"zero {Bytes(s.PagesZero * 4096)}");
-        if (s.PagesDeduplicated > 0) parts.Add($"duplicates {Bytes(s.PagesDeduplicated * 4096)}");
+        if (s.PagesInherited > 0) parts.Add($"inherited {Bytes(s.PagesInherited * PageSize.Bytes)}");
+        if (s.PagesZero > 0) parts.Add($"zero {Bytes(s.PagesZero * PageSize.Bytes)}");
+        if (s.PagesDeduplicated > 0) parts.Add($"duplicates {Bytes(s.PagesDeduplicated * PageSize.Bytes)}");
         return string.Join(", ", parts);
     }
 

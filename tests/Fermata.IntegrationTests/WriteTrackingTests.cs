@@ -13,11 +13,11 @@ namespace Fermata.IntegrationTests;
 /// Write tracking for incremental checkpoints (<see cref="WriteTracker"/>), driven through the
 /// library as a checkpoint would: freeze, arm, give the threads back, thaw; let the workload
 /// (tests/workloads/writes.c) write a known set of pages in every way that matters; freeze again
-/// and scan. Where the kernel does not apply UFFD_FEATURE_WP_ASYNC (Linux 6.18.44-fc here: it
-/// accepts the feature, then delivers write faults synchronously and PAGEMAP_SCAN finds no
-/// wp-async vma), Arm refuses by default; the set-up tests then arm without the kernel check,
-/// which protects nothing, and check the machinery and that no written page goes unreported.
-/// The exact-pages test needs a kernel that applies it and is skipped elsewhere.
+/// and scan. Linux 6.7 and later apply UFFD_FEATURE_WP_ASYNC (this project's machines run 6.18,
+/// where every test here runs). A kernel that accepts the feature but does not apply it (PAGEMAP_SCAN
+/// finds no wp-async vma, so a write would wait for a fault reader) is refused by Arm; there the
+/// set-up tests arm without the kernel check, which protects nothing, and check the machinery and
+/// that no written page goes unreported, and the exact-pages test is skipped.
 /// </summary>
 public sealed class WriteTrackingTests
 {

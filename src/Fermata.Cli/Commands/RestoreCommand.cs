@@ -26,7 +26,7 @@ internal static class RestoreCommand
             });
             foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
             string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +
-                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * 4096)}) in {Format.Seconds(result.Total)}";
+                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * PageSize.Bytes)}) in {Format.Seconds(result.Total)}";
             if (parse.GetValue(detach))
             {
                 Console.WriteLine(summary);

@@ -38,7 +38,7 @@ internal sealed class DemoRun(string workDir)
         Console.WriteLine();
         Console.WriteLine($"2. Checkpointing pid {pid} into {_image}");
         var checkpoint = Checkpointer.Checkpoint(pid, new CheckpointOptions { Directory = _image });
-        Console.WriteLine($"   {checkpoint.Threads} thread(s), {checkpoint.Mappings} mappings, {Format.Bytes(checkpoint.PagesStored * 4096)} of memory saved; " +
+        Console.WriteLine($"   {checkpoint.Threads} thread(s), {checkpoint.Mappings} mappings, {Format.Bytes(checkpoint.PagesStored * PageSize.Bytes)} of memory saved; " +
             $"frozen {Format.Seconds(checkpoint.Frozen)}, total {Format.Seconds(checkpoint.Total)}");
         // The checkpoint killed it and, as its parent here, already collected it.
         Console.WriteLine($"   the program is gone (killed once the image was safe); its log stops at \"{LastLine()}\"");

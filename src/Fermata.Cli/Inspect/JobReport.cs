@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -50,7 +51,7 @@ internal static class JobReport
                 : numberOf.TryGetValue(info.ParentId, out int p) ? p.ToString(CultureInfo.InvariantCulture) : "gone";
             var taken = DateTimeOffset.FromUnixTimeMilliseconds(info.CreatedUnixMilliseconds).ToLocalTime();
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {mark}{row.Number,3}  {taken:yyyy-MM-dd HH:mm:ss}  {parent,-6}  {Format.Bytes(row.DiskBytes),-9}  {Format.Bytes(st.BytesStored),-10}  {Format.Bytes(st.PagesInherited * 4096),-13}  {Format.Bytes(st.PagesZero * 4096),-9}  {Format.Bytes(st.PagesDeduplicated * 4096)}"));
+                $"  {mark}{row.Number,3}  {taken:yyyy-MM-dd HH:mm:ss}  {parent,-6}  {Format.Bytes(row.DiskBytes),-9}  {Format.Bytes(st.BytesStored),-10}  {Format.Bytes(st.PagesInherited * PageSize.Bytes),-13}  {Format.Bytes(st.PagesZero * PageSize.Bytes),-9}  {Format.Bytes(st.PagesDeduplicated * PageSize.Bytes)}"));
         }
         sb.AppendLine("  (* latest; 'stored' before compression, 'on disk' after)");
         return sb.ToString();

@@ -221,7 +221,6 @@ public sealed class CheckpointImage : IDisposable
         foreach (var epoll in Manifest.Epolls) Visit(epoll, 0);
     }
 
-    private const int SigInfoSize = 128;
 
     private void ValidateProcess(ProcessRecord p)
     {
@@ -236,12 +235,12 @@ public sealed class CheckpointImage : IDisposable
         {
             if (t.Tid <= 0 || !tids.Add(t.Tid)) throw Damaged($"holds thread {t.Tid} of process {p.Pid} twice");
             if (t.Registers.Length != UserRegs.Size) throw Damaged($"holds registers of thread {t.Tid} of the wrong size");
-            if (t.ExtendedState.Length is < 576 or > 1 << 20) throw Damaged($"holds an FPU state of thread {t.Tid} of the wrong size");
-            if (t.PendingSignals.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
+            if (t.ExtendedState.Length < XStateLayout.MinimumSize || t.ExtendedState.Length > 1 << 20) throw Damaged($"holds an FPU state of thread {t.Tid} of the wrong size");
+            if (t.PendingSignals.Any(s => s.Length != Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
             if (t.CpuAffinity.Length > 1024 || t.Name.Length > 64 || t.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized attribute of thread {t.Tid}");
             if (t.MceKill > 3) throw Damaged($"holds an unknown machine-check kill policy for thread {t.Tid}");
         }
-        if (p.Signals.PendingShared.Any(s => s.Length != SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
+        if (p.Signals.PendingShared.Any(s => s.Length != Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
         if (p.Mm.Auxv.Length > 4096) throw Damaged($"holds an oversized auxiliary vector for process {p.Pid}");
         if (p.Cwd.Length == 0 || p.Root.Length == 0) throw Damaged($"lacks the directories of process {p.Pid}");
         ulong previousEnd = 0;

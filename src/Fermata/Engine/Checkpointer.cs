@@ -256,7 +256,7 @@ public static class Checkpointer
             ToolVersion = FermataVersion.Text,
             Hostname = Environment.MachineName,
             KernelRelease = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
-            XFeatures = xstate.Length >= 472 ? BitConverter.ToUInt64(xstate, XStateLayout.Xcr0Offset) : 0,
+            XFeatures = XStateLayout.EnabledFeatures(xstate),
             RootPid = record.Pid,
             FrozenNanoseconds = (long)(frozen.TotalMilliseconds * 1_000_000),
             LeftRunning = options.LeaveRunning,

@@ -220,7 +220,7 @@ public static class Restorer
     private static void CheckCpu(Tracer tracer, int blankPid, ProcessRecord process)
     {
         var ours = tracer.GetXState(blankPid);
-        ulong enabled = ours.Length >= 472 ? BitConverter.ToUInt64(ours, XStateLayout.Xcr0Offset) : 0;
+        ulong enabled = XStateLayout.EnabledFeatures(ours);
         foreach (var t in process.Threads)
         {
             if (t.ExtendedState.Length != ours.Length)

@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using Fermata.Image.Wire;
 
 namespace Fermata.Image;
@@ -30,7 +31,7 @@ public sealed class BlockRecord : IWireRecord<BlockRecord>
     public byte[] Identities { get; set; } = [];
 
     public ulong FirstPage => (ulong)Index * ImageFormat.PagesPerBlock;
-    public ulong Pages => Length / 4096;
+    public ulong Pages => Length / PageSize.Bytes;
 
     public UInt128 Identity(ulong pageInBlock)
     {

@@ -1,3 +1,4 @@
+using Fermata.Linux;
 namespace Fermata.Image;
 
 /// <summary>
@@ -34,7 +35,7 @@ public static class ImageFormat
     /// compression and of parallel work. Block i holds pages from i * PagesPerBlock on.</summary>
     public const int BlockSize = 4 << 20;
 
-    public const int PagesPerBlock = BlockSize / 4096;
+    public const int PagesPerBlock = BlockSize / PageSize.Int;
 
     /// <summary>Bytes of a page identity (XXH3-128) in a block's table.</summary>
     public const int IdentitySize = 16;

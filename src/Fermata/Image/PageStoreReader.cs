@@ -88,7 +88,7 @@ public sealed unsafe class PageStoreReader : IDisposable
         try
         {
             Parallel.For(0, _blocks.Length, options,
-                () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, 4096),
+                () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, (nuint)PageSize.Bytes),
                 (i, state, staging) =>
                 {
                     var b = _blocks[i];

@@ -115,7 +115,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
 
     private sealed class ChunkBuffers : IDisposable
     {
-        public readonly byte* Pages = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+        public readonly byte* Pages = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
         public readonly byte* Compressed;
         public readonly int Capacity;
         public readonly byte[] Identities = new byte[ImageFormat.PagesPerBlock * ImageFormat.IdentitySize];
@@ -123,7 +123,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
         public ChunkBuffers(int capacity)
         {
             Capacity = capacity;
-            Compressed = (byte*)NativeMemory.AlignedAlloc((nuint)capacity, 4096);
+            Compressed = (byte*)NativeMemory.AlignedAlloc((nuint)capacity, (nuint)PageSize.Bytes);
         }
 
         public void Dispose()
@@ -149,14 +149,14 @@ public sealed unsafe class PageStoreWriter : IDisposable
             ulong sourcePage = first + (ulong)p;
             while (_segments[segment].FirstSourcePage + _segments[segment].Pages <= sourcePage) segment++;
             var s = _segments[segment];
-            byte* page = buffer + (long)p * 4096;
-            if (new ReadOnlySpan<byte>(page, 4096).IndexOfAnyExcept((byte)0) < 0)
+            byte* page = buffer + (long)p * PageSize.Int;
+            if (new ReadOnlySpan<byte>(page, PageSize.Int).IndexOfAnyExcept((byte)0) < 0)
             {
                 _locations[sourcePage] = PageLocation.Zero;
                 zero++;
                 continue;
             }
-            var identity = Checksum.Identity(page, 4096);
+            var identity = Checksum.Identity(page, PageSize.Int);
             if (s.Baseline != null
                 && s.Baseline.TryFind(s.Address + (sourcePage - s.FirstSourcePage) * PageSize.Bytes, out var parent, out var parentIdentity)
                 && parentIdentity == identity)
@@ -172,7 +172,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
                 deduplicated++;
                 continue;
             }
-            if (kept != p) Buffer.MemoryCopy(page, buffer + (long)kept * 4096, 4096, 4096);
+            if (kept != p) Buffer.MemoryCopy(page, buffer + (long)kept * PageSize.Int, PageSize.Int, PageSize.Int);
             BlockRecord.WriteIdentity(buffers.Identities.AsSpan(kept * ImageFormat.IdentitySize), identity);
             _locations[sourcePage] = new PageLocation(0, storePage);
             kept++;
@@ -183,7 +183,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
         Interlocked.Add(ref _stored, kept);
         if (kept == 0) return null;
 
-        int length = kept * 4096;
+        int length = kept * PageSize.Int;
         var (codec, stored) = BlockCompressor.Compress(_compression, buffer, length, buffers.Compressed, buffers.Capacity);
         byte* data = codec == BlockCodec.Raw ? buffer : buffers.Compressed;
         ulong checksum = Checksum.Compute(data, (nuint)stored, (ulong)index);
@@ -215,7 +215,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
         {
             var s = _segments[i];
             ulong from = Math.Max(s.FirstSourcePage, first), to = Math.Min(s.FirstSourcePage + s.Pages, end);
-            byte* dst = buffer + (long)(from - first) * 4096;
+            byte* dst = buffer + (long)(from - first) * PageSize.Int;
             ulong skip = (from - s.FirstSourcePage) * PageSize.Bytes;
             ulong bytes = (to - from) * PageSize.Bytes;
             if (s.Kind == SourceKind.File)

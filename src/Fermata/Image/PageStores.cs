@@ -17,7 +17,7 @@ public readonly record struct PagePlacement(PageLocation Location, ulong Address
 public sealed unsafe class PageStores : IDisposable
 {
     private readonly PageStoreReader[] _stores;
-    private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
+    private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
 
     static PageStores() => new Span<byte>(Zeros, ImageFormat.BlockSize).Clear();
 
@@ -81,7 +81,7 @@ public sealed unsafe class PageStores : IDisposable
         try
         {
             Parallel.ForEach(work, options,
-                () => (Buffer: (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096), Staging: (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, 4096)),
+                () => (Buffer: (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes), Staging: (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes)),
                 (item, _, buffers) =>
                 {
                     var store = item.Store < 0 ? null : _stores[item.Store];
@@ -120,8 +120,8 @@ public sealed unsafe class PageStores : IDisposable
     public byte[] ReadContents(IReadOnlyList<PageRun> runs, ulong start, ulong length)
     {
         var result = new byte[length];
-        byte* buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, 4096);
-        byte* staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, 4096);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
+        byte* staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
         try
         {
             (int Store, ulong Block) cached = (-1, 0);

@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using Fermata.Image.Wire;
 
 namespace Fermata.Image;
@@ -21,7 +22,7 @@ public sealed class StoreStats : IWireRecord<StoreStats>
 
     public ulong PagesInherited => PagesInheritedByTracking + PagesInheritedByComparison;
     public ulong PagesTotal => PagesStored + PagesZero + PagesDeduplicated + PagesInherited;
-    public ulong BytesStored => PagesStored * 4096;
+    public ulong BytesStored => PagesStored * PageSize.Bytes;
 
     public static RecordSchema<StoreStats> Schema { get; } = new RecordSchema<StoreStats>("StoreStats", "page store statistics",
             "What the checkpoint's page store holds and what it saved.")

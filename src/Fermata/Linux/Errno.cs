@@ -69,5 +69,9 @@ public static class Errno
         Known.TryGetValue(errno, out var e) ? $"{e.Name} ({e.Text})" : $"errno {errno}";
 
     /// <summary>True for the "no space" family a checkpoint must report as a full disk.</summary>
+    /// <summary>The errno a raw system call's return value carries (the kernel returns -errno,
+    /// between -4095 and -1), or 0 where it is a result.</summary>
+    public static int FromRaw(long result) => result is < 0 and > -4096 ? (int)-result : 0;
+
     public static bool IsDiskFull(int errno) => errno is ENOSPC or EDQUOT or EFBIG;
 }

@@ -54,11 +54,10 @@ public static unsafe class ProcessSpawner
             if (options.WorkingDirectory != null)
                 Libc.SpawnFileActionsAddChdir(fileActions, Utf8(options.WorkingDirectory, strings));
 
-            // glibc's sigset_t is 128 bytes.
-            byte* all = stackalloc byte[128];
-            byte* none = stackalloc byte[128];
-            new Span<byte>(all, 128).Fill(0xff);
-            new Span<byte>(none, 128).Clear();
+            byte* all = stackalloc byte[Signals.LibcSigSetSize];
+            byte* none = stackalloc byte[Signals.LibcSigSetSize];
+            new Span<byte>(all, Signals.LibcSigSetSize).Fill(0xff);
+            new Span<byte>(none, Signals.LibcSigSetSize).Clear();
             short flags = Libc.POSIX_SPAWN_SETSIGDEF | Libc.POSIX_SPAWN_SETSIGMASK;
             if (options.NewSession) flags |= Libc.POSIX_SPAWN_SETSID;
             else if (options.NewProcessGroup) { flags |= Libc.POSIX_SPAWN_SETPGROUP; Libc.SpawnAttrSetPGroup(attributes, 0); }

@@ -11,6 +11,13 @@ public static class Signals
 
     public const int Count = 64;
 
+    /// <summary>The kernel's siginfo_t, as PTRACE_GETSIGINFO and PTRACE_PEEKSIGINFO give it.</summary>
+    public const int SigInfoSize = 128;
+
+    /// <summary>glibc's sigset_t (room for 1024 signals), as posix_spawnattr_setsigmask takes it;
+    /// the kernel's own is 8 bytes.</summary>
+    public const int LibcSigSetSize = 128;
+
     private static readonly string[] Names =
     [
         "0", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",

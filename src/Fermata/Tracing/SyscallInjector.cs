@@ -138,7 +138,7 @@ public sealed class SyscallInjector
     public long Check(string what, int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {
         long r = Call(number, a1, a2, a3, a4, a5, a6);
-        if (r < 0 && r > -4096) throw new SystemCallException($"{what} in pid {Tgid}", (int)-r);
+        if (Errno.FromRaw(r) is int errno and not 0) throw new SystemCallException($"{what} in pid {Tgid}", errno);
         return r;
     }
 

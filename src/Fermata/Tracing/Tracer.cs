@@ -261,12 +261,11 @@ public sealed unsafe class Tracer : IDisposable
 
     public byte[] GetSigInfo(int tid)
     {
-        var info = new byte[SigInfoSize];
+        var info = new byte[Signals.SigInfoSize];
         fixed (byte* p = info) Ptrace(Libc.PTRACE_GETSIGINFO, tid, 0, (long)p, "PTRACE_GETSIGINFO");
         return info;
     }
 
-    public const int SigInfoSize = 128;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct PeekSigInfoArgs
@@ -281,7 +280,7 @@ public sealed unsafe class Tracer : IDisposable
     {
         const int batch = 32;
         var result = new List<byte[]>();
-        var buffer = new byte[batch * SigInfoSize];
+        var buffer = new byte[batch * Signals.SigInfoSize];
         fixed (byte* p = buffer)
         {
             while (true)
@@ -293,7 +292,7 @@ public sealed unsafe class Tracer : IDisposable
                     Count = batch,
                 };
                 int n = (int)Ptrace(Libc.PTRACE_PEEKSIGINFO, tid, (long)&args, (long)p, "PTRACE_PEEKSIGINFO");
-                for (int i = 0; i < n; i++) result.Add(buffer.AsSpan(i * SigInfoSize, SigInfoSize).ToArray());
+                for (int i = 0; i < n; i++) result.Add(buffer.AsSpan(i * Signals.SigInfoSize, Signals.SigInfoSize).ToArray());
                 if (n < batch) return result;
             }
         }

@@ -12,6 +12,10 @@ public static class XStateLayout
     /// <summary>XCR0: the state components the kernel enables for user space.</summary>
     public const int Xcr0Offset = 464;
 
+    /// <summary>The XCR0 recorded in an XSAVE image, or 0 where the image is too short to hold it.</summary>
+    public static ulong EnabledFeatures(ReadOnlySpan<byte> xstate) =>
+        xstate.Length >= Xcr0Offset + sizeof(ulong) ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(xstate[Xcr0Offset..]) : 0;
+
     /// <summary>XSTATE_BV in the XSAVE header: the components this thread's state holds.</summary>
     public const int XStateBvOffset = 512;
 

@@ -26,8 +26,7 @@ namespace Fermata.Engine.Dump;
 /// </summary>
 internal sealed class DumpContext : ITrackedProcess, IDisposable
 {
-    private const ulong RedZone = 128;
-    private const ulong ScratchSize = 4096;
+    private const ulong ScratchSize = PageSize.Bytes;
     /// <summary>Enough for a guard frame: the XSAVE image (11 KiB with AMX) and the frame.</summary>
     private const ulong GuardRoom = 16 << 10;
 
@@ -141,7 +140,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         foreach (int tid in Frozen.Threads)
         {
             ulong sp = Tracer.GetRegs(tid).Rsp;
-            ulong start = (sp - RedZone - ScratchSize) & ~63UL;
+            ulong start = (sp - StackAbi.RedZone - ScratchSize) & ~63UL;
             var m = MappingAt(start);
             if (m == null || !m.Write || m.Shared || start >= sp || MappingAt(sp - 1) != m || start - m.Start < below) continue;
             var area = new ScratchArea(start, ScratchSize);

@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using Fermata.Linux.Proc;
 using Fermata.Tracing;
 
@@ -21,8 +22,6 @@ namespace Fermata.Engine.Dump;
 /// </summary>
 internal sealed class GuardFrame
 {
-    private const ulong RedZone = 128;
-
     private readonly byte[] _saved;
 
     public ulong Start { get; }
@@ -52,7 +51,7 @@ internal sealed class GuardFrame
         var xstate = ctx.Tracer.GetXState(tid);
         ulong mask = ctx.Tracer.GetSigMask(tid);
         int? restarted = SyscallRestart.RestartedCall(ctx.Memory, regs);
-        ulong top = sp - RedZone;
+        ulong top = sp - StackAbi.RedZone;
         while (true)
         {
             var (start, bytes) = SignalFrame.Build(top, regs, mask, xstate, sites.Restorer!.Value, restarted);

@@ -172,8 +172,8 @@ public sealed class JobSupervisor : IDisposable
         _dir.Prune(_settings.Keep);
         var stats = result.Stats;
         _log($"checkpoint {n}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}, image {result.BytesStored / (1024.0 * 1024):0.0} MiB " +
-             $"({stats.PagesStored * 4096 / (1024.0 * 1024):0.0} MiB of pages stored" +
-             (result.Parent != null ? $", {stats.PagesInherited * 4096 / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
+             $"({stats.PagesStored * PageSize.Bytes / (1024.0 * 1024):0.0} MiB of pages stored" +
+             (result.Parent != null ? $", {stats.PagesInherited * PageSize.Bytes / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
              $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
     }

@@ -7,7 +7,7 @@ using Fermata.Tracing;
 namespace Fermata.Engine.Restore;
 
 /// <summary>
-/// The blank process a restore starts from: a 132-byte static ELF that Fermata writes itself
+/// The blank process a restore starts from: a 256-byte static ELF that Fermata writes itself
 /// (into a memfd, so no native build step and no file on disk), which does nothing but pause().
 /// It is spawned, seized, and asked (by injected clone3) to create the restored process with its
 /// saved PID; that child starts as a copy of the blank and is then rebuilt into the target.

@@ -33,7 +33,7 @@ internal static unsafe partial class Libc
 
     internal static int ClockGetTime(int clock, out TimeSpec now)
     {
-        fixed (TimeSpec* p = &now) return (int)Syscall(228 /* clock_gettime */, clock, (long)p);
+        fixed (TimeSpec* p = &now) return (int)Syscall(SyscallNumbers.ClockGettime, clock, (long)p);
     }
 
     internal const int TFD_TIMER_ABSTIME = 1, TFD_TIMER_CANCEL_ON_SET = 2;

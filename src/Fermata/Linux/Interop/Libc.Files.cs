@@ -140,7 +140,7 @@ internal static unsafe partial class Libc
     internal const int KCMP_FILE = 0;
 
     internal static int Kcmp(int pid1, int pid2, int type, long idx1, long idx2) =>
-        (int)Syscall(312, pid1, pid2, type, idx1, idx2);
+        (int)Syscall(SyscallNumbers.Kcmp, pid1, pid2, type, idx1, idx2);
 
     internal const uint SYNC_FILE_RANGE_WRITE = 2;
 

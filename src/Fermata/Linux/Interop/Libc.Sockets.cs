@@ -77,11 +77,14 @@ internal static unsafe partial class Libc
         return buffer.AsSpan(0, (int)Math.Min(length, (uint)capacity)).ToArray();
     }
 
+    /// <summary>sizeof(struct sockaddr_storage): room for any socket address.</summary>
+    internal const int SockAddrStorageSize = 128;
+
     /// <summary>getsockname/getpeername as bytes (a sockaddr as the kernel wrote it); empty when
     /// the socket has none (ENOTCONN).</summary>
     internal static byte[] SocketName(int fd, bool peer)
     {
-        var buffer = new byte[128];
+        var buffer = new byte[SockAddrStorageSize];
         uint length = (uint)buffer.Length;
         fixed (byte* b = buffer)
         {

@@ -55,7 +55,7 @@ internal static unsafe class FileOpener
         ctx.RecreatedFiles[file.Id] = path;
         using var handle = new SafeFd(fd);
         WriteContents(ctx, file, handle);
-        if (Libc.GetEUid() == 0) _ = Libc.Syscall(93 /* fchown */, fd, file.Uid, file.Gid);
+        if (Libc.GetEUid() == 0) _ = Libc.Syscall(SyscallNumbers.Fchown, fd, file.Uid, file.Gid);
         return path;
     }
 

@@ -117,7 +117,7 @@ internal static class MemoryRestorer
         if (m.Kind == MappingKind.SharedAnonymous && fd >= 0) ctx.CloseInTarget(fd);
         if ((ulong)r != m.Start)
         {
-            int errno = r < 0 && r > -4096 ? (int)-r : Errno.EEXIST;
+            int errno = Errno.FromRaw(r) is int e and not 0 ? e : Errno.EEXIST;
             if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
             throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
         }

@@ -301,11 +301,12 @@ internal sealed class SocketBuilder
 
     private static byte[] ReadName(RestoreContext ctx, int fd)
     {
-        ulong at = ctx.Scratch.At(2048), length = ctx.Scratch.At(2048 + 128);
-        ctx.Memory.Write(length, BitConverter.GetBytes(128));
+        const int NameAt = 2048;
+        ulong at = ctx.Scratch.At(NameAt), length = ctx.Scratch.At(NameAt + Libc.SockAddrStorageSize);
+        ctx.Memory.Write(length, BitConverter.GetBytes(Libc.SockAddrStorageSize));
         ctx.Main.Check("read a stand-in peer's address", SyscallNumbers.Getsockname, fd, (long)at, (long)length);
         int n = BitConverter.ToInt32(ctx.Memory.Read(length, 4));
-        return ctx.Memory.Read(at, Math.Min(n, 128));
+        return ctx.Memory.Read(at, Math.Min(n, Libc.SockAddrStorageSize));
     }
 
     private void Connecting(SocketRecord s)

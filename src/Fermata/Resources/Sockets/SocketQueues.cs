@@ -14,7 +14,7 @@ namespace Fermata.Resources.Sockets;
 /// </summary>
 internal static unsafe class SocketQueues
 {
-    private const int ChunkSize = 256 << 10, NameSize = 128, ControlSize = 4096;
+    private const int ChunkSize = 256 << 10, NameSize = Libc.SockAddrStorageSize, ControlSize = 4096;
     private const int CmsgHeaderSize = 16;
 
     public sealed record Message(byte[] Data, byte[] Sender);

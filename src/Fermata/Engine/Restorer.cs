@@ -103,6 +103,7 @@ public static class Restorer
                 ZombieRestorer.Restore(session, byPid);
             }
             timer.Mark("create processes");
+            CrashPoints.Reach("restore-created");
 
             ulong pages = 0;
             var live = session.Contexts.Where(c => !c.Process.Zombie).ToList();
@@ -123,6 +124,7 @@ public static class Restorer
             // Epoll interest lists refer to descriptions any process of the job may hold.
             foreach (var ctx in live) Resources.Epoll.EpollRestorer.Restore(ctx);
             timer.Mark("memory, files, process, threads");
+            CrashPoints.Reach("restore-filled");
             foreach (var ctx in live)
             {
                 FileOpener.SealMemfds(ctx);
@@ -141,8 +143,13 @@ public static class Restorer
                 ThreadsRestorer.Complete(ctx);
                 SchedulingRestorer.RestoreThreads(ctx);
             }
+            CrashPoints.Reach("restore-completed");
             session.RemoveTemporaryPaths();
-            foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
+            foreach (var ctx in live.AsEnumerable().Reverse())
+            {
+                ThreadsRestorer.Release(ctx);
+                CrashPoints.Reach("restore-released");
+            }
             timer.Mark("registers, resume");
             return (order[0], created[0].HostPid, pages, live.Count(c => c.WriteTracked));
         }

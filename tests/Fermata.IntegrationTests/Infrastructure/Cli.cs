@@ -22,6 +22,9 @@ public static class FermataCli
     /// as FERMATA_CRASH_AT).</summary>
     public static CliResult RunWith(IReadOnlyDictionary<string, string> environment, params string[] args) => Run(null, args, environment);
 
+    /// <summary><see cref="RunWith"/> as <paramref name="user"/> (root when null).</summary>
+    public static CliResult RunWithAs(string? user, IReadOnlyDictionary<string, string> environment, params string[] args) => Run(user, args, environment);
+
     private static CliResult Run(string? user, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = StartInfo(user, args);

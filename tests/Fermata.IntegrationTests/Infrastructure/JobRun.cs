@@ -146,8 +146,12 @@ public sealed class JobRun : IDisposable
         _process.WaitForExit(TimeSpan.FromSeconds(10));
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         if (!_process.HasExited) KillAll();
         _process.Dispose();
     }

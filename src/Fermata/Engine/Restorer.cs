@@ -196,7 +196,7 @@ public static class Restorer
         if (r < 0) throw new SystemCallException($"create process {process.Pid} (child of {parent.Process.Pid})", (int)-r);
         int host = parent.Main.LastCreated;
         if (host == 0) throw new FermataException($"the kernel did not report process {process.Pid} to the tracer");
-        ThreadsRestorer.WaitForFirstStop(session.Tracer, host);
+        session.Tracer.WaitForFirstStop(host);
         created.Add((host, [host]));
         var injector = new SyscallInjector(session.Tracer, new RemoteMemory(host), host, host, parent.Main.SyscallAddress, parent.Main.Scratch);
         return NewContext(session, process, host, injector);

@@ -2,7 +2,6 @@ using System.Runtime.InteropServices;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
-using Fermata.Tracing;
 
 namespace Fermata.Image;
 

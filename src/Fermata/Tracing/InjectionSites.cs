@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using Fermata.Errors;
 using Fermata.Linux.Proc;
 

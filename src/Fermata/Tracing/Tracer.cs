@@ -119,6 +119,20 @@ public sealed unsafe class Tracer : IDisposable
         double.TryParse(Environment.GetEnvironmentVariable("FERMATA_WAIT_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out double s) && s > 0
             ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
 
+    /// <summary>Waits for a task the tracee just created (a thread or a process, reported to us by
+    /// PTRACE_O_TRACECLONE/FORK) to reach its first stop, the PTRACE_EVENT_STOP of an auto-attached
+    /// task; any other stop on the way is passed on.</summary>
+    public void WaitForFirstStop(int tid)
+    {
+        while (true)
+        {
+            var status = Wait(tid);
+            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) return;
+            if (status.Exited || status.Signaled) throw new TargetException($"new task {tid} ended at once ({status})");
+            Continue(tid);
+        }
+    }
+
     /// <summary>waitpid for one thread, up to <see cref="Deadline"/>. A stop comes within
     /// microseconds almost always, so the first tries follow at once; later ones leave the CPU.</summary>
     public WaitStatus Wait(int tid)

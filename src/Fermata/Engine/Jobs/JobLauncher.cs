@@ -51,7 +51,7 @@ public static class JobLauncher
             long r = init.Clone3(0, Signals.SIGCHLD);
             if (r < 0) throw new SystemCallException("fork the job's main process", (int)-r);
             mainHost = init.LastCreated;
-            Resources.Threads.ThreadsRestorer.WaitForFirstStop(tracer, mainHost);
+            tracer.WaitForFirstStop(mainHost);
             var main = new SyscallInjector(tracer, new RemoteMemory(mainHost), mainHost, mainHost, BlankProcess.SyscallSite, BlankProcess.Scratch);
             Exec(main, program, args, environment);
 

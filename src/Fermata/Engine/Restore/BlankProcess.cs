@@ -224,7 +224,7 @@ internal sealed class BlankProcess : IDisposable
         if (r == -Errno.EPERM) throw new PermissionException($"not allowed to create a process with PID {nsPid} (needs CAP_SYS_ADMIN)");
         if (r < 0) throw new SystemCallException($"create process {nsPid}", (int)-r);
         int host = Injector.LastCreated != 0 ? Injector.LastCreated : (int)r;
-        Resources.Threads.ThreadsRestorer.WaitForFirstStop(_tracer, host);
+        _tracer.WaitForFirstStop(host);
         return (host, new SyscallInjector(_tracer, new RemoteMemory(host), host, host, SyscallSite, Scratch));
     }
 

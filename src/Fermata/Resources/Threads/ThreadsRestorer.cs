@@ -31,19 +31,8 @@ internal static class ThreadsRestorer
             if (r == -Errno.EEXIST) throw new ConflictException($"thread ID {thread.Tid} of process {ctx.Pid} is in use by another process");
             if (r < 0) throw new SystemCallException($"create thread {thread.Tid} in process {ctx.Pid}", (int)-r);
             int host = ctx.Main.LastCreated != 0 ? ctx.Main.LastCreated : (int)r;
-            WaitForFirstStop(ctx.Tracer, host);
+            ctx.Tracer.WaitForFirstStop(host);
             ctx.Threads[thread.Tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, host, ctx.Main.SyscallAddress, ctx.Main.Scratch);
-        }
-    }
-
-    internal static void WaitForFirstStop(Tracer tracer, int tid)
-    {
-        while (true)
-        {
-            var status = tracer.Wait(tid);
-            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) return;
-            if (status.Exited || status.Signaled) throw new TargetException($"new thread {tid} ended at once ({status})");
-            tracer.Continue(tid);
         }
     }
 

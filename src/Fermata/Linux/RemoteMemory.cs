@@ -1,8 +1,7 @@
 using Fermata.Errors;
-using Fermata.Linux;
 using Fermata.Linux.Interop;
 
-namespace Fermata.Tracing;
+namespace Fermata.Linux;
 
 /// <summary>
 /// Reads and writes another process's memory. process_vm_readv/writev are the fast path (no ptrace

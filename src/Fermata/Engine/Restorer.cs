@@ -64,7 +64,7 @@ public static class Restorer
             RestorePreflight.Check(image, process, options, freshNamespace: job);
         timer.Mark("preflight checks");
         var warnings = new List<string>();
-        OutsideTerminal.LeaveToChildren();
+        OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();

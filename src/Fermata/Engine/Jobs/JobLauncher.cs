@@ -35,7 +35,7 @@ public static class JobLauncher
     public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork = false)
     {
         bool terminal = Resources.Terminals.OutsideTerminal.SharedWithJob();
-        if (terminal) Resources.Terminals.OutsideTerminal.LeaveToChildren();
+        if (terminal) Resources.Terminals.OutsideTerminal.KeepRuntimeOff();
         int blankPid = BlankProcess.Spawn(inheritStdio: true); // on the caller's thread: init's parent
         using var tracer = new Tracer();
         return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork, terminal));

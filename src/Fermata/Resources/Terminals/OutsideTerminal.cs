@@ -31,10 +31,11 @@ public sealed record OutsideTerminal(int Fd, string Path, ulong Device, bool Con
     /// a terminal that is its controlling terminal.</summary>
     public static bool SharedWithJob() => Find() is { Controlling: true };
 
-    /// <summary>Tells the .NET runtime the terminal is a child's (see <see cref="SystemNative"/>).</summary>
-    public static void LeaveToChildren()
+    /// <summary>Keeps the .NET runtime from writing its own terminal settings back over those of
+    /// the processes sharing the terminal (see <see cref="SystemNative"/>).</summary>
+    public static void KeepRuntimeOff()
     {
-        if (Find() != null) SystemNative.LeaveTerminalToChildren();
+        if (Find() != null) SystemNative.LeaveTerminalAlone();
     }
 
     /// <summary>This process's group is the terminal's foreground group.</summary>

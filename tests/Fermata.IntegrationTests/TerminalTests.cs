@@ -177,6 +177,54 @@ public sealed class TerminalTests
     }
 
     [Fact]
+    public void SessionLeaderOfATerminalIsRestoredWithoutItWhereTheNewTerminalIsAnotherSessionsAndSaysSo()
+    {
+        using var s = new Scratch();
+        string dir = s.Path("image"), log = s.Path("keys.log"), status = s.Path("status"), errors = s.Path("errors"), detached = s.Path("detached");
+        int pid;
+        string window;
+
+        using (var a = new TmuxTerminal(null, s.Path("tmux-a"), 80, 24))
+        {
+            window = TmuxPaneTty(s.Path("tmux-a"));
+            // In place of the window's shell: the leader of the window's session, whose
+            // controlling terminal is the window's.
+            a.Type($"exec {Terminal} keys {log}");
+            WaitForLine(log, "ready 80x24 fg=1", a.Screen);
+            a.Keys("a");
+            WaitForLine(log, "key a raw=1 fg=1 tty=1", a.Screen);
+            pid = JobProcesses.Mentioning(log).Single();
+            var checkpoint = FermataCli.Run("checkpoint", pid.ToString(), "--dir", dir);
+            Assert.True(checkpoint.ExitCode == 0, $"checkpoint failed: {checkpoint}");
+        }
+
+        using var b = new TmuxTerminal(null, s.Path("tmux-b"), 100, 30);
+        // The new window's terminal is its shell's session's: the process leads a session of its
+        // own again, without a controlling terminal (a warning says so), and reads the terminal
+        // all the same, in its settings; the restore passes ^C on.
+        b.Type($"{TmuxTerminal.Fermata} restore {dir} 2>{errors}; echo restore $? > {status}");
+        WaitForLine(errors, $"fermata: warning: process {pid} led a session whose controlling terminal was its terminal ({window}); " +
+            "this restore's terminal is another session's controlling terminal (its shell's), so it has none: /dev/tty, job control and window-size signals do not reach it", b.Screen);
+        b.Keys("b");
+        WaitForLine(log, "key b raw=1 fg=0 tty=0", b.Screen);
+        b.Keys("C-c");
+        WaitForLine(log, "interrupt", b.Screen);
+        b.Keys("q");
+        WaitForLine(status, "restore 0", b.Screen);
+        Assert.Equal("ready 80x24 fg=1\nkey a raw=1 fg=1 tty=1\nkey b raw=1 fg=0 tty=0\ninterrupt\nkey q raw=1 fg=0 tty=0\ndone\n", File.ReadAllText(log));
+
+        // Detached, it could not have one either way.
+        var restore = FermataCli.Run("restore", dir, "--detach");
+        try
+        {
+            Assert.True(restore.ExitCode == 0, $"restore --detach failed: {restore}");
+            Assert.Contains($"fermata: warning: process {pid} had its terminal", restore.Stderr);
+            Assert.Contains("restored detached, it runs in a session of its own without one", restore.Stderr);
+        }
+        finally { Libc.Kill(pid, 9); }
+    }
+
+    [Fact]
     public void TerminalThatIsNeitherTheCheckpointsNorTheOneItRunsOnIsRefusedAndTheProcessRunsOn()
     {
         using var s = new Scratch();

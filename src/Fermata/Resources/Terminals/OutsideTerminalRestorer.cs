@@ -44,21 +44,15 @@ internal static class OutsideTerminalRestorer
 
     /// <summary>
     /// The host's number for the process group that was the terminal's foreground: a job's group
-    /// by its leader; a single process's own group where it is made a group of its own (restored
-    /// detached, it leads a session without the terminal, and a warning says so).
+    /// by its leader; a single process's own group where it is made a group of its own.
     /// </summary>
     private static int? ForegroundGroup(RestoreSession session, TerminalRecord record)
     {
         if (session.IsJob)
             return session.Contexts.FirstOrDefault(c => c.Process.Pid == record.ForegroundGroup && !c.Process.Zombie)?.Pid;
         var ctx = session.Contexts[0];
-        if (ctx.Process.ProcessGroup != record.ForegroundGroup) return null;
-        if (session.Options.Detached)
-        {
-            session.Warnings.Add($"process {ctx.Process.Pid} was the foreground of its terminal; restored detached, it runs in a session of its own without one");
-            return null;
-        }
-        if (ctx.Process.Session == ctx.Process.Pid) return null; // its own session, where the terminal could not follow
+        // Detached, or leading a session of its own: the terminal could not follow (a warning said so).
+        if (ctx.Process.ProcessGroup != record.ForegroundGroup || session.Options.Detached || ctx.Process.Session == ctx.Process.Pid) return null;
         return ctx.Pid;
     }
 

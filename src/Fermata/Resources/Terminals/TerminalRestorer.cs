@@ -61,10 +61,16 @@ internal static class TerminalRestorer
     /// the purpose, the outside terminal through <paramref name="outsideFd"/> (the restoring
     /// command's terminal, where it is no other session's: where it is, or there is none, a
     /// warning says so); any other process inherited its parent's, and drops it if it had none.
+    /// A process restored detached has a session of its own, without a terminal: a warning says so.
     /// </summary>
     public static void SetControllingTerminal(RestoreContext ctx, int outsideFd)
     {
         var p = ctx.Process;
+        if (ctx.Options.Detached && !ctx.Session.IsJob && p.ControllingTerminal != 0)
+        {
+            ctx.Warnings.Add($"process {p.Pid} had its terminal ({ctx.Image.Terminal(p.ControllingTerminal).Path}) as its controlling terminal; restored detached, it runs in a session of its own without one");
+            return;
+        }
         if (p.Session != p.Pid)
         {
             if (p.ControllingTerminal == 0) DropInherited(ctx);
@@ -80,11 +86,6 @@ internal static class TerminalRestorer
             ctx.CloseInTarget(master);
             try { ctx.Main.Check($"make pseudo-terminal {record.Path} the controlling terminal of process {p.Pid} (TIOCSCTTY)", SyscallNumbers.Ioctl, slave, (long)Libc.TIOCSCTTY, 0); }
             finally { ctx.CloseInTarget(slave); }
-            return;
-        }
-        if (ctx.Options.Detached)
-        {
-            ctx.Warnings.Add($"process {p.Pid} led a session whose controlling terminal was its terminal ({record.Path}); restored detached, it has none");
             return;
         }
         long r = outsideFd < 0 ? -Errno.ENOTTY : ctx.Main.Call(SyscallNumbers.Ioctl, outsideFd, (long)Libc.TIOCSCTTY, 0);

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Fermata.Engine;
+using Fermata.Engine.Restore;
 using Fermata.Linux;
 
 namespace Fermata.Cli.Commands;
@@ -34,21 +34,8 @@ internal static class RestoreCommand
                 return 0;
             }
             Console.Error.WriteLine($"fermata: {summary}");
-            return WaitForwardingSignals(result.Pid);
+            return ForegroundWait.Wait(result.Pid, Forwarded);
         });
         return command;
-    }
-
-    /// <summary>Waits for the restored process (our child), passing on the signals we receive,
-    /// and returns its exit status as a shell would (128 + signal when it was killed).</summary>
-    private static int WaitForwardingSignals(int pid)
-    {
-        var registrations = Forwarded.Select(sig => PosixSignalRegistration.Create((PosixSignal)sig, c =>
-        {
-            c.Cancel = true;
-            Linux.Interop.Libc.Kill(pid, sig);
-        })).ToList();
-        try { return ProcessSpawner.WaitForExit(pid); }
-        finally { foreach (var r in registrations) r.Dispose(); }
     }
 }

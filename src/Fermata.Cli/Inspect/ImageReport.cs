@@ -48,6 +48,7 @@ internal static class ImageReport
         sb.AppendLine();
         sb.AppendLine($"process {p.Pid} ({p.Comm}): parent {p.ParentPid}, process group {p.ProcessGroup}, session {p.Session}, uid {c.Uids[0]}, gid {c.Gids[0]}{(p.WasStopped ? ", stopped" : "")}");
         if (p.ExeFileId != 0) sb.AppendLine($"  executable {image.File(p.ExeFileId).Path}");
+        if (p.ControllingTerminal != 0) sb.AppendLine($"  controlling terminal: {TerminalText.Name(image.Terminal(p.ControllingTerminal))}");
         sb.AppendLine($"  cwd {p.Cwd}{(p.Root != "/" ? $", root {p.Root}" : "")}, umask {Convert.ToString(p.Umask, 8).PadLeft(3, '0')}, personality 0x{p.Personality:x}");
         sb.AppendLine($"  heap {p.Mm.StartBrk:x}-{p.Mm.Brk:x}, stack {p.Mm.StartStack:x}, arguments {p.Mm.ArgStart:x}-{p.Mm.ArgEnd:x}");
 
@@ -97,6 +98,7 @@ internal static class ImageReport
                 DescriptionKind.Fifo => $"FIFO {image.Pipe(desc.ObjectId).Path}",
                 DescriptionKind.EventFd or DescriptionKind.TimerFd or DescriptionKind.SignalFd or DescriptionKind.Epoll or DescriptionKind.Inotify
                     => EventObjectText.Describe(image, desc),
+                DescriptionKind.PtyMaster or DescriptionKind.Terminal or DescriptionKind.ControllingTerminal => TerminalText.Describe(image, desc),
                 _ => $"{desc.Kind.ToString().ToLowerInvariant()} {desc.ObjectId}",
             };
             string shared = p.Descriptors.Count(o => o.DescriptionId == d.DescriptionId) > 1 ? ", shared description" : "";

@@ -7,6 +7,7 @@ using Fermata.Resources.Memory;
 using Fermata.Resources.Epoll;
 using Fermata.Resources.EventFd;
 using Fermata.Resources.Inotify;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
@@ -37,6 +38,7 @@ public sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, TimerFdRecord> _timerFds;
     private readonly Dictionary<uint, SignalFdRecord> _signalFds;
     private readonly Dictionary<uint, InotifyRecord> _inotifies;
+    private readonly Dictionary<uint, TerminalRecord> _terminals;
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -52,6 +54,7 @@ public sealed class CheckpointImage : IDisposable
         _timerFds = UniqueIds(manifest.TimerFds, x => x.Id, "timerfd");
         _signalFds = UniqueIds(manifest.SignalFds, x => x.Id, "signalfd");
         _inotifies = UniqueIds(manifest.Inotifies, x => x.Id, "inotify instance");
+        _terminals = UniqueIds(manifest.Terminals, x => x.Id, "terminal");
     }
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
@@ -129,6 +132,7 @@ public sealed class CheckpointImage : IDisposable
     public TimerFdRecord TimerFd(uint id) => Lookup(_timerFds, id, "timerfd");
     public SignalFdRecord SignalFd(uint id) => Lookup(_signalFds, id, "signalfd");
     public InotifyRecord Inotify(uint id) => Lookup(_inotifies, id, "inotify instance");
+    public TerminalRecord Terminal(uint id) => Lookup(_terminals, id, "terminal");
 
     private static T Lookup<T>(Dictionary<uint, T> map, uint id, string what) =>
         map.TryGetValue(id, out var x) ? x : throw Damaged($"refers to {what} {id}, which it does not hold");
@@ -148,6 +152,10 @@ public sealed class CheckpointImage : IDisposable
             case DescriptionKind.TimerFd: TimerFd(d.ObjectId); break;
             case DescriptionKind.SignalFd: SignalFd(d.ObjectId); break;
             case DescriptionKind.Inotify: Inotify(d.ObjectId); break;
+            case DescriptionKind.PtyMaster or DescriptionKind.Terminal or DescriptionKind.ControllingTerminal:
+                if (Terminal(d.ObjectId).Kind != TerminalKind.Pty && d.Kind == DescriptionKind.PtyMaster)
+                    throw Damaged($"holds a pseudo-terminal master of terminal {d.ObjectId}, which is no pseudo-terminal");
+                break;
             default: throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
         }
     }
@@ -186,6 +194,29 @@ public sealed class CheckpointImage : IDisposable
             if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)
                 throw Damaged($"holds pipe {p.Id} with {p.Contents.Length} bytes in a buffer of {p.Capacity}");
         ValidateEpolls();
+        ValidateTerminals();
+    }
+
+    /// <summary>A pseudo-terminal pair is made by opening its master: every pair has exactly one
+    /// master description; a foreground group is one of the image's process groups.</summary>
+    private void ValidateTerminals()
+    {
+        var groups = Manifest.Processes.Select(p => p.ProcessGroup).ToHashSet();
+        foreach (var t in Manifest.Terminals)
+        {
+            if (!Enum.IsDefined(t.Kind)) throw Damaged($"holds terminal {t.Id} of unknown kind {(int)t.Kind}");
+            if (t.Settings.Length is not (0 or Linux.Termios.Size)) throw Damaged($"holds settings of terminal {t.Id} of {t.Settings.Length} bytes, not {Linux.Termios.Size}");
+            if (t.Input.Length > TerminalRecord.MaxQueued || t.Output.Length > TerminalRecord.MaxQueued)
+                throw Damaged($"holds terminal {t.Id} with more than {TerminalRecord.MaxQueued} bytes queued one way");
+            if (t.Rows > ushort.MaxValue || t.Columns > ushort.MaxValue || t.XPixels > ushort.MaxValue || t.YPixels > ushort.MaxValue)
+                throw Damaged($"holds terminal {t.Id} with a window size no terminal has");
+            int masters = Manifest.Descriptions.Count(d => d.Kind == DescriptionKind.PtyMaster && d.ObjectId == t.Id);
+            if (t.Kind == TerminalKind.Pty && masters != 1)
+                throw Damaged($"holds pseudo-terminal {t.Id} with {masters} master descriptions");
+            if (t.ForegroundGroup != 0 && !groups.Contains(t.ForegroundGroup))
+                throw Damaged($"names process group {t.ForegroundGroup} as the foreground of terminal {t.Id}, which no process is in");
+        }
+        if (Manifest.Terminals.Count(t => t.Kind == TerminalKind.Outside) > 1) throw Damaged("holds two outside terminals");
     }
 
     /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
@@ -267,6 +298,7 @@ public sealed class CheckpointImage : IDisposable
             if (m.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized memory policy for mapping {m.Describe()}");
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
+        if (p.ControllingTerminal != 0) Terminal(p.ControllingTerminal);
         var fds = new HashSet<int>();
         foreach (var d in p.Descriptors)
         {

@@ -8,6 +8,7 @@ using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.TimerFd;
 
 namespace Fermata.Engine;
@@ -79,6 +80,7 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     public List<TimerFdRecord> TimerFds { get; set; } = [];
     public List<SignalFdRecord> SignalFds { get; set; } = [];
     public List<InotifyRecord> Inotifies { get; set; } = [];
+    public List<TerminalRecord> Terminals { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -95,6 +97,7 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(11, "timerfds", m => m.TimerFds)
         .Messages(12, "signalfds", m => m.SignalFds)
         .Messages(13, "inotifies", m => m.Inotifies)
+        .Messages(14, "terminals", m => m.Terminals, "pseudo-terminal pairs, and the terminal shared with the outside")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

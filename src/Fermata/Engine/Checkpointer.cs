@@ -11,6 +11,7 @@ using Fermata.Resources.MemoryPolicy;
 using Fermata.Resources.Process;
 using Fermata.Resources.Scheduling;
 using Fermata.Resources.Signals;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
 
@@ -125,6 +126,7 @@ public static class Checkpointer
                 ThreadsDumper.Dump(ctx, record);
                 SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
+                TerminalDumper.DumpProcess(ctx, record);
                 MemoryDumper.Dump(ctx, record);
                 MemoryPolicies.Dump(ctx, record);
                 MemoryLockdown.Dump(ctx, record);

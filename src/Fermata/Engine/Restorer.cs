@@ -8,6 +8,7 @@ using Fermata.Resources.Memory;
 using Fermata.Resources.Process;
 using Fermata.Resources.Scheduling;
 using Fermata.Resources.Signals;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
 
@@ -22,8 +23,10 @@ namespace Fermata.Engine;
 ///     namespace when we are not root), so every saved PID is free there.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
 ///     it is our child, so we can wait for it), every other process by its restored parent, each
-///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
-///     process groups are joined, and zombies exit with their saved status.
+///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born and take
+///     their controlling terminal (a pseudo-terminal pair is made for it then), a process that had
+///     none drops the one it inherited; then process groups are joined, and zombies exit with their
+///     saved status.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO
 ///     (every process first); then per process mappings (each with its NUMA policy) and pages,
 ///     then arm the write tracker for this image; descriptors (shared ones made in the process
@@ -31,14 +34,17 @@ namespace Fermata.Engine;
 ///     signal handlers and pending signals; the OOM adjustment and autogroup nice (through /proc,
 ///     while its files are still ours).
 ///  5. Then, for all processes: epoll interest lists (which may watch any process's
-///     descriptors); memfd seals and file leases; close what the restore kept open; then what
+///     descriptors); the pseudo-terminals' modes that would have stopped the restore's own opens
+///     (lock, exclusive, packet mode) and their foreground process groups; memfd seals and file leases; close what the restore kept open; then what
 ///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
 ///     memory-deny-write-execute); the inotify events the restore caused are taken away.
 ///  6. Then, for all processes: credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
-///     calls); files recreated for ones deleted while open are unlinked again; and only then let
-///     every thread of every process go.
+///     calls); the restoring command's terminal gets the settings and foreground group the
+///     processes left theirs with; files recreated for ones deleted while open are unlinked again;
+///     and only then let every thread of every process go (a SIGWINCH follows where the terminal's
+///     size is not the one they knew).
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -58,6 +64,7 @@ public static class Restorer
             RestorePreflight.Check(image, process, options, freshNamespace: job);
         timer.Mark("preflight checks");
         var warnings = new List<string>();
+        OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();
@@ -84,6 +91,9 @@ public static class Restorer
         try
         {
             if (session.IsJob) blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
+            // A new process holds the restoring command's standard streams (through the blank
+            // process) until its own descriptors are restored: its terminal is there.
+            int outsideFd = OutsideTerminal.Find()?.Fd ?? -1;
             var order = ProcessTree.CreationOrder(image.Manifest.Processes);
             var byPid = new Dictionary<int, RestoreContext>();
             foreach (var process in order)
@@ -93,9 +103,11 @@ public static class Restorer
                     : CreateRoot(session, blank, process, created);
                 byPid[process.Pid] = ctx;
                 session.Contexts.Add(ctx);
-                // Before it has children: they inherit its session as they are born.
+                // Before it has children: they inherit its session and controlling terminal as
+                // they are born.
                 if (session.IsJob && process.Session == process.Pid)
                     ctx.Main.Check("setsid", SyscallNumbers.Setsid);
+                if (session.IsJob && !process.Zombie) TerminalRestorer.SetControllingTerminal(ctx, outsideFd);
             }
             if (session.IsJob)
             {
@@ -123,6 +135,7 @@ public static class Restorer
             }
             // Epoll interest lists refer to descriptions any process of the job may hold.
             foreach (var ctx in live) Resources.Epoll.EpollRestorer.Restore(ctx);
+            TerminalRestorer.Finish(session);
             timer.Mark("memory, files, process, threads");
             CrashPoints.Reach("restore-filled");
             foreach (var ctx in live)
@@ -144,12 +157,14 @@ public static class Restorer
                 SchedulingRestorer.RestoreThreads(ctx);
             }
             CrashPoints.Reach("restore-completed");
+            var resized = OutsideTerminalRestorer.Apply(session);
             session.RemoveTemporaryPaths();
             foreach (var ctx in live.AsEnumerable().Reverse())
             {
                 ThreadsRestorer.Release(ctx);
                 CrashPoints.Reach("restore-released");
             }
+            OutsideTerminalRestorer.SignalResize(resized);
             timer.Mark("registers, resume");
             return (order[0], created[0].HostPid, pages, live.Count(c => c.WriteTracked));
         }

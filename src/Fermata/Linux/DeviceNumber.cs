@@ -14,6 +14,11 @@ public static class DeviceNumber
     /// <summary>st_dev from the kernel's internal dev_t.</summary>
     public static ulong FromKernel(ulong dev) => Make(dev >> 20, dev & 0xfffff);
 
+    /// <summary>st_dev from the 32-bit encoding of /proc/PID/stat's tty_nr and of TIOCGDEV
+    /// (new_encode_dev: the minor's low byte, the major, then the minor's high bits).</summary>
+    public static ulong FromEncoded(uint encoded) =>
+        Make((encoded & 0xfff00) >> 8, (encoded & 0xff) | ((encoded >> 12) & 0xfff00));
+
     public static uint Major(ulong dev) => (uint)(((dev >> 32) & 0xfffff000) | ((dev >> 8) & 0xfff));
 
     public static uint Minor(ulong dev) => (uint)(((dev >> 12) & 0xffffff00) | (dev & 0xff));

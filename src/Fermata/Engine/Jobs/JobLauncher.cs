@@ -14,7 +14,11 @@ namespace Fermata.Engine.Jobs;
 ///  1. Spawn the blank process with our stdin, stdout and stderr, and have it unshare the
 ///     namespaces; its first child is the job's init (PID 1), our child through CLONE_PARENT.
 ///  2. In init: a session of its own, and SIGKILL as parent-death signal, so the job dies with
-///     its launcher instead of running on unmanaged.
+///     its launcher instead of running on unmanaged. A launcher run from a terminal (its own
+///     controlling terminal on one of its standard streams) keeps the job in its own session and
+///     process group instead, as a shell's command would be: the terminal is the job's
+///     controlling terminal, its keys (^C, ^Z) and the shell's job control reach the job directly,
+///     and programs in it may take the foreground for groups of their own.
 ///  3. init forks the main program's process (PID 2), which execs the program (execve injected
 ///     with argv and the environment written into a fresh mapping); it inherited the working
 ///     directory, limits and umask from the blank process, that is from us.
@@ -30,12 +34,14 @@ public static class JobLauncher
     /// loopback interface: its connections can then be repaired (TCP_REPAIR) by an ordinary user.</param>
     public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork = false)
     {
+        bool terminal = Resources.Terminals.OutsideTerminal.SharedWithJob();
+        if (terminal) Resources.Terminals.OutsideTerminal.KeepRuntimeOff();
         int blankPid = BlankProcess.Spawn(inheritStdio: true); // on the caller's thread: init's parent
         using var tracer = new Tracer();
-        return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork));
+        return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork, terminal));
     }
 
-    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork)
+    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork, bool terminal)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         blank.EnterNewNamespaces(privateNetwork);
@@ -44,7 +50,7 @@ public static class JobLauncher
         int mainHost = 0;
         try
         {
-            init.Check("setsid", SyscallNumbers.Setsid);
+            if (!terminal) init.Check("setsid", SyscallNumbers.Setsid);
             init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
             tracer.SetSigMask(initHost, 0);
 

@@ -13,7 +13,8 @@ namespace Fermata.Engine.Jobs;
 /// The launcher's life while its job runs (after launch or restart): it waits for the job to end
 /// and exits with its status, and meanwhile takes checkpoints on request: every --interval
 /// seconds, on the --signal, or from another shell (fermata checkpoint JOB). Signals that stop
-/// or end programs (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are passed on to the job's main program.
+/// or end programs (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are passed on to the job's main program,
+/// unless they reached it already (<see cref="Forward"/>).
 ///
 /// Everything that touches the job runs on the thread that called <see cref="Run"/> (the job's
 /// init is its child: only it may wait for it, and no wait may run while a checkpoint traces the
@@ -185,13 +186,22 @@ public sealed class JobSupervisor : IDisposable
         catch (SystemCallException e) when (e.Errno == Errno.ECHILD) { return ExitCheckpointed; } // collected by a checkpoint that stopped the job
     }
 
+    /// <summary>
+    /// Passes a signal on to the job's main program. A job run from a terminal is in the
+    /// launcher's process group: the terminal's keys (SIGINT, SIGQUIT) and its hangup (SIGHUP, which
+    /// the shell also sends to every job) reach the group, the main program with it, so those are
+    /// not passed on while the main program is in that group (it would get each twice); SIGTERM
+    /// always is.
+    /// </summary>
     private void Forward(int signal)
     {
         foreach (int child in ProcFiles.Children(_init))
         {
             try
             {
-                if (ProcStatus.AtLevel(ProcStatus.Read(child).NsPids, 1) == JobLauncher.MainPid) Libc.Kill(child, signal);
+                if (ProcStatus.AtLevel(ProcStatus.Read(child).NsPids, 1) != JobLauncher.MainPid) continue;
+                bool reachedIt = signal is Signals.SIGINT or Signals.SIGQUIT or Signals.SIGHUP && ProcStat.Read(child).PGrp == Libc.GetPgrp();
+                if (!reachedIt) Libc.Kill(child, signal);
             }
             catch (TargetException) { }
         }

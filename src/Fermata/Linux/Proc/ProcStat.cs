@@ -31,6 +31,11 @@ public sealed class ProcStat
     public int PPid => (int)Field(4);
     public int PGrp => (int)Field(5);
     public int Session => (int)Field(6);
+    /// <summary>The controlling terminal (st_rdev form), 0 when the process has none.</summary>
+    public ulong ControllingTerminal => DeviceNumber.FromEncoded((uint)Field(7));
+    /// <summary>The foreground process group of the controlling terminal, as the host numbers it
+    /// (-1: no terminal, or none set).</summary>
+    public int TerminalForegroundGroup => (int)SignedField(8);
     public ulong Flags => Field(9);
     /// <summary>The effective priority less 100: 20 + nice for the fair policies.</summary>
     public long Priority => SignedField(18);

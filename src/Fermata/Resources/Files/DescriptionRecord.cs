@@ -22,6 +22,15 @@ public enum DescriptionKind
     TimerFd = 8,
     SignalFd = 9,
     Inotify = 10,
+    /// <summary>A pseudo-terminal's master (ObjectId: its <see cref="Terminals.TerminalRecord"/>):
+    /// the pair itself, since every open of /dev/ptmx makes a new one.</summary>
+    PtyMaster = 11,
+    /// <summary>A terminal opened by its device: a pseudo-terminal's slave, or the terminal the
+    /// checkpoint shares with the outside (ObjectId: its <see cref="Terminals.TerminalRecord"/>).</summary>
+    Terminal = 12,
+    /// <summary>/dev/tty, which reached the process's controlling terminal (ObjectId: that
+    /// terminal): opened again as /dev/tty once the process has its controlling terminal back.</summary>
+    ControllingTerminal = 13,
 }
 
 /// <summary>Who gets the signals of signal-driven I/O (O_ASYNC) and of lease breaks: F_GETOWN_EX's kind.</summary>

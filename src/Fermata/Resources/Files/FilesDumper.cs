@@ -11,6 +11,7 @@ using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.TimerFd;
 
 namespace Fermata.Resources.Files;
@@ -19,9 +20,9 @@ namespace Fermata.Resources.Files;
 /// Dumps a process's file descriptors: what each one is, the open file descriptions they share
 /// (dup'ed descriptors and "&gt;log 2&gt;&amp;1" share one offset, found with kcmp), and the files
 /// behind them. Regular files, directories, memory devices (/dev/null, /dev/zero, /dev/urandom...),
-/// memfds, files deleted while open (their contents are stored), pipes, and the event objects
-/// (epoll instances, eventfds, timerfds, signalfds, inotify instances; each kind's dumper in its
-/// own folder) are supported; anything else is refused with the descriptor and its kind named,
+/// memfds, files deleted while open (their contents are stored), pipes, terminals, and the event
+/// objects (epoll instances, eventfds, timerfds, signalfds, inotify instances; each kind's dumper
+/// in its own folder) are supported; anything else is refused with the descriptor and its kind named,
 /// rather than restored half-working.
 /// Fermata's own write tracker (a userfaultfd, <see cref="WriteTracker"/>) is left out.
 /// </summary>
@@ -82,6 +83,7 @@ internal static class FilesDumper
     {
         if (fd.IsPipe || fd.Stat.IsFifo) return PipesDumper.Describe(ctx, fd, all);
         if (fd.IsSocket) return SocketDumper.Describe(ctx, fd, all);
+        if (TerminalDumper.IsTerminal(fd.Stat)) return TerminalDumper.Describe(ctx, fd);
         return fd.AnonKind switch
         {
             "eventpoll" => EpollDumper.Describe(ctx, fd, all),
@@ -147,17 +149,13 @@ internal static class FilesDumper
         if (fd.Stat.FileType == StatBuffer.S_IFBLK) return "a block device";
         if (fd.Stat.IsCharDevice)
         {
-            if (IsTerminal(fd.Stat)) return "a terminal (start the program with its input and output redirected to files)";
+            if (TerminalDumper.IsTerminal(fd.Stat)) return null; // which terminal it is settles once every process is dumped
             if (fd.Stat.RDevMajor != 1) return $"a character device {fd.Stat.RDevMajor}:{fd.Stat.RDevMinor}";
             return null;
         }
         if (fd.Stat.IsRegular || fd.Stat.IsDirectory) return null;
         return "an object of unknown kind";
     }
-
-    /// <summary>ptys (136-143), virtual consoles and serial lines (4), /dev/tty and /dev/ptmx (5).</summary>
-    private static bool IsTerminal(in StatBuffer st) =>
-        st.RDevMajor is >= 136 and <= 143 or 4 || (st.RDevMajor == 5 && st.RDevMinor is 0 or 1 or 2);
 
     /// <summary>
     /// Groups descriptors that share one open file description. Only descriptors of the same

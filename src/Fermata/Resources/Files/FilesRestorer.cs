@@ -7,6 +7,7 @@ using Fermata.Resources.Inotify;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
+using Fermata.Resources.Terminals;
 using Fermata.Resources.TimerFd;
 
 namespace Fermata.Resources.Files;
@@ -65,6 +66,7 @@ internal static class FilesRestorer
         DescriptionKind.TimerFd => TimerFdRestorer.Open(ctx, description),
         DescriptionKind.SignalFd => SignalFdRestorer.Open(ctx, description),
         DescriptionKind.Inotify => InotifyRestorer.Open(ctx, description),
+        DescriptionKind.PtyMaster or DescriptionKind.Terminal or DescriptionKind.ControllingTerminal => TerminalRestorer.Open(ctx, description),
         _ => throw new ImageException($"open file description {description.Id} is of unknown kind {(int)description.Kind}"),
     };
 

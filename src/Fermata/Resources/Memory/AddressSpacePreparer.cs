@@ -34,19 +34,25 @@ internal static class AddressSpacePreparer
 
         // The restoring command's stdin, stdout and stderr (a job's launcher's), which the new
         // process inherited, are kept above the target's descriptors for the descriptions that
-        // stand for them.
-        int highest = -1;
+        // stand for them; so are shared objects it made already as it was created (the
+        // pseudo-terminal a session leader took as its controlling terminal).
+        var keep = new SortedSet<int>(ctx.KeptForOthers);
         if (ctx.Session.InheritsStdio)
         {
             for (int k = 0; k <= 2; k++)
             {
                 long copy = ctx.Main.Call(SyscallNumbers.Fcntl, k, Libc.F_DUPFD_CLOEXEC, ctx.HighFd);
                 ctx.ExternalFds[k] = copy < 0 ? -1 : (int)copy;
-                highest = Math.Max(highest, ctx.ExternalFds[k]);
+                if (copy >= 0) keep.Add((int)copy);
             }
         }
-        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, 0, ctx.HighFd - 1, 0);
-        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, Math.Max(highest + 1, ctx.HighFd), uint.MaxValue, 0);
+        int from = 0;
+        foreach (int kept in keep)
+        {
+            if (kept > from) ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, kept - 1, 0);
+            from = kept + 1;
+        }
+        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, uint.MaxValue, 0);
         foreach (var m in current)
         {
             if (m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]") continue;

@@ -98,7 +98,8 @@ internal static class ProcessRestorer
     }
 
     /// <summary>
-    /// A session leader leads a new session again. A process that was a member of someone else's
+    /// A session leader leads a new session again, with its controlling terminal where it can have
+    /// it (<see cref="Terminals.TerminalRestorer.SetControllingTerminal"/>). A process that was a member of someone else's
     /// group or session cannot rejoin it (it belongs to processes not restored), so:
     ///  - restored in the foreground, it gets a process group of its own, so the signals a
     ///    terminal sends to the restorer's group do not reach it twice (the restorer passes them on);
@@ -109,11 +110,13 @@ internal static class ProcessRestorer
     private static void RestoreSessionAndGroup(RestoreContext ctx)
     {
         var p = ctx.Process;
-        if (ctx.Session.IsJob) return; // the job's tree was built with its sessions and groups
+        if (ctx.Session.IsJob) return; // the job's tree was built with its sessions, groups and terminals
         if (p.Session == p.Pid || ctx.Options.Detached)
             ctx.Main.Check("setsid", SyscallNumbers.Setsid);
         else
             ctx.Main.Check("setpgid", SyscallNumbers.Setpgid, 0, 0);
+        int terminal = Terminals.OutsideTerminal.Find() is { } ours && ctx.Session.InheritsStdio ? ctx.ExternalFds[ours.Fd] : -1;
+        Terminals.TerminalRestorer.SetControllingTerminal(ctx, terminal);
     }
 
     /// <summary>

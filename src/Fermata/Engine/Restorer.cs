@@ -17,6 +17,8 @@ namespace Fermata.Engine;
 ///
 ///  1. Open the image, validating every checksum and record; check the files are unchanged (and,
 ///     for a single process, that its PIDs are free). Nothing is created before all of this passed.
+///     Then put back the files the checkpoint captured, as their user, so that the processes
+///     open and map them as they were.
 ///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
 ///     namespace when we are not root), so every saved PID is free there.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
@@ -29,8 +31,9 @@ namespace Fermata.Engine;
 ///     copied from there); process state; threads and their state; signal handlers and pending
 ///     signals. Then, in each, its epoll instances, whose interest lists may watch any process's
 ///     descriptors.
-///  5. Then, for all processes: close what the restore kept open, take away the inotify events
-///     the restore caused, give back credentials, the parent-death signal, FPU state, registers
+///  5. Then, for all processes: close what the restore kept open, truncate the files they write
+///     back to their size at the checkpoint (only now, when nothing can fail any more), take
+///     away the inotify events the restore caused, give back credentials, the parent-death signal, FPU state, registers
 ///     and signal masks; and only then let every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
@@ -47,14 +50,18 @@ public static class Restorer
             throw new ImageException($"the image holds {image.Manifest.Processes.Count} processes; restart it as a job");
         if (job && options.ForProcess)
             throw new ImageException($"{directory} is a checkpoint of a job; restart it with 'fermata restart'");
-        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
-            RestorePreflight.Check(image, process, options, freshNamespace: job);
-        timer.Mark("preflight checks");
         var warnings = new List<string>();
+        var files = FileRestorePlan.For(image, options.Files, options.RewindFiles, options.AllowChanged);
+        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
+            RestorePreflight.Check(image, process, options, files, freshNamespace: job);
+        files.Check(warnings);
+        timer.Mark("preflight checks");
+        files.PutBack(options.Workers);
+        timer.Mark("put back files");
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();
-        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
+        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, files, warnings, timer));
         return new RestoreResult
         {
             Pid = root.Pid,
@@ -63,12 +70,14 @@ public static class Restorer
             Threads = image.Manifest.Processes.Sum(p => p.Threads.Count),
             PagesRestored = pages,
             TrackedProcesses = tracked,
+            FilesPutBack = files.PutBackCount,
             Total = total.Elapsed,
             Warnings = warnings,
         };
     }
 
-    private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options,
+        FileRestorePlan files, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
@@ -121,6 +130,8 @@ public static class Restorer
                 ctx.CloseMemfds();
                 ctx.CloseKept();
             }
+            files.Rewind(warnings);
+            timer.Mark("rewind files");
             // What the restore did to watched files is no event for the program: it happened while it was stopped.
             foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)

@@ -163,6 +163,7 @@ public sealed class JobSupervisor : IDisposable
             ExternalPid = Environment.ProcessId,
             Compression = _settings.Compression,
             External = _settings.External,
+            Files = _settings.FilesPolicy,
             Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
         });
         _parent = result.Directory;

@@ -17,8 +17,9 @@ namespace Fermata.Resources.Files;
 ///    and only where it is still the same inode;
 ///  - checked (inputs, and files over the limit): unchanged since the checkpoint, or refused
 ///    naming the file, unless the user accepts it as it is (--allow-changed PATH, --files trust).
-/// Every write and truncation is made as the user of the process that writes the file, through
-/// a path that must not contain a symbolic link (<see cref="UserFiles"/>). Files created after
+/// Every write and truncation is made as the file's owner at the checkpoint (a file made again
+/// belongs to that user), through a path that must not contain a symbolic link
+/// (<see cref="UserFiles"/>). Files created after
 /// the checkpoint are none of the restore's business: they are left alone.
 /// </summary>
 public sealed class FileRestorePlan
@@ -59,7 +60,9 @@ public sealed class FileRestorePlan
         {
             var file = image.File(id);
             if (file.Kind != FileKind.Regular || file.Deleted) continue;
-            var user = new FileUser(use.User.Uids[3], use.User.Gids[3], use.User.Groups);
+            // The file's owner, as the checkpoint saw it: what the restore writes, that user could
+            // write (the process that writes it may have opened it before it dropped privileges).
+            var user = new FileUser(file.Uid, file.Gid, []);
             Step? step = (use.Written, trust, file.Capture) switch
             {
                 (true, true, _) => rewind ? Step.Rewind : null,

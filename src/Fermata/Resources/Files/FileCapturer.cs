@@ -23,8 +23,10 @@ namespace Fermata.Resources.Files;
 ///     whether truncating it back gives the file the checkpoint saw (<see cref="FileCapture.Identity"/>).
 /// Regular files the processes only read are marked for a checksum, taken after the thaw, which
 /// a restore compares. With <see cref="FileHandling.Trust"/> none of this happens. After the
-/// thaw, <see cref="Finish"/> checksums the clones (a restore verifies them as it verifies page
-/// blocks) and syncs them.
+/// thaw, <see cref="Finish"/> syncs the clones. A clone has no checksum of its contents: taking
+/// one would read the whole file at every checkpoint, the very cost cloning avoids (for a file
+/// of a few GiB, seconds), and the clone shares its blocks with the live file, whose data only
+/// the file system guards.
 /// </summary>
 internal sealed class FileCapturer : IDisposable
 {
@@ -150,14 +152,12 @@ internal sealed class FileCapturer : IDisposable
         throw new SystemCallException($"clone {file.Path} into the image", errno);
     }
 
-    /// <summary>After the thaw: the clones' checksums (their contents no longer change) and an
-    /// fsync of each, before the image is committed.</summary>
+    /// <summary>After the thaw: an fsync of each clone (on XFS it commits the shared extents to
+    /// the log), before the image is committed.</summary>
     public void Finish(int workers)
     {
         Parallel.ForEach(_clones, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) }, c =>
         {
-            c.File.ContentChecksum = FileChecksums.Compute(c.Clone, (long)c.File.ContentLength, $"read the clone of {c.File.Path} in the image");
-            c.File.HasContentChecksum = true;
             if (Libc.FSync(c.Clone.Fd) < 0) throw Libc.Error($"fsync the clone of {c.File.Path} in the image");
         });
     }

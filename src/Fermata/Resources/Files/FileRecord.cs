@@ -90,7 +90,7 @@ public sealed class FileRecord : IWireRecord<FileRecord>
         .UInt64(9, "rdev", f => f.RDevice, (f, v) => f.RDevice = v, show: Show.Hex)
         .Bool(10, "deleted", f => f.Deleted, (f, v) => f.Deleted = v)
         .Bool(11, "has_checksum", f => f.HasContentChecksum, (f, v) => f.HasContentChecksum = v)
-        .Fixed64(12, "checksum", f => f.ContentChecksum, (f, v) => f.ContentChecksum = v, "XXH3-64 of the whole file as the checkpoint saw it: a file mapped privately or only read, a clone, a file kept by identity")
+        .Fixed64(12, "checksum", f => f.ContentChecksum, (f, v) => f.ContentChecksum = v, "XXH3-64 of the whole file as the checkpoint saw it: a file mapped privately or only read, or kept by identity")
         .Bool(13, "has_contents", f => f.HasContent, (f, v) => f.HasContent = v)
         .Retire(14, "version 1's logical offset")
         .UInt64(15, "contents_length", f => f.ContentLength, (f, v) => f.ContentLength = v)

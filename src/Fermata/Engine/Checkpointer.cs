@@ -26,8 +26,8 @@ namespace Fermata.Engine;
 ///  4. Capture the files the processes write (a clone into the image, or their changed pages);
 ///     give the threads their registers back, then copy the pages in parallel into pages.img.
 ///  5. With --leave-running, resume the process now: the rest does not need it frozen.
-///  6. Checksum the clones, mapped files and inputs, write and fsync the manifest, rename the
-///     image into place.
+///  6. Sync the clones, checksum mapped files and inputs, write and fsync the manifest, rename
+///     the image into place.
 ///  7. Without --leave-running, kill the process only now, once the image is safely on disk.
 /// Any failure resumes the process as it was and removes the temporary directory; an earlier
 /// image in DIR is untouched.
@@ -99,6 +99,11 @@ public static class Checkpointer
         string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         var baseline = parent == null ? null : new ParentBaseline(parent, image);
         timer.Mark("index parent");
+        if (options.Files.Handling == FileHandling.Capture)
+        {
+            FilePreflush.Run(options.WholeJob ? ProcFiles.Descendants(pid) : [pid], dir.TempPath);
+            timer.Mark("write back files to clone");
+        }
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         timer.Mark("freeze");
@@ -162,7 +167,7 @@ public static class Checkpointer
             }
 
             files.Finish(options.Workers);
-            timer.Mark("checksum and sync clones");
+            timer.Mark("sync clones");
             FileChecksums.Compute(image.Manifest.Files, options.Workers);
             timer.Mark("checksum mapped files and inputs");
             var manifest = image.Manifest;

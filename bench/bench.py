@@ -675,7 +675,7 @@ def files_table(results, mib, repeat):
     for label, runs in results:
         for name, (t, frozen, flush, capture, copy, own, clones, unshared) in zip(("full", "incremental"), runs):
             lines.append(f"| {label}, {name} | {t:.2f} s | {frozen:.2f} s | {flush:.2f} s | {capture:.2f} s | {copy:.2f} s | "
-                         f"{own / (1 << 20):.1f} MiB | {clones / (1 << 20):.0f} MiB | {unshared / (1 << 20):.1f} MiB |")
+                         f"{own / (1 << 20):.1f} MiB | " + (f"{clones / (1 << 20):.0f} MiB | {unshared / (1 << 20):.1f} MiB |" if clones else "none | |"))
     lines.append("")
     lines.append(f"Median of {repeat} runs; `./fermata checkpoint JOBDIR --leave-running` (whole process); the frozen time and the "
                  "phases as the launcher logs them (FERMATA_TIMINGS=1); the image's manifest and page store; its clones (their "

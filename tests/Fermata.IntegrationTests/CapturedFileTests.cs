@@ -148,6 +148,10 @@ public sealed class CapturedFileCrashTests
         Assert.Equal("Pages", FileJobs.CaptureOf(image, state));
         Assert.Equal("Append", FileJobs.CaptureOf(image, output));
         ManifestDecoder.AgreesWithFermata(image);
+        var inspect = FermataCli.Run("inspect", image);
+        Expect.Succeeded(inspect);
+        Assert.Contains($"{state}  64.0 KiB  copied page by page", inspect.Stdout);
+        Assert.Contains("only appended to: truncated back to this size at restore", inspect.Stdout);
 
         JobWorkloads.Open(gate);
         using var restart = JobRun.Restart(user, dir);

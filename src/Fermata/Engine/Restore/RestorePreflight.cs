@@ -96,7 +96,9 @@ internal static class RestorePreflight
         {
             var file = image.File(id);
             if (files.Handles(id)) continue;
-            if (file.HasContent || file.Kind is FileKind.Memfd or FileKind.Proc) continue; // comes from the image, or from the restored process
+            // Made again from the image, or by the restored process; a live file captured but
+            // trusted by this restore (--files trust) is opened as it is, so it must be there.
+            if ((file.HasContent && file.Deleted) || file.Kind is FileKind.Memfd or FileKind.Proc) continue;
             if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0)
                 throw new ImageException($"{file.Path}, which the process {(mapped.Contains(id) ? "maps" : "has open")}, no longer exists");
             if (mapped.Contains(id) && !Unchanged(file, st))

@@ -38,6 +38,16 @@ TCP connections between them (bench/conns.c), each with bytes waiting both ways,
 (stop) and restarted, alternating with the same job holding one connection; the difference over
 the sockets is the cost per socket. The restarted job then checks every connection.
 
+Files (--files, default 1024): a job holding a file of that many MiB open read-write
+(bench/filejob.c), which rewrites one word in every 20th page of it (5% of its pages) between
+two checkpoints that leave it running: the first captures the whole file, the second (incremental)
+what changed. The job, its file and its checkpoints lie on the work directory's file system
+(ext4 here: the file's pages are copied, unchanged ones taken from the parent by identity), then
+on a loop-mounted XFS the script makes (`mkfs.xfs -m reflink=1`, --xfs-size MiB): the file is
+cloned into each image, and FIEMAP shows how much of the clone is shared with the file. Each
+checkpoint's whole-process time, the frozen time and the phases that capture the file as the
+launcher logs them, the image (manifest and page store, then clones apart) are reported.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -45,8 +55,8 @@ Every command runs with FERMATA_TIMINGS=1; the median of each phase is printed a
 compression and incremental tables.
 
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
-                      [--incremental 4096] [--job 4x256] [--connections 1000] [--repeat 3]
-                      [--dir DIR] [--out FILE]
+                      [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
+                      [--xfs-size 4096] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json
@@ -545,6 +555,134 @@ def job_table(r, repeat):
     ])
 
 
+def unshared_bytes(path):
+    """Bytes of PATH's data extents that FIEMAP does not mark shared (`filefrag -v`): what the
+    file costs on disk beyond the blocks it shares with other files."""
+    out = run(["filefrag", "-v", path]).stdout
+    block = int(re.search(r"blocks of (\d+) bytes", out).group(1))
+    total = 0
+    for m in re.finditer(r"^\s*\d+:\s+\d+\.\.\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+):.*$", out, re.M):
+        if "shared" not in m.group(0):
+            total += int(m.group(1)) * block
+    return total
+
+
+def image_parts(image):
+    """(manifest and page store, clones, clone blocks not shared) of an image, in bytes."""
+    own = clones = unshared = 0
+    for name in os.listdir(image):
+        path = os.path.join(image, name)
+        size = os.path.getsize(path)
+        if name.startswith("file-"):
+            clones += size
+            unshared += unshared_bytes(path)
+        else:
+            own += size
+    return own, clones, unshared
+
+
+def launcher_checkpoint(log_path, n):
+    """What the launcher logged of checkpoint N: its frozen time, and the seconds of the phases
+    that capture files (before the freeze: writing back the files to clone; inside it: the
+    clones, or declaring the pages to copy, and the copy itself)."""
+    with open(log_path) as f:
+        text = f.read()
+    lines = [m for m in re.finditer(rf"^fermata: checkpoint {n}: .*frozen (\d+) ms", text, re.M)]
+    frozen = int(lines[-1].group(1)) / 1000 if lines else float("nan")
+
+    def phase(name):
+        found = [float(m.group(1)) / 1000 for m in re.finditer(rf"^fermata: timing: {re.escape(name)}\s+([0-9.]+) ms$", text, re.M)]
+        return found[n - 1] if len(found) >= n else float("nan")
+    return frozen, phase("write back files to clone"), phase("capture files"), phase("copy pages")
+
+
+def measure_files(filejob, where, mib, repeat):
+    """A job writing a MIB file in WHERE: a full checkpoint, 5% of the file rewritten, an
+    incremental one; both --leave-running. Medians of time, frozen, capture phase, image parts
+    and used-space growth, per checkpoint."""
+    rows = []
+    for _ in range(repeat):
+        jobdir, data, ready, log = (os.path.join(where, n) for n in ("files-job", "data.bin", "files-ready", "files-job.log"))
+        shutil.rmtree(jobdir, ignore_errors=True)
+        for f in (data, ready):
+            if os.path.exists(f):
+                os.unlink(f)
+        with open(log, "w") as logf:
+            launcher = subprocess.Popen([FERMATA, "launch", "--dir", jobdir, "--", filejob, data, str(mib), ready],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf, env=TIMINGS)
+        round_seen = lambda: open(ready).read().strip() if os.path.exists(ready) else ""
+        while round_seen() != "0":
+            if launcher.poll() is not None:
+                sys.exit(f"the files job ended early:\n{open(log).read()}")
+            time.sleep(0.05)
+        row = []
+        for n in (1, 2):
+            if n == 2:
+                for pid in holders_of(filejob):
+                    os.kill(pid, signal.SIGUSR1)
+                while round_seen() != "1":
+                    time.sleep(0.02)
+            elapsed, _ = timed([FERMATA, "checkpoint", jobdir, "--leave-running"])
+            frozen, flush, capture, copy = launcher_checkpoint(log, n)
+            own, clones, unshared = image_parts(os.path.join(jobdir, str(n)))
+            row.append((elapsed, frozen, flush, capture, copy, own, clones, unshared))
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+        for pid in holders_of(filejob):
+            os.kill(pid, signal.SIGKILL)
+        rows.append(row)
+        shutil.rmtree(jobdir, ignore_errors=True)
+        os.unlink(data)
+    return [[statistics.median(r[n][i] for r in rows) for i in range(8)] for n in range(2)]
+
+
+def holders_of(program):
+    """Host PIDs of processes running PROGRAM (by their executable)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/exe") == program:
+                    pids.append(int(d))
+            except OSError:
+                continue
+    return pids
+
+
+class LoopXfs:
+    """A loop-mounted XFS with reflinks, made in a sparse file under WORK."""
+
+    def __init__(self, work, mib):
+        self.image = os.path.join(work, "xfs.img")
+        self.mount = os.path.join(work, "xfs")
+        with open(self.image, "wb") as f:
+            f.truncate(mib << 20)
+        run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", self.image])
+        os.makedirs(self.mount, exist_ok=True)
+        run(["mount", "-o", "loop", self.image, self.mount])
+
+    def close(self):
+        subprocess.run(["umount", self.mount])
+        os.unlink(self.image)
+
+
+def files_table(results, mib, repeat):
+    lines = [
+        f"| {mib} MiB file, 5% rewritten between checkpoints | checkpoint | frozen | write back (before the freeze) "
+        "| clone, or find pages (frozen) | copy pages (frozen) | image | clones | clone blocks not shared |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, runs in results:
+        for name, (t, frozen, flush, capture, copy, own, clones, unshared) in zip(("full", "incremental"), runs):
+            lines.append(f"| {label}, {name} | {t:.2f} s | {frozen:.2f} s | {flush:.2f} s | {capture:.2f} s | {copy:.2f} s | "
+                         f"{own / (1 << 20):.1f} MiB | " + (f"{clones / (1 << 20):.0f} MiB | {unshared / (1 << 20):.1f} MiB |" if clones else "none | |"))
+    lines.append("")
+    lines.append(f"Median of {repeat} runs; `./fermata checkpoint JOBDIR --leave-running` (whole process); the frozen time and the "
+                 "phases as the launcher logs them (FERMATA_TIMINGS=1); the image's manifest and page store; its clones (their "
+                 "logical size) and how much of them FIEMAP does not mark shared right after the checkpoint (`filefrag -v`).")
+    return "\n".join(lines)
+
+
 def table(results, repeat):
     gib = 1 << 30
     lines = [
@@ -574,6 +712,8 @@ def main():
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
     parser.add_argument("--run", default="1024", help="MiB of a process under `fermata run`, stopped by USR1 and run again ('' to skip)")
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
+    parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
+    parser.add_argument("--xfs-size", default="4096", help="MiB of the loop-mounted XFS of the files section ('' to skip XFS)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -620,6 +760,21 @@ def main():
         count = int(args.connections)
         print(f"measuring a job with {count} connections ...", file=sys.stderr)
         sections.append(connections_table(measure_connections(conns, work, count, args.repeat), args.repeat))
+    if args.files:
+        mib = int(args.files)
+        filejob = os.path.join(work, "filejob")
+        run(["gcc", "-O2", "-o", filejob, os.path.join(ROOT, "bench", "filejob.c")])
+        fs = run(["findmnt", "-n", "-o", "FSTYPE", "-T", work]).stdout.strip()
+        print(f"measuring a job rewriting 5% of a {mib} MiB file on {fs} ...", file=sys.stderr)
+        results = [(f"{fs} (pages copied)", measure_files(filejob, work, mib, args.repeat))]
+        if args.xfs_size:
+            xfs = LoopXfs(work, int(args.xfs_size))
+            try:
+                print(f"measuring the same on a loop-mounted XFS ...", file=sys.stderr)
+                results.append(("XFS (cloned)", measure_files(filejob, xfs.mount, mib, args.repeat)))
+            finally:
+                xfs.close()
+        sections.append(files_table(results, mib, args.repeat))
     if args.run:
         mib = int(args.run)
         print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)

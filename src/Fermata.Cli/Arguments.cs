@@ -62,6 +62,54 @@ internal static class Arguments
         _ => throw new Errors.FermataException($"--net {text}: choose host or private"),
     };
 
+    /// <summary>--files capture|trust on the commands that take checkpoints.</summary>
+    public static Option<string?> FilesOption() => new("--files")
+    {
+        Description = "files the job writes: capture (default) keeps them as they are at each checkpoint (a clone where the file system can, else their changed blocks) and checks the files it only reads at restore; trust leaves them to you (a restore only truncates written files back to their size at the checkpoint)",
+    };
+
+    /// <summary>--files trust on the commands that restore.</summary>
+    public static Option<string?> RestoreFilesOption() => new("--files")
+    {
+        Description = "trust: do not put back captured files nor check inputs; only truncate the files the job writes back to their size at the checkpoint (default: as the checkpoint was taken)",
+    };
+
+    public static Resources.Files.FileHandling FileHandling(string? text) => text switch
+    {
+        null or "capture" => Resources.Files.FileHandling.Capture,
+        "trust" => Resources.Files.FileHandling.Trust,
+        _ => throw new Errors.FermataException($"--files {text}: choose capture or trust"),
+    };
+
+    /// <summary>--files-limit SIZE: the largest file copied when it cannot be cloned.</summary>
+    public static Option<string?> FilesLimitOption() => new("--files-limit")
+    {
+        Description = $"largest file the job writes that is copied when it cannot be cloned, in bytes or with K, M, G, T (default {Resources.Files.FilesPolicy.DefaultLimit >> 30}G); a larger one is kept by size and checksum only, and a restore refuses it if it changed in a way truncation cannot undo",
+    };
+
+    public static long FilesLimit(string? text)
+    {
+        if (text == null) return Resources.Files.FilesPolicy.DefaultLimit;
+        string t = text.Trim();
+        long unit = 1;
+        if (t.Length > 0 && char.ToUpperInvariant(t[^1]) is 'K' or 'M' or 'G' or 'T' && !char.IsDigit(t[^1]))
+        {
+            unit = char.ToUpperInvariant(t[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1L << 40 };
+            t = t[..^1];
+        }
+        if (!long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) || n < 0 || n > long.MaxValue / unit)
+            throw new Errors.FermataException($"--files-limit {text}: give a size in bytes, or with K, M, G or T (4G)");
+        return n * unit;
+    }
+
+    /// <summary>--allow-changed PATH (repeatable): an input, or a file kept by identity, that may
+    /// have changed since the checkpoint.</summary>
+    public static Option<string[]> AllowChangedOption() => new("--allow-changed")
+    {
+        Description = "a file the job only reads (or one over the files limit) that changed since the checkpoint: continue with it as it is instead of refusing (repeat for several)",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
     public static Image.Compression Compression(string? text)
     {
         if (text == null) return Engine.CheckpointOptions.DefaultCompression;

@@ -23,5 +23,16 @@ internal static class Format
         return string.Join(", ", parts);
     }
 
+    /// <summary>"1 cloned (1.00 GiB, no copy), 2 copied page by page (12.0 MiB), 1 kept by identity, 3 appended to".</summary>
+    public static string Files(Resources.Files.CapturedFiles f)
+    {
+        var parts = new List<string>();
+        if (f.Cloned > 0) parts.Add($"{f.Cloned} cloned ({Bytes(f.ClonedBytes)}, no copy)");
+        if (f.Copied > 0) parts.Add($"{f.Copied} copied page by page ({Bytes(f.CopiedBytes)})");
+        if (f.ByIdentity > 0) parts.Add($"{f.ByIdentity} kept by identity (over the limit)");
+        if (f.Appended > 0) parts.Add($"{f.Appended} appended to");
+        return string.Join(", ", parts);
+    }
+
     public static string Seconds(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.000} s");
 }

@@ -20,13 +20,17 @@ internal static class CheckpointCommand
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
         var timeout = Arguments.TimeoutOption();
-        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external, timeout };
+        var files = Arguments.FilesOption();
+        var filesLimit = Arguments.FilesLimitOption();
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external, files, filesLimit, timeout };
         command.SetAction(parse =>
         {
             string what = parse.GetRequiredValue(target);
             bool leave = parse.GetValue(leaveRunning);
             if (Job(what) is { } job)
             {
+                if (parse.GetValue(files) != null || parse.GetValue(filesLimit) != null)
+                    throw new FermataException("a job's --files and --files-limit are chosen when it is launched (fermata launch, fermata run)");
                 string path = JobControl.Checkpoint(job, leave);
                 Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {path}");
                 return 0;
@@ -41,11 +45,17 @@ internal static class CheckpointCommand
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
                 WaitTimeout = Arguments.Timeout(parse.GetValue(timeout)),
+                Files = new Resources.Files.FilesPolicy
+                {
+                    Handling = Arguments.FileHandling(parse.GetValue(files)),
+                    Limit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
+                },
             });
             foreach (var warning in result.Warnings) Console.Error.WriteLine($"fermata: warning: {warning}");
             Console.WriteLine(
                 $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings; " +
                 $"pages {Format.Pages(result.Stats)}; image {Format.Bytes(result.BytesStored)}" +
+                (result.Files.Count > 0 ? $"; files {Format.Files(result.Files)}" : "") +
                 (result.Parent != null ? $", incremental to {result.Parent}" : "") + "; " +
                 $"frozen {Format.Seconds(result.Frozen)}, total {Format.Seconds(result.Total)}; " +
                 $"{(result.LeftRunning ? "left running" : "process killed")} -> {result.Directory}");

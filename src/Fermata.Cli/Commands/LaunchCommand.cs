@@ -19,10 +19,12 @@ internal static class LaunchCommand
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
         var timeout = Arguments.TimeoutOption();
+        var files = Arguments.FilesOption();
+        var filesLimit = Arguments.FilesLimitOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, compress, external, net, timeout, program,
+            dir, interval, keep, signal, leaveRunning, compress, external, net, files, filesLimit, timeout, program,
         };
         command.SetAction(parse =>
         {
@@ -40,6 +42,8 @@ internal static class LaunchCommand
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
+                Files = Arguments.FileHandling(parse.GetValue(files)),
+                FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");

@@ -13,11 +13,15 @@ internal static class RestartCommand
         var dir = new Argument<string>("DIR") { Description = "the job's directory (or one of its checkpoints, DIR/N)" };
         var from = new Option<string?>("--from") { Description = "restart from this checkpoint (DIR/N, or N) instead of DIR/latest" };
         var detach = new Option<bool>("--detach") { Description = "run the restarted job's launcher in the background and print its PID" };
-        var command = new Command("restart", "Restart a job from its latest good checkpoint, in the foreground like launch") { dir, from, detach };
+        var files = Arguments.RestoreFilesOption();
+        var allowChanged = Arguments.AllowChangedOption();
+        var command = new Command("restart", "Restart a job from its latest good checkpoint, in the foreground like launch") { dir, from, detach, files, allowChanged };
         command.SetAction(parse =>
         {
             var (job, checkpoint) = Resolve(parse.GetRequiredValue(dir), parse.GetValue(from));
-            if (parse.GetValue(detach)) return Detach(job, checkpoint);
+            var handling = RestoreCommand.RestoreFiles(parse.GetValue(files));
+            var allowed = parse.GetValue(allowChanged) ?? [];
+            if (parse.GetValue(detach)) return Detach(job, checkpoint, handling, allowed);
             if (job.RunningLauncher() is { } running)
                 throw new ConflictException($"the job in {job.Path} is still running (launcher PID {running})");
             var settings = job.ReadSettings();
@@ -25,14 +29,16 @@ internal static class RestartCommand
             RestoreResult result;
             try
             {
-                result = Restorer.Restore(checkpoint, new RestoreOptions());
+                result = Restorer.Restore(checkpoint, new RestoreOptions { Files = handling, AllowChanged = allowed });
             }
             catch (ImageException e)
             {
                 throw new ImageException($"checkpoint {checkpoint} cannot be used: {e.Message}{Earlier(job, checkpoint)}");
             }
             foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");
-            LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")} in {result.Total.TotalSeconds:0.00} s");
+            LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}" +
+                (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
+                $" in {result.Total.TotalSeconds:0.00} s");
             return supervisor.Run(result.HostPid, restoredFrom: checkpoint);
         });
         return command;
@@ -73,13 +79,14 @@ internal static class RestartCommand
         return earlier > 0 ? $"; restart from an earlier one with --from {job.CheckpointPath(earlier)}" : "";
     }
 
-    private static int Detach(JobDirectory job, string checkpoint)
+    private static int Detach(JobDirectory job, string checkpoint, Resources.Files.FileHandling? handling, string[] allowed)
     {
         string dll = Environment.GetCommandLineArgs()[0];
         string host = Environment.ProcessPath ?? "dotnet";
-        string[] argv = host.EndsWith("dotnet", StringComparison.Ordinal)
-            ? [host, dll, "restart", job.Path, "--from", checkpoint]
-            : [host, "restart", job.Path, "--from", checkpoint];
+        string[] args = ["restart", job.Path, "--from", checkpoint,
+            .. handling == Resources.Files.FileHandling.Trust ? ["--files", "trust"] : Array.Empty<string>(),
+            .. allowed.SelectMany(a => new[] { "--allow-changed", Path.GetFullPath(a) })];
+        string[] argv = host.EndsWith("dotnet", StringComparison.Ordinal) ? [host, dll, .. args] : [host, .. args];
         int pid = Linux.ProcessSpawner.Spawn(argv[0], argv, new Linux.ProcessSpawner.Options { StdinPath = "/dev/null" });
         Console.WriteLine(pid);
         return 0;

@@ -14,19 +14,25 @@ internal static class RestoreCommand
     {
         var dir = new Argument<string>("DIR") { Description = "the image directory" };
         var detach = new Option<bool>("--detach") { Description = "return as soon as the process runs, printing its PID on the last line" };
-        var noRewind = new Option<bool>("--no-rewind") { Description = "leave files the process writes as they are (default: truncate them to their size at checkpoint time)" };
-        var command = new Command("restore", "Recreate a process from an image and let it continue") { dir, detach, noRewind };
+        var noRewind = new Option<bool>("--no-rewind") { Description = "leave every file the process writes as it is (default: put back the files the checkpoint captured, and truncate output only appended to back to its size at checkpoint time)" };
+        var files = Arguments.RestoreFilesOption();
+        var allowChanged = Arguments.AllowChangedOption();
+        var command = new Command("restore", "Recreate a process from an image and let it continue") { dir, detach, noRewind, files, allowChanged };
         command.SetAction(parse =>
         {
             var result = Restorer.Restore(parse.GetRequiredValue(dir), new RestoreOptions
             {
                 RewindFiles = !parse.GetValue(noRewind),
+                Files = RestoreFiles(parse.GetValue(files)),
+                AllowChanged = parse.GetValue(allowChanged) ?? [],
                 Detached = parse.GetValue(detach),
                 ForProcess = true,
             });
             foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
             string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +
-                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * PageSize.Bytes)}) in {Format.Seconds(result.Total)}";
+                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * PageSize.Bytes)})" +
+                (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
+                $" in {Format.Seconds(result.Total)}";
             if (parse.GetValue(detach))
             {
                 Console.WriteLine(summary);
@@ -38,4 +44,13 @@ internal static class RestoreCommand
         });
         return command;
     }
+
+    /// <summary>--files on restore and restart: only trust may be asked (capture is how the
+    /// image was taken, or not).</summary>
+    internal static Resources.Files.FileHandling? RestoreFiles(string? text) => text switch
+    {
+        null => null,
+        "trust" => Resources.Files.FileHandling.Trust,
+        _ => throw new Errors.FermataException($"--files {text}: a restore can only be told to trust the files (--files trust)"),
+    };
 }

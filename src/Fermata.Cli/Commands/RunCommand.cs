@@ -25,11 +25,14 @@ internal static class RunCommand
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
         var timeout = Arguments.TimeoutOption();
+        var files = Arguments.FilesOption();
+        var filesLimit = Arguments.FilesLimitOption();
+        var allowChanged = Arguments.AllowChangedOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, maxRestarts, interval, keep, signal, compress, external, net, timeout, program,
+            dir, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, program,
         };
         command.SetAction(parse =>
         {
@@ -46,6 +49,8 @@ internal static class RunCommand
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
+                Files = Arguments.FileHandling(parse.GetValue(files)),
+                FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
             };
             if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
@@ -59,6 +64,7 @@ internal static class RunCommand
                 Argv = argv,
                 Settings = settings,
                 MaxRestarts = parse.GetValue(maxRestarts),
+                AllowChanged = parse.GetValue(allowChanged) ?? [],
                 Log = Log,
             });
             if (!outcome.Checkpointed)

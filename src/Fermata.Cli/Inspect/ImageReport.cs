@@ -38,6 +38,7 @@ internal static class ImageReport
         sb.AppendLine($"    duplicates        {st.PagesDeduplicated,10}  {Format.Bytes(st.PagesDeduplicated * PageSize.Bytes)} saved by storing each once");
         foreach (var parent in m.Parents.OrderBy(p => p.Store))
             sb.AppendLine($"  takes pages from {parent.Path} (id {parent.Id})");
+        AppendFiles(sb, image);
         foreach (var p in m.Processes) AppendProcess(sb, image, p);
         return sb.ToString();
     }
@@ -113,6 +114,50 @@ internal static class ImageReport
         var limits = p.Limits.Where(l => l.Soft != ulong.MaxValue || l.Hard != ulong.MaxValue)
             .Select(l => $"{LimitRecord.Names[l.Resource]}={Limit(l.Soft)}/{Limit(l.Hard)}");
         sb.AppendLine($"  limits: {string.Join(" ", limits)}");
+    }
+
+    /// <summary>The files the processes write, each with its size and how the checkpoint kept
+    /// it, and the files they only read, which a restore checks.</summary>
+    private static void AppendFiles(StringBuilder sb, CheckpointImage image)
+    {
+        var m = image.Manifest;
+        var uses = FileUses.Of(m);
+        var written = m.Files.Where(f => f.Kind == FileKind.Regular && !f.Deleted && uses.TryGetValue(f.Id, out var u) && u.Written).ToList();
+        if (written.Count > 0)
+        {
+            sb.AppendLine(m.Info.FilesTrusted
+                ? $"  files the processes write ({written.Count}), trusted (--files trust): a restore truncates them back to their size"
+                : $"  files the processes write ({written.Count}), as captured:");
+            foreach (var f in written)
+                sb.AppendLine($"    {f.Path}  {Format.Bytes((ulong)f.Size)}  {Captured(image, f)}");
+        }
+        var inputs = m.Files.Where(f => f.Kind == FileKind.Regular && !f.Deleted && uses.TryGetValue(f.Id, out var u) && !u.Written && u.Opened && !u.Mapped).ToList();
+        if (inputs.Count > 0 && !m.Info.FilesTrusted)
+            sb.AppendLine($"  files the processes only read, checked unchanged at restore ({inputs.Count}): {string.Join(", ", inputs.Select(f => $"{f.Path} ({Format.Bytes((ulong)f.Size)})"))}");
+    }
+
+    private static string Captured(CheckpointImage image, FileRecord f)
+    {
+        switch (f.Capture)
+        {
+            case FileCapture.Clone:
+                return $"cloned into the image as {f.CloneName} (shares its blocks with the file)";
+            case FileCapture.Pages:
+                ulong here = 0, parents = 0, zero = 0;
+                foreach (var run in f.ContentPages)
+                {
+                    if (run.Location.IsZero) zero += run.Count;
+                    else if (run.Location.Store == 0) here += run.Count;
+                    else parents += run.Count;
+                }
+                return $"copied page by page: {here} pages in this image, {parents} unchanged from parents, {zero} zero";
+            case FileCapture.Identity:
+                return $"over the files limit: size and checksum {f.ContentChecksum:x16} only (a restore refuses it changed in a way truncation cannot undo)";
+            case FileCapture.Append:
+                return "only appended to: truncated back to this size at restore";
+            default:
+                return "not captured: truncated back to this size at restore";
+        }
     }
 
     /// <summary>Which of the launcher's standard streams an external description stands for.</summary>

@@ -1,6 +1,7 @@
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
+using Fermata.Linux.Interop;
 using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
@@ -39,6 +40,8 @@ public sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, SignalFdRecord> _signalFds;
     private readonly Dictionary<uint, InotifyRecord> _inotifies;
     private readonly Dictionary<uint, TerminalRecord> _terminals;
+    /// <summary>The clones of captured files in the image directory, opened once validated.</summary>
+    private readonly Dictionary<uint, SafeFd> _clones = [];
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -189,6 +192,7 @@ public sealed class CheckpointImage : IDisposable
             if (f.Path.Length == 0 || f.Path[0] != '/') throw Damaged($"holds file {f.Id} without an absolute path");
             if (f.Kind == FileKind.Proc && (!Manifest.Processes.Any(p => p.Pid == f.ProcPid && !p.Zombie) || f.ProcEntry.StartsWith('/') || f.ProcEntry.Contains("..")))
                 throw Damaged($"holds {f.Path}, a /proc file of process {f.ProcPid}, which it does not restore");
+            ValidateCapture(f);
         }
         foreach (var p in Manifest.Pipes)
             if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)
@@ -218,6 +222,33 @@ public sealed class CheckpointImage : IDisposable
         }
         if (Manifest.Terminals.Count(t => t.Kind == TerminalKind.Outside) > 1) throw Damaged("holds two outside terminals");
     }
+
+    /// <summary>A captured file's record agrees with how it was captured; a clone is a file of
+    /// this image directory (its name, never a path) of the recorded length, and is held open
+    /// from here on, so what a restore clones back is what was checked. A clone has no checksum
+    /// (see <see cref="FileCapturer"/>): its data is guarded by the file system alone.</summary>
+    private void ValidateCapture(FileRecord f)
+    {
+        if (!Enum.IsDefined(f.Capture)) throw Damaged($"holds {f.Path}, captured in an unknown way ({(int)f.Capture})");
+        if (f.Capture == FileCapture.None) return;
+        if (f.Kind != FileKind.Regular || f.Deleted) throw Damaged($"holds {f.Path}, captured though it is not a regular file");
+        if (f.Capture == FileCapture.Pages && !f.HasContent) throw Damaged($"holds {f.Path}, captured without its contents");
+        if (f.Capture == FileCapture.Identity && !f.HasContentChecksum) throw Damaged($"holds {f.Path}, captured without its checksum");
+        if (f.Capture != FileCapture.Clone) return;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(f.CloneName, @"^file-[0-9]{1,10}\.img$"))
+            throw Damaged($"names the clone of {f.Path} '{f.CloneName}', not a file of the image");
+        string path = Path.Combine(Directory, f.CloneName);
+        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOFOLLOW);
+        if (fd < 0) throw new ImageException($"the image {Directory} lacks {f.CloneName}, its copy of {f.Path} ({Errno.Describe(Libc.LastErrno)})");
+        var clone = new SafeFd(fd);
+        _clones[f.Id] = clone;
+        if (Libc.FStat(fd, out var st) < 0 || !st.IsRegular || (ulong)st.Size != f.ContentLength)
+            throw new ImageException($"the image {Directory} is damaged: {f.CloneName}, its copy of {f.Path}, is not the {f.ContentLength} bytes it was");
+    }
+
+    /// <summary>The image's clone of a file captured as <see cref="FileCapture.Clone"/>.</summary>
+    public SafeFd CloneOf(FileRecord f) =>
+        _clones.TryGetValue(f.Id, out var fd) ? fd : throw Damaged($"holds no clone of {f.Path}");
 
     /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
     /// (EP_MAX_NESTS, 4), which also bounds the restore's recursion.</summary>
@@ -308,11 +339,21 @@ public sealed class CheckpointImage : IDisposable
     }
 
     /// <summary>Checks the files outside the image that a restore needs: present and, where
-    /// mapped, unchanged (what `verify` reports beyond the image's own integrity).</summary>
-    public void VerifyReferencedFiles()
+    /// mapped, unchanged; inputs unchanged, files over the limit still what the checkpoint saw,
+    /// captured files able to be put back (what `verify` reports beyond the image's own
+    /// integrity). Returns what a restore would only warn about.</summary>
+    public List<string> VerifyReferencedFiles()
     {
-        foreach (var process in Manifest.Processes.Where(p => !p.Zombie)) Restore.RestorePreflight.CheckFiles(this, process);
+        var files = FileRestorePlan.For(this, handling: null, rewind: true, allowChanged: []);
+        var warnings = new List<string>();
+        files.Check(warnings);
+        foreach (var process in Manifest.Processes.Where(p => !p.Zombie)) Restore.RestorePreflight.CheckFiles(this, process, files);
+        return warnings;
     }
 
-    public void Dispose() => Pages.Dispose();
+    public void Dispose()
+    {
+        foreach (var fd in _clones.Values) fd.Dispose();
+        Pages.Dispose();
+    }
 }

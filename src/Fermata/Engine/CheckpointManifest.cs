@@ -39,6 +39,9 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
     /// <summary>The job had a network namespace of its own (launched with --net private); its
     /// restart makes one again.</summary>
     public bool PrivateNetwork { get; set; }
+    /// <summary>Taken with --files trust: the files the job writes were not captured, and its
+    /// inputs are not checked at restore (the user manages them).</summary>
+    public bool FilesTrusted { get; set; }
 
     public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
             "Facts about the checkpoint itself.")
@@ -56,7 +59,8 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
         .String(12, "parent_id", i => i.ParentId, (i, v) => i.ParentId = v, "the image this one is incremental to; empty for a full checkpoint")
         .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
         .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v)
-        .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own");
+        .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own")
+        .Bool(16, "files_trusted", i => i.FilesTrusted, (i, v) => i.FilesTrusted = v, "taken with --files trust: files written were not captured, inputs are not checked");
 }
 
 /// <summary>

@@ -23,6 +23,9 @@ public sealed record CheckpointOptions
     /// checkpoint fails, naming where the thread waits; null: <see cref="Tracing.Tracer.DefaultDeadline"/>.</summary>
     public TimeSpan? WaitTimeout { get; init; }
 
+    /// <summary>What happens to the regular files the job writes and reads (--files, --files-limit).</summary>
+    public Resources.Files.FilesPolicy Files { get; init; } = Resources.Files.FilesPolicy.Default;
+
     /// <summary>Threads copying and checksumming pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
 
@@ -62,4 +65,6 @@ public sealed record CheckpointResult
     /// <summary>Processes whose writes are tracked from this checkpoint on.</summary>
     public int TrackedProcesses { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>The files the job writes, as this checkpoint captured them.</summary>
+    public Resources.Files.CapturedFiles Files { get; init; } = new(0, 0, 0, 0, 0, 0);
 }

@@ -26,9 +26,11 @@ namespace Fermata.Engine;
 ///     the whole job is frozen, so the image is one consistent cut.
 ///  3. Collect each resource kind per process, injecting the few queries /proc cannot answer;
 ///     objects processes share (files, open file descriptions, pipes, shared memory) once.
-///  4. Give the threads their registers back, then copy the pages in parallel into pages.img.
+///  4. Capture the files the processes write (a clone into the image, or their changed pages);
+///     give the threads their registers back, then copy the pages in parallel into pages.img.
 ///  5. With --leave-running, resume the process now: the rest does not need it frozen.
-///  6. Checksum mapped files, write and fsync the manifest, rename the image into place.
+///  6. Sync the clones, checksum mapped files and inputs, write and fsync the manifest, rename
+///     the image into place.
 ///  7. Without --leave-running, kill the process only now, once the image is safely on disk.
 /// Any failure resumes the process as it was and removes the temporary directory; an earlier
 /// image in DIR is untouched.
@@ -101,12 +103,18 @@ public static class Checkpointer
         string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         var baseline = parent == null ? null : new ParentBaseline(parent, image);
         timer.Mark("index parent");
+        if (options.Files.Handling == FileHandling.Capture)
+        {
+            FilePreflush.Run(options.WholeJob ? ProcFiles.Descendants(pid) : [pid], dir.TempPath);
+            timer.Mark("write back files to clone");
+        }
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         timer.Mark("freeze");
         CrashPoints.Reach("frozen");
         var contexts = new List<DumpContext>();
         DumpSession? session = null;
+        FileCapturer? files = null;
         try
         {
             session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
@@ -137,6 +145,8 @@ public static class Checkpointer
             foreach (var action in session.AfterProcesses) action();
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
+            files = FileCapturer.Capture(session, options.Files, options.Workers);
+            timer.Mark("capture files");
             CrashPoints.Reach("collected");
             int tracked = 0;
             if (options.LeaveRunning)
@@ -164,8 +174,10 @@ public static class Checkpointer
                 timer.Mark("resume");
             }
 
+            files.Finish(options.Workers);
+            timer.Mark("sync clones");
             FileChecksums.Compute(image.Manifest.Files, options.Workers);
-            timer.Mark("checksum mapped files");
+            timer.Mark("checksum mapped files and inputs");
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
             manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
@@ -205,6 +217,7 @@ public static class Checkpointer
                 Parent = session.Baseline?.Directory,
                 TrackedProcesses = tracked,
                 Warnings = session.Warnings,
+                Files = CapturedFiles.Of(manifest.Files),
                 Frozen = frozenTime.Elapsed,
                 Total = total.Elapsed,
                 LeftRunning = options.LeaveRunning,
@@ -227,6 +240,7 @@ public static class Checkpointer
         {
             foreach (var ctx in contexts) ctx.Dispose();
             session?.Dispose();
+            files?.Dispose();
         }
     }
 
@@ -265,6 +279,7 @@ public static class Checkpointer
             CommandLine = ReadCommandLine(hostPid),
             IsJob = options.WholeJob,
             PrivateNetwork = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/net") != ProcFiles.TryReadLink("/proc/self/ns/net"),
+            FilesTrusted = options.Files.Handling == FileHandling.Trust,
         };
     }
 
@@ -274,6 +289,8 @@ public static class Checkpointer
         catch (IOException) { return ""; }
     }
 
+    /// <summary>The manifest and the page store: clones of captured files share their blocks
+    /// with the files and are reported apart.</summary>
     private static ulong ImageSize(string dir) =>
-        (ulong)new DirectoryInfo(dir).EnumerateFiles().Sum(f => f.Length);
+        (ulong)new DirectoryInfo(dir).EnumerateFiles().Where(f => f.Name is ImageFormat.ManifestFile or ImageFormat.PagesFile).Sum(f => f.Length);
 }

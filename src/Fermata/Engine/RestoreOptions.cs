@@ -7,8 +7,16 @@ public sealed record RestoreOptions
 
     /// <summary>Truncate files the process writes back to their size at checkpoint time, so
     /// output written after the checkpoint is not duplicated when the restored run writes it
-    /// again.</summary>
+    /// again. False (--no-rewind) leaves every file as it is, captured ones included.</summary>
     public bool RewindFiles { get; init; } = true;
+
+    /// <summary>Files the image captured are put back and inputs checked (null: as the image was
+    /// taken), or the user manages them (Trust: only the truncation above).</summary>
+    public Resources.Files.FileHandling? Files { get; init; }
+
+    /// <summary>Inputs, and files over the limit, that may have changed since the checkpoint:
+    /// the job continues with them as they are (--allow-changed).</summary>
+    public IReadOnlyCollection<string> AllowChanged { get; init; } = [];
 
     /// <summary>
     /// The caller will not wait for the restored process (restore --detach). The restored process
@@ -38,6 +46,8 @@ public sealed record RestoreResult
     /// <summary>Processes whose writes are tracked from the restore on, so that a checkpoint with
     /// this image as its parent reads only the pages they write.</summary>
     public int TrackedProcesses { get; init; }
+    /// <summary>Captured files written back with their contents at the checkpoint.</summary>
+    public int FilesPutBack { get; init; }
     public TimeSpan Total { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }

@@ -19,6 +19,8 @@ namespace Fermata.Engine;
 ///
 ///  1. Open the image, validating every checksum and record; check the files are unchanged (and,
 ///     for a single process, that its PIDs are free). Nothing is created before all of this passed.
+///     Then put back the files the checkpoint captured, as their user, so that the processes
+///     open and map them as they were.
 ///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
 ///     namespace when we are not root), so every saved PID is free there.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
@@ -35,16 +37,18 @@ namespace Fermata.Engine;
 ///     while its files are still ours).
 ///  5. Then, for all processes: epoll interest lists (which may watch any process's
 ///     descriptors); the pseudo-terminals' modes that would have stopped the restore's own opens
-///     (lock, exclusive, packet mode) and their foreground process groups; memfd seals and file leases; close what the restore kept open; then what
-///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
-///     memory-deny-write-execute); the inotify events the restore caused are taken away.
+///     (lock, exclusive, packet mode) and their foreground process groups; memfd seals and file
+///     leases; close what the restore kept open; then what restricts the address space from here
+///     on (mseal, mlockall(MCL_FUTURE), memory-deny-write-execute); the inotify events the
+///     restore caused are taken away.
 ///  6. Then, for all processes: credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
 ///     calls); the restoring command's terminal gets the settings and foreground group the
 ///     processes left theirs with; files recreated for ones deleted while open are unlinked again;
-///     and only then let every thread of every process go (a SIGWINCH follows where the terminal's
-///     size is not the one they knew).
+///     the files the processes write are truncated back to their size at the checkpoint (only
+///     now, when nothing else can fail); and only then let every thread of every process go (a
+///     SIGWINCH follows where the terminal's size is not the one they knew).
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -60,15 +64,19 @@ public static class Restorer
             throw new ImageException($"the image holds {image.Manifest.Processes.Count} processes; restart it as a job");
         if (job && options.ForProcess)
             throw new ImageException($"{directory} is a checkpoint of a job; restart it with 'fermata restart'");
-        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
-            RestorePreflight.Check(image, process, options, freshNamespace: job);
-        timer.Mark("preflight checks");
         var warnings = new List<string>();
+        var files = FileRestorePlan.For(image, options.Files, options.RewindFiles, options.AllowChanged);
+        foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
+            RestorePreflight.Check(image, process, options, files, freshNamespace: job);
+        files.Check(warnings);
+        timer.Mark("preflight checks");
+        files.PutBack(options.Workers);
+        timer.Mark("put back files");
         OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();
-        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, warnings, timer));
+        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, files, warnings, timer));
         return new RestoreResult
         {
             Pid = root.Pid,
@@ -77,12 +85,14 @@ public static class Restorer
             Threads = image.Manifest.Processes.Sum(p => p.Threads.Count),
             PagesRestored = pages,
             TrackedProcesses = tracked,
+            FilesPutBack = files.PutBackCount,
             Total = total.Elapsed,
             Warnings = warnings,
         };
     }
 
-    private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options, List<string> warnings, PhaseTimer timer)
+    private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options,
+        FileRestorePlan files, List<string> warnings, PhaseTimer timer)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
@@ -159,6 +169,7 @@ public static class Restorer
             CrashPoints.Reach("restore-completed");
             var resized = OutsideTerminalRestorer.Apply(session);
             session.RemoveTemporaryPaths();
+            files.Rewind(warnings);
             foreach (var ctx in live.AsEnumerable().Reverse())
             {
                 ThreadsRestorer.Release(ctx);

@@ -67,14 +67,16 @@ public sealed unsafe class PageStoreWriter : IDisposable
         return range;
     }
 
-    /// <summary>Declares bytes of a local file (contents of a deleted file or memfd, or memory
-    /// read through /proc/PID/mem); the last page is padded with zeros.</summary>
+    /// <summary>Declares bytes of a local file (contents of a deleted file, memfd or captured
+    /// file, or memory read through /proc/PID/mem); the last page is padded with zeros. Where the
+    /// parent image had the same contents at the same offset (<paramref name="baseline"/>, keyed
+    /// by offset), the page refers to it.</summary>
     /// <param name="what">What the file is, for error messages (a path, "/proc/PID/mem").</param>
-    public SourceRange AddFile(SafeFd file, long offset, ulong length, string what)
+    public SourceRange AddFile(SafeFd file, long offset, ulong length, string what, IPageBaseline? baseline = null)
     {
         ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
         var range = new SourceRange(_sourcePages, pages);
-        _segments.Add(new Segment(_sourcePages, pages, SourceKind.File, 0, 0, file, offset, length, null, what));
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.File, 0, (ulong)offset, file, offset, length, baseline, what));
         _sourcePages += pages;
         return range;
     }

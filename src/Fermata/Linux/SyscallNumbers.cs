@@ -22,7 +22,7 @@ public static class SyscallNumbers
         Dup3 = 292, Pipe2 = 293, RtTgsigqueueinfo = 297, Prlimit64 = 302, Setns = 308,
         ProcessVmReadv = 310, ProcessVmWritev = 311, RenameAt2 = 316, Seccomp = 317,
         MemfdCreate = 319, Userfaultfd = 323, Mlock2 = 325, Rseq = 334, PidfdSendSignal = 424,
-        PidfdOpen = 434, Clone3 = 435, CloseRange = 436, PidfdGetfd = 438,
+        PidfdOpen = 434, Clone3 = 435, CloseRange = 436, Openat2 = 437, PidfdGetfd = 438, CopyFileRange = 326,
         // sockets
         Connect = 42, Accept = 43, Sendto = 44, Recvfrom = 45, Sendmsg = 46, Recvmsg = 47, Shutdown = 48,
         Bind = 49, Listen = 50, Getsockname = 51, Getpeername = 52, Socketpair = 53, Setsockopt = 54,

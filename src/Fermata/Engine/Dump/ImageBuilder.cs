@@ -20,7 +20,11 @@ internal sealed class ImageBuilder : IDisposable
     private readonly Dictionary<int, DescriptionRecord> _external = [];
 
     private readonly List<Action> _afterPages = [];
+    private readonly Dictionary<uint, string> _reach = [];
     private readonly string _finalPath;
+
+    /// <summary>The directory the image's files are written to (its temporary, until the commit).</summary>
+    public string Directory { get; }
 
     public PageStoreWriter Pages { get; }
     public CheckpointManifest Manifest { get; } = new();
@@ -30,6 +34,7 @@ internal sealed class ImageBuilder : IDisposable
     public ImageBuilder(string pagesPath, string finalPath, Compression compression)
     {
         Pages = new PageStoreWriter(pagesPath, compression);
+        Directory = Path.GetDirectoryName(pagesPath)!;
         _finalPath = finalPath;
     }
 
@@ -153,9 +158,11 @@ internal sealed class ImageBuilder : IDisposable
         return record;
     }
 
-    /// <summary>Stores a file's contents (deleted files, memfds) from an open descriptor: its
-    /// data only, so a sparse file's holes cost nothing and stay holes when it is made again.</summary>
-    public void StoreContents(FileRecord file, SafeFd fd)
+    /// <summary>Stores a file's contents (deleted files, memfds, captured files) from an open
+    /// descriptor: its data only, so a sparse file's holes cost nothing and stay holes when it is
+    /// written again. Pages the parent image holds at the same offset of the same file
+    /// (<paramref name="baseline"/>) are taken from it when their identities match.</summary>
+    public void StoreContents(FileRecord file, SafeFd fd, IPageBaseline? baseline = null)
     {
         if (file.HasContent) return;
         _keepOpen.Add(fd);
@@ -163,9 +170,16 @@ internal sealed class ImageBuilder : IDisposable
         file.ContentLength = (ulong)file.Size;
         var parts = new List<(ulong, SourceRange)>();
         foreach (var (start, end) in FileExtents.Data(fd, 0, file.Size, file.Path))
-            parts.Add(((ulong)start / PageSize.Bytes, Pages.AddFile(fd, start, (ulong)(Math.Min(end, file.Size) - start), file.Path)));
+            parts.Add(((ulong)start / PageSize.Bytes, Pages.AddFile(fd, start, (ulong)(Math.Min(end, file.Size) - start), file.Path, baseline)));
         ContentsFrom(file, parts);
     }
+
+    /// <summary>Remembers a way to open file <paramref name="file"/> while the processes are
+    /// frozen (a /proc magic link of a descriptor or mapping that holds it); the first one noted stays.</summary>
+    public void NoteReach(FileRecord file, string link) => _reach.TryAdd(file.Id, link);
+
+    /// <summary>The link noted for file <paramref name="id"/>, or null.</summary>
+    public string? ReachOf(uint id) => _reach.GetValueOrDefault(id);
 
     public DescriptionRecord AddDescription(DescriptionKind kind, uint objectId, int flags, long position)
     {

@@ -1,12 +1,13 @@
 using Fermata.Image;
 using Fermata.Linux;
+using Fermata.Resources.Files;
 
 namespace Fermata.Engine.Dump;
 
 /// <summary>
 /// The previous checkpoint of the same process or job, as an incremental checkpoint uses it: per
 /// process (by the PID the image records), which parent page lies at each address, and that
-/// page's identity. Locations are translated into the new image's numbering of page stores,
+/// page's identity; per captured file (by path), which parent page holds each page of it. Locations are translated into the new image's numbering of page stores,
 /// where the parent and each image it took pages from become parents of the new one, so the new
 /// image refers directly to whichever image holds a page (restore never walks a chain).
 /// </summary>
@@ -14,7 +15,8 @@ internal sealed class ParentBaseline : IDisposable
 {
     private readonly CheckpointImage _parent;
     private readonly ImageBuilder _builder;
-    private readonly Dictionary<int, ProcessPages> _processes = [];
+    private readonly Dictionary<int, PageIndex> _processes = [];
+    private readonly Dictionary<string, PageIndex> _files = [];
     /// <summary>Parent store number to the new image's, 0 until first used (the new image's own
     /// store is never a parent's).</summary>
     private readonly uint[] _storeMap;
@@ -29,13 +31,22 @@ internal sealed class ParentBaseline : IDisposable
         _builder = builder;
         _storeMap = new uint[parent.Pages.Stores.Count];
         foreach (var p in parent.Manifest.Processes.Where(p => !p.Zombie))
-            _processes[p.Pid] = new ProcessPages(this, p.Mappings
+            _processes[p.Pid] = new PageIndex(this, p.Mappings
                 .SelectMany(m => m.Pages.Select(r => new Entry(m.Start + r.FirstPage * PageSize.Bytes, r.Count, r.Location)))
                 .OrderBy(e => e.Address).ToArray());
+        // A captured file is found again by its path: after a restart elsewhere its device and
+        // inode differ, and a wrong match would only cost pages, as identities are compared.
+        foreach (var f in parent.Manifest.Files.Where(f => f.Capture == FileCapture.Pages))
+            _files.TryAdd(f.Path, new PageIndex(this, f.ContentPages
+                .Select(r => new Entry(r.FirstPage * PageSize.Bytes, r.Count, r.Location)).OrderBy(e => e.Address).ToArray()));
     }
 
     /// <summary>The parent's pages of process <paramref name="pid"/>, or null if it had no such process.</summary>
-    public ProcessPages? For(int pid) => _processes.GetValueOrDefault(pid);
+    public PageIndex? For(int pid) => _processes.GetValueOrDefault(pid);
+
+    /// <summary>The parent's pages of the file captured at <paramref name="path"/>, addressed by
+    /// their offset in the file, or null if the parent did not capture it page by page.</summary>
+    public PageIndex? ForFile(string path) => _files.GetValueOrDefault(path);
 
     /// <summary>A parent location in the new image's store numbering. Called for every page
     /// compared, from every worker: the numbering is read without a lock once known.</summary>
@@ -72,13 +83,13 @@ internal sealed class ParentBaseline : IDisposable
         public ulong End => Address + Pages * PageSize.Bytes;
     }
 
-    /// <summary>One process's pages in the parent, sorted by address.</summary>
-    internal sealed class ProcessPages : IPageBaseline
+    /// <summary>One process's pages in the parent, sorted by address (or a file's, by offset).</summary>
+    internal sealed class PageIndex : IPageBaseline
     {
         private readonly ParentBaseline _owner;
         private readonly Entry[] _entries;
 
-        public ProcessPages(ParentBaseline owner, Entry[] entries)
+        public PageIndex(ParentBaseline owner, Entry[] entries)
         {
             _owner = owner;
             _entries = entries;

@@ -163,6 +163,13 @@ public sealed record JobSettings
     /// <summary>SIGTERM (a scheduler preempting or ending the job, a node going down) takes a
     /// checkpoint and stops the job, instead of being passed on to the program.</summary>
     public bool CheckpointOnTerm { get; init; }
+    /// <summary>What checkpoints do with the files the job writes and reads.</summary>
+    public Resources.Files.FileHandling Files { get; init; }
+    /// <summary>Bytes: the largest written file copied when it cannot be cloned.</summary>
+    public long FilesLimit { get; init; } = Resources.Files.FilesPolicy.DefaultLimit;
+
+    /// <summary>The files policy of the job's checkpoints.</summary>
+    public Resources.Files.FilesPolicy FilesPolicy => new() { Handling = Files, Limit = FilesLimit };
 
     public string Format() => string.Join('\n',
         $"interval={IntervalSeconds.ToString(CultureInfo.InvariantCulture)}",
@@ -175,6 +182,8 @@ public sealed record JobSettings
         $"net={(PrivateNetwork ? "private" : "host")}",
         $"timeout={TimeoutSeconds.ToString(CultureInfo.InvariantCulture)}",
         $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
+        $"files={(Files == Resources.Files.FileHandling.Trust ? "trust" : "capture")}",
+        $"files-limit={FilesLimit.ToString(CultureInfo.InvariantCulture)}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
     public static JobSettings Parse(string text)
@@ -195,6 +204,8 @@ public sealed record JobSettings
             PrivateNetwork = values.GetValueOrDefault("net") == "private",
             TimeoutSeconds = double.TryParse(values.GetValueOrDefault("timeout"), NumberStyles.Float, CultureInfo.InvariantCulture, out double t) ? t : 0,
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
+            Files = values.GetValueOrDefault("files") == "trust" ? Resources.Files.FileHandling.Trust : Resources.Files.FileHandling.Capture,
+            FilesLimit = long.TryParse(values.GetValueOrDefault("files-limit"), NumberStyles.None, CultureInfo.InvariantCulture, out long limit) ? limit : Resources.Files.FilesPolicy.DefaultLimit,
         };
     }
 }

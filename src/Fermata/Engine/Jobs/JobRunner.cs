@@ -12,6 +12,8 @@ public sealed record RunRequest
     public required JobSettings Settings { get; init; }
     /// <summary>How many restarts are allowed (null: no limit).</summary>
     public int? MaxRestarts { get; init; }
+    /// <summary>Files that may have changed since the checkpoint a restart continues from.</summary>
+    public IReadOnlyCollection<string> AllowChanged { get; init; } = [];
     public required Action<string> Log { get; init; }
 }
 
@@ -57,7 +59,7 @@ public static class JobRunner
         string? restoredFrom = null;
         if (restart)
         {
-            (init, restoredFrom) = RestoreLatestUsable(job, log);
+            (init, restoredFrom) = RestoreLatestUsable(job, request.AllowChanged, log);
             job.SetGeneration(generation);
             log($"generation {generation}: restarted from {restoredFrom}");
         }
@@ -83,7 +85,7 @@ public static class JobRunner
 
     /// <summary>Restores the newest checkpoint that passes every check; returns the job's init
     /// and the checkpoint used.</summary>
-    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, Action<string> log)
+    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, IReadOnlyCollection<string> allowChanged, Action<string> log)
     {
         var candidates = job.Checkpoints().OrderByDescending(n => n).ToList();
         if (job.Latest() is { } latest) candidates = [latest, .. candidates.Where(n => n != latest)];
@@ -92,7 +94,7 @@ public static class JobRunner
             string path = job.CheckpointPath(n);
             try
             {
-                var result = Restorer.Restore(path, new RestoreOptions());
+                var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged });
                 foreach (var w in result.Warnings) log($"warning: {w}");
                 return (result.HostPid, path);
             }

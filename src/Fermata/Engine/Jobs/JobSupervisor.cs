@@ -165,6 +165,7 @@ public sealed class JobSupervisor : IDisposable
             Compression = _settings.Compression,
             External = _settings.External,
             WaitTimeout = _settings.TimeoutSeconds > 0 ? TimeSpan.FromSeconds(_settings.TimeoutSeconds) : null,
+            Files = _settings.FilesPolicy,
             Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
         });
         _parent = result.Directory;

@@ -40,7 +40,6 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
     public bool WriteTracked { get; set; }
     public List<string> TemporaryPaths => Session.TemporaryPaths;
     public Dictionary<uint, string> RecreatedFiles => Session.RecreatedFiles;
-    public HashSet<uint> RewoundFiles => Session.RewoundFiles;
     public List<string> Warnings => Session.Warnings;
     /// <summary>Descriptors this process holds for shared objects other processes copy.</summary>
     public List<int> KeptForOthers { get; } = [];

@@ -17,7 +17,7 @@ internal static class RestorePreflight
 {
     /// <summary>Checks one process of the image. In a <paramref name="freshNamespace"/> (a job's
     /// restart) every PID is free and ours to choose by construction.</summary>
-    public static void Check(CheckpointImage image, ProcessRecord process, RestoreOptions options, bool freshNamespace = false)
+    public static void Check(CheckpointImage image, ProcessRecord process, RestoreOptions options, FileRestorePlan files, bool freshNamespace = false)
     {
         if (!freshNamespace)
         {
@@ -27,7 +27,7 @@ internal static class RestorePreflight
             WaitForFreeIds(process, options.PidWait);
         }
         else CheckOwner(process);
-        CheckFiles(image, process);
+        CheckFiles(image, process, files);
         if (!process.CwdDeleted) CheckDirectory(process.Cwd, "working directory");
         CheckDirectory(process.Root, "root directory");
     }
@@ -39,9 +39,11 @@ internal static class RestorePreflight
     /// </summary>
     public static void CheckRestorable(CheckpointImage image)
     {
+        var files = FileRestorePlan.For(image, handling: null, rewind: true, allowChanged: []);
+        files.CheckStatic();
         foreach (var process in image.Manifest.Processes.Where(p => !p.Zombie))
         {
-            CheckFiles(image, process);
+            CheckFiles(image, process, files);
             if (!process.CwdDeleted) CheckDirectory(process.Cwd, "working directory");
             CheckDirectory(process.Root, "root directory");
         }
@@ -89,8 +91,9 @@ internal static class RestorePreflight
         }
     }
 
-    /// <summary>Every file the process maps, has open or watches is there and, if mapped, unchanged.</summary>
-    public static void CheckFiles(CheckpointImage image, ProcessRecord process)
+    /// <summary>Every file the process maps, has open or watches is there and, if mapped, unchanged;
+    /// but files the restore puts back or checks itself (<paramref name="files"/>).</summary>
+    public static void CheckFiles(CheckpointImage image, ProcessRecord process, FileRestorePlan files)
     {
         var mapped = process.Mappings.Where(m => m.Kind == MappingKind.File).Select(m => m.FileId).ToHashSet();
         if (process.ExeFileId != 0) mapped.Add(process.ExeFileId);
@@ -99,7 +102,10 @@ internal static class RestorePreflight
         foreach (var id in mapped.Concat(opened).Distinct())
         {
             var file = image.File(id);
-            if (file.HasContent || file.Kind is FileKind.Memfd or FileKind.Proc) continue; // comes from the image, or from the restored process
+            if (files.Handles(id)) continue;
+            // Made again from the image, or by the restored process; a live file captured but
+            // trusted by this restore (--files trust) is opened as it is, so it must be there.
+            if ((file.HasContent && file.Deleted) || file.Kind is FileKind.Memfd or FileKind.Proc) continue;
             if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0)
                 throw new ImageException($"{file.Path}, which the process {(mapped.Contains(id) ? "maps" : "has open")}, no longer exists");
             if (mapped.Contains(id) && !Unchanged(file, st))

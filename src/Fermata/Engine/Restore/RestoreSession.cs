@@ -31,8 +31,6 @@ internal sealed class RestoreSession : IDisposable
     public List<string> TemporaryPaths { get; } = [];
     /// <summary>Deleted files recreated from their saved contents: file id to path.</summary>
     public Dictionary<uint, string> RecreatedFiles { get; } = [];
-    /// <summary>Files already truncated back to their checkpoint size.</summary>
-    public HashSet<uint> RewoundFiles { get; } = [];
 
     /// <summary>Shared objects by kind and id: the process holding it and its descriptor there.</summary>
     private readonly Dictionary<(SharedKind, uint), (RestoreContext Owner, int Fd)> _shared = [];

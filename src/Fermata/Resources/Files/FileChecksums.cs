@@ -1,3 +1,4 @@
+using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
@@ -17,7 +18,8 @@ internal static unsafe class FileChecksums
 
     public static void Compute(IEnumerable<FileRecord> files, int workers)
     {
-        var todo = files.Where(f => f.HasContentChecksum && !f.HasContent && f.Kind == FileKind.Regular).ToList();
+        // A captured file's checksum, where it has one, was taken inside the freeze.
+        var todo = files.Where(f => f.HasContentChecksum && !f.HasContent && f.Kind == FileKind.Regular && f.Capture == FileCapture.None).ToList();
         Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) }, f =>
         {
             ulong? sum = f.Size <= MaxChecksummedSize ? Of(f.Path) : null;
@@ -26,27 +28,47 @@ internal static unsafe class FileChecksums
         });
     }
 
-    /// <summary>XXH3 of a file's contents, or null if it cannot be read. Read with pread rather
-    /// than mapped, so a file truncated meanwhile cannot fault the controller.</summary>
+    /// <summary>XXH3 of a file's contents, or null if it cannot be read.</summary>
     public static ulong? Of(string path)
     {
         using var fd = SafeFd.TryOpen(path, Libc.O_RDONLY);
         if (fd == null) return null;
         if (Libc.FStat(fd.Fd, out var st) < 0 || !st.IsRegular) return null;
+        return Of(fd, long.MaxValue);
+    }
+
+    /// <summary>XXH3 of the first <paramref name="length"/> bytes of a file (all of it, if it is
+    /// shorter), or null if it cannot be read.</summary>
+    public static ulong? Of(SafeFd fd, long length) => Read(fd, length, out ulong sum) == 0 ? sum : null;
+
+    /// <summary>As <see cref="Of(SafeFd, long)"/>, failing with the errno and <paramref name="what"/>
+    /// ("read X to record what it holds") when the file cannot be read.</summary>
+    public static ulong Compute(SafeFd fd, long length, string what)
+    {
+        int errno = Read(fd, length, out ulong sum);
+        return errno == 0 ? sum : throw new SystemCallException(what, errno);
+    }
+
+    /// <summary>Read with pread rather than mapped, so a file truncated meanwhile cannot fault the
+    /// controller. Returns 0, or the errno of the read that failed.</summary>
+    private static int Read(SafeFd fd, long length, out ulong sum)
+    {
+        sum = 0;
         using var hash = new Checksum.Stream();
         var buffer = new byte[1 << 20];
         long offset = 0;
         fixed (byte* b = buffer)
         {
-            while (true)
+            while (offset < length)
             {
-                nint n = Libc.PRead(fd.Fd, b, (nuint)buffer.Length, offset);
-                if (n < 0) return null;
+                nint n = Libc.PRead(fd.Fd, b, (nuint)Math.Min(buffer.Length, length - offset), offset);
+                if (n < 0) return Libc.LastErrno;
                 if (n == 0) break;
                 hash.Append(buffer.AsSpan(0, (int)n));
                 offset += n;
             }
         }
-        return hash.Value;
+        sum = hash.Value;
+        return 0;
     }
 }

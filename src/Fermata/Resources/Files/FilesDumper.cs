@@ -224,6 +224,7 @@ internal static class FilesDumper
             file.ProcPid = p.Pid;
             file.ProcEntry = p.Entry;
         }
+        if (contentsLink != null && st.IsRegular) ctx.Image.NoteReach(file, contentsLink);
         if (created && st.IsRegular && (memfd || st.NLink == 0))
         {
             if (contentsLink == null)

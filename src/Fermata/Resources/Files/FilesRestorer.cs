@@ -83,8 +83,6 @@ internal static class FilesRestorer
     {
         var file = ctx.Image.File(description.ObjectId);
         int flags = description.Flags & ~Libc.O_CLOEXEC & (file.Kind == FileKind.Directory ? ~0 : ~Libc.O_TMPFILE);
-        bool writes = (flags & Libc.O_ACCMODE) != Libc.O_RDONLY;
-        if (writes && ctx.Options.RewindFiles) Rewind(ctx, file);
         int fd = FileOpener.Open(ctx, file, flags | Libc.O_CLOEXEC);
         if (file.Kind is FileKind.Regular or FileKind.Directory or FileKind.Memfd && description.Position != 0)
         {
@@ -92,24 +90,5 @@ internal static class FilesRestorer
             if (r < 0) throw new SystemCallException($"seek {file.Path} to {description.Position} in process {ctx.Process.Pid}", (int)-r);
         }
         return fd;
-    }
-
-    /// <summary>
-    /// Truncates a file the process writes back to its size at checkpoint time, once per file: the
-    /// restored process will write again what the original wrote after the checkpoint (nothing is
-    /// lost and nothing repeated). A file that shrank instead was changed by someone else.
-    /// </summary>
-    private static void Rewind(RestoreContext ctx, FileRecord file)
-    {
-        if (file.Kind != FileKind.Regular || file.Deleted || !ctx.RewoundFiles.Add(file.Id)) return;
-        if (Libc.StatAt(Libc.AT_FDCWD, file.Path, out var st, 0) < 0 || !st.IsRegular) return;
-        if (st.Size > file.Size)
-        {
-            if (Libc.Truncate(file.Path, file.Size) < 0) throw Libc.Error($"rewind {file.Path} to its checkpoint size {file.Size}");
-        }
-        else if (st.Size < file.Size)
-        {
-            ctx.Warnings.Add($"{file.Path} is shorter than at the checkpoint ({st.Size} < {file.Size} bytes); the process continues with it as it is");
-        }
     }
 }

@@ -115,7 +115,7 @@ internal static class MemoryDumper
 
     /// <summary>A region the process did not write since the parent: the parent's pages where it
     /// has them; anything it lacks is read.</summary>
-    private static void Inherit(DumpContext ctx, MapsEntry m, PageRegion r, ParentBaseline.ProcessPages baseline, List<PendingRun> pending)
+    private static void Inherit(DumpContext ctx, MapsEntry m, PageRegion r, ParentBaseline.PageIndex baseline, List<PendingRun> pending)
     {
         foreach (var (start, end, location) in baseline.Cover(r.Start, r.End))
         {

@@ -79,7 +79,11 @@ public sealed class TerminalRecord : IWireRecord<TerminalRecord>
 
     /// <summary>The queues as <see cref="PtyQueues"/> writes them back.</summary>
     internal PtyQueues.Queues Queues(Linux.Termios settings) =>
-        new(Input, InputEndOfFile ? Input.Count(b => b == settings[Linux.Termios.VEOF]) : 0, Output);
+        new(Input, InputEndOfFile ? Input.Count(b => b == settings[Linux.Termios.VEOF]) : 0, Output)
+        {
+            Echoes = PendingEcho,
+            Suspension = OutputSuspended,
+        };
 
     public Linux.WindowSize WindowSize => new((ushort)Rows, (ushort)Columns, (ushort)XPixels, (ushort)YPixels);
 

@@ -137,6 +137,80 @@ public sealed class TerminalTests
             File.ReadAllText(log));
     }
 
+    /// <summary>
+    /// Output suspended by ^S (or tcflow(TCOOFF)), an echo waiting for it to resume and a child
+    /// blocked writing: nothing written to the slave reaches the master, so writing the queues back
+    /// needs the output resumed for the moment. A checkpoint that leaves the job running leaves the
+    /// pair as it was (the next checkpoint finds the same), and the restored pair is suspended the
+    /// same way, with the echo still waiting, until ^Q (or tcflow(TCOON)).
+    /// </summary>
+    [Theory]
+    [InlineData(false, "stop")]
+    [InlineData(true, "stop")]
+    [InlineData(false, "tcflow")]
+    [InlineData(true, "tcflow")]
+    public void PseudoTerminalPairWithItsOutputSuspendedIsRestoredSuspendedWithItsEchoWaiting(bool asOrdinaryUser, string how)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string reference = SuspendedReference(s, user, how);
+        // Typed and not read: "one\nabc", whose echo waits too.
+        string saved = $"7 bytes of input and 0 of output queued, output suspended ({(how == "stop" ? "^S" : "tcflow")}, 7 bytes of echo waiting)";
+
+        string dir = s.Path("job"), log = s.Path("suspended.log"), gate = s.Path("gate");
+        using (var launch = JobRun.Launch(user, dir, [], Terminal, "suspended", log, gate, how))
+        {
+            launch.WaitForLine(log, l => l == "parent ready", "output suspended");
+            Expect.Succeeded(FermataCli.RunAs(user, "checkpoint", dir, "--leave-running"));
+            Assert.Contains(saved, FermataCli.RunAs(user, "inspect", JobDir.Checkpoint(dir, 1)).Stdout);
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, log);
+        }
+        Assert.Contains(saved, FermataCli.RunAs(user, "inspect", JobDir.Checkpoint(dir, 2)).Stdout);
+
+        JobWorkloads.Open(gate);
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        Assert.Equal(reference, File.ReadAllText(log));
+    }
+
+    /// <summary>In packet mode, resuming output for the write-back and suspending it again would
+    /// queue statuses the program reads: the checkpoint is refused before anything is taken, and
+    /// the job runs on as if nothing happened.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PseudoTerminalPairInPacketModeWithItsOutputSuspendedIsRefusedAndTheJobRunsOn(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string reference = SuspendedReference(s, user, "stop-packet");
+
+        string dir = s.Path("job"), log = s.Path("suspended.log"), gate = s.Path("gate");
+        using var launch = JobRun.Launch(user, dir, [], Terminal, "suspended", log, gate, "stop-packet");
+        launch.WaitForLine(log, l => l == "parent ready", "output suspended");
+        Expect.Refused(FermataCli.RunAs(user, "checkpoint", dir), "in packet mode, whose output is suspended");
+        JobWorkloads.Open(gate);
+        launch.ExpectExit(0);
+        Assert.Equal(reference, File.ReadAllText(log));
+    }
+
+    /// <summary>The log of an uninterrupted run of `terminal suspended` (its gate open from the
+    /// start), as it must be.</summary>
+    private static string SuspendedReference(Scratch s, string? user, string how)
+    {
+        string log = s.Path("reference.log"), gate = s.Path("reference.gate");
+        JobWorkloads.Open(gate);
+        using (var run = JobRun.Launch(user, s.Path("reference"), [], Terminal, "suspended", log, gate, how))
+            run.ExpectExit(0);
+        string reference = File.ReadAllText(log);
+        Assert.Equal(
+            (how == "stop-packet" ? "check stop status ok\n" : "") +
+            "parent ready\ncheck output suspended ok\ncheck nothing to read ok\nin [one\\x0a]\nin [abcdef\\x0a]\n" +
+            "check one and abc echoed once, before def ok\nmaster [out1 out2.def\\x0d\\x0abye\\x0d\\x0a]\nchild 0\n",
+            reference);
+        return reference;
+    }
+
     [Fact]
     public void ProcessRunFromATerminalIsRestoredOnTheRestoringCommandsTerminal()
     {

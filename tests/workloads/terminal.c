@@ -21,10 +21,22 @@
 //   grandchild checks its terminal and reads what was typed, the parent finishes the line
 //   ("ial\n") and reads everything the master has, until the grandchild's "bye". Each side
 //   appends what it read to LOG, escaped.
+//
+// terminal suspended LOG GATE HOW
+//   Makes a pseudo-terminal pair whose output is suspended (HOW "stop": the parent types ^S, IXON
+//   being on; "tcflow": the child calls tcflow(TCOOFF); "stop-packet": ^S with the master in packet
+//   mode, the parent reading the status it queues at once), the parent types "one\nabc" (its echo
+//   waits for output to resume), and a child on the slave writes "out1 out2." (which blocks). Once
+//   GATE exists the parent checks the output is still suspended and nothing can be read, resumes
+//   it (^Q, or tcflow(TCOON) on a slave of its own), reads the child's output, finishes the line
+//   ("def\n") and reads until the child's "bye". The child logs the lines it read; the parent logs
+//   what the master gave, with the echo of "one\nabc" taken out (output and echo race once
+//   resumed).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +252,113 @@ static int pty(const char *gate, int packet) {
     return 0;
 }
 
+// ---- suspended --------------------------------------------------------------------------
+
+static int writable(int fd) {
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+static int readable(int fd) {
+    // A poll of a terminal with nothing to read also runs the work that moves bytes in flight
+    // into it.
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static int suspended_child(int ready, int go, int by_tcflow) {
+    if (by_tcflow && tcflow(0, TCOOFF) != 0) { logf_("tcflow: %s\n", strerror(errno)); return 4; }
+    char c;
+    if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1) return 4;
+    // The parent's ^S and "abc" reach the line discipline asynchronously.
+    for (int i = 0; writable(0); i++) {
+        if (i > 5000) { logf_("output never suspended\n"); return 4; }
+        usleep(1000);
+    }
+    readable(0);
+    if (write(ready, "w", 1) != 1) return 4;
+    if (write(1, "out1 out2.", 10) != 10) return 4; // blocks until output resumes
+    for (int i = 0; i < 2; i++) {
+        char line[256];
+        ssize_t n = read(0, line, sizeof line);
+        if (n < 0) { logf_("read failed: %s\n", strerror(errno)); return 5; }
+        logf_("in [%s]\n", escaped(line, (size_t)n));
+    }
+    if (write(1, "bye\n", 4) != 4) return 4;
+    return 0;
+}
+
+// Reads the master into all[] until it holds `until`; in packet mode without the status bytes.
+static size_t read_until(int m, int packet, char *all, size_t have, size_t size, const char *until) {
+    while (memmem(all, have, until, strlen(until)) == NULL && have < size) {
+        char buf[1024];
+        ssize_t n = read(m, buf, sizeof buf);
+        if (n <= 0) break;
+        size_t from = packet ? 1 : 0;
+        if (packet && buf[0] != 0) continue; // a status (start or stop) alone
+        if ((size_t)n - from > size - have) n = (ssize_t)(size - have + from);
+        memcpy(all + have, buf + from, (size_t)n - from);
+        have += (size_t)n - from;
+    }
+    return have;
+}
+
+static int suspended(const char *gate, const char *how) {
+    int by_tcflow = strcmp(how, "tcflow") == 0, packet = strcmp(how, "stop-packet") == 0;
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) != 0 || unlockpt(m) != 0) { logf_("posix_openpt: %s\n", strerror(errno)); return 2; }
+    char name[256];
+    ptsname_r(m, name, sizeof name);
+    int mine = open(name, O_RDWR | O_NOCTTY | O_NONBLOCK); // to check the output's flow, and tcflow(TCOON)
+    int ready[2], go[2];
+    if (mine < 0 || pipe(ready) != 0 || pipe(go) != 0) return 2;
+    pid_t child = fork();
+    if (child == 0) {
+        close(m);
+        close(mine);
+        setsid();
+        int s = open(name, O_RDWR); // the session's controlling terminal, IXON and echo on
+        if (s < 0) _exit(6);
+        dup2(s, 0); dup2(s, 1); dup2(s, 2);
+        if (s > 2) close(s);
+        _exit(suspended_child(ready[1], go[0], by_tcflow));
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1) return 2;
+    if (packet) { int on = 1; ioctl(m, TIOCPKT, &on); }
+    if (!by_tcflow && write(m, "\023", 1) != 1) return 2; // ^S
+    if (write(m, "one\nabc", 7) != 7 || write(go[1], "g", 1) != 1) return 2;
+    if (read(ready[0], &c, 1) != 1) return 2;
+    if (packet) {
+        unsigned char status = 0;
+        if (read(m, &status, 1) != 1) return 2;
+        check("stop status", status == TIOCPKT_STOP);
+    }
+    logf_("parent ready\n");
+    wait_for(gate);
+    check("output suspended", !writable(mine));
+    check("nothing to read", !readable(m));
+    if (by_tcflow ? tcflow(mine, TCOON) != 0 : write(m, "\021", 1) != 1) return 2; // ^Q
+    char all[4096];
+    size_t have = read_until(m, packet, all, 0, sizeof all, "out1 out2.");
+    if (write(m, "def\n", 4) != 4) return 2;
+    have = read_until(m, packet, all, have, sizeof all, "bye\r\n");
+    // The echo of "one\nabc" comes when output resumes (^Q), or with the next echo or write
+    // (tcflow): before or after the child's output (whole, each written under one lock), once.
+    const char *typed = "one\r\nabc";
+    size_t length = strlen(typed);
+    char *echo = memmem(all, have, typed, length);
+    int once = echo != NULL && memmem(echo + length, have - (size_t)(echo + length - all), typed, length) == NULL;
+    char *def = memmem(all, have, "def", 3);
+    check("one and abc echoed once, before def", once && def != NULL && echo < def);
+    if (echo) { memmove(echo, echo + length, have - (size_t)(echo + length - all)); have -= length; }
+    logf_("master [%s]\n", escaped(all, have));
+    int status;
+    waitpid(child, &status, 0);
+    logf_("child %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     logfd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -247,5 +366,6 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "keys") == 0) return keys();
     if (strcmp(argv[1], "lines") == 0 && argc == 5) return lines(argv[3], atoi(argv[4]));
     if (strcmp(argv[1], "pty") == 0 && argc == 5) return pty(argv[3], atoi(argv[4]));
+    if (strcmp(argv[1], "suspended") == 0 && argc == 5) return suspended(argv[3], argv[4]);
     return 2;
 }

@@ -19,11 +19,14 @@ internal static class TerminalText
         };
     }
 
-    /// <summary>"pseudo-terminal /dev/pts/3 (80x24, raw, 12 bytes of input and 0 of output queued, locked)".</summary>
+    /// <summary>"pseudo-terminal /dev/pts/3 (80x24, raw, 12 bytes of input and 0 of output queued,
+    /// output suspended (^S, 12 bytes of echo waiting), locked)".</summary>
     private static string Pair(TerminalRecord t)
     {
         var parts = new List<string> { Settings(t) };
         if (t.Input.Length > 0 || t.Output.Length > 0) parts.Add($"{t.Input.Length} bytes of input and {t.Output.Length} of output queued");
+        if (t.OutputSuspended != OutputSuspension.None)
+            parts.Add($"output suspended ({(t.OutputSuspended == OutputSuspension.StopCharacter ? "^S" : "tcflow")}, {t.PendingEcho.Length} bytes of echo waiting)");
         if (t.ForegroundGroup != 0) parts.Add($"foreground group {t.ForegroundGroup}");
         if (t.PacketMode) parts.Add("packet mode");
         if (t.Locked) parts.Add("locked");

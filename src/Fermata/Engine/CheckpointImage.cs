@@ -210,8 +210,9 @@ public sealed class CheckpointImage : IDisposable
         {
             if (!Enum.IsDefined(t.Kind)) throw Damaged($"holds terminal {t.Id} of unknown kind {(int)t.Kind}");
             if (t.Settings.Length is not (0 or Linux.Termios.Size)) throw Damaged($"holds settings of terminal {t.Id} of {t.Settings.Length} bytes, not {Linux.Termios.Size}");
-            if (t.Input.Length > TerminalRecord.MaxQueued || t.Output.Length > TerminalRecord.MaxQueued)
+            if (t.Input.Length > TerminalRecord.MaxQueued || t.Output.Length > TerminalRecord.MaxQueued || t.PendingEcho.Length > TerminalRecord.MaxQueued)
                 throw Damaged($"holds terminal {t.Id} with more than {TerminalRecord.MaxQueued} bytes queued one way");
+            ValidateOutputSuspension(t);
             if (t.Rows > ushort.MaxValue || t.Columns > ushort.MaxValue || t.XPixels > ushort.MaxValue || t.YPixels > ushort.MaxValue)
                 throw Damaged($"holds terminal {t.Id} with a window size no terminal has");
             int masters = Manifest.Descriptions.Count(d => d.Kind == DescriptionKind.PtyMaster && d.ObjectId == t.Id);
@@ -249,6 +250,18 @@ public sealed class CheckpointImage : IDisposable
     /// <summary>The image's clone of a file captured as <see cref="FileCapture.Clone"/>.</summary>
     public SafeFd CloneOf(FileRecord f) =>
         _clones.TryGetValue(f.Id, out var fd) ? fd : throw Damaged($"holds no clone of {f.Path}");
+
+    /// <summary>Echoes wait only for suspended output; the stop character suspends output only
+    /// under IXON (clearing IXON resumes it, so a restore could not keep it suspended).</summary>
+    private void ValidateOutputSuspension(TerminalRecord t)
+    {
+        if (!Enum.IsDefined(t.OutputSuspended)) throw Damaged($"holds terminal {t.Id} with output suspended in unknown way {(int)t.OutputSuspended}");
+        if (t.PendingEcho.Length > 0 && t.OutputSuspended == OutputSuspension.None)
+            throw Damaged($"holds terminal {t.Id} with echoes waiting for output that is not suspended");
+        if (t.OutputSuspended == OutputSuspension.StopCharacter
+            && (t.Settings.Length == 0 || (new Linux.Termios(t.Settings).InputFlags & Linux.Termios.IXON) == 0))
+            throw Damaged($"holds terminal {t.Id} with output suspended by the stop character without IXON");
+    }
 
     /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
     /// (EP_MAX_NESTS, 4), which also bounds the restore's recursion.</summary>

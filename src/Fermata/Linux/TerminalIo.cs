@@ -50,6 +50,19 @@ internal static class TerminalIo
         if (Libc.IoctlInt(fd, request, ref value) < 0) throw Libc.Error(what);
     }
 
+    /// <summary>
+    /// Suspends or resumes a terminal's output as tcflow(TCOOFF/TCOON) does (TCXONC, handled by
+    /// n_tty_ioctl_helper): TCOOFF marks the output suspended by a program (tco_stopped) and stops
+    /// it; TCOON clears that mark and starts it. The mark is apart from a stop by the stop
+    /// character (^S): while it is set, the start character does not resume the output, and TCOON
+    /// resumes it whichever way it was stopped.
+    /// </summary>
+    public static void SetOutputFlow(int fd, bool on, string terminal)
+    {
+        if (Libc.IoctlArgument(fd, Libc.TCXONC, on ? Libc.TCOON : Libc.TCOOFF) < 0)
+            throw Libc.Error($"{(on ? "resume" : "suspend")} the output of {terminal} (TCXONC {(on ? "TCOON" : "TCOOFF")})");
+    }
+
     /// <summary>A new open file description of a pseudo-terminal's slave, through its master
     /// (TIOCGPTPEER): no path, so whatever devpts instance the pair lives in.</summary>
     public static SafeFd OpenSlave(int master, int flags, string terminal)

@@ -15,10 +15,15 @@ internal static unsafe partial class Libc
     internal const ulong TIOCGPTN = 0x80045430, TIOCSPTLCK = 0x40045431, TIOCGDEV = 0x80045432, TIOCGPKT = 0x80045438,
         TIOCGPTLCK = 0x80045439, TIOCGEXCL = 0x80045440, TIOCGPTPEER = 0x5441;
 
+    /// <summary>TCXONC and its output arguments (asm-generic/termbits.h): TCOOFF suspends a
+    /// terminal's output as tcflow(3) does, TCOON resumes it.</summary>
+    internal const ulong TCXONC = 0x540A;
+    internal const int TCOOFF = 0, TCOON = 1;
+
     /// <summary>N_TTY, the line discipline every terminal starts with.</summary>
     internal const int N_TTY = 0;
 
-    internal const short POLLIN = 1, POLLPRI = 2, POLLHUP = 0x10;
+    internal const short POLLIN = 1, POLLPRI = 2, POLLOUT = 4, POLLHUP = 0x10;
 
     [LibraryImport(Name, EntryPoint = "ioctl", SetLastError = true)]
     private static partial int IoctlValue(int fd, ulong request, nint argument);

@@ -9,8 +9,8 @@ namespace Fermata.Resources.Terminals;
 /// <summary>
 /// Reads a pseudo-terminal pair of the checkpoint through the controller's copy of its master:
 /// number, settings, window size, packet mode, lock, exclusive modes, whether its slave was
-/// closed, the foreground process group, and the bytes in flight both ways, which
-/// <see cref="PtyQueues"/> takes and writes back at once (the pair is left as it was, whether the
+/// closed, the foreground process group, the bytes in flight both ways and whether its output is
+/// suspended (^S, tcflow), which <see cref="PtyQueues"/> takes and writes back at once (the pair is left as it was, whether the
 /// checkpoint then goes on, fails or lets the processes run on).
 ///
 /// The controller opens a slave of its own for that (TIOCGPTPEER: no path, and its own
@@ -50,6 +50,11 @@ internal static class PtyDumper
         int discipline = TerminalIo.GetInt(slave.Fd, Libc.TIOCGETD, $"read the line discipline of {name} (TIOCGETD)");
         if (discipline != Libc.N_TTY)
             throw new UnsupportedResourceException($"process {pid} holds fd {fd}, the master of {name}, whose line discipline is {discipline} (not N_TTY), which Fermata cannot checkpoint");
+        // Resuming suspended output for the write-back, and suspending it again, would queue
+        // TIOCPKT_START and TIOCPKT_STOP for the master's reader; a full master buffer looks the
+        // same from here. Checked before anything is taken.
+        if (record.PacketMode && !PtyOutputFlow.Writable(slave.Fd, name))
+            throw new UnsupportedResourceException($"process {pid} holds fd {fd}, the master of {name} in packet mode, whose output is suspended (^S or tcflow) or its master's buffer full, which Fermata cannot checkpoint (try again once the output flows and has been read)");
         var queues = PtyQueues.Take(master, slave.Fd, settings, record.PacketMode, name);
         PtyQueues.Refill(master, slave.Fd, settings, record.PacketMode, queues, name);
         if (PtyQueues.Inexact(queues, settings, record.PacketMode) is { } problem)
@@ -57,6 +62,8 @@ internal static class PtyDumper
         record.Input = queues.Input;
         record.InputEndOfFile = queues.EndOfFileMarks;
         record.Output = queues.Output;
+        record.OutputSuspended = queues.Suspension;
+        record.PendingEcho = queues.Echoes;
     }
 
     /// <summary>A slave description of the controller's own (non-blocking), the lock lifted for

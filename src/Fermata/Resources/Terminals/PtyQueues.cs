@@ -22,23 +22,35 @@ namespace Fermata.Resources.Terminals;
 /// one, the rest of the line being typed without canonical mode, and written back with canonical
 /// mode on, so the line discipline marks each end again; a line ended by end-of-file (^D) gets
 /// VEOF written after it, which ends it the same way.
+///
+/// Where the pair's output is suspended (^S, tcflow), nothing written to the slave reaches the
+/// master: the output is resumed while the queues are taken, with the echoes the line discipline
+/// held for it (<see cref="PtyOutputFlow"/>, <see cref="PtyPendingEcho"/>), and the write-back
+/// puts the output back, suspends the output again the same way, and then makes the echoes wait
+/// again and writes the input back unechoed (<see cref="PtyUnechoedInput"/>).
 /// </summary>
 internal static class PtyQueues
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>What was taken from a pair: the input with <paramref name="Marks"/> end-of-file
-    /// marks in it (VEOF characters written after the lines end-of-file ended), and the output.</summary>
+    /// marks in it (VEOF characters written after the lines end-of-file ended), the output, and
+    /// where the output was suspended, how and the echoes waiting for it.</summary>
     public sealed record Queues(byte[] Input, int Marks, byte[] Output)
     {
-        public bool Empty => Input.Length == 0 && Output.Length == 0;
+        public byte[] Echoes { get; init; } = [];
+        public OutputSuspension Suspension { get; init; }
+        public bool Empty => Input.Length == 0 && Output.Length == 0 && Echoes.Length == 0;
         /// <summary>The VEOF characters in the input are end-of-file marks (else any is a
         /// literal one, typed after ^V).</summary>
         public bool EndOfFileMarks => Marks > 0;
     }
 
-    /// <summary>Takes both queues. <paramref name="slave"/> is the controller's own
-    /// non-blocking slave description, so the program's descriptions keep their flags.</summary>
+    /// <summary>Takes both queues, and where output was suspended, resumes it and takes the echoes
+    /// waiting for it (the master's buffer read empty first, a slave that is not writable is
+    /// suspended; in packet mode the caller refuses that beforehand). <paramref name="slave"/> is the
+    /// controller's own non-blocking slave description, so the program's descriptions keep their
+    /// flags.</summary>
     public static Queues Take(int master, int slave, Termios settings, bool packetMode, string terminal)
     {
         var output = ReadMaster(master, packetMode, terminal, expected: null);
@@ -77,7 +89,18 @@ internal static class PtyQueues
             int n;
             while ((n = Read(slave, buffer, terminal)) > 0) input.AddRange(buffer.AsSpan(0, n).ToArray());
         }
-        return new Queues(input.ToArray(), marks, output);
+        var queues = new Queues(input.ToArray(), marks, output);
+        if (packetMode || PtyOutputFlow.Writable(slave, terminal)) return queues;
+        // Echoes come out as the bytes the line discipline queued: output processing is off.
+        var unprocessed = settings.Clone();
+        unprocessed.OutputFlags &= ~Termios.OPOST;
+        TerminalIo.SetSettings(slave, unprocessed, terminal);
+        try
+        {
+            var how = PtyOutputFlow.Resume(master, slave, unprocessed, terminal);
+            return queues with { Suspension = how, Echoes = PtyPendingEcho.Take(master, slave, terminal) };
+        }
+        finally { TerminalIo.SetSettings(slave, settings, terminal); }
     }
 
     /// <summary>
@@ -97,70 +120,97 @@ internal static class PtyQueues
         return null;
     }
 
-    /// <summary>Writes <paramref name="queues"/> into the pair, whose queues are empty, leaving its
-    /// settings as <paramref name="settings"/>.</summary>
+    /// <summary>Writes <paramref name="queues"/> into the pair, whose queues are empty and whose
+    /// output flows, leaving its settings as <paramref name="settings"/> and its output suspended
+    /// as <paramref name="queues"/> says.</summary>
     public static void Refill(int master, int slave, Termios settings, bool packetMode, Queues queues, string terminal)
     {
-        if (queues.Input.Length > 0)
+        if (queues.Suspension == OutputSuspension.None)
         {
-            var quiet = ForInput(settings, packetMode, queues.EndOfFileMarks);
-            TerminalIo.SetSettings(slave, quiet, terminal);
-            try
-            {
-                WriteAll(master, queues.Input, terminal, "master");
-                int marks = quiet.Canonical ? queues.Marks : 0;
-                // Every byte but an end-of-file mark is echoed, once it is in the slave's buffer.
-                ReadMaster(master, packetMode, terminal, expected: queues.Input.Length - marks);
-            }
-            finally { TerminalIo.SetSettings(slave, settings, terminal); }
+            RefillInput(master, slave, settings, packetMode, queues, terminal);
+            RefillOutput(master, slave, settings, queues.Output, terminal);
+            return;
         }
-        if (queues.Output.Length > 0)
+        // The flow characters and the echoes need the input queue empty (see PtyOutputFlow), and
+        // echoes wait behind the output: output, suspension, echoes, then input.
+        RefillOutput(master, slave, settings, queues.Output, terminal);
+        PtyOutputFlow.Suspend(master, slave, settings, queues.Suspension, terminal);
+        PtyPendingEcho.Queue(master, slave, settings, queues.Echoes, terminal);
+        PtyUnechoedInput.Write(master, slave, settings, queues, terminal);
+    }
+
+    /// <summary>Typed input, each byte's echo read back from the master.</summary>
+    private static void RefillInput(int master, int slave, Termios settings, bool packetMode, Queues queues, string terminal)
+    {
+        if (queues.Input.Length == 0) return;
+        var quiet = ForInput(settings, packetMode, queues.EndOfFileMarks, echo: true);
+        TerminalIo.SetSettings(slave, quiet, terminal);
+        try
         {
-            var raw = settings.Clone();
-            raw.OutputFlags &= ~Termios.OPOST;
-            TerminalIo.SetSettings(slave, raw, terminal);
-            try
-            {
-                WriteAll(slave, queues.Output, terminal, "slave");
-                WaitForMasterQueue(master, queues.Output.Length, terminal);
-            }
-            finally { TerminalIo.SetSettings(slave, settings, terminal); }
+            WriteAll(master, queues.Input, terminal, "master");
+            int marks = quiet.Canonical ? queues.Marks : 0;
+            // Every byte but an end-of-file mark is echoed, once it is in the slave's buffer.
+            ReadMaster(master, packetMode, terminal, expected: queues.Input.Length - marks);
         }
+        finally { TerminalIo.SetSettings(slave, settings, terminal); }
+    }
+
+    /// <summary>Output, written to the slave with output processing off.</summary>
+    private static void RefillOutput(int master, int slave, Termios settings, byte[] output, string terminal)
+    {
+        if (output.Length == 0) return;
+        var raw = settings.Clone();
+        raw.OutputFlags &= ~Termios.OPOST;
+        TerminalIo.SetSettings(slave, raw, terminal);
+        try
+        {
+            WriteAll(slave, output, terminal, "slave");
+            WaitForMasterQueue(master, output.Length, terminal);
+        }
+        finally { TerminalIo.SetSettings(slave, settings, terminal); }
     }
 
     /// <summary>
-    /// The slave's settings while typed input is written back: echo on (with nothing of it
-    /// reaching the program: the controller reads it from the master) and output processing off,
-    /// so each byte echoes as itself; no signals, translations or editing characters. Canonical
-    /// mode, the line-end characters and IEXTEN (which enables VEOL2) stay, so lines end where
-    /// they did; VEOF stays where it marks ends of file. The flow settings stay in packet mode
-    /// (changing them queues a status for the master's reader); elsewhere IXON goes.
+    /// The slave's settings while typed input is written back: with <paramref name="echo"/>, echo
+    /// on (with nothing of it reaching the program: the controller reads it from the master) and
+    /// output processing off, so each byte echoes as itself; else echo off. No signals,
+    /// translations or editing characters. Canonical mode, the line-end characters and IEXTEN
+    /// (which enables VEOL2) stay, so lines end where they did; VEOF stays where it marks ends of
+    /// file. The flow settings stay in packet mode (changing them queues a status for the master's
+    /// reader); elsewhere the start and stop characters are disabled, but IXON stays: clearing it
+    /// resumes output the stop character suspended (n_tty_set_termios).
     /// </summary>
-    private static Termios ForInput(Termios settings, bool packetMode, bool endOfFileMarks)
+    internal static Termios ForInput(Termios settings, bool packetMode, bool endOfFileMarks, bool echo)
     {
         var t = settings.Clone();
-        uint flow = packetMode ? 0 : Termios.IXON | Termios.IXOFF | Termios.IXANY;
+        uint flow = packetMode ? 0 : Termios.IXOFF | Termios.IXANY;
         t.InputFlags &= ~(Termios.IGNBRK | Termios.BRKINT | Termios.IGNPAR | Termios.PARMRK | Termios.INPCK | Termios.ISTRIP
             | Termios.INLCR | Termios.IGNCR | Termios.ICRNL | Termios.IUCLC | Termios.IMAXBEL | flow);
         t.OutputFlags &= ~Termios.OPOST;
         t.LocalFlags &= ~(Termios.ISIG | Termios.XCASE | Termios.ECHOE | Termios.ECHOK | Termios.ECHONL | Termios.ECHOCTL
             | Termios.ECHOPRT | Termios.ECHOKE | Termios.FLUSHO | Termios.PENDIN | Termios.TOSTOP);
-        t.LocalFlags |= Termios.ECHO;
+        if (echo) t.LocalFlags |= Termios.ECHO;
+        else t.LocalFlags &= ~Termios.ECHO;
         foreach (int cc in (ReadOnlySpan<int>)[Termios.VINTR, Termios.VQUIT, Termios.VERASE, Termios.VKILL, Termios.VSUSP,
                      Termios.VREPRINT, Termios.VDISCARD, Termios.VWERASE, Termios.VLNEXT])
             t[cc] = Termios.Disabled;
+        if (!packetMode)
+        {
+            t[Termios.VSTART] = Termios.Disabled;
+            t[Termios.VSTOP] = Termios.Disabled;
+        }
         if (!endOfFileMarks) t[Termios.VEOF] = Termios.Disabled;
         return t;
     }
 
-    private static bool EndsLine(byte b, Termios settings) =>
+    internal static bool EndsLine(byte b, Termios settings) =>
         b == (byte)'\n'
         || (settings[Termios.VEOL] != Termios.Disabled && b == settings[Termios.VEOL])
         || ((settings.LocalFlags & Termios.IEXTEN) != 0 && settings[Termios.VEOL2] != Termios.Disabled && b == settings[Termios.VEOL2]);
 
     /// <summary>One read of the controller's non-blocking slave: the byte count, or -1 when
     /// nothing (more) is ready.</summary>
-    private static unsafe int Read(int fd, byte[] buffer, string terminal)
+    internal static unsafe int Read(int fd, byte[] buffer, string terminal)
     {
         fixed (byte* p = buffer)
         {
@@ -178,7 +228,7 @@ internal static class PtyQueues
     /// and poll says when a read would not block (a poll also runs the pending work that moves
     /// bytes into the buffer).
     /// </summary>
-    private static unsafe byte[] ReadMaster(int master, bool packetMode, string terminal, int? expected)
+    internal static unsafe byte[] ReadMaster(int master, bool packetMode, string terminal, int? expected)
     {
         var result = new List<byte>();
         var buffer = new byte[8192];
@@ -191,7 +241,7 @@ internal static class PtyQueues
             if ((ready & Libc.POLLIN) == 0)
             {
                 if (expected == null) break;
-                throw new FermataException($"the line discipline of {terminal} did not take back its typed input within {SettleTimeout.TotalSeconds:0} s ({result.Count} of {expected} bytes echoed); is its output stopped (^S)?");
+                throw new FermataException($"the line discipline of {terminal} did not take back its typed input within {SettleTimeout.TotalSeconds:0} s ({result.Count} of {expected} bytes echoed)");
             }
             nint n;
             fixed (byte* p = buffer) n = Libc.Read(master, p, (nuint)buffer.Length);
@@ -209,7 +259,7 @@ internal static class PtyQueues
         return result.ToArray();
     }
 
-    private static unsafe void WriteAll(int fd, byte[] bytes, string terminal, string side)
+    internal static unsafe void WriteAll(int fd, byte[] bytes, string terminal, string side)
     {
         int done = 0;
         var clock = Stopwatch.StartNew();
@@ -220,8 +270,18 @@ internal static class PtyQueues
             if (n > 0) { done += (int)n; continue; }
             if (n < 0 && Libc.LastErrno != Errno.EAGAIN) throw Libc.Error($"write back the bytes queued on {terminal} ({side})");
             if (clock.Elapsed > SettleTimeout) throw new FermataException($"{terminal} took only {done} of the {bytes.Length} bytes written back to its {side}");
-            Libc.PollEvents(fd, 4 /* POLLOUT */, 10);
+            Libc.PollEvents(fd, Libc.POLLOUT, 10);
         }
+    }
+
+    /// <summary>Polls the controller's slave: while it holds no complete line (nothing to read),
+    /// n_tty_poll first runs the line discipline's pending work to its end (tty_buffer_flush_work).
+    /// Says whether there is something to read, in which case it may not have.</summary>
+    internal static bool RunLineDiscipline(int slave, string terminal)
+    {
+        short ready = Libc.PollEvents(slave, Libc.POLLIN, 0);
+        if (ready < 0) throw Libc.Error($"poll the slave of {terminal}");
+        return (ready & Libc.POLLIN) != 0;
     }
 
     /// <summary>Waits until the master's buffer holds <paramref name="count"/> bytes: output

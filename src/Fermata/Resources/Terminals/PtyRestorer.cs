@@ -10,7 +10,7 @@ namespace Fermata.Resources.Terminals;
 /// opened with the number the pair had where that number is free (the kernel gives the lowest
 /// free one, so the numbers below it are taken for the moment and given back), then, from the
 /// controller's copy of the master, the pair unlocked, its settings and window size set and its
-/// queues written back (<see cref="PtyQueues"/>), all before any process could have it as its
+/// queues written back, its output suspended again where it was (<see cref="PtyQueues"/>), all before any process could have it as its
 /// controlling terminal (a new window size would signal its foreground group). What would get in
 /// the way of the restore's own opens (the lock, exclusive modes) and packet mode (whose status
 /// bytes the settings changes would queue) are set last, by <see cref="Finish"/>.
@@ -51,6 +51,7 @@ internal static class PtyRestorer
             if (settings != null) TerminalIo.SetSettings(ours.Fd, settings, name);
             TerminalIo.SetWindowSize(ours.Fd, record.WindowSize, name);
             bool slaveOpened = record.SlaveClosed || record.Input.Length > 0 || record.Output.Length > 0
+                || record.OutputSuspended != OutputSuspension.None
                 || ctx.Image.Manifest.Descriptions.Any(d => d.ObjectId == record.Id && d.Kind is DescriptionKind.Terminal or DescriptionKind.ControllingTerminal);
             if (slaveOpened)
             {

@@ -13,6 +13,18 @@ public enum TerminalKind
     Outside = 1,
 }
 
+/// <summary>How a pseudo-terminal's output was suspended: nothing written to the slave reaches
+/// the master, echoes included, until it is resumed the same way.</summary>
+public enum OutputSuspension
+{
+    None = 0,
+    /// <summary>By the stop character (^S) under IXON (stop_tty); the start character (^Q), or any
+    /// character under IXANY, resumes it.</summary>
+    StopCharacter = 1,
+    /// <summary>By tcflow(TCOOFF) (TCXONC, tco_stopped); only tcflow(TCOON) resumes it.</summary>
+    Tcflow = 2,
+}
+
 /// <summary>
 /// A terminal: its settings and window size, its foreground process group, and for a
 /// pseudo-terminal pair its number, modes and the bytes in flight in each direction. Open file
@@ -59,10 +71,19 @@ public sealed class TerminalRecord : IWireRecord<TerminalRecord>
     public bool InputEndOfFile { get; set; }
     /// <summary>Bytes written to the slave (output, already processed) not yet read from the master.</summary>
     public byte[] Output { get; set; } = [];
+    /// <summary>How the pair's output was suspended; a restore suspends the new pair's the same way.</summary>
+    public OutputSuspension OutputSuspended { get; set; }
+    /// <summary>Echoes of typed input the line discipline holds until the suspended output resumes,
+    /// as the bytes it will write (without output processing, which applies when they go out).</summary>
+    public byte[] PendingEcho { get; set; } = [];
 
     /// <summary>The queues as <see cref="PtyQueues"/> writes them back.</summary>
     internal PtyQueues.Queues Queues(Linux.Termios settings) =>
-        new(Input, InputEndOfFile ? Input.Count(b => b == settings[Linux.Termios.VEOF]) : 0, Output);
+        new(Input, InputEndOfFile ? Input.Count(b => b == settings[Linux.Termios.VEOF]) : 0, Output)
+        {
+            Echoes = PendingEcho,
+            Suspension = OutputSuspended,
+        };
 
     public Linux.WindowSize WindowSize => new((ushort)Rows, (ushort)Columns, (ushort)XPixels, (ushort)YPixels);
 
@@ -85,5 +106,9 @@ public sealed class TerminalRecord : IWireRecord<TerminalRecord>
         .Bool(15, "slave_closed", r => r.SlaveClosed, (r, v) => r.SlaveClosed = v, "every slave was closed: the master reads EIO")
         .Bytes(16, "input", r => r.Input, (r, v) => r.Input = v, "typed into the master, not yet read from the slave (VEOF where a line ended by end of file)")
         .Bytes(17, "output", r => r.Output, (r, v) => r.Output = v, "written to the slave, not yet read from the master")
-        .Bool(18, "input_end_of_file", r => r.InputEndOfFile, (r, v) => r.InputEndOfFile = v, "the VEOF characters in input mark ends of file");
+        .Bool(18, "input_end_of_file", r => r.InputEndOfFile, (r, v) => r.InputEndOfFile = v, "the VEOF characters in input mark ends of file")
+        .Enum(19, "output_suspended", r => r.OutputSuspended, (r, v) => r.OutputSuspended = v,
+            "None: output flows; StopCharacter: suspended by ^S under IXON (^Q resumes it); Tcflow: by tcflow(TCOOFF) (only TCOON resumes it)")
+        .Bytes(20, "pending_echo", r => r.PendingEcho, (r, v) => r.PendingEcho = v,
+            "echoes held until the suspended output resumes, before output processing; only with output_suspended");
 }

@@ -7,6 +7,8 @@ using Fermata.Resources.Memory;
 using Fermata.Resources.Epoll;
 using Fermata.Resources.EventFd;
 using Fermata.Resources.Inotify;
+using Fermata.Resources.Ipc;
+using Fermata.Resources.MessageQueues;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
@@ -37,6 +39,9 @@ public sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, TimerFdRecord> _timerFds;
     private readonly Dictionary<uint, SignalFdRecord> _signalFds;
     private readonly Dictionary<uint, InotifyRecord> _inotifies;
+    private readonly Dictionary<uint, PosixQueueRecord> _posixQueues;
+    private readonly Dictionary<int, ShmSegmentRecord> _segments = [];
+    private readonly Dictionary<int, SemaphoreSetRecord> _semaphoreSets = [];
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -52,6 +57,13 @@ public sealed class CheckpointImage : IDisposable
         _timerFds = UniqueIds(manifest.TimerFds, x => x.Id, "timerfd");
         _signalFds = UniqueIds(manifest.SignalFds, x => x.Id, "signalfd");
         _inotifies = UniqueIds(manifest.Inotifies, x => x.Id, "inotify instance");
+        _posixQueues = UniqueIds(manifest.PosixQueues, x => x.Id, "POSIX message queue");
+        // System V identifiers are one space per kind of object.
+        foreach (var x in manifest.ShmSegments)
+            if (!_segments.TryAdd(x.Perm.Id, x)) throw Damaged($"holds System V shared memory segment {x.Perm.Id} twice");
+        foreach (var x in manifest.SemaphoreSets)
+            if (!_semaphoreSets.TryAdd(x.Perm.Id, x)) throw Damaged($"holds System V semaphore set {x.Perm.Id} twice");
+        if (manifest.SysVQueues.Select(q => q.Perm.Id).Distinct().Count() != manifest.SysVQueues.Count) throw Damaged("holds a System V message queue twice");
     }
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
@@ -129,6 +141,13 @@ public sealed class CheckpointImage : IDisposable
     public TimerFdRecord TimerFd(uint id) => Lookup(_timerFds, id, "timerfd");
     public SignalFdRecord SignalFd(uint id) => Lookup(_signalFds, id, "signalfd");
     public InotifyRecord Inotify(uint id) => Lookup(_inotifies, id, "inotify instance");
+    public PosixQueueRecord PosixQueue(uint id) => Lookup(_posixQueues, id, "POSIX message queue");
+
+    public ShmSegmentRecord ShmSegment(int id) =>
+        _segments.TryGetValue(id, out var x) ? x : throw Damaged($"refers to System V shared memory segment {id}, which it does not hold");
+
+    public SemaphoreSetRecord SemaphoreSet(int id) =>
+        _semaphoreSets.TryGetValue(id, out var x) ? x : throw Damaged($"refers to System V semaphore set {id}, which it does not hold");
 
     private static T Lookup<T>(Dictionary<uint, T> map, uint id, string what) =>
         map.TryGetValue(id, out var x) ? x : throw Damaged($"refers to {what} {id}, which it does not hold");
@@ -148,6 +167,7 @@ public sealed class CheckpointImage : IDisposable
             case DescriptionKind.TimerFd: TimerFd(d.ObjectId); break;
             case DescriptionKind.SignalFd: SignalFd(d.ObjectId); break;
             case DescriptionKind.Inotify: Inotify(d.ObjectId); break;
+            case DescriptionKind.PosixQueue: PosixQueue(d.ObjectId); break;
             default: throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
         }
     }
@@ -186,6 +206,22 @@ public sealed class CheckpointImage : IDisposable
             if (p.Contents.Length > Math.Max(p.Capacity, 65536) || p.Capacity > 1 << 30)
                 throw Damaged($"holds pipe {p.Id} with {p.Contents.Length} bytes in a buffer of {p.Capacity}");
         ValidateEpolls();
+        ValidateIpc();
+    }
+
+    /// <summary>IPC objects belong to a job's own namespace; segment contents lie in the page
+    /// store and inside the segment; names of POSIX queues are distinct.</summary>
+    private void ValidateIpc()
+    {
+        var m = Manifest;
+        bool any = m.ShmSegments.Count + m.SemaphoreSets.Count + m.SysVQueues.Count + m.PosixQueues.Count + m.IpcSysctls.Count > 0;
+        if (any && !m.Info.IsJob) throw Damaged("holds IPC objects, which only a job's image can");
+        foreach (var seg in m.ShmSegments)
+            foreach (var run in seg.Pages)
+                if (run.Count == 0 || run.FirstPage + run.Count < run.FirstPage || run.FirstPage + run.Count > seg.PageCount || !Pages.Contains(run.Location, run.Count))
+                    throw Damaged($"keeps pages of System V shared memory segment {seg.Perm.Id} outside it or outside the page store");
+        var names = m.PosixQueues.Where(q => q.Name.Length > 0).Select(q => q.Name).ToList();
+        if (names.Distinct().Count() != names.Count) throw Damaged("holds two POSIX message queues of one name");
     }
 
     /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
@@ -252,6 +288,8 @@ public sealed class CheckpointImage : IDisposable
             previousEnd = m.End;
             if (!Enum.IsDefined(m.Kind)) throw Damaged($"holds a mapping of unknown kind {(int)m.Kind}");
             if (m.Kind == MappingKind.File) File(m.FileId);
+            if (m.Kind == MappingKind.SysVShm && (m.FileOffset + m.Length < m.FileOffset || m.FileOffset + m.Length > ShmSegment(m.ShmSegment).PageCount * PageSize.Bytes || m.Pages.Count > 0))
+                throw Damaged($"holds an attachment {m.Describe()} of process {p.Pid} reaching outside System V shared memory segment {m.ShmSegment}");
             ulong pages = m.Length / PageSize.Bytes, nextPage = 0;
             foreach (var run in m.Pages)
             {
@@ -268,6 +306,8 @@ public sealed class CheckpointImage : IDisposable
             if (m.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized memory policy for mapping {m.Describe()}");
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
+        foreach (var a in p.SemaphoreAdjustments)
+            if (a.Semaphore >= SemaphoreSet(a.SetId).Values.Length) throw Damaged($"holds an adjustment of process {p.Pid} for semaphore {a.Semaphore} of set {a.SetId}, which has fewer");
         var fds = new HashSet<int>();
         foreach (var d in p.Descriptors)
         {

@@ -5,6 +5,8 @@ using Fermata.Resources.Files;
 using Fermata.Resources.Epoll;
 using Fermata.Resources.EventFd;
 using Fermata.Resources.Inotify;
+using Fermata.Resources.Ipc;
+using Fermata.Resources.MessageQueues;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
@@ -38,6 +40,9 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
     /// <summary>The job had a network namespace of its own (launched with --net private); its
     /// restart makes one again.</summary>
     public bool PrivateNetwork { get; set; }
+    /// <summary>The job had an IPC namespace of its own: its System V objects and POSIX message
+    /// queues are in the image (an older image's job had none, and nothing of it was saved).</summary>
+    public bool PrivateIpc { get; set; }
 
     public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
             "Facts about the checkpoint itself.")
@@ -55,7 +60,8 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
         .String(12, "parent_id", i => i.ParentId, (i, v) => i.ParentId = v, "the image this one is incremental to; empty for a full checkpoint")
         .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
         .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v)
-        .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own");
+        .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own")
+        .Bool(16, "private_ipc", i => i.PrivateIpc, (i, v) => i.PrivateIpc = v, "the job had an IPC namespace of its own, whose objects the image holds");
 }
 
 /// <summary>
@@ -79,6 +85,11 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     public List<TimerFdRecord> TimerFds { get; set; } = [];
     public List<SignalFdRecord> SignalFds { get; set; } = [];
     public List<InotifyRecord> Inotifies { get; set; } = [];
+    public List<IpcSysctlRecord> IpcSysctls { get; set; } = [];
+    public List<ShmSegmentRecord> ShmSegments { get; set; } = [];
+    public List<SemaphoreSetRecord> SemaphoreSets { get; set; } = [];
+    public List<SysVQueueRecord> SysVQueues { get; set; } = [];
+    public List<PosixQueueRecord> PosixQueues { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -95,6 +106,11 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(11, "timerfds", m => m.TimerFds)
         .Messages(12, "signalfds", m => m.SignalFds)
         .Messages(13, "inotifies", m => m.Inotifies)
+        .Messages(14, "ipc_sysctls", m => m.IpcSysctls, "the job's IPC namespace's own sysctls")
+        .Messages(15, "shm_segments", m => m.ShmSegments, "System V shared memory of the job's IPC namespace")
+        .Messages(16, "semaphore_sets", m => m.SemaphoreSets, "System V semaphore sets of the job's IPC namespace")
+        .Messages(17, "sysv_queues", m => m.SysVQueues, "System V message queues of the job's IPC namespace")
+        .Messages(18, "posix_queues", m => m.PosixQueues, "POSIX message queues (mq_open) of the job's IPC namespace")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

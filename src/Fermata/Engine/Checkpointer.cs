@@ -24,7 +24,9 @@ namespace Fermata.Engine;
 ///  2. Freeze every thread of every process (ptrace interrupt stops): nothing is read before
 ///     the whole job is frozen, so the image is one consistent cut.
 ///  3. Collect each resource kind per process, injecting the few queries /proc cannot answer;
-///     objects processes share (files, open file descriptions, pipes, shared memory) once.
+///     objects processes share (files, open file descriptions, pipes, shared memory) once; then,
+///     for a job, its IPC namespace (System V objects, POSIX message queues), which no
+///     descriptor or mapping shows, through a process of Fermata's own inside it.
 ///  4. Give the threads their registers back, then copy the pages in parallel into pages.img.
 ///  5. With --leave-running, resume the process now: the rest does not need it frozen.
 ///  6. Checksum mapped files, write and fsync the manifest, rename the image into place.
@@ -131,6 +133,12 @@ public static class Checkpointer
                 records.Add((ctx, record));
             }
             foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
+            if (options.WholeJob)
+            {
+                // The job's IPC namespace: objects no descriptor or mapping shows.
+                Resources.Ipc.SysVDumper.Dump(session, contexts);
+                Resources.MessageQueues.PosixQueueDumper.DumpNamespace(session);
+            }
             foreach (var action in session.AfterProcesses) action();
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
@@ -260,6 +268,7 @@ public static class Checkpointer
             CommandLine = ReadCommandLine(hostPid),
             IsJob = options.WholeJob,
             PrivateNetwork = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/net") != ProcFiles.TryReadLink("/proc/self/ns/net"),
+            PrivateIpc = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/ipc") != ProcFiles.TryReadLink("/proc/self/ns/ipc"),
         };
     }
 

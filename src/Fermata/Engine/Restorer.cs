@@ -19,7 +19,9 @@ namespace Fermata.Engine;
 ///  1. Open the image, validating every checksum and record; check the files are unchanged (and,
 ///     for a single process, that its PIDs are free). Nothing is created before all of this passed.
 ///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
-///     namespace when we are not root), so every saved PID is free there.
+///     namespace when we are not root), so every saved PID is free there, and an IPC namespace,
+///     in which it makes the job's System V objects (with their identifiers, values, messages
+///     and contents) and POSIX message queues again before any process exists.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
 ///     it is our child, so we can wait for it), every other process by its restored parent, each
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
@@ -28,8 +30,8 @@ namespace Fermata.Engine;
 ///     (every process first); then per process mappings (each with its NUMA policy) and pages,
 ///     then arm the write tracker for this image; descriptors (shared ones made in the process
 ///     that made them originally, and copied from there); process state; threads and their state;
-///     signal handlers and pending signals; the OOM adjustment and autogroup nice (through /proc,
-///     while its files are still ours).
+///     signal handlers and pending signals; SEM_UNDO adjustments; the OOM adjustment and
+///     autogroup nice (through /proc, while its files are still ours).
 ///  5. Then, for all processes: epoll interest lists (which may watch any process's
 ///     descriptors); memfd seals and file leases; close what the restore kept open; then what
 ///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
@@ -37,8 +39,9 @@ namespace Fermata.Engine;
 ///  6. Then, for all processes: credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
-///     calls); files recreated for ones deleted while open are unlinked again; and only then let
-///     every thread of every process go.
+///     calls); segments removed while attached are removed again, queues unlinked while open
+///     unlinked again, and files recreated for ones deleted while open are unlinked again; and
+///     only then let every thread of every process go.
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -83,7 +86,12 @@ public static class Restorer
         var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
-            if (session.IsJob) blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
+            if (session.IsJob)
+            {
+                blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
+                // Before any process: they attach the segments and open the queues.
+                Resources.Ipc.SysVRestorer.Restore(blank, image, options.Workers, warnings);
+            }
             var order = ProcessTree.CreationOrder(image.Manifest.Processes);
             var byPid = new Dictionary<int, RestoreContext>();
             foreach (var process in order)
@@ -118,6 +126,7 @@ public static class Restorer
                 foreach (var (saved, injector) in ctx.Threads) created.First(c => c.HostPid == ctx.Pid).Threads.Add(injector.Tid);
                 ThreadsRestorer.RestoreState(ctx);
                 SignalsRestorer.Restore(ctx);
+                Resources.Ipc.SemaphoreUndo.Restore(ctx);
                 SchedulingRestorer.RestoreProcess(ctx);
             }
             // Epoll interest lists refer to descriptions any process of the job may hold.
@@ -141,6 +150,7 @@ public static class Restorer
                 ThreadsRestorer.Complete(ctx);
                 SchedulingRestorer.RestoreThreads(ctx);
             }
+            if (session.IsJob) Resources.Ipc.SysVRestorer.Finish(blank, image, warnings);
             session.RemoveTemporaryPaths();
             foreach (var ctx in live.AsEnumerable().Reverse()) ThreadsRestorer.Release(ctx);
             timer.Mark("registers, resume");

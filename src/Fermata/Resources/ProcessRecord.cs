@@ -60,6 +60,8 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     public uint Mdwe { get; set; }
     /// <summary>/proc/PID/coredump_filter: which mappings a core dump includes.</summary>
     public uint CoredumpFilter { get; set; }
+    /// <summary>Its SEM_UNDO adjustments: what its exit would add to semaphores of the job.</summary>
+    public List<Ipc.SemaphoreAdjustmentRecord> SemaphoreAdjustments { get; set; } = [];
 
     public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
             "One process: its identity, per-process state and the records of what it holds.")
@@ -96,6 +98,7 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .Bool(31, "memory_merge", p => p.MemoryMerge, (p, v) => p.MemoryMerge = v, "PR_SET_MEMORY_MERGE (KSM for every mapping)")
         .UInt32(32, "mdwe", p => p.Mdwe, (p, v) => p.Mdwe = v, "PR_GET_MDWE: memory-deny-write-execute flags", Show.Hex)
         .UInt32(33, "coredump_filter", p => p.CoredumpFilter, (p, v) => p.CoredumpFilter = v, "/proc/PID/coredump_filter; 0 in older images (left as inherited)", Show.Hex)
+        .Messages(34, "semaphore_adjustments", p => p.SemaphoreAdjustments, "SEM_UNDO: what its exit would add to System V semaphores")
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

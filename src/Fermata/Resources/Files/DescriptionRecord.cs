@@ -22,6 +22,8 @@ public enum DescriptionKind
     TimerFd = 8,
     SignalFd = 9,
     Inotify = 10,
+    /// <summary>A POSIX message queue (ObjectId: its <see cref="MessageQueues.PosixQueueRecord"/>).</summary>
+    PosixQueue = 11,
 }
 
 /// <summary>Who gets the signals of signal-driven I/O (O_ASYNC) and of lease breaks: F_GETOWN_EX's kind.</summary>

@@ -82,6 +82,7 @@ internal static class FilesDumper
     {
         if (fd.IsPipe || fd.Stat.IsFifo) return PipesDumper.Describe(ctx, fd, all);
         if (fd.IsSocket) return SocketDumper.Describe(ctx, fd, all);
+        if (MessageQueues.PosixQueueDumper.IsQueue(ctx.Pid, fd)) return MessageQueues.PosixQueueDumper.Describe(ctx, fd);
         return fd.AnonKind switch
         {
             "eventpoll" => EpollDumper.Describe(ctx, fd, all),

@@ -30,7 +30,11 @@ internal static class ProcessDumper
         // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
         if (stat.ExitSignal != Linux.Signals.SIGCHLD)
             throw new UnsupportedResourceException($"process {pid} was created with exit signal {stat.ExitSignal} (clone), which Fermata cannot restore yet");
-        if (!ctx.Session.IsJob) RefuseChildren(ctx);
+        if (!ctx.Session.IsJob)
+        {
+            RefuseChildren(ctx);
+            Ipc.HostIpc.Check(ctx, status.Uids.Length > 1 ? status.Uids[1] : 0);
+        }
 
         record.Pid = ctx.NsPid;
         Identify(ctx.Session, pid, stat, status, record);

@@ -33,7 +33,8 @@ namespace Fermata.Engine;
 ///     signal handlers and pending signals; SEM_UNDO adjustments; the OOM adjustment and
 ///     autogroup nice (through /proc, while its files are still ours).
 ///  5. Then, for all processes: epoll interest lists (which may watch any process's
-///     descriptors); memfd seals and file leases; close what the restore kept open; then what
+///     descriptors); memfd seals; close what the restore kept open; file leases, OFD locks and
+///     flocks, and POSIX record locks (which any close of the file's descriptors drops); then what
 ///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
 ///     memory-deny-write-execute); the inotify events the restore caused are taken away.
 ///  6. Then, for all processes: credentials; the parent-death signal and the owners of
@@ -138,6 +139,8 @@ public static class Restorer
                 ctx.CloseMemfds();
                 ctx.CloseKept();
                 SignalDrivenIo.RestoreLeases(ctx);
+                FileLocks.RestoreDescriptionLocks(ctx);
+                FileLocks.RestoreRecordLocks(ctx);
                 MemoryLockdown.Restore(ctx);
             }
             // What the restore did to watched files is no event for the program: it happened while it was stopped.

@@ -63,6 +63,8 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
     /// <summary>F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).</summary>
     public int Signal { get; set; }
     public LeaseKind Lease { get; set; }
+    /// <summary>Its OFD locks and flock.</summary>
+    public List<FileLockRecord> Locks { get; set; } = [];
 
     public static RecordSchema<DescriptionRecord> Schema { get; } = new RecordSchema<DescriptionRecord>("DescriptionRecord", "open file description",
             "An open file description: what open(2), pipe(2) or socket(2) created, shared by every descriptor dup'ed or inherited from it.")
@@ -75,6 +77,7 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
         .NonNegative(7, "owner", d => d.Owner, (d, v) => d.Owner = v, "that thread, process or process group, as the image numbers them")
         .NonNegative(8, "signal", d => d.Signal, (d, v) => d.Signal = v, "F_SETSIG; 0 SIGIO")
         .Enum(9, "lease", d => d.Lease, (d, v) => d.Lease = v, "F_SETLEASE")
+        .Messages(10, "locks", d => d.Locks, "its OFD locks and flock")
         .Check(d => d.Signal > Linux.Signals.SIGRTMAX ? "a valid signal number" : null);
 }
 

@@ -74,6 +74,7 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
+        FileLocks.Dump(ctx, record, fds, external);
         OutsideDescriptors.Check(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList(), record);
     }
 

@@ -86,6 +86,8 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     {
         if (_injectors.TryGetValue(tid, out var existing)) return existing;
         AbortRseqCriticalSection(tid);
+        // Before anything reads the registers the thread will resume with.
+        Resources.Threads.InterruptedCalls.Resume(Tracer, Memory, Pid, tid, Frozen.WasStopped);
         var scratch = Scratch();
         var sites = _sites ??= InjectionSites.Find(Memory, Maps);
         var injector = new SyscallInjector(Tracer, Memory, Pid, tid,

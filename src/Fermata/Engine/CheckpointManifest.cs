@@ -43,6 +43,14 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
     /// <summary>The job had an IPC namespace of its own: its System V objects and POSIX message
     /// queues are in the image (an older image's job had none, and nothing of it was saved).</summary>
     public bool PrivateIpc { get; set; }
+    /// <summary>The job had a time namespace of its own; its clocks at the checkpoint follow.</summary>
+    public bool PrivateTime { get; set; }
+    /// <summary>CLOCK_MONOTONIC as the job read it when it was frozen (<see cref="JobClocks"/>).</summary>
+    public long JobMonotonicNanoseconds { get; set; }
+    /// <summary>CLOCK_BOOTTIME as the job read it when it was frozen.</summary>
+    public long JobBoottimeNanoseconds { get; set; }
+
+    public JobClocks JobClocks => new(JobMonotonicNanoseconds, JobBoottimeNanoseconds);
 
     public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
             "Facts about the checkpoint itself.")
@@ -61,7 +69,10 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
         .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
         .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v)
         .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own")
-        .Bool(16, "private_ipc", i => i.PrivateIpc, (i, v) => i.PrivateIpc = v, "the job had an IPC namespace of its own, whose objects the image holds");
+        .Bool(16, "private_ipc", i => i.PrivateIpc, (i, v) => i.PrivateIpc = v, "the job had an IPC namespace of its own, whose objects the image holds")
+        .Bool(17, "private_time", i => i.PrivateTime, (i, v) => i.PrivateTime = v, "the job had a time namespace of its own; a restart makes its clocks go on from the two below")
+        .SInt64(18, "job_monotonic_ns", i => i.JobMonotonicNanoseconds, (i, v) => i.JobMonotonicNanoseconds = v, "CLOCK_MONOTONIC as the job read it when frozen")
+        .SInt64(19, "job_boottime_ns", i => i.JobBoottimeNanoseconds, (i, v) => i.JobBoottimeNanoseconds = v, "CLOCK_BOOTTIME as the job read it when frozen");
 }
 
 /// <summary>

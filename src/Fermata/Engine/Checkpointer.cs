@@ -103,6 +103,8 @@ public static class Checkpointer
         timer.Mark("index parent");
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
+        // The job's clocks stand still from here, as far as the image is concerned.
+        JobClocks? clocks = options.WholeJob ? JobClocks.Of(pid) : null;
         timer.Mark("freeze");
         CrashPoints.Reach("frozen");
         var contexts = new List<DumpContext>();
@@ -173,7 +175,7 @@ public static class Checkpointer
             timer.Mark("checksum mapped files");
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
-            manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
+            manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid, clocks);
             manifest.Info.Id = id;
             manifest.Info.ParentId = session.Baseline?.Id ?? "";
             manifest.Info.Depth = session.Baseline == null ? 0 : session.Baseline.Depth + 1;
@@ -252,7 +254,7 @@ public static class Checkpointer
         }
     }
 
-    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen, int hostPid)
+    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen, int hostPid, JobClocks? clocks)
     {
         var xstate = record.Threads[0].ExtendedState;
         return new ImageInfo
@@ -269,6 +271,9 @@ public static class Checkpointer
             IsJob = options.WholeJob,
             PrivateNetwork = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/net") != ProcFiles.TryReadLink("/proc/self/ns/net"),
             PrivateIpc = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/ipc") != ProcFiles.TryReadLink("/proc/self/ns/ipc"),
+            PrivateTime = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/time") != ProcFiles.TryReadLink("/proc/self/ns/time"),
+            JobMonotonicNanoseconds = clocks?.MonotonicNanoseconds ?? 0,
+            JobBoottimeNanoseconds = clocks?.BoottimeNanoseconds ?? 0,
         };
     }
 

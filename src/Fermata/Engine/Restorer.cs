@@ -19,7 +19,8 @@ namespace Fermata.Engine;
 ///  1. Open the image, validating every checksum and record; check the files are unchanged (and,
 ///     for a single process, that its PIDs are free). Nothing is created before all of this passed.
 ///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
-///     namespace when we are not root), so every saved PID is free there, and an IPC namespace,
+///     namespace when we are not root), so every saved PID is free there; a time namespace whose
+///     clocks go on from where the job's stood at the checkpoint; and an IPC namespace,
 ///     in which it makes the job's System V objects (with their identifiers, values, messages
 ///     and contents) and POSIX message queues again before any process exists.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
@@ -89,7 +90,8 @@ public static class Restorer
         {
             if (session.IsJob)
             {
-                blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
+                var info = image.Manifest.Info;
+                blank.EnterNewNamespaces(info.PrivateNetwork, info.PrivateTime ? info.JobClocks : null);
                 // Before any process: they attach the segments and open the queues.
                 Resources.Ipc.SysVRestorer.Restore(blank, image, options.Workers, warnings);
             }

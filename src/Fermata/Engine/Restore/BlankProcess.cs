@@ -164,17 +164,20 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
     /// never execs), which is what creating chosen PIDs needs. A new IPC namespace too, which the
     /// blank process itself enters at once: the job's System V objects and POSIX message queues
     /// are its own, found whole at a checkpoint and made again, with their identifiers, before
-    /// its first process at a restart (none leaks onto the host, none is met by another job).
+    /// its first process at a restart (none leaks onto the host, none is met by another job). And
+    /// a time namespace, which, like the PID namespace, its children enter: given the offsets
+    /// that make the job's clocks go on from <paramref name="clocks"/> (<see cref="JobClocks"/>),
+    /// written before any process is in it (the kernel refuses them after).
     /// </summary>
-    public void EnterNewNamespaces(bool privateNetwork)
+    public void EnterNewNamespaces(bool privateNetwork, JobClocks? clocks = null)
     {
-        const long CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+        const long CLONE_NEWTIME = 0x80, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
         bool user = Libc.GetEUid() != 0;
-        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | CLONE_NEWIPC | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
+        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWTIME | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
         if (r < 0)
             throw new SystemCallException(user
-                ? "create the job's user, PID and IPC namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
-                : "create the job's PID and IPC namespaces", (int)-r);
+                ? "create the job's user, PID, IPC and time namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
+                : "create the job's PID, IPC and time namespaces", (int)-r);
         if (user)
         {
             WriteProcFile("setgroups", "deny");
@@ -182,6 +185,7 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
             WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
         }
         if (privateNetwork) BringUpLoopback();
+        if (clocks is { } c) WriteProcFile("timens_offsets", c.OffsetsFromNow());
     }
 
     /// <summary>
@@ -210,7 +214,7 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
         try { File.WriteAllText($"/proc/{Pid}/{name}", text); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new FermataException($"could not set up the job's user namespace ({name}): {e.Message}");
+            throw new FermataException($"could not set up the job's namespaces ({name}): {e.Message}");
         }
     }
 

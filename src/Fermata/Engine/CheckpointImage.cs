@@ -306,6 +306,10 @@ public sealed class CheckpointImage : IDisposable
             if (m.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized memory policy for mapping {m.Describe()}");
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
+        foreach (var timer in p.PosixTimers)
+            if (timer.Notify == Resources.Timers.TimerNotify.Thread && !tids.Contains(timer.Thread))
+                throw Damaged($"holds POSIX timer {timer.Id} of process {p.Pid} signalling thread {timer.Thread}, which the process does not have");
+        if (p.PosixTimers.Select(t => t.Id).Distinct().Count() != p.PosixTimers.Count) throw Damaged($"holds a POSIX timer of process {p.Pid} twice");
         foreach (var a in p.SemaphoreAdjustments)
             if (a.Semaphore >= SemaphoreSet(a.SetId).Values.Length) throw Damaged($"holds an adjustment of process {p.Pid} for semaphore {a.Semaphore} of set {a.SetId}, which has fewer");
         var fds = new HashSet<int>();

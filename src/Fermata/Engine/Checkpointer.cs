@@ -126,6 +126,7 @@ public static class Checkpointer
                 ProcessDumper.Dump(ctx, record);
                 SignalsDumper.Dump(ctx, record);
                 ThreadsDumper.Dump(ctx, record);
+                Resources.Timers.PosixTimers.Dump(ctx, record);
                 SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
                 MemoryDumper.Dump(ctx, record);

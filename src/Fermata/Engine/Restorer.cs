@@ -38,7 +38,7 @@ namespace Fermata.Engine;
 ///     flocks, and POSIX record locks (which any close of the file's descriptors drops); then what
 ///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
 ///     memory-deny-write-execute); the inotify events the restore caused are taken away.
-///  6. Then, for all processes: credentials; the parent-death signal and the owners of
+///  6. Then, for all processes: POSIX timers (they count from here); credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
 ///     calls); segments removed while attached are removed again, queues unlinked while open
@@ -149,6 +149,8 @@ public static class Restorer
             foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)
             {
+                // As late as injected calls allow: they count from here.
+                Resources.Timers.PosixTimers.Restore(ctx);
                 CredentialsRestorer.Restore(ctx);
                 ProcessRestorer.RestoreParentDeathSignal(ctx);
                 SignalDrivenIo.RestoreOwners(ctx);

@@ -64,6 +64,8 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     public List<Ipc.SemaphoreAdjustmentRecord> SemaphoreAdjustments { get; set; } = [];
     /// <summary>Its POSIX record locks.</summary>
     public List<FileLockRecord> RecordLocks { get; set; } = [];
+    /// <summary>Its POSIX timers (timer_create).</summary>
+    public List<Timers.PosixTimerRecord> PosixTimers { get; set; } = [];
 
     public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
             "One process: its identity, per-process state and the records of what it holds.")
@@ -102,6 +104,7 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .UInt32(33, "coredump_filter", p => p.CoredumpFilter, (p, v) => p.CoredumpFilter = v, "/proc/PID/coredump_filter; 0 in older images (left as inherited)", Show.Hex)
         .Messages(34, "semaphore_adjustments", p => p.SemaphoreAdjustments, "SEM_UNDO: what its exit would add to System V semaphores")
         .Messages(35, "record_locks", p => p.RecordLocks, "its POSIX record locks (fcntl F_SETLK)")
+        .Messages(36, "posix_timers", p => p.PosixTimers, "its POSIX timers (timer_create)")
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

@@ -89,9 +89,6 @@ internal static class ProcessDumper
         int pid = ctx.Pid;
         if (status.Seccomp != 0)
             throw new UnsupportedResourceException($"process {pid} runs under a seccomp filter, which Fermata cannot checkpoint yet");
-        string timers = ProcFiles.ReadText(pid, "timers");
-        if (timers.Trim().Length > 0)
-            throw new UnsupportedResourceException($"process {pid} uses POSIX timers (timer_create), which Fermata cannot checkpoint yet");
         // time_for_children: a time namespace made with unshare, which its children will enter.
         foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net", "cgroup", "time", "time_for_children" })
         {

@@ -26,7 +26,9 @@ namespace Fermata.Engine;
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
 ///     it is our child, so we can wait for it), every other process by its restored parent, each
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born, then
-///     process groups are joined, and zombies exit with their saved status.
+///     process groups are joined, and zombies exit with their saved status. A session or group
+///     whose leader had exited is made by a placeholder with the leader's PID, which exits once
+///     every process is in it.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO
 ///     (every process first); then per process mappings (each with its NUMA policy) and pages,
 ///     then arm the write tracker for this image; descriptors (shared ones made in the process
@@ -97,10 +99,11 @@ public static class Restorer
             }
             var order = ProcessTree.CreationOrder(image.Manifest.Processes);
             var byPid = new Dictionary<int, RestoreContext>();
+            var placeholders = new PlaceholderLeaders(session, created);
             foreach (var process in order)
             {
                 var ctx = byPid.TryGetValue(process.ParentPid, out var parent) && session.IsJob
-                    ? CreateChild(session, parent, process, created)
+                    ? CreateChild(session, parent, process, created, placeholders.SessionFor(process, parent))
                     : CreateRoot(session, blank, process, created);
                 byPid[process.Pid] = ctx;
                 session.Contexts.Add(ctx);
@@ -110,7 +113,9 @@ public static class Restorer
             }
             if (session.IsJob)
             {
+                placeholders.MakeGroups(byPid);
                 JoinProcessGroups(session);
+                placeholders.End();
                 ZombieRestorer.Restore(session, byPid);
             }
             timer.Mark("create processes");
@@ -198,13 +203,18 @@ public static class Restorer
     }
 
     /// <summary>A process of a job, cloned by its restored parent (still a copy of the blank
-    /// process) with its saved PID: it inherits the parent's session and process group.</summary>
-    private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created)
+    /// process) with its saved PID: it inherits the parent's session and process group. One
+    /// born into a session whose leader had exited is cloned instead by that session's
+    /// placeholder, <paramref name="via"/>, with CLONE_PARENT: its parent's child all the same.</summary>
+    private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created, SyscallInjector? via)
     {
-        long r = parent.Main.Clone3(0, Signals.SIGCHLD, setTid: process.Pid);
+        const ulong CLONE_PARENT = 0x8000;
+        var by = via ?? parent.Main;
+        // With CLONE_PARENT clone3 takes no exit signal: the child gets the caller's, SIGCHLD.
+        long r = via == null ? by.Clone3(0, Signals.SIGCHLD, setTid: process.Pid) : by.Clone3(CLONE_PARENT, 0, setTid: process.Pid);
         if (r == -Errno.EEXIST) throw new ConflictException($"PID {process.Pid} is in use in the job's namespace");
         if (r < 0) throw new SystemCallException($"create process {process.Pid} (child of {parent.Process.Pid})", (int)-r);
-        int host = parent.Main.LastCreated;
+        int host = by.LastCreated;
         if (host == 0) throw new FermataException($"the kernel did not report process {process.Pid} to the tracer");
         ThreadsRestorer.WaitForFirstStop(session.Tracer, host);
         created.Add((host, [host]));

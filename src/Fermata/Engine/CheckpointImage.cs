@@ -306,6 +306,8 @@ public sealed class CheckpointImage : IDisposable
             if (m.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized memory policy for mapping {m.Describe()}");
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
+        foreach (var t in p.Threads)
+            if (t.SeccompFilters.Any(i => i >= p.SeccompFilters.Count)) throw Damaged($"holds thread {t.Tid} of process {p.Pid} under a seccomp filter it does not hold");
         foreach (var timer in p.PosixTimers)
             if (timer.Notify == Resources.Timers.TimerNotify.Thread && !tids.Contains(timer.Thread))
                 throw Damaged($"holds POSIX timer {timer.Id} of process {p.Pid} signalling thread {timer.Thread}, which the process does not have");

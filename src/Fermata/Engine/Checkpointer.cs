@@ -127,6 +127,7 @@ public static class Checkpointer
                 SignalsDumper.Dump(ctx, record);
                 ThreadsDumper.Dump(ctx, record);
                 Resources.Timers.PosixTimers.Dump(ctx, record);
+                Resources.Seccomp.SeccompFilters.Dump(ctx, record);
                 SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
                 MemoryDumper.Dump(ctx, record);

@@ -40,7 +40,8 @@ namespace Fermata.Engine;
 ///     flocks, and POSIX record locks (which any close of the file's descriptors drops); then what
 ///     restricts the address space from here on (mseal, mlockall(MCL_FUTURE),
 ///     memory-deny-write-execute); the inotify events the restore caused are taken away.
-///  6. Then, for all processes: POSIX timers (they count from here); credentials; the parent-death signal and the owners of
+///  6. Then, for all processes: POSIX timers (they count from here); seccomp filters (suspended
+///     for the calls that follow); credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
 ///     calls); segments removed while attached are removed again, queues unlinked while open
@@ -156,6 +157,8 @@ public static class Restorer
             {
                 // As late as injected calls allow: they count from here.
                 Resources.Timers.PosixTimers.Restore(ctx);
+                // While the threads may still take them; the calls after run with them suspended.
+                Resources.Seccomp.SeccompFilters.Restore(ctx);
                 CredentialsRestorer.Restore(ctx);
                 ProcessRestorer.RestoreParentDeathSignal(ctx);
                 SignalDrivenIo.RestoreOwners(ctx);

@@ -66,6 +66,8 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     public List<FileLockRecord> RecordLocks { get; set; } = [];
     /// <summary>Its POSIX timers (timer_create).</summary>
     public List<Timers.PosixTimerRecord> PosixTimers { get; set; } = [];
+    /// <summary>The seccomp filters its threads run under, each once (threads refer to them).</summary>
+    public List<Seccomp.SeccompFilterRecord> SeccompFilters { get; set; } = [];
 
     public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
             "One process: its identity, per-process state and the records of what it holds.")
@@ -105,6 +107,7 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .Messages(34, "semaphore_adjustments", p => p.SemaphoreAdjustments, "SEM_UNDO: what its exit would add to System V semaphores")
         .Messages(35, "record_locks", p => p.RecordLocks, "its POSIX record locks (fcntl F_SETLK)")
         .Messages(36, "posix_timers", p => p.PosixTimers, "its POSIX timers (timer_create)")
+        .Messages(37, "seccomp_filters", p => p.SeccompFilters, "the seccomp filters its threads run under, each once")
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

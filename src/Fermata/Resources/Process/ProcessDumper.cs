@@ -87,8 +87,6 @@ internal static class ProcessDumper
     private static void RefuseUnsupported(DumpContext ctx, ProcStatus status)
     {
         int pid = ctx.Pid;
-        if (status.Seccomp != 0)
-            throw new UnsupportedResourceException($"process {pid} runs under a seccomp filter, which Fermata cannot checkpoint yet");
         // time_for_children: a time namespace made with unshare, which its children will enter.
         foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net", "cgroup", "time", "time_for_children" })
         {

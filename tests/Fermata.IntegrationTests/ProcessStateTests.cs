@@ -14,7 +14,7 @@ namespace Fermata.IntegrationTests;
 public sealed class ProcessStateTests
 {
     public static readonly string[] Modes =
-        ["sched", "ioprio", "oom", "autogroup", "timerslack", "mlockall", "mlockonfault", "prctl", "madvise", "mseal", "memfd", "async", "lease", "numa", "signals"];
+        ["sched", "ioprio", "oom", "autogroup", "timerslack", "mlockall", "mlockonfault", "prctl", "madvise", "mseal", "memfd", "async", "lease", "locks", "numa", "signals"];
 
     public static TheoryData<string, bool> ModesAsRootAndAsUser()
     {
@@ -43,6 +43,7 @@ public sealed class ProcessStateTests
         ["memfd"] = ["set memfd seals 0 20 1 e"],
         ["async"] = ["set async owners process thread group"],
         ["lease"] = ["set lease read: yes"],
+        ["locks"] = ["set locks: yes"],
         ["numa"] = ["set numa main 0x8002 threads 0x3 0x1 ranges 0x3 0x2 0x1 0x4"],
         ["signals"] = ["set signals queued"],
     };
@@ -181,6 +182,7 @@ public sealed class ProcessStateJobTests
     [InlineData("memfd")]
     [InlineData("async")]
     [InlineData("lease")]
+    [InlineData("locks")]
     [InlineData("numa")]
     [InlineData("signals")]
     public void EachKindOfStateComesBackInAJobOfAnOrdinaryUser(string mode)

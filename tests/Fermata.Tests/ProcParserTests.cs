@@ -58,10 +58,10 @@ public sealed class ProcParserTests
             VmFlags: rd wr mr mw me nr wf dd dp sr ht sf ui
             """;
         var maps = SmapsReader.Parse(text);
-        Assert.Equal(VmFlags.RandomRead | VmFlags.Accounted | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.MayWrite, maps[0].Flags);
+        Assert.Equal(VmFlags.RandomRead | VmFlags.Accounted | VmFlags.Sealed | VmFlags.MaybeGuard | VmFlags.MayWrite | VmFlags.MayExec, maps[0].Flags);
         Assert.Equal(3, maps[0].ProtectionKey);
         Assert.Equal(VmFlags.NoReserve | VmFlags.WipeOnFork | VmFlags.DontDump | VmFlags.Droppable | VmFlags.SequentialRead
-            | VmFlags.HugeTlb | VmFlags.Sync | VmFlags.UffdMinor | VmFlags.MayWrite, maps[1].Flags);
+            | VmFlags.HugeTlb | VmFlags.Sync | VmFlags.UffdMinor | VmFlags.MayWrite | VmFlags.MayExec, maps[1].Flags);
         Assert.Equal(0, maps[1].ProtectionKey);
     }
 

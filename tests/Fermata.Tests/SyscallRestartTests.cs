@@ -55,4 +55,40 @@ public sealed class SyscallRestartTests
         Assert.Equal(regs.Rdi, forResume.Rdi); // its original arguments
         Assert.Equal((ulong)SyscallNumbers.RestartSyscall, SyscallRestart.ForResume(regs).OrigRax); // unknown: EINTR
     }
+
+    [Fact]
+    public void ACallAStopMadeFailWithEintrIsMadeAgainAsItWas()
+    {
+        var regs = Regs(SyscallNumbers.Semtimedop, -4);
+        Assert.True(SyscallRestart.FailedWithEintr(regs));
+        var resumed = SyscallRestart.Resumed(regs);
+        Assert.Equal(UserRegs.ERESTARTNOINTR, (long)resumed.Rax);
+        Assert.Equal(regs.OrigRax, resumed.OrigRax);
+        Assert.Equal(regs.Rip, resumed.Rip); // the kernel moves it back over the syscall on resume
+        Assert.Equal((ulong)SyscallNumbers.Semtimedop, SyscallRestart.Applied(resumed).Rax);
+
+        Assert.False(SyscallRestart.FailedWithEintr(Regs(SyscallNumbers.Read, UserRegs.ERESTARTSYS))); // restarted anyway
+        Assert.False(SyscallRestart.FailedWithEintr(Regs(SyscallNumbers.Nanosleep, -4)));              // not one of them
+        Assert.False(SyscallRestart.FailedWithEintr(Regs(SyscallNumbers.EpollWait, 0)));                // a handler about to run
+        Assert.False(SyscallRestart.FailedWithEintr(Regs(-1, -4)));                                      // not in a call
+    }
+
+    [Fact]
+    public void ARelativeSleepWithARemainderPointerSleepsWhatWasLeft()
+    {
+        // clock_nanosleep(clock, flags, request, remain): the kernel wrote the time left at remain.
+        var regs = Regs(SyscallNumbers.ClockNanosleep, UserRegs.ERESTART_RESTARTBLOCK) with { Rdx = 0x7000, R10 = 0x7010, Rsi = 0 };
+        var resumed = SyscallRestart.ForResume(regs);
+        Assert.Equal(0x7010UL, resumed.Rdx);
+        Assert.Equal(0x7010UL, resumed.R10);
+        Assert.Equal((ulong)SyscallNumbers.ClockNanosleep, resumed.OrigRax);
+
+        var absolute = regs with { Rsi = 1 }; // TIMER_ABSTIME: its end is its end
+        Assert.Equal(0x7000UL, SyscallRestart.ForResume(absolute).Rdx);
+        var noRemainder = regs with { R10 = 0 };
+        Assert.Equal(0x7000UL, SyscallRestart.ForResume(noRemainder).Rdx);
+
+        var nanosleep = Regs(SyscallNumbers.Nanosleep, UserRegs.ERESTART_RESTARTBLOCK) with { Rdi = 0x8000, Rsi = 0x8010 };
+        Assert.Equal(0x8010UL, SyscallRestart.ForResume(nanosleep).Rdi);
+    }
 }

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -472,7 +473,7 @@ int main(int argc, char **argv) {
     int droppable_ok = 0, guard_ok = 0, merge = 0, mdwe = 0;
     struct memfds mf = { -1, -1, -1, -1, -1 };
     int pipes[3][2];
-    int lease_fd = -1;
+    int lease_fd = -1, lock_fds[3] = { -1, -1, -1 };
     unsigned char *numa_regions = NULL;
     int numa_region_mode[4];
     unsigned long numa_region_mask[4];
@@ -587,6 +588,17 @@ int main(int argc, char **argv) {
         int r = fcntl(lease_fd, F_SETLEASE, F_RDLCK);
         fcntl(lease_fd, F_SETSIG, SIGRTMIN + 5);
         sayf("set lease read: %s\n", r == 0 ? "yes" : strerror(errno));
+    } else if (!strcmp(mode, "locks")) {
+        // A POSIX write lock on bytes 5-14, an OFD read lock on a whole file, a shared flock.
+        const char *names[3] = { "record.dat", "ofd.dat", "flock.dat" };
+        for (int k = 0; k < 3; k++) {
+            lock_fds[k] = open(names[k], O_RDWR | O_CREAT, 0666);
+            if (lock_fds[k] < 0 || fchmod(lock_fds[k], 0666) != 0) return 2;
+        }
+        struct flock record = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 10 };
+        struct flock ofd = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+        int r = fcntl(lock_fds[0], F_SETLK, &record) | fcntl(lock_fds[1], F_OFD_SETLK, &ofd) | flock(lock_fds[2], LOCK_SH);
+        sayf("set locks: %s\n", r == 0 ? "yes" : strerror(errno));
     } else if (!strcmp(mode, "numa")) {
         unsigned long node0 = 1;
         syscall(SYS_set_mempolicy, MPOL_BIND | MPOL_F_STATIC_NODES, &node0, 1025);
@@ -775,6 +787,22 @@ int main(int argc, char **argv) {
         waitpid(child, &status, 0);
         snprintf(detail, sizeof detail, "lease %d signal %d fd %d child %d", lease, got, got_fd[SIGRTMIN + 5] == lease_fd, status);
         check("lease", lease == F_RDLCK && got == 1 && got_fd[SIGRTMIN + 5] == lease_fd && WIFEXITED(status) && WEXITSTATUS(status) == 0, detail);
+    } else if (!strcmp(mode, "locks")) {
+        // A child, through descriptions of its own, finds each lock held, and by this process.
+        pid_t child = fork();
+        if (child == 0) {
+            int record = open("record.dat", O_RDWR), ofd = open("ofd.dat", O_RDWR), fl = open("flock.dat", O_RDWR);
+            struct flock probe = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 20 };
+            if (fcntl(record, F_GETLK, &probe) != 0 || probe.l_type != F_WRLCK || probe.l_pid != getppid() || probe.l_start != 5 || probe.l_len != 10) _exit(1);
+            struct flock wide = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+            if (fcntl(ofd, F_OFD_GETLK, &wide) != 0 || wide.l_type != F_RDLCK) _exit(2);
+            if (flock(fl, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK || flock(fl, LOCK_SH | LOCK_NB) != 0) _exit(3);
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        snprintf(detail, sizeof detail, "the probing child exited %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        check("locks", WIFEXITED(status) && WEXITSTATUS(status) == 0, detail);
     } else if (!strcmp(mode, "numa")) {
         int m;
         unsigned long mask;

@@ -9,6 +9,8 @@ using Fermata.Resources.Epoll;
 using Fermata.Resources.EventFd;
 using Fermata.Resources.Inotify;
 using Fermata.Resources.Terminals;
+using Fermata.Resources.Ipc;
+using Fermata.Resources.MessageQueues;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
@@ -42,6 +44,9 @@ public sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, TerminalRecord> _terminals;
     /// <summary>The clones of captured files in the image directory, opened once validated.</summary>
     private readonly Dictionary<uint, SafeFd> _clones = [];
+    private readonly Dictionary<uint, PosixQueueRecord> _posixQueues;
+    private readonly Dictionary<int, ShmSegmentRecord> _segments = [];
+    private readonly Dictionary<int, SemaphoreSetRecord> _semaphoreSets = [];
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -58,6 +63,13 @@ public sealed class CheckpointImage : IDisposable
         _signalFds = UniqueIds(manifest.SignalFds, x => x.Id, "signalfd");
         _inotifies = UniqueIds(manifest.Inotifies, x => x.Id, "inotify instance");
         _terminals = UniqueIds(manifest.Terminals, x => x.Id, "terminal");
+        _posixQueues = UniqueIds(manifest.PosixQueues, x => x.Id, "POSIX message queue");
+        // System V identifiers are one space per kind of object.
+        foreach (var x in manifest.ShmSegments)
+            if (!_segments.TryAdd(x.Perm.Id, x)) throw Damaged($"holds System V shared memory segment {x.Perm.Id} twice");
+        foreach (var x in manifest.SemaphoreSets)
+            if (!_semaphoreSets.TryAdd(x.Perm.Id, x)) throw Damaged($"holds System V semaphore set {x.Perm.Id} twice");
+        if (manifest.SysVQueues.Select(q => q.Perm.Id).Distinct().Count() != manifest.SysVQueues.Count) throw Damaged("holds a System V message queue twice");
     }
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
@@ -136,6 +148,13 @@ public sealed class CheckpointImage : IDisposable
     public SignalFdRecord SignalFd(uint id) => Lookup(_signalFds, id, "signalfd");
     public InotifyRecord Inotify(uint id) => Lookup(_inotifies, id, "inotify instance");
     public TerminalRecord Terminal(uint id) => Lookup(_terminals, id, "terminal");
+    public PosixQueueRecord PosixQueue(uint id) => Lookup(_posixQueues, id, "POSIX message queue");
+
+    public ShmSegmentRecord ShmSegment(int id) =>
+        _segments.TryGetValue(id, out var x) ? x : throw Damaged($"refers to System V shared memory segment {id}, which it does not hold");
+
+    public SemaphoreSetRecord SemaphoreSet(int id) =>
+        _semaphoreSets.TryGetValue(id, out var x) ? x : throw Damaged($"refers to System V semaphore set {id}, which it does not hold");
 
     private static T Lookup<T>(Dictionary<uint, T> map, uint id, string what) =>
         map.TryGetValue(id, out var x) ? x : throw Damaged($"refers to {what} {id}, which it does not hold");
@@ -159,6 +178,7 @@ public sealed class CheckpointImage : IDisposable
                 if (Terminal(d.ObjectId).Kind != TerminalKind.Pty && d.Kind == DescriptionKind.PtyMaster)
                     throw Damaged($"holds a pseudo-terminal master of terminal {d.ObjectId}, which is no pseudo-terminal");
                 break;
+            case DescriptionKind.PosixQueue: PosixQueue(d.ObjectId); break;
             default: throw Damaged($"holds an open file description of unknown kind {(int)d.Kind}");
         }
     }
@@ -199,6 +219,7 @@ public sealed class CheckpointImage : IDisposable
                 throw Damaged($"holds pipe {p.Id} with {p.Contents.Length} bytes in a buffer of {p.Capacity}");
         ValidateEpolls();
         ValidateTerminals();
+        ValidateIpc();
     }
 
     /// <summary>A pseudo-terminal pair is made by opening its master: every pair has exactly one
@@ -261,6 +282,21 @@ public sealed class CheckpointImage : IDisposable
         if (t.OutputSuspended == OutputSuspension.StopCharacter
             && (t.Settings.Length == 0 || (new Linux.Termios(t.Settings).InputFlags & Linux.Termios.IXON) == 0))
             throw Damaged($"holds terminal {t.Id} with output suspended by the stop character without IXON");
+    }
+
+    /// <summary>IPC objects belong to a job's own namespace; segment contents lie in the page
+    /// store and inside the segment; names of POSIX queues are distinct.</summary>
+    private void ValidateIpc()
+    {
+        var m = Manifest;
+        bool any = m.ShmSegments.Count + m.SemaphoreSets.Count + m.SysVQueues.Count + m.PosixQueues.Count + m.IpcSysctls.Count > 0;
+        if (any && !m.Info.IsJob) throw Damaged("holds IPC objects, which only a job's image can");
+        foreach (var seg in m.ShmSegments)
+            foreach (var run in seg.Pages)
+                if (run.Count == 0 || run.FirstPage + run.Count < run.FirstPage || run.FirstPage + run.Count > seg.PageCount || !Pages.Contains(run.Location, run.Count))
+                    throw Damaged($"keeps pages of System V shared memory segment {seg.Perm.Id} outside it or outside the page store");
+        var names = m.PosixQueues.Where(q => q.Name.Length > 0).Select(q => q.Name).ToList();
+        if (names.Distinct().Count() != names.Count) throw Damaged("holds two POSIX message queues of one name");
     }
 
     /// <summary>How deep epoll instances may watch one another: beyond what the kernel allows
@@ -326,6 +362,8 @@ public sealed class CheckpointImage : IDisposable
             previousEnd = m.End;
             if (!Enum.IsDefined(m.Kind)) throw Damaged($"holds a mapping of unknown kind {(int)m.Kind}");
             if (m.Kind == MappingKind.File) File(m.FileId);
+            if (m.Kind == MappingKind.SysVShm && (m.FileOffset + m.Length < m.FileOffset || m.FileOffset + m.Length > ShmSegment(m.ShmSegment).PageCount * PageSize.Bytes || m.Pages.Count > 0))
+                throw Damaged($"holds an attachment {m.Describe()} of process {p.Pid} reaching outside System V shared memory segment {m.ShmSegment}");
             ulong pages = m.Length / PageSize.Bytes, nextPage = 0;
             foreach (var run in m.Pages)
             {
@@ -343,6 +381,14 @@ public sealed class CheckpointImage : IDisposable
         }
         if (p.ExeFileId != 0) File(p.ExeFileId);
         if (p.ControllingTerminal != 0) Terminal(p.ControllingTerminal);
+        foreach (var t in p.Threads)
+            if (t.SeccompFilters.Any(i => i >= p.SeccompFilters.Count)) throw Damaged($"holds thread {t.Tid} of process {p.Pid} under a seccomp filter it does not hold");
+        foreach (var timer in p.PosixTimers)
+            if (timer.Notify == Resources.Timers.TimerNotify.Thread && !tids.Contains(timer.Thread))
+                throw Damaged($"holds POSIX timer {timer.Id} of process {p.Pid} signalling thread {timer.Thread}, which the process does not have");
+        if (p.PosixTimers.Select(t => t.Id).Distinct().Count() != p.PosixTimers.Count) throw Damaged($"holds a POSIX timer of process {p.Pid} twice");
+        foreach (var a in p.SemaphoreAdjustments)
+            if (a.Semaphore >= SemaphoreSet(a.SetId).Values.Length) throw Damaged($"holds an adjustment of process {p.Pid} for semaphore {a.Semaphore} of set {a.SetId}, which has fewer");
         var fds = new HashSet<int>();
         foreach (var d in p.Descriptors)
         {

@@ -5,6 +5,8 @@ using Fermata.Resources.Files;
 using Fermata.Resources.Epoll;
 using Fermata.Resources.EventFd;
 using Fermata.Resources.Inotify;
+using Fermata.Resources.Ipc;
+using Fermata.Resources.MessageQueues;
 using Fermata.Resources.Pipes;
 using Fermata.Resources.SignalFd;
 using Fermata.Resources.Sockets;
@@ -42,6 +44,17 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
     /// <summary>Taken with --files trust: the files the job writes were not captured, and its
     /// inputs are not checked at restore (the user manages them).</summary>
     public bool FilesTrusted { get; set; }
+    /// <summary>The job had an IPC namespace of its own: its System V objects and POSIX message
+    /// queues are in the image (an older image's job had none, and nothing of it was saved).</summary>
+    public bool PrivateIpc { get; set; }
+    /// <summary>The job had a time namespace of its own; its clocks at the checkpoint follow.</summary>
+    public bool PrivateTime { get; set; }
+    /// <summary>CLOCK_MONOTONIC as the job read it when it was frozen (<see cref="JobClocks"/>).</summary>
+    public long JobMonotonicNanoseconds { get; set; }
+    /// <summary>CLOCK_BOOTTIME as the job read it when it was frozen.</summary>
+    public long JobBoottimeNanoseconds { get; set; }
+
+    public JobClocks JobClocks => new(JobMonotonicNanoseconds, JobBoottimeNanoseconds);
 
     public static RecordSchema<ImageInfo> Schema { get; } = new RecordSchema<ImageInfo>("ImageInfo", "image info",
             "Facts about the checkpoint itself.")
@@ -60,7 +73,11 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
         .NonNegative(13, "depth", i => i.Depth, (i, v) => i.Depth = v, "incremental checkpoints since the last full one")
         .Message(14, "stats", i => i.Stats, (i, v) => i.Stats = v)
         .Bool(15, "private_network", i => i.PrivateNetwork, (i, v) => i.PrivateNetwork = v, "the job had a network namespace of its own")
-        .Bool(16, "files_trusted", i => i.FilesTrusted, (i, v) => i.FilesTrusted = v, "taken with --files trust: files written were not captured, inputs are not checked");
+        .Bool(16, "files_trusted", i => i.FilesTrusted, (i, v) => i.FilesTrusted = v, "taken with --files trust: files written were not captured, inputs are not checked")
+        .Bool(17, "private_ipc", i => i.PrivateIpc, (i, v) => i.PrivateIpc = v, "the job had an IPC namespace of its own, whose objects the image holds")
+        .Bool(18, "private_time", i => i.PrivateTime, (i, v) => i.PrivateTime = v, "the job had a time namespace of its own; a restart makes its clocks go on from the two below")
+        .SInt64(19, "job_monotonic_ns", i => i.JobMonotonicNanoseconds, (i, v) => i.JobMonotonicNanoseconds = v, "CLOCK_MONOTONIC as the job read it when frozen")
+        .SInt64(20, "job_boottime_ns", i => i.JobBoottimeNanoseconds, (i, v) => i.JobBoottimeNanoseconds = v, "CLOCK_BOOTTIME as the job read it when frozen");
 }
 
 /// <summary>
@@ -85,6 +102,11 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     public List<SignalFdRecord> SignalFds { get; set; } = [];
     public List<InotifyRecord> Inotifies { get; set; } = [];
     public List<TerminalRecord> Terminals { get; set; } = [];
+    public List<IpcSysctlRecord> IpcSysctls { get; set; } = [];
+    public List<ShmSegmentRecord> ShmSegments { get; set; } = [];
+    public List<SemaphoreSetRecord> SemaphoreSets { get; set; } = [];
+    public List<SysVQueueRecord> SysVQueues { get; set; } = [];
+    public List<PosixQueueRecord> PosixQueues { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -102,6 +124,11 @@ public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(12, "signalfds", m => m.SignalFds)
         .Messages(13, "inotifies", m => m.Inotifies)
         .Messages(14, "terminals", m => m.Terminals, "pseudo-terminal pairs, and the terminal shared with the outside")
+        .Messages(15, "ipc_sysctls", m => m.IpcSysctls, "the job's IPC namespace's own sysctls")
+        .Messages(16, "shm_segments", m => m.ShmSegments, "System V shared memory of the job's IPC namespace")
+        .Messages(17, "semaphore_sets", m => m.SemaphoreSets, "System V semaphore sets of the job's IPC namespace")
+        .Messages(18, "sysv_queues", m => m.SysVQueues, "System V message queues of the job's IPC namespace")
+        .Messages(19, "posix_queues", m => m.PosixQueues, "POSIX message queues (mq_open) of the job's IPC namespace")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

@@ -25,7 +25,9 @@ namespace Fermata.Engine;
 ///  2. Freeze every thread of every process (ptrace interrupt stops): nothing is read before
 ///     the whole job is frozen, so the image is one consistent cut.
 ///  3. Collect each resource kind per process, injecting the few queries /proc cannot answer;
-///     objects processes share (files, open file descriptions, pipes, shared memory) once.
+///     objects processes share (files, open file descriptions, pipes, shared memory) once; then,
+///     for a job, its IPC namespace (System V objects, POSIX message queues), which no
+///     descriptor or mapping shows, through a process of Fermata's own inside it.
 ///  4. Capture the files the processes write (a clone into the image, or their changed pages);
 ///     give the threads their registers back, then copy the pages in parallel into pages.img.
 ///  5. With --leave-running, resume the process now: the rest does not need it frozen.
@@ -110,6 +112,8 @@ public static class Checkpointer
         }
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
+        // The job's clocks stand still from here, as far as the image is concerned.
+        JobClocks? clocks = options.WholeJob ? JobClocks.Of(pid) : null;
         timer.Mark("freeze");
         CrashPoints.Reach("frozen");
         var contexts = new List<DumpContext>();
@@ -132,6 +136,8 @@ public static class Checkpointer
                 ProcessDumper.Dump(ctx, record);
                 SignalsDumper.Dump(ctx, record);
                 ThreadsDumper.Dump(ctx, record);
+                Resources.Timers.PosixTimers.Dump(ctx, record);
+                Resources.Seccomp.SeccompFilters.Dump(ctx, record);
                 SchedulingDumper.Dump(ctx, record);
                 FilesDumper.Dump(ctx, record);
                 TerminalDumper.DumpProcess(ctx, record);
@@ -142,6 +148,12 @@ public static class Checkpointer
                 records.Add((ctx, record));
             }
             foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
+            if (options.WholeJob)
+            {
+                // The job's IPC namespace: objects no descriptor or mapping shows.
+                Resources.Ipc.SysVDumper.Dump(session, contexts);
+                Resources.MessageQueues.PosixQueueDumper.DumpNamespace(session);
+            }
             foreach (var action in session.AfterProcesses) action();
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
@@ -180,7 +192,7 @@ public static class Checkpointer
             timer.Mark("checksum mapped files and inputs");
             var manifest = image.Manifest;
             manifest.Blocks = image.Pages.Blocks.ToList();
-            manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid);
+            manifest.Info = Describe(records[0].Record, options, frozenTime.Elapsed, pid, clocks);
             manifest.Info.Id = id;
             // A parent no page was taken from is not this image's parent: it stands alone.
             bool usesParent = session.Baseline != null && manifest.Parents.Count > 0;
@@ -263,7 +275,7 @@ public static class Checkpointer
         }
     }
 
-    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen, int hostPid)
+    private static ImageInfo Describe(ProcessRecord record, CheckpointOptions options, TimeSpan frozen, int hostPid, JobClocks? clocks)
     {
         var xstate = record.Threads[0].ExtendedState;
         return new ImageInfo
@@ -280,6 +292,10 @@ public static class Checkpointer
             IsJob = options.WholeJob,
             PrivateNetwork = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/net") != ProcFiles.TryReadLink("/proc/self/ns/net"),
             FilesTrusted = options.Files.Handling == FileHandling.Trust,
+            PrivateIpc = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/ipc") != ProcFiles.TryReadLink("/proc/self/ns/ipc"),
+            PrivateTime = options.WholeJob && ProcFiles.TryReadLink($"/proc/{hostPid}/ns/time") != ProcFiles.TryReadLink("/proc/self/ns/time"),
+            JobMonotonicNanoseconds = clocks?.MonotonicNanoseconds ?? 0,
+            JobBoottimeNanoseconds = clocks?.BoottimeNanoseconds ?? 0,
         };
     }
 

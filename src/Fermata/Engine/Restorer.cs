@@ -22,33 +22,40 @@ namespace Fermata.Engine;
 ///     Then put back the files the checkpoint captured, as their user, so that the processes
 ///     open and map them as they were.
 ///  2. Start the blank process. For a job it first unshares a new PID namespace (and a user
-///     namespace when we are not root), so every saved PID is free there.
+///     namespace when we are not root), so every saved PID is free there; a time namespace whose
+///     clocks go on from where the job's stood at the checkpoint; and an IPC namespace,
+///     in which it makes the job's System V objects (with their identifiers, values, messages
+///     and contents) and POSIX message queues again before any process exists.
 ///  3. Build the process tree top-down: the root is cloned from the blank process (CLONE_PARENT:
 ///     it is our child, so we can wait for it), every other process by its restored parent, each
 ///     with its saved PID (clone3 set_tid); session leaders call setsid as they are born and take
 ///     their controlling terminal (a pseudo-terminal pair is made for it then), a process that had
 ///     none drops the one it inherited; then process groups are joined, and zombies exit with their
-///     saved status.
+///     saved status. A session or group whose leader had exited is made by a placeholder with the
+///     leader's PID, which exits once every process is in it.
 ///  4. In each process, with every signal blocked: empty the address space and move the vDSO
 ///     (every process first); then per process mappings (each with its NUMA policy) and pages,
 ///     then arm the write tracker for this image; descriptors (shared ones made in the process
 ///     that made them originally, and copied from there); process state; threads and their state;
-///     signal handlers and pending signals; the OOM adjustment and autogroup nice (through /proc,
-///     while its files are still ours).
+///     signal handlers and pending signals; SEM_UNDO adjustments; the OOM adjustment and
+///     autogroup nice (through /proc, while its files are still ours).
 ///  5. Then, for all processes: epoll interest lists (which may watch any process's
 ///     descriptors); the pseudo-terminals' modes that would have stopped the restore's own opens
-///     (lock, exclusive, packet mode) and their foreground process groups; memfd seals and file
-///     leases; close what the restore kept open; then what restricts the address space from here
-///     on (mseal, mlockall(MCL_FUTURE), memory-deny-write-execute); the inotify events the
-///     restore caused are taken away.
-///  6. Then, for all processes: credentials; the parent-death signal and the owners of
+///     (lock, exclusive, packet mode) and their foreground process groups; memfd seals; close what
+///     the restore kept open; file leases, OFD locks and flocks, and POSIX record locks (which any
+///     close of the file's descriptors drops); then what restricts the address space from here on
+///     (mseal, mlockall(MCL_FUTURE), memory-deny-write-execute); the inotify events the restore
+///     caused are taken away.
+///  6. Then, for all processes: POSIX timers (they count from here); seccomp filters (suspended
+///     for the calls that follow); credentials; the parent-death signal and the owners of
 ///     signal-driven I/O, which record them; FPU state, registers and signal masks; scheduling
 ///     policies and I/O priorities, from outside (a SCHED_IDLE thread would crawl through injected
 ///     calls); the restoring command's terminal gets the settings and foreground group the
-///     processes left theirs with; files recreated for ones deleted while open are unlinked again;
-///     the files the processes write are truncated back to their size at the checkpoint (only
-///     now, when nothing else can fail); and only then let every thread of every process go (a
-///     SIGWINCH follows where the terminal's size is not the one they knew).
+///     processes left theirs with; segments removed while attached are removed again, queues
+///     unlinked while open unlinked again, and files recreated for ones deleted while open are
+///     unlinked again; the files the processes write are truncated back to their size at the
+///     checkpoint (only now, when nothing else can fail); and only then let every thread of every
+///     process go (a SIGWINCH follows where the terminal's size is not the one they knew).
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
 public static class Restorer
@@ -100,16 +107,23 @@ public static class Restorer
         var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
-            if (session.IsJob) blank.EnterNewNamespaces(image.Manifest.Info.PrivateNetwork);
+            if (session.IsJob)
+            {
+                var info = image.Manifest.Info;
+                blank.EnterNewNamespaces(info.PrivateNetwork, info.PrivateTime ? info.JobClocks : null);
+                // Before any process: they attach the segments and open the queues.
+                Resources.Ipc.SysVRestorer.Restore(blank, image, options.Workers, warnings);
+            }
             // A new process holds the restoring command's standard streams (through the blank
             // process) until its own descriptors are restored: its terminal is there.
             int outsideFd = OutsideTerminal.Find()?.Fd ?? -1;
             var order = ProcessTree.CreationOrder(image.Manifest.Processes);
             var byPid = new Dictionary<int, RestoreContext>();
+            var placeholders = new PlaceholderLeaders(session, created);
             foreach (var process in order)
             {
                 var ctx = byPid.TryGetValue(process.ParentPid, out var parent) && session.IsJob
-                    ? CreateChild(session, parent, process, created)
+                    ? CreateChild(session, parent, process, created, placeholders.SessionFor(process, parent))
                     : CreateRoot(session, blank, process, created);
                 byPid[process.Pid] = ctx;
                 session.Contexts.Add(ctx);
@@ -121,7 +135,9 @@ public static class Restorer
             }
             if (session.IsJob)
             {
+                placeholders.MakeGroups(byPid);
                 JoinProcessGroups(session);
+                placeholders.End();
                 ZombieRestorer.Restore(session, byPid);
             }
             timer.Mark("create processes");
@@ -141,6 +157,7 @@ public static class Restorer
                 foreach (var (saved, injector) in ctx.Threads) created.First(c => c.HostPid == ctx.Pid).Threads.Add(injector.Tid);
                 ThreadsRestorer.RestoreState(ctx);
                 SignalsRestorer.Restore(ctx);
+                Resources.Ipc.SemaphoreUndo.Restore(ctx);
                 SchedulingRestorer.RestoreProcess(ctx);
             }
             // Epoll interest lists refer to descriptions any process of the job may hold.
@@ -154,18 +171,25 @@ public static class Restorer
                 ctx.CloseMemfds();
                 ctx.CloseKept();
                 SignalDrivenIo.RestoreLeases(ctx);
+                FileLocks.RestoreDescriptionLocks(ctx);
+                FileLocks.RestoreRecordLocks(ctx);
                 MemoryLockdown.Restore(ctx);
             }
             // What the restore did to watched files is no event for the program: it happened while it was stopped.
             foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)
             {
+                // As late as injected calls allow: they count from here.
+                Resources.Timers.PosixTimers.Restore(ctx);
+                // While the threads may still take them; the calls after run with them suspended.
+                Resources.Seccomp.SeccompFilters.Restore(ctx);
                 CredentialsRestorer.Restore(ctx);
                 ProcessRestorer.RestoreParentDeathSignal(ctx);
                 SignalDrivenIo.RestoreOwners(ctx);
                 ThreadsRestorer.Complete(ctx);
                 SchedulingRestorer.RestoreThreads(ctx);
             }
+            if (session.IsJob) Resources.Ipc.SysVRestorer.Finish(blank, image, warnings);
             CrashPoints.Reach("restore-completed");
             var resized = OutsideTerminalRestorer.Apply(session);
             session.RemoveTemporaryPaths();
@@ -214,13 +238,18 @@ public static class Restorer
     }
 
     /// <summary>A process of a job, cloned by its restored parent (still a copy of the blank
-    /// process) with its saved PID: it inherits the parent's session and process group.</summary>
-    private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created)
+    /// process) with its saved PID: it inherits the parent's session and process group. One
+    /// born into a session whose leader had exited is cloned instead by that session's
+    /// placeholder, <paramref name="via"/>, with CLONE_PARENT: its parent's child all the same.</summary>
+    private static RestoreContext CreateChild(RestoreSession session, RestoreContext parent, ProcessRecord process, List<(int, List<int>)> created, SyscallInjector? via)
     {
-        long r = parent.Main.Clone3(0, Signals.SIGCHLD, setTid: process.Pid);
+        const ulong CLONE_PARENT = 0x8000;
+        var by = via ?? parent.Main;
+        // With CLONE_PARENT clone3 takes no exit signal: the child gets the caller's, SIGCHLD.
+        long r = via == null ? by.Clone3(0, Signals.SIGCHLD, setTid: process.Pid) : by.Clone3(CLONE_PARENT, 0, setTid: process.Pid);
         if (r == -Errno.EEXIST) throw new ConflictException($"PID {process.Pid} is in use in the job's namespace");
         if (r < 0) throw new SystemCallException($"create process {process.Pid} (child of {parent.Process.Pid})", (int)-r);
-        int host = parent.Main.LastCreated;
+        int host = by.LastCreated;
         if (host == 0) throw new FermataException($"the kernel did not report process {process.Pid} to the tracer");
         session.Tracer.WaitForFirstStop(host);
         created.Add((host, [host]));

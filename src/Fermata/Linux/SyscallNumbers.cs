@@ -10,7 +10,7 @@ public static class SyscallNumbers
         Alarm = 37, Setitimer = 38, Getpid = 39, Socket = 41, Clone = 56, Fork = 57, Vfork = 58,
         Execve = 59, Exit = 60, Wait4 = 61, Kill = 62, Fcntl = 72, Flock = 73, Fsync = 74,
         Ftruncate = 77, Getcwd = 79, Chdir = 80, Fchdir = 81, Fchown = 93, Umask = 95, Getrlimit = 97, Ptrace = 101,
-        Getuid = 102, Setuid = 105, Setgid = 106, Setpgid = 109, Getppid = 110, Setsid = 112,
+        Getuid = 102, Geteuid = 107, Getegid = 108, Setuid = 105, Setgid = 106, Setpgid = 109, Getppid = 110, Setsid = 112,
         Setgroups = 116, Setresuid = 117, Setresgid = 119, Getpgid = 121, Setfsuid = 122,
         Setfsgid = 123, Getsid = 124, Capget = 125, Capset = 126, RtSigpending = 127, RtSigtimedwait = 128,
         RtSigqueueinfo = 129, Sigaltstack = 131, Personality = 135, Getpriority = 140,
@@ -36,5 +36,12 @@ public static class SyscallNumbers
         SchedSetscheduler = 144, SchedGetscheduler = 145, SchedSetparam = 142, SchedGetparam = 143,
         SchedSetattr = 314, SchedGetattr = 315, IoprioSet = 251, IoprioGet = 252, Mbind = 237,
         SetMempolicy = 238, GetMempolicy = 239, Mlockall = 151, Munlockall = 152, Mseal = 462, Mincore = 27,
-        IoSetup = 206, IoUringSetup = 425;
+        IoSetup = 206, IoUringSetup = 425,
+        // System V IPC and POSIX message queues
+        Shmget = 29, Shmat = 30, Shmctl = 31, Semget = 64, Semop = 65, Semctl = 66, Shmdt = 67,
+        Msgget = 68, Msgsnd = 69, Msgrcv = 70, Msgctl = 71, Semtimedop = 220, MqOpen = 240,
+        MqUnlink = 241, MqTimedsend = 242, MqTimedreceive = 243, MqNotify = 244, MqGetsetattr = 245,
+        // file system, clocks and timers
+        Mount = 165, Fchmod = 91, TimerGetoverrun = 225,
+        EpollPwait2 = 441, Recvmmsg = 299, Sendmmsg = 307;
 }

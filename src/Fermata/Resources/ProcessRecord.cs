@@ -62,6 +62,14 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
     public uint CoredumpFilter { get; set; }
     /// <summary>The process's controlling terminal, a <see cref="Terminals.TerminalRecord.Id"/>; 0 none.</summary>
     public uint ControllingTerminal { get; set; }
+    /// <summary>Its SEM_UNDO adjustments: what its exit would add to semaphores of the job.</summary>
+    public List<Ipc.SemaphoreAdjustmentRecord> SemaphoreAdjustments { get; set; } = [];
+    /// <summary>Its POSIX record locks.</summary>
+    public List<FileLockRecord> RecordLocks { get; set; } = [];
+    /// <summary>Its POSIX timers (timer_create).</summary>
+    public List<Timers.PosixTimerRecord> PosixTimers { get; set; } = [];
+    /// <summary>The seccomp filters its threads run under, each once (threads refer to them).</summary>
+    public List<Seccomp.SeccompFilterRecord> SeccompFilters { get; set; } = [];
 
     public static RecordSchema<ProcessRecord> Schema { get; } = new RecordSchema<ProcessRecord>("ProcessRecord", "process",
             "One process: its identity, per-process state and the records of what it holds.")
@@ -99,6 +107,10 @@ public sealed class ProcessRecord : IWireRecord<ProcessRecord>
         .UInt32(32, "mdwe", p => p.Mdwe, (p, v) => p.Mdwe = v, "PR_GET_MDWE: memory-deny-write-execute flags", Show.Hex)
         .UInt32(33, "coredump_filter", p => p.CoredumpFilter, (p, v) => p.CoredumpFilter = v, "/proc/PID/coredump_filter; 0 in older images (left as inherited)", Show.Hex)
         .UInt32(34, "controlling_terminal", p => p.ControllingTerminal, (p, v) => p.ControllingTerminal = v, "a `TerminalRecord` id; 0 none")
+        .Messages(35, "semaphore_adjustments", p => p.SemaphoreAdjustments, "SEM_UNDO: what its exit would add to System V semaphores")
+        .Messages(36, "record_locks", p => p.RecordLocks, "its POSIX record locks (fcntl F_SETLK)")
+        .Messages(37, "posix_timers", p => p.PosixTimers, "its POSIX timers (timer_create)")
+        .Messages(38, "seccomp_filters", p => p.SeccompFilters, "the seccomp filters its threads run under, each once")
         .Check(p => p.Pid <= 0 ? "a process id" : null)
         .Check(p => p.Threads.Count == 0 && !p.Zombie ? "threads" : null);
 }

@@ -22,6 +22,18 @@ namespace Fermata.Tracing;
 /// checkpoint that left it running, say) shows only that. The call it restarts is read from the
 /// code that made it (<see cref="RestartedCall(RemoteMemory, in UserRegs)"/>); where that cannot
 /// be told, the thread gets the EINTR.
+///
+/// A relative sleep given a pointer for the time remaining (nanosleep, clock_nanosleep without
+/// TIMER_ABSTIME: glibc's sleep, C++'s sleep_for) finds that time written there by the kernel
+/// when the freeze interrupted it: made again as itself, it sleeps that time, not its whole length
+/// (<see cref="ForResume"/> points the request at it). Without such a pointer, and for a poll or a
+/// futex wait, the time left lived in the old task and the wait is made whole again.
+///
+/// Some calls fail with EINTR, not ERESTART*, when any stop interrupts them, even without a
+/// handler (signal(7): epoll_wait, semop and semtimedop, sigtimedwait, socket calls with a
+/// timeout): a freeze counts as such a stop. <see cref="FailsWithEintrOnStop"/> names them and
+/// <see cref="Resumed"/> makes one again as if the freeze never happened; whether the freeze, and
+/// not a signal, interrupted it is the dump's to tell (<c>Resources.Threads.InterruptedCalls</c>).
 /// </summary>
 public static class SyscallRestart
 {
@@ -46,7 +58,57 @@ public static class SyscallRestart
         {
             regs.OrigRax = (ulong)CallToMake(regs, restartedCall);
             regs.Rax = unchecked((ulong)UserRegs.ERESTARTNOINTR);
+            regs = SleepWhatIsLeft(regs);
         }
+        return regs;
+    }
+
+    private const ulong TIMER_ABSTIME = 1;
+
+    /// <summary>
+    /// A relative sleep that had the kernel write the time it had left (its second pointer) asks
+    /// for that time: the request pointer is set to the remainder's. The program may not rely on
+    /// either buffer once the call has returned 0, and on EINTR the kernel writes the time left
+    /// there again.
+    /// </summary>
+    public static UserRegs SleepWhatIsLeft(UserRegs regs)
+    {
+        switch ((long)regs.OrigRax)
+        {
+            case SyscallNumbers.Nanosleep when regs.Rsi != 0:
+                regs.Rdi = regs.Rsi;
+                break;
+            case SyscallNumbers.ClockNanosleep when regs.R10 != 0 && (regs.Rsi & TIMER_ABSTIME) == 0:
+                regs.Rdx = regs.R10;
+                break;
+        }
+        return regs;
+    }
+
+    /// <summary>
+    /// The calls that fail with EINTR when a stop interrupts them (a ptrace interrupt counts),
+    /// whether or not a signal handler runs, instead of being restarted: epoll_wait, epoll_pwait,
+    /// epoll_pwait2, semop, semtimedop, rt_sigtimedwait (sigwaitinfo, sigtimedwait), and reads,
+    /// writes, sends, receives, accepts and connects on a socket with SO_RCVTIMEO or SO_SNDTIMEO
+    /// (only a socket's timeout makes those fail with EINTR rather than ERESTARTSYS).
+    /// </summary>
+    public static bool FailsWithEintrOnStop(long call) => call is SyscallNumbers.EpollWait or SyscallNumbers.EpollPwait
+        or SyscallNumbers.EpollPwait2 or SyscallNumbers.Semop or SyscallNumbers.Semtimedop or SyscallNumbers.RtSigtimedwait
+        or SyscallNumbers.Read or SyscallNumbers.Readv or SyscallNumbers.Recvfrom or SyscallNumbers.Recvmsg or SyscallNumbers.Recvmmsg
+        or SyscallNumbers.Write or SyscallNumbers.Writev or SyscallNumbers.Sendto or SyscallNumbers.Sendmsg or SyscallNumbers.Sendmmsg
+        or SyscallNumbers.Accept or SyscallNumbers.Accept4 or SyscallNumbers.Connect;
+
+    public const long EINTR = 4;
+
+    /// <summary>True when the thread stopped at the end of such a call, which failed with EINTR.</summary>
+    public static bool FailedWithEintr(in UserRegs regs) =>
+        (long)regs.OrigRax >= 0 && (long)regs.Rax == -EINTR && FailsWithEintrOnStop((long)regs.OrigRax);
+
+    /// <summary>Registers that make the call again on a resume (the kernel restarts a call that
+    /// shows ERESTARTNOINTR exactly as it was made), as if nothing had interrupted it.</summary>
+    public static UserRegs Resumed(UserRegs regs)
+    {
+        regs.Rax = unchecked((ulong)UserRegs.ERESTARTNOINTR);
         return regs;
     }
 

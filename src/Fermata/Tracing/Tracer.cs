@@ -273,6 +273,33 @@ public sealed unsafe class Tracer : IDisposable
         return config[0];
     }
 
+    public void SetOptions(int tid, int options) => Ptrace(Libc.PTRACE_SETOPTIONS, tid, 0, options, "PTRACE_SETOPTIONS");
+
+    /// <summary>
+    /// A thread's seccomp filter <paramref name="index"/> (0: the first one installed, whatever
+    /// ptrace(2) says: the kernel's get_nth_filter counts from the oldest), as its BPF program
+    /// (8 bytes an instruction) and its flags (SECCOMP_FILTER_FLAG_LOG); null past the one
+    /// installed last. Needs CAP_SYS_ADMIN.
+    /// </summary>
+    public (byte[] Program, ulong Flags)? GetSeccompFilter(int tid, int index)
+    {
+        const int PTRACE_SECCOMP_GET_FILTER = 0x420c, PTRACE_SECCOMP_GET_METADATA = 0x420d;
+        EnsureOwner();
+        long count = Libc.Ptrace(PTRACE_SECCOMP_GET_FILTER, tid, index, 0);
+        if (count < 0)
+        {
+            if (Libc.LastErrno == Errno.ENOENT) return null;
+            throw Libc.Error($"PTRACE_SECCOMP_GET_FILTER {index} (thread {tid})");
+        }
+        var program = new byte[count * 8];
+        fixed (byte* p = program) Ptrace(PTRACE_SECCOMP_GET_FILTER, tid, index, (long)p, $"PTRACE_SECCOMP_GET_FILTER {index}");
+        ulong* metadata = stackalloc ulong[2]; // filter_off, flags
+        metadata[0] = (ulong)index;
+        metadata[1] = 0;
+        Ptrace(PTRACE_SECCOMP_GET_METADATA, tid, 16, (long)metadata, $"PTRACE_SECCOMP_GET_METADATA {index}");
+        return (program, metadata[1]);
+    }
+
     public byte[] GetSigInfo(int tid)
     {
         var info = new byte[Signals.SigInfoSize];

@@ -84,7 +84,11 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public SyscallInjector Injector(int tid)
     {
         if (_injectors.TryGetValue(tid, out var existing)) return existing;
+        // Its seccomp filters (if any) may forbid the calls injected from here on.
+        Resources.Seccomp.SeccompFilters.Suspend(Tracer, Pid, tid, Session.IsJob ? FrozenProcess.JobSeizeOptions : FrozenProcess.SeizeOptions);
         AbortRseqCriticalSection(tid);
+        // Before anything reads the registers the thread will resume with.
+        Resources.Threads.InterruptedCalls.Resume(Tracer, Memory, Pid, tid, Frozen.WasStopped);
         var scratch = Scratch();
         var sites = _sites ??= InjectionSites.Find(Memory, Maps);
         var injector = new SyscallInjector(Tracer, Memory, Pid, tid,

@@ -68,9 +68,19 @@ internal sealed class DumpSession : IDisposable
         NsLevel = isJob ? ProcStatus.Read(job.Root).NsPids.Length - 1 : 0;
     }
 
-    /// <summary>Releases what the resource kinds kept for the checkpoint (their copies of sockets).</summary>
+    private NamespaceHelper? _namespace;
+
+    /// <summary>A process of Fermata's own in the job's user and IPC namespaces (started on first
+    /// use, killed when the session ends): what only such a process can see is read through it.</summary>
+    public NamespaceHelper Namespace =>
+        _namespace ??= IsJob ? NamespaceHelper.Start(Tracer, Job.Root) : throw new InvalidOperationException("only a job has namespaces of its own");
+
+    /// <summary>Releases what the resource kinds kept for the checkpoint (their copies of sockets),
+    /// and the namespace helper.</summary>
     public void Dispose()
     {
+        _namespace?.Dispose();
+        _namespace = null;
         foreach (var state in _kindState.Values) (state as IDisposable)?.Dispose();
         _kindState.Clear();
     }

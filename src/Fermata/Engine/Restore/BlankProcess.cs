@@ -21,7 +21,7 @@ namespace Fermata.Engine.Restore;
 /// For a job, the blank process also makes the job's namespaces (<see cref="EnterNewNamespaces"/>):
 /// its next child is PID 1 of a new PID namespace.
 /// </summary>
-internal sealed class BlankProcess : IDisposable
+internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
 {
     public const ulong Base = 0x10000;
     public const ulong SyscallSite = Base + 129;
@@ -161,17 +161,23 @@ internal sealed class BlankProcess : IDisposable
     /// unshare(2) a new PID namespace (and, for a caller that is not root, a new user namespace
     /// in which the caller's uid and gid map to themselves): the blank process's next child is
     /// PID 1 there. In its own user namespace the blank process holds every capability (it
-    /// never execs), which is what creating chosen PIDs needs.
+    /// never execs), which is what creating chosen PIDs needs. A new IPC namespace too, which the
+    /// blank process itself enters at once: the job's System V objects and POSIX message queues
+    /// are its own, found whole at a checkpoint and made again, with their identifiers, before
+    /// its first process at a restart (none leaks onto the host, none is met by another job). And
+    /// a time namespace, which, like the PID namespace, its children enter: given the offsets
+    /// that make the job's clocks go on from <paramref name="clocks"/> (<see cref="JobClocks"/>),
+    /// written before any process is in it (the kernel refuses them after).
     /// </summary>
-    public void EnterNewNamespaces(bool privateNetwork)
+    public void EnterNewNamespaces(bool privateNetwork, JobClocks? clocks = null)
     {
-        const long CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+        const long CLONE_NEWTIME = 0x80, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
         bool user = Libc.GetEUid() != 0;
-        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
+        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWTIME | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
         if (r < 0)
             throw new SystemCallException(user
-                ? "create the job's user and PID namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
-                : "create the job's PID namespace", (int)-r);
+                ? "create the job's user, PID, IPC and time namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
+                : "create the job's PID, IPC and time namespaces", (int)-r);
         if (user)
         {
             WriteProcFile("setgroups", "deny");
@@ -179,6 +185,7 @@ internal sealed class BlankProcess : IDisposable
             WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
         }
         if (privateNetwork) BringUpLoopback();
+        if (clocks is { } c) WriteProcFile("timens_offsets", c.OffsetsFromNow());
     }
 
     /// <summary>
@@ -207,7 +214,7 @@ internal sealed class BlankProcess : IDisposable
         try { File.WriteAllText($"/proc/{Pid}/{name}", text); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new FermataException($"could not set up the job's user namespace ({name}): {e.Message}");
+            throw new FermataException($"could not set up the job's namespaces ({name}): {e.Message}");
         }
     }
 
@@ -226,6 +233,29 @@ internal sealed class BlankProcess : IDisposable
         int host = Injector.LastCreated != 0 ? Injector.LastCreated : (int)r;
         _tracer.WaitForFirstStop(host);
         return (host, new SyscallInjector(_tracer, new RemoteMemory(host), host, host, SyscallSite, Scratch));
+    }
+
+    private ulong _buffer, _bufferSize;
+
+    /// <summary>Memory of the blank process that calls may fill: its scratch area, or a mapping
+    /// made (and grown) for larger needs.</summary>
+    public ulong Buffer(ulong size)
+    {
+        if (size <= Scratch.Size) return Scratch.Address;
+        if (size <= _bufferSize) return _buffer;
+        if (_buffer != 0) Injector.Call(SyscallNumbers.Munmap, (long)_buffer, (long)_bufferSize);
+        ulong length = PageSize.AlignUp(size);
+        _buffer = (ulong)Injector.Check($"map {length} bytes of buffer in the blank process", SyscallNumbers.Mmap, 0, (long)length,
+            Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        _bufferSize = length;
+        return _buffer;
+    }
+
+    public ulong Put(ReadOnlySpan<byte> bytes, ulong offset = 0)
+    {
+        ulong at = Buffer(offset + (ulong)bytes.Length) + offset;
+        Memory.Write(at, bytes);
+        return at;
     }
 
     private static unsafe int MemfdCreate(string name)

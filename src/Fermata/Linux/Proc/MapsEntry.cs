@@ -34,6 +34,7 @@ public enum VmFlags : uint
     UffdMinor = 1 << 24,    // ui: registered for userfaultfd minor faults
     MaybeGuard = 1 << 25,   // gu: guard regions were installed in it (MADV_GUARD_INSTALL)
     Accounted = 1 << 26,    // ac: charged to the commit limit (private memory that is or was writable)
+    MayExec = 1 << 27,      // me: may be made executable (an attachment made with SHM_EXEC, a file not on a noexec mount)
 }
 
 /// <summary>One line of /proc/PID/maps, with the VmFlags of the matching smaps entry.</summary>

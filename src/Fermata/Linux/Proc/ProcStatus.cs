@@ -41,6 +41,9 @@ public sealed class ProcStatus
     public int Seccomp => Int("Seccomp");
     public ulong SigIgn => Hex("SigIgn");
     public ulong SigCgt => Hex("SigCgt");
+    /// <summary>Signals queued to this thread (in a task's status) and to the whole process.</summary>
+    public ulong SigPnd => Hex("SigPnd");
+    public ulong ShdPnd => Hex("ShdPnd");
     /// <summary>Namespaced PIDs, outermost first (NSpid line).</summary>
     public int[] NsPids => IntList("NSpid");
     public int[] NsTgids => IntList("NStgid");

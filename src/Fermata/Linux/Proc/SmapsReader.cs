@@ -62,6 +62,7 @@ public static class SmapsReader
                 "ss" => VmFlags.Shadow,
                 "nr" => VmFlags.NoReserve,
                 "mw" => VmFlags.MayWrite,
+                "me" => VmFlags.MayExec,
                 "sr" => VmFlags.SequentialRead,
                 "rr" => VmFlags.RandomRead,
                 "dp" => VmFlags.Droppable,

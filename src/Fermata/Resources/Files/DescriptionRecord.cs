@@ -31,6 +31,8 @@ public enum DescriptionKind
     /// <summary>/dev/tty, which reached the process's controlling terminal (ObjectId: that
     /// terminal): opened again as /dev/tty once the process has its controlling terminal back.</summary>
     ControllingTerminal = 13,
+    /// <summary>A POSIX message queue (ObjectId: its <see cref="MessageQueues.PosixQueueRecord"/>).</summary>
+    PosixQueue = 14,
 }
 
 /// <summary>Who gets the signals of signal-driven I/O (O_ASYNC) and of lease breaks: F_GETOWN_EX's kind.</summary>
@@ -70,6 +72,8 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
     /// <summary>F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).</summary>
     public int Signal { get; set; }
     public LeaseKind Lease { get; set; }
+    /// <summary>Its OFD locks and flock.</summary>
+    public List<FileLockRecord> Locks { get; set; } = [];
 
     public static RecordSchema<DescriptionRecord> Schema { get; } = new RecordSchema<DescriptionRecord>("DescriptionRecord", "open file description",
             "An open file description: what open(2), pipe(2) or socket(2) created, shared by every descriptor dup'ed or inherited from it.")
@@ -82,6 +86,7 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
         .NonNegative(7, "owner", d => d.Owner, (d, v) => d.Owner = v, "that thread, process or process group, as the image numbers them")
         .NonNegative(8, "signal", d => d.Signal, (d, v) => d.Signal = v, "F_SETSIG; 0 SIGIO")
         .Enum(9, "lease", d => d.Lease, (d, v) => d.Lease = v, "F_SETLEASE")
+        .Messages(10, "locks", d => d.Locks, "its OFD locks and flock")
         .Check(d => d.Signal > Linux.Signals.SIGRTMAX ? "a valid signal number" : null);
 }
 

@@ -75,6 +75,7 @@ internal static class FilesDumper
             }
         }
         record.Descriptors.Sort((a, b) => a.Fd.CompareTo(b.Fd));
+        FileLocks.Dump(ctx, record, fds, external);
         OutsideDescriptors.Check(ctx, fds.Where(f => !external.ContainsKey(f.Fd)).ToList(), record);
     }
 
@@ -84,6 +85,7 @@ internal static class FilesDumper
         if (fd.IsPipe || fd.Stat.IsFifo) return PipesDumper.Describe(ctx, fd, all);
         if (fd.IsSocket) return SocketDumper.Describe(ctx, fd, all);
         if (TerminalDumper.IsTerminal(fd.Stat)) return TerminalDumper.Describe(ctx, fd);
+        if (MessageQueues.PosixQueueDumper.IsQueue(ctx.Pid, fd)) return MessageQueues.PosixQueueDumper.Describe(ctx, fd);
         return fd.AnonKind switch
         {
             "eventpoll" => EpollDumper.Describe(ctx, fd, all),

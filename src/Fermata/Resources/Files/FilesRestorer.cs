@@ -67,6 +67,7 @@ internal static class FilesRestorer
         DescriptionKind.SignalFd => SignalFdRestorer.Open(ctx, description),
         DescriptionKind.Inotify => InotifyRestorer.Open(ctx, description),
         DescriptionKind.PtyMaster or DescriptionKind.Terminal or DescriptionKind.ControllingTerminal => TerminalRestorer.Open(ctx, description),
+        DescriptionKind.PosixQueue => MessageQueues.PosixQueueRestorer.Open(ctx, description),
         _ => throw new ImageException($"open file description {description.Id} is of unknown kind {(int)description.Kind}"),
     };
 

@@ -22,7 +22,9 @@ internal static class OutsideDescriptors
     public static void Check(DumpContext ctx, IReadOnlyList<OpenFd> fds, ProcessRecord record)
     {
         var pipes = fds.Where(f => f.IsPipe).GroupBy(f => f.Link).ToDictionary(g => g.Key, g => g.ToList());
-        var objects = fds.Where(f => f.AnonKind is "eventfd" or "timerfd" or "eventpoll" or "inotify").ToList();
+        // A file whose description holds an OFD lock or flock: the lock is the description's, so
+        // it would stay the outside process's while the restored job took it again.
+        var objects = fds.Where(f => f.AnonKind is "eventfd" or "timerfd" or "eventpoll" or "inotify" || DescriptionLocked(f)).ToList();
         if (pipes.Count == 0 && objects.Count == 0) return;
         var ours = new HashSet<int>(ctx.Session.AllPids) { ctx.Pid };
         var pipesDone = new HashSet<string>();
@@ -56,8 +58,12 @@ internal static class OutsideDescriptors
         }
     }
 
+    private static bool DescriptionLocked(OpenFd fd) =>
+        fd.AnonKind == null && !fd.IsPipe && !fd.IsSocket && FileLocks.Parse(fd.Info.Text).Any(l => l.Kind != FileLockKind.Posix);
+
     private static string Article(OpenFd fd) => fd.AnonKind switch
     {
+        null when DescriptionLocked(fd) => "a file locked through its open file description (flock or OFD lock)",
         null => "a pipe",
         "eventpoll" => "an epoll instance",
         "inotify" => "an inotify instance",

@@ -18,6 +18,10 @@ public enum MappingKind
     Vdso = 3,
     Vvar = 4,
     VvarVclock = 5,
+    /// <summary>An attachment of a System V shared memory segment (shmat, "/SYSV... (deleted)"):
+    /// attached again to the same segment (<see cref="MappingRecord.ShmSegment"/>), whose pages
+    /// the segment's record holds.</summary>
+    SysVShm = 6,
 }
 
 /// <summary>
@@ -48,6 +52,8 @@ public sealed class MappingRecord : IWireRecord<MappingRecord>
     public MemoryPolicyRecord MemoryPolicy { get; set; } = new();
     /// <summary>Guard regions (MADV_GUARD_INSTALL) in the mapping.</summary>
     public List<PageSpan> GuardPages { get; set; } = [];
+    /// <summary>For a SysVShm mapping: the segment's identifier (its FileOffset is the offset in it).</summary>
+    public int ShmSegment { get; set; }
 
     public ulong Length => End - Start;
     public ulong SavedPages => Pages.Aggregate(0UL, (n, r) => n + r.Count);
@@ -67,7 +73,8 @@ public sealed class MappingRecord : IWireRecord<MappingRecord>
         .UInt32(11, "shmem", m => m.ShmemId, (m, v) => m.ShmemId = v, "shared anonymous memory: mappings with the same id share one object")
         .PageRuns(12, "pages", m => m.Pages, (m, v) => m.Pages = v, "store 0 is this image's page store, 1..n a parent's, 2^32-1 all zeros; a run's pages lie at consecutive pages of that store")
         .Message(13, "memory_policy", m => m.MemoryPolicy, (m, v) => m.MemoryPolicy = v, "mbind")
-        .PackedTuples(14, "guard_pages", m => m.GuardPages, (m, v) => m.GuardPages = v, PageSpan.Pack, PageSpan.Unpack, ["first_page", "count"], "guard regions (MADV_GUARD_INSTALL)");
+        .PackedTuples(14, "guard_pages", m => m.GuardPages, (m, v) => m.GuardPages = v, PageSpan.Pack, PageSpan.Unpack, ["first_page", "count"], "guard regions (MADV_GUARD_INSTALL)")
+        .NonNegative(15, "shm_segment", m => m.ShmSegment, (m, v) => m.ShmSegment = v, "for an attachment of System V shared memory: the segment's identifier");
 
     public string Describe() =>
         $"{Start:x}-{End:x} {Permissions} {Name}";

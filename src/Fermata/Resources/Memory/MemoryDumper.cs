@@ -43,7 +43,7 @@ internal static class MemoryDumper
                 Shared = m.Shared,
                 VmFlags = m.Flags,
                 Name = m.Path,
-                Kind = Classify(ctx.Pid, m),
+                Kind = Classify(ctx, m),
             };
             if (mapping.Kind == MappingKind.File)
             {
@@ -55,7 +55,14 @@ internal static class MemoryDumper
             if (mapping.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock))
                 mapping.GuardPages = GuardRegions.Find(scanner, m);
             regions.Clear();
-            if (mapping.Kind == MappingKind.SharedAnonymous)
+            if (mapping.Kind == MappingKind.SysVShm)
+            {
+                // The segment's record holds its pages, once for every attachment of it
+                // (Ipc.SysVDumper); the inode of its file is its identifier.
+                mapping.ShmSegment = (int)m.Inode;
+                mapping.FileOffset = m.Offset;
+            }
+            else if (mapping.Kind == MappingKind.SharedAnonymous)
             {
                 mapping.ShmemId = ctx.Image.ShmemObject(m.DevMajor, m.DevMinor, m.Inode);
                 mapping.FileOffset = m.Offset;
@@ -129,8 +136,9 @@ internal static class MemoryDumper
         }
     }
 
-    private static MappingKind Classify(int pid, MapsEntry m)
+    private static MappingKind Classify(DumpContext ctx, MapsEntry m)
     {
+        int pid = ctx.Pid;
         string path = m.Path;
         if (path == "[vdso]") return MappingKind.Vdso;
         if (path == "[vvar]") return MappingKind.Vvar;
@@ -152,8 +160,15 @@ internal static class MemoryDumper
         if (path == "/dev/zero (deleted)" && m.Shared) return MappingKind.SharedAnonymous;
         if (m.PathWithoutDeleted == "/[aio]")
             throw new UnsupportedResourceException($"process {pid} has a Linux AIO context (io_setup; its ring is mapped at {m.Start:x}), which Fermata cannot checkpoint");
-        if (path.StartsWith("/SYSV", StringComparison.Ordinal))
-            throw new UnsupportedResourceException($"process {pid} maps System V shared memory at {m.Describe()}, which Fermata cannot checkpoint yet");
+        if (path.StartsWith("/SYSV", StringComparison.Ordinal) && m.Shared && m.DevMajor == 0)
+        {
+            // Only a job has an IPC namespace of its own, where its segments are found whole and
+            // made again with their identifiers; a process alone shares the host's.
+            if (!ctx.Session.IsJob)
+                throw new UnsupportedResourceException(
+                    $"process {pid} maps System V shared memory segment {m.Inode} at {m.Describe()}, which lives in the host's IPC namespace; launch the program as a job (fermata launch), whose IPC namespace is its own");
+            return MappingKind.SysVShm;
+        }
         if (path.StartsWith('/')) return MappingKind.File;
         throw new UnsupportedResourceException($"process {pid} has a mapping Fermata does not know: {m.Describe()}");
     }

@@ -83,6 +83,11 @@ internal static class MemoryRestorer
 
     private static void Map(RestoreContext ctx, MappingRecord m, int prot)
     {
+        if (m.Kind == MappingKind.SysVShm)
+        {
+            AttachSegment(ctx, m);
+            return;
+        }
         int flags = Libc.MAP_FIXED_NOREPLACE;
         int fd = -1;
         ulong offset = 0;
@@ -121,6 +126,24 @@ internal static class MemoryRestorer
             if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
             throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
         }
+    }
+
+    /// <summary>
+    /// An attachment of a System V segment (made again, with its identifier, before any process):
+    /// shmat at its address from its first mapping, read-only where it could never be written
+    /// (no VM_MAYWRITE: SHM_RDONLY), executable where it may be (SHM_EXEC); every mapping of the
+    /// attachment (parts given other protections) then gets its own protection.
+    /// </summary>
+    private static void AttachSegment(RestoreContext ctx, MappingRecord m)
+    {
+        if (m.FileOffset == 0)
+        {
+            int flags = ((m.VmFlags & VmFlags.MayWrite) == 0 ? Linux.SysVIpc.SHM_RDONLY : 0) | ((m.VmFlags & VmFlags.MayExec) != 0 ? Linux.SysVIpc.SHM_EXEC : 0);
+            long r = ctx.Main.Call(SyscallNumbers.Shmat, m.ShmSegment, (long)m.Start, flags);
+            if ((ulong)r != m.Start)
+                throw new SystemCallException($"attach System V shared memory segment {m.ShmSegment} at {m.Start:x} in process {ctx.Process.Pid}", r < 0 && r > -4096 ? (int)-r : Errno.EEXIST);
+        }
+        ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
     }
 
     /// <summary>

@@ -30,7 +30,11 @@ internal static class ProcessDumper
         // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
         if (stat.ExitSignal != Linux.Signals.SIGCHLD)
             throw new UnsupportedResourceException($"process {pid} was created with exit signal {stat.ExitSignal} (clone), which Fermata cannot restore yet");
-        if (!ctx.Session.IsJob) RefuseChildren(ctx);
+        if (!ctx.Session.IsJob)
+        {
+            RefuseChildren(ctx);
+            Ipc.HostIpc.Check(ctx, status.Uids.Length > 1 ? status.Uids[1] : 0);
+        }
 
         record.Pid = ctx.NsPid;
         Identify(ctx.Session, pid, stat, status, record);
@@ -83,11 +87,6 @@ internal static class ProcessDumper
     private static void RefuseUnsupported(DumpContext ctx, ProcStatus status)
     {
         int pid = ctx.Pid;
-        if (status.Seccomp != 0)
-            throw new UnsupportedResourceException($"process {pid} runs under a seccomp filter, which Fermata cannot checkpoint yet");
-        string timers = ProcFiles.ReadText(pid, "timers");
-        if (timers.Trim().Length > 0)
-            throw new UnsupportedResourceException($"process {pid} uses POSIX timers (timer_create), which Fermata cannot checkpoint yet");
         // time_for_children: a time namespace made with unshare, which its children will enter.
         foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net", "cgroup", "time", "time_for_children" })
         {

@@ -32,9 +32,12 @@ internal static class UnsupportedState
             foreach (var field in (ReadOnlySpan<string>)["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"])
                 if (task[field] != status[field])
                     throw new UnsupportedResourceException($"{thread} has credentials of its own ({field} {task[field]}, the process's {status[field]}), which Fermata cannot restore yet");
-            if (task["Speculation_Store_Bypass"] is "thread mitigated" or "thread force mitigated")
+            // Where the system's mode is "seccomp", a filter forces these mitigations on its thread,
+            // and installing the filter again at the restore does the same.
+            bool byFilter = task.Seccomp == 2;
+            if (task["Speculation_Store_Bypass"] is "thread mitigated" || (task["Speculation_Store_Bypass"] is "thread force mitigated" && !byFilter))
                 throw new UnsupportedResourceException($"{thread} disabled speculative store bypass (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
-            if (task["SpeculationIndirectBranch"] is "conditional disabled" or "conditional force disabled")
+            if (task["SpeculationIndirectBranch"] is "conditional disabled" || (task["SpeculationIndirectBranch"] is "conditional force disabled" && !byFilter))
                 throw new UnsupportedResourceException($"{thread} disabled indirect branch speculation (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
             if (l1dByThread && ctx.Injector(tid).Call(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0) != (PR_SPEC_PRCTL | PR_SPEC_ENABLE))
                 throw new UnsupportedResourceException($"{thread} changed its L1D flushing (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");

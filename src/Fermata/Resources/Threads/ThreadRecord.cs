@@ -39,6 +39,9 @@ public sealed class ThreadRecord : IWireRecord<ThreadRecord>
     public bool CpuidFaulting { get; set; }
     /// <summary>The thread's NUMA memory policy (set_mempolicy).</summary>
     public MemoryPolicyRecord MemoryPolicy { get; set; } = new();
+    /// <summary>Its seccomp filters, oldest first, as indexes into its process's
+    /// <see cref="ProcessRecord.SeccompFilters"/> (threads that share one name the same).</summary>
+    public uint[] SeccompFilters { get; set; } = [];
 
     public static RecordSchema<ThreadRecord> Schema { get; } = new RecordSchema<ThreadRecord>("ThreadRecord", "thread",
             "Everything the kernel keeps per thread that a restored thread gets back.")
@@ -64,5 +67,6 @@ public sealed class ThreadRecord : IWireRecord<ThreadRecord>
         .NonNegative(20, "mce_kill", t => t.MceKill, (t, v) => t.MceKill = v, "PR_MCE_KILL_GET + 1: 1 late, 2 early, 3 the system's default; 0 not recorded")
         .Bool(21, "tsc_sigsegv", t => t.TscSigsegv, (t, v) => t.TscSigsegv = v, "PR_SET_TSC(PR_TSC_SIGSEGV)")
         .Bool(22, "cpuid_faulting", t => t.CpuidFaulting, (t, v) => t.CpuidFaulting = v, "ARCH_SET_CPUID(0)")
-        .Message(23, "memory_policy", t => t.MemoryPolicy, (t, v) => t.MemoryPolicy = v, "set_mempolicy");
+        .Message(23, "memory_policy", t => t.MemoryPolicy, (t, v) => t.MemoryPolicy = v, "set_mempolicy")
+        .PackedUInt32s(24, "seccomp_filters", t => t.SeccompFilters, (t, v) => t.SeccompFilters = v, "its seccomp filters, oldest first: indexes into its process's seccomp_filters");
 }

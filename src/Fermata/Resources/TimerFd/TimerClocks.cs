@@ -17,4 +17,12 @@ internal static class TimerClocks
         if (Libc.ClockGetTime(id, out var now) < 0) throw Libc.Error($"clock_gettime({clock})");
         return now.TotalNanoseconds;
     }
+
+    /// <summary>CLOCK_MONOTONIC or CLOCK_BOOTTIME (or its alarm) as process <paramref name="hostPid"/>
+    /// reads it in its time namespace now.</summary>
+    public static ulong JobNow(int hostPid, TimerClock clock)
+    {
+        var job = Engine.JobClocks.Of(hostPid);
+        return (ulong)(clock == TimerClock.Monotonic ? job.MonotonicNanoseconds : job.BoottimeNanoseconds);
+    }
 }

@@ -34,6 +34,8 @@ internal static class TimerFdDumper
         };
         if (timer.FiresAtTimeOfDay && timer.RemainingNanoseconds > 0)
             timer.ExpiresNanoseconds = TimerClocks.Now(timer.Clock) + timer.RemainingNanoseconds;
+        else if (timer.FiresAtJobTime(ctx.Session.IsJob) && timer.RemainingNanoseconds > 0)
+            timer.ExpiresNanoseconds = TimerClocks.JobNow(ctx.Pid, timer.Clock) + timer.RemainingNanoseconds;
         ctx.Image.AddObject(ctx.Image.Manifest.TimerFds, timer, (r, id) => r.Id = id);
         return ctx.Image.AddDescription(DescriptionKind.TimerFd, timer.Id, fd.StatusFlags, 0);
     }

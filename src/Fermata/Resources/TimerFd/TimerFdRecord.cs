@@ -14,11 +14,13 @@ public enum TimerClock
 
 /// <summary>
 /// A timerfd: its clock, how it was last set, and the expirations not yet read. When it fires
-/// after a restore: a timer set relative to now (and an absolute CLOCK_MONOTONIC or
-/// CLOCK_BOOTTIME one, whose clock restarts with each boot and differs from host to host) fires
-/// after the time it had left at the checkpoint, counted from the restore; an absolute
-/// CLOCK_REALTIME timer fires at the time of day it was set for, at once if that has passed
-/// (then counting the periods it missed, as it would have).
+/// after a restore: a timer set relative to now fires after the time it had left at the
+/// checkpoint, counted from the restore; an absolute CLOCK_REALTIME timer fires at the time of day
+/// it was set for, at once if that has passed (then counting the periods it missed, as it would
+/// have); an absolute CLOCK_MONOTONIC or CLOCK_BOOTTIME timer of a job fires when the job's clock
+/// (which its time namespace carries on from the checkpoint) reaches the time it was set for; one
+/// of a process restored alone, whose clock restarts with each boot and differs from host to host,
+/// after the time it had left.
 /// </summary>
 public sealed class TimerFdRecord : IWireRecord<TimerFdRecord>
 {
@@ -31,12 +33,16 @@ public sealed class TimerFdRecord : IWireRecord<TimerFdRecord>
     public ulong IntervalNanoseconds { get; set; }
     /// <summary>Time left until it fires; 0 when disarmed.</summary>
     public ulong RemainingNanoseconds { get; set; }
-    /// <summary>For an absolute CLOCK_REALTIME timer: when it fires, on that clock.</summary>
+    /// <summary>For an absolute CLOCK_REALTIME timer: when it fires, on that clock; for an
+    /// absolute CLOCK_MONOTONIC or CLOCK_BOOTTIME timer of a job: on the job's clock.</summary>
     public ulong ExpiresNanoseconds { get; set; }
     public ulong Ticks { get; set; }
 
     /// <summary>An absolute timer on a clock that means the same on every host: the time of day.</summary>
     public bool FiresAtTimeOfDay => (Flags & AbsoluteTime) != 0 && Clock is TimerClock.Realtime or TimerClock.RealtimeAlarm;
+
+    /// <summary>An absolute timer on a clock a job's time namespace carries on (<paramref name="job"/>: it belongs to a job).</summary>
+    public bool FiresAtJobTime(bool job) => job && (Flags & AbsoluteTime) != 0 && Clock is TimerClock.Monotonic or TimerClock.Boottime or TimerClock.BoottimeAlarm;
 
     public static RecordSchema<TimerFdRecord> Schema { get; } = new RecordSchema<TimerFdRecord>("TimerFdRecord", "timerfd",
             "A timerfd: its clock, setting and expirations not yet read.")
@@ -47,7 +53,7 @@ public sealed class TimerFdRecord : IWireRecord<TimerFdRecord>
         .UInt64(5, "remaining_ns", r => r.RemainingNanoseconds, (r, v) => r.RemainingNanoseconds = v,
             "time left at the checkpoint, 0 when disarmed; what a restore waits for, except for an absolute CLOCK_REALTIME timer")
         .UInt64(6, "expires_ns", r => r.ExpiresNanoseconds, (r, v) => r.ExpiresNanoseconds = v,
-            "an absolute CLOCK_REALTIME timer: when it fires, on that clock (at once after a restore if that has passed)")
+            "an absolute CLOCK_REALTIME timer: when it fires, on that clock (at once after a restore if that has passed); an absolute CLOCK_MONOTONIC or CLOCK_BOOTTIME timer of a job: when, on the job's clock")
         .UInt64(7, "ticks", r => r.Ticks, (r, v) => r.Ticks = v, "expirations not yet read")
         .Check(r => !Enum.IsDefined(r.Clock) ? "a clock a timerfd runs on"
             : (r.Flags & ~(uint)(AbsoluteTime | CancelOnSet)) != 0 ? "timerfd flags Fermata knows" : null);

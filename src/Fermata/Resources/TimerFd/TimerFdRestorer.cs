@@ -26,7 +26,7 @@ internal static unsafe class TimerFdRestorer
         var setting = new Libc.ITimerSpec
         {
             Interval = Libc.TimeSpec.FromNanoseconds(timer.IntervalNanoseconds),
-            Value = Libc.TimeSpec.FromNanoseconds(FirstExpiration(timer)),
+            Value = Libc.TimeSpec.FromNanoseconds(FirstExpiration(ctx, timer)),
         };
         if (Libc.TimerfdSetTime(ours.Fd, (int)timer.Flags, setting) < 0)
             throw Libc.Error($"set timerfd {timer.Id} of process {ctx.Process.Pid}");
@@ -34,12 +34,19 @@ internal static unsafe class TimerFdRestorer
         return fd;
     }
 
-    /// <summary>The it_value to set: 0 for a disarmed timer; an absolute CLOCK_REALTIME timer's
-    /// time; else the time left, counted from now (for an absolute timer, on this machine's clock).</summary>
-    private static ulong FirstExpiration(TimerFdRecord timer)
+    /// <summary>The it_value to set (the controller sets it, on its own copy, so an absolute
+    /// time is on the host's clocks): 0 for a disarmed timer; an absolute CLOCK_REALTIME timer's
+    /// time; a job's absolute CLOCK_MONOTONIC or CLOCK_BOOTTIME timer's time on the job's clock,
+    /// turned into the host's; else the time left, counted from now.</summary>
+    private static ulong FirstExpiration(RestoreContext ctx, TimerFdRecord timer)
     {
         if (timer.RemainingNanoseconds == 0) return 0;
         if (timer.FiresAtTimeOfDay) return timer.ExpiresNanoseconds;
+        if (timer.FiresAtJobTime(ctx.Session.IsJob) && timer.ExpiresNanoseconds != 0)
+        {
+            ulong job = TimerClocks.JobNow(ctx.Pid, timer.Clock), host = TimerClocks.Now(timer.Clock);
+            return host + (timer.ExpiresNanoseconds > job ? timer.ExpiresNanoseconds - job : 1);
+        }
         if ((timer.Flags & TimerFdRecord.AbsoluteTime) != 0) return TimerClocks.Now(timer.Clock) + timer.RemainingNanoseconds;
         return timer.RemainingNanoseconds;
     }

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Engine;
 using Fermata.Errors;
 using Fermata.IntegrationTests.Infrastructure;

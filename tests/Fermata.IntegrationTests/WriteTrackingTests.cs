@@ -1,6 +1,6 @@
 using Fermata.Image;
 using System.Globalization;
-using Fermata.Engine.Dump;
+using Fermata.Resources.Dump;
 using Fermata.IntegrationTests.Infrastructure;
 using Fermata.Linux;
 using Fermata.Linux.Proc;

@@ -1,4 +1,4 @@
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Resources.Memory;
 
 namespace Fermata.Tests;

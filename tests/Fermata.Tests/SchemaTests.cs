@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Fermata.Engine;
@@ -13,13 +14,6 @@ namespace Fermata.Tests;
 /// </summary>
 public sealed class SchemaTests
 {
-    private static string RepoFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Fermata.slnx"))) return Path.Combine(dir.FullName, relative);
-        throw new InvalidOperationException("the repository root was not found");
-    }
-
     private static string Json(CheckpointManifest m)
     {
         var buffer = new MemoryStream();
@@ -78,14 +72,14 @@ public sealed class SchemaTests
     [Fact]
     public void TheCommittedSchemaIsWhatTheDefinitionsProduce()
     {
-        string committed = File.ReadAllText(RepoFile("docs/manifest-schema.json"));
+        string committed = File.ReadAllText(RepoPaths.Of("docs/manifest-schema.json"));
         Assert.True(committed == ManifestSchema.Json(), "docs/manifest-schema.json is stale: run ./fermata schema > docs/manifest-schema.json");
     }
 
     [Fact]
     public void TheFormatDocumentsTablesAreWhatTheDefinitionsProduce()
     {
-        string doc = File.ReadAllText(RepoFile("docs/image-format.md"));
+        string doc = File.ReadAllText(RepoPaths.Of("docs/image-format.md"));
         int begin = doc.IndexOf(ManifestSchema.TablesBegin, StringComparison.Ordinal);
         int end = doc.IndexOf(ManifestSchema.TablesEnd, StringComparison.Ordinal);
         Assert.True(begin >= 0 && end > begin, "docs/image-format.md lacks the generated records section");

@@ -73,7 +73,7 @@ internal static class CheckpointCommand
             var job = new JobDirectory(what);
             if (!job.Exists && Linux.Interop.Libc.StatAt(Linux.Interop.Libc.AT_FDCWD, job.Path, out var st, 0) == 0
                 && st.Uid != Linux.Interop.Libc.GetEUid() && Linux.Interop.Libc.GetEUid() != 0)
-                throw new PermissionException($"the job in {job.Path} belongs to {Engine.Dump.TargetValidator.UserName(st.Uid)}, not to you; only its owner or root can checkpoint it");
+                throw new PermissionException($"the job in {job.Path} belongs to {Linux.UserNames.Describe(st.Uid)}, not to you; only its owner or root can checkpoint it");
             if (!job.Exists) throw new FermataException($"{what} is not a job directory (made by fermata launch)");
             return job;
         }

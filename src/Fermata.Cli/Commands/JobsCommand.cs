@@ -58,7 +58,7 @@ internal static class JobsCommand
         var info = new DirectoryInfo(dir.CheckpointPath(n));
         ulong bytes = (ulong)info.EnumerateFiles().Sum(f => f.Length);
         int processes = 0;
-        try { processes = Fermata.Engine.CheckpointImage.Open(info.FullName, verifyPages: false).Manifest.Processes.Count; }
+        try { processes = Fermata.Resources.CheckpointImage.Open(info.FullName, verifyPages: false).Manifest.Processes.Count; }
         catch (Errors.FermataException) { }
         return new CheckpointInfo(n, info.LastWriteTime, bytes, processes, n == latest);
     }

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using System.CommandLine;
 using Fermata.Engine;
 using Fermata.Engine.Jobs;

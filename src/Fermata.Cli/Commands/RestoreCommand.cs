@@ -1,6 +1,8 @@
+using Fermata.Engine.Restore;
+using Fermata.Resources;
 using System.CommandLine;
 using Fermata.Engine;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Linux;
 
 namespace Fermata.Cli.Commands;

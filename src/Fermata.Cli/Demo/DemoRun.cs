@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using System.Diagnostics;
 using System.Reflection;
 using Fermata.Engine;

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using System.Globalization;
 using Fermata.Engine;
 using Fermata.Linux;

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Linux;
 using System.Globalization;
 using System.Text;

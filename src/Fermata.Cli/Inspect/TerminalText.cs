@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Engine;
 using Fermata.Linux;
 using Fermata.Resources.Files;

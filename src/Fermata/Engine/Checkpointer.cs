@@ -1,5 +1,6 @@
-using System.Diagnostics;
 using Fermata.Engine.Dump;
+using System.Diagnostics;
+using Fermata.Resources.Dump;
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
@@ -266,7 +267,7 @@ public static class Checkpointer
         try
         {
             using var written = CheckpointImage.Open(dir.TempPath, verifyPages: false);
-            Restore.RestorePreflight.CheckRestorable(written);
+            Resources.Restore.RestorePreflight.CheckRestorable(written);
         }
         catch (ImageException e)
         {

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Errors;
 using Fermata.Image;
 

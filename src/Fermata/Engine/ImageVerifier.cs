@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Engine.Jobs;
 using Fermata.Errors;
 

@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using System.Text;
 using System.Text.Json;
 using Fermata.Image;

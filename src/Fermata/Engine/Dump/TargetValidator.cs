@@ -1,3 +1,4 @@
+using Fermata.Linux;
 using Fermata.Errors;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
@@ -29,22 +30,8 @@ internal static class TargetValidator
         uint me = Libc.GetEUid();
         if (me != 0 && status.Uids.Any(u => u != me))
             throw new PermissionException(
-                $"process {pid} ({stat.Comm}) belongs to user {UserName(status.Uids[0])}, not to you ({UserName(me)})");
+                $"process {pid} ({stat.Comm}) belongs to user {UserNames.Describe(status.Uids[0])}, not to you ({UserNames.Describe(me)})");
         if (status["TracerPid"] is { } tracer && tracer != "0")
             throw new ConflictException($"process {pid} ({stat.Comm}) is already being traced by PID {tracer} (a debugger or strace?)");
-    }
-
-    public static string UserName(uint uid)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/passwd"))
-            {
-                var parts = line.Split(':');
-                if (parts.Length > 2 && parts[2] == uid.ToString()) return $"{parts[0]}, uid {uid}";
-            }
-        }
-        catch (IOException) { }
-        return $"uid {uid}";
     }
 }

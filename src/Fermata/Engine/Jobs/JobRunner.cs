@@ -1,3 +1,4 @@
+using Fermata.Resources;
 using Fermata.Errors;
 
 namespace Fermata.Engine.Jobs;

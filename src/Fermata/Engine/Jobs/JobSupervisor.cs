@@ -274,7 +274,7 @@ public sealed class JobSupervisor : IDisposable
             if (peer != 0 && peer != Libc.GetEUid())
             {
                 Answer(client, new JobReply(JobReplyStatus.Denied,
-                    $"the job belongs to {Dump.TargetValidator.UserName(Libc.GetEUid())}, not to you ({Dump.TargetValidator.UserName(peer)})"));
+                    $"the job belongs to {Linux.UserNames.Describe(Libc.GetEUid())}, not to you ({Linux.UserNames.Describe(peer)})"));
                 return;
             }
             client.ReceiveTimeout = (int)RequestTimeout.TotalMilliseconds;

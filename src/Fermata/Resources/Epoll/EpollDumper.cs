@@ -1,4 +1,4 @@
-using Fermata.Engine.Dump;
+using Fermata.Resources.Dump;
 using Fermata.Linux.Proc;
 using Fermata.Resources.Files;
 

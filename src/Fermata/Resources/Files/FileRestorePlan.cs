@@ -1,4 +1,3 @@
-using Fermata.Engine;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -1,4 +1,3 @@
-using Fermata.Engine;
 using Fermata.Linux.Interop;
 using Fermata.Resources.Memory;
 

@@ -1,4 +1,4 @@
-using Fermata.Engine.Dump;
+using Fermata.Resources.Dump;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -83,7 +83,7 @@ internal static class IpcSysctls
     /// the sizes and counts of its segments, sets, queues and messages, and the 8 operations a
     /// semop of the restore makes at once.
     /// </summary>
-    public static Dictionary<string, string> Permissive(IReadOnlyList<IpcSysctlRecord> saved, Engine.CheckpointManifest m)
+    public static Dictionary<string, string> Permissive(IReadOnlyList<IpcSysctlRecord> saved, CheckpointManifest m)
     {
         ulong Saved(string name, int field = 0)
         {

@@ -1,5 +1,5 @@
-using Fermata.Engine.Dump;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Dump;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -1,4 +1,3 @@
-using Fermata.Engine;
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;

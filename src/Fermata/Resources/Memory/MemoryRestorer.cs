@@ -1,4 +1,4 @@
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
@@ -103,7 +103,7 @@ internal static class MemoryRestorer
                 // Shared with other mappings (after fork, with other processes): one shmem object
                 // for all of them, a memfd the first one creates and the others copy.
                 flags |= Libc.MAP_SHARED;
-                fd = ctx.Session.Obtain(ctx, Engine.Restore.RestoreSession.SharedKind.Shmem, m.ShmemId, () => CreateShmem(ctx, m.ShmemId));
+                fd = ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Shmem, m.ShmemId, () => CreateShmem(ctx, m.ShmemId));
                 offset = m.FileOffset;
                 break;
             case MappingKind.SharedAnonymous:

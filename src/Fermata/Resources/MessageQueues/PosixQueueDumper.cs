@@ -1,5 +1,5 @@
 using System.Text;
-using Fermata.Engine.Dump;
+using Fermata.Resources.Dump;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using Fermata.Engine.Dump;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Dump;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

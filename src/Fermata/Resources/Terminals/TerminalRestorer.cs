@@ -1,4 +1,4 @@
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Fermata.Engine.Dump;
+using Fermata.Resources.Dump;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;

@@ -22,7 +22,7 @@ internal static class TimerClocks
     /// reads it in its time namespace now.</summary>
     public static ulong JobNow(int hostPid, TimerClock clock)
     {
-        var job = Engine.JobClocks.Of(hostPid);
+        var job = JobClocks.Of(hostPid);
         return (ulong)(clock == TimerClock.Monotonic ? job.MonotonicNanoseconds : job.BoottimeNanoseconds);
     }
 }

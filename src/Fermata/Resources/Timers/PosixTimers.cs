@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using Fermata.Engine.Dump;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Dump;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Proc;

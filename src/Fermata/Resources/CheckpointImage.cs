@@ -1,3 +1,4 @@
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Image;
 using Fermata.Linux;
@@ -17,7 +18,7 @@ using Fermata.Resources.Sockets;
 using Fermata.Resources.TimerFd;
 using Fermata.Tracing;
 
-namespace Fermata.Engine;
+namespace Fermata.Resources;
 
 /// <summary>
 /// An image opened for reading. Opening validates everything a restore will rely on, before any
@@ -347,11 +348,11 @@ public sealed class CheckpointImage : IDisposable
             if (t.Tid <= 0 || !tids.Add(t.Tid)) throw Damaged($"holds thread {t.Tid} of process {p.Pid} twice");
             if (t.Registers.Length != UserRegs.Size) throw Damaged($"holds registers of thread {t.Tid} of the wrong size");
             if (t.ExtendedState.Length < XStateLayout.MinimumSize || t.ExtendedState.Length > 1 << 20) throw Damaged($"holds an FPU state of thread {t.Tid} of the wrong size");
-            if (t.PendingSignals.Any(s => s.Length != Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
+            if (t.PendingSignals.Any(s => s.Length != Linux.Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of thread {t.Tid}");
             if (t.CpuAffinity.Length > 1024 || t.Name.Length > 64 || t.MemoryPolicy.Nodes.Length > 128) throw Damaged($"holds an oversized attribute of thread {t.Tid}");
             if (t.MceKill > 3) throw Damaged($"holds an unknown machine-check kill policy for thread {t.Tid}");
         }
-        if (p.Signals.PendingShared.Any(s => s.Length != Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
+        if (p.Signals.PendingShared.Any(s => s.Length != Linux.Signals.SigInfoSize)) throw Damaged($"holds a malformed pending signal of process {p.Pid}");
         if (p.Mm.Auxv.Length > 4096) throw Damaged($"holds an oversized auxiliary vector for process {p.Pid}");
         if (p.Cwd.Length == 0 || p.Root.Length == 0) throw Damaged($"lacks the directories of process {p.Pid}");
         ulong previousEnd = 0;
@@ -406,7 +407,7 @@ public sealed class CheckpointImage : IDisposable
         var files = FileRestorePlan.For(this, handling: null, rewind: true, allowChanged: []);
         var warnings = new List<string>();
         files.Check(warnings);
-        foreach (var process in Manifest.Processes.Where(p => !p.Zombie)) Restore.RestorePreflight.CheckFiles(this, process, files);
+        foreach (var process in Manifest.Processes.Where(p => !p.Zombie)) RestorePreflight.CheckFiles(this, process, files);
         return warnings;
     }
 

@@ -1,12 +1,12 @@
 using System.Text;
-using Fermata.Engine.Restore;
+using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Proc;
 using Fermata.Resources.Ipc;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// A process of Fermata's own inside a job's user and IPC namespaces, for what only such a

@@ -4,7 +4,7 @@ using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Pipes;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// What a checkpoint accumulates across the processes it dumps: the shared objects (files, open

@@ -1,7 +1,7 @@
 using Fermata.Resources;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Restore;
+namespace Fermata.Resources.Restore;
 
 /// <summary>
 /// What the processes of one restore share: the tracer and image, and the objects several

@@ -13,7 +13,7 @@ using Fermata.Resources.Sockets;
 using Fermata.Resources.Terminals;
 using Fermata.Resources.TimerFd;
 
-namespace Fermata.Engine;
+namespace Fermata.Resources;
 
 /// <summary>Facts about the checkpoint itself: when, where, on what machine.</summary>
 public sealed class ImageInfo : IWireRecord<ImageInfo>

@@ -2,7 +2,7 @@ using Fermata.Linux;
 using Fermata.Linux.Proc;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// A <see cref="SignalFrame"/> holding a thread's own state, written on the thread's stack before

@@ -1,4 +1,4 @@
-namespace Fermata.Engine;
+namespace Fermata.Resources;
 
 public sealed record RestoreOptions
 {
@@ -20,7 +20,7 @@ public sealed record RestoreOptions
 
     /// <summary>
     /// The caller will not wait for the restored process (restore --detach). The restored process
-    /// is a child of the thread that called <see cref="Restorer.Restore"/>; a parent-death
+    /// is a child of the thread that called the restore; a parent-death
     /// signal is tied to that thread, so it is only restored when the caller stays to wait.
     /// </summary>
     public bool Detached { get; init; }

@@ -2,7 +2,7 @@ using Fermata.Errors;
 using Fermata.Linux.Proc;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// What every process of one checkpoint shares: the tracer, the image being built, the frozen job,

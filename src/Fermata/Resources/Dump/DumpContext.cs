@@ -4,7 +4,7 @@ using Fermata.Linux.Proc;
 using Fermata.Resources.Memory;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// One frozen process being dumped: the tracer, its threads, its mappings as read once, and

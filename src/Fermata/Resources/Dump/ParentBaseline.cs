@@ -2,7 +2,7 @@ using Fermata.Image;
 using Fermata.Linux;
 using Fermata.Resources.Files;
 
-namespace Fermata.Engine.Dump;
+namespace Fermata.Resources.Dump;
 
 /// <summary>
 /// The previous checkpoint of the same process or job, as an incremental checkpoint uses it: per

@@ -2,7 +2,7 @@ using System.Globalization;
 using Fermata.Errors;
 using Fermata.Linux.Interop;
 
-namespace Fermata.Engine;
+namespace Fermata.Resources;
 
 /// <summary>
 /// CLOCK_MONOTONIC and CLOCK_BOOTTIME as a job reads them. A job lives in a time namespace of

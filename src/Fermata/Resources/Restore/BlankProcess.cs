@@ -4,7 +4,7 @@ using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Restore;
+namespace Fermata.Resources.Restore;
 
 /// <summary>
 /// The blank process a restore starts from: a 256-byte static ELF that Fermata writes itself
@@ -143,7 +143,7 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
         int err = tracer.TrySeize(pid, TraceOptions);
         if (err != 0)
         {
-            Libc.Kill(pid, Signals.SIGKILL);
+            Libc.Kill(pid, Linux.Signals.SIGKILL);
             ProcessSpawner.WaitForExit(pid);
             throw new SystemCallException($"PTRACE_SEIZE the blank process {pid}", err);
         }

@@ -6,7 +6,7 @@ using Fermata.Resources;
 using Fermata.Resources.Files;
 using Fermata.Resources.Memory;
 
-namespace Fermata.Engine.Restore;
+namespace Fermata.Resources.Restore;
 
 /// <summary>
 /// Checks, before any process is created, that a restore can succeed here: the caller may create
@@ -58,7 +58,7 @@ internal static class RestorePreflight
         var ids = process.Credentials.Uids;
         if (ids.Any(u => u != me))
             throw new PermissionException(
-                $"the job belongs to {Dump.TargetValidator.UserName(ids[0])}, not to you ({Dump.TargetValidator.UserName(me)}); only its owner or root can restart it");
+                $"the job belongs to {Linux.UserNames.Describe(ids[0])}, not to you ({Linux.UserNames.Describe(me)}); only its owner or root can restart it");
     }
 
     private static void WaitForFreeIds(ProcessRecord process, TimeSpan wait)

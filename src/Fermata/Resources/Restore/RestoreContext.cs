@@ -6,7 +6,7 @@ using Fermata.Resources;
 using Fermata.Resources.Memory;
 using Fermata.Tracing;
 
-namespace Fermata.Engine.Restore;
+namespace Fermata.Resources.Restore;
 
 /// <summary>
 /// One process being rebuilt: the tracer, the image and the process's record, the new process

@@ -146,15 +146,29 @@ public sealed class SoakTests(ITestOutputHelper log)
         // The runtime opens a few descriptors of its own now and then: a leak is growth past the
         // warm-up's highest count, not a change.
         int fds = baseline.Max(s => s.Fds);
-        Assert.True(late.All(s => s.Fds <= fds), $"{who}: descriptors went from at most {fds} to {string.Join(", ", late.Select(s => s.Fds))}");
+        Assert.True(late.All(s => s.Fds <= fds), $"{who}: descriptors went from at most {fds} to {string.Join(", ", late.Select(s => s.Fds))}\n first: {samples[0].What}\n last:  {samples[^1].What}");
         long rss = baseline.Max(s => s.RssKiB);
         Assert.True(late.All(s => s.RssKiB <= rss + RssSlackKiB), $"{who}: resident memory grew from {rss} KiB to {string.Join(", ", late.Select(s => s.RssKiB))} KiB");
     }
 
-    private readonly record struct Sample(long RssKiB, int Fds)
+    /// <summary>A launcher's resident memory and descriptors. The fewest descriptors of a few
+    /// readings 50 ms apart: a leak stays, while a client's connection or a runtime thread's
+    /// descriptor of the moment comes and goes. What they are is kept for a failure to show.</summary>
+    private readonly record struct Sample(long RssKiB, int Fds, string What)
     {
-        public static Sample Of(int pid) => new(
-            long.Parse(JobProcesses.Status(pid, "VmRSS")[0]),
-            Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length);
+        public static Sample Of(int pid)
+        {
+            Sample fewest = default;
+            for (int i = 0; i < 5; i++)
+            {
+                if (i > 0) Thread.Sleep(50);
+                var fds = Directory.GetFileSystemEntries($"/proc/{pid}/fd");
+                if (i > 0 && fds.Length >= fewest.Fds) continue;
+                string what = string.Join(" ", fds.Select(f => new FileInfo(f).LinkTarget ?? "?").GroupBy(t => t.Contains(':') ? t[..t.IndexOf(':')] : t)
+                    .OrderBy(g => g.Key).Select(g => $"{g.Key}x{g.Count()}"));
+                fewest = new(long.Parse(JobProcesses.Status(pid, "VmRSS")[0]), fds.Length, what);
+            }
+            return fewest;
+        }
     }
 }

@@ -118,4 +118,33 @@ public sealed class ProgramProtocolTests
         Assert.Equal(Enumerable.Range(1, 100).Select(i => $"step {i}"), lines.Where(l => l.StartsWith("step ", StringComparison.Ordinal)));
         Assert.Equal(["registered ok", "event before_checkpoint 1", "done"], lines.Where(l => !l.StartsWith("step ", StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public void EveryProcessThatRegisteredIsWaitedForBeforeTheFreeze()
+    {
+        using var s = new Scratch();
+        string dir = s.Path("job"), output = s.Path("out.log");
+        using (var launch = JobRun.Launch(null, dir, [], Repo.Python, Program, output, "family", "80"))
+        {
+            launch.WaitForLine(output, l => l == "registered child", "the child's registration");
+            launch.WaitForLine(output, l => l == "registered parent", "the parent's registration");
+            Expect.Succeeded(FermataCli.Run("checkpoint", dir, "--leave-running"));
+            // The checkpoint waited for both hooks (the child's takes a second) before it froze.
+            Assert.Equal(2, Lines(output).Count(l => l.StartsWith("flushed by ", StringComparison.Ordinal)));
+            Assert.Equal(0, Libc.Kill(launch.Pid, 9));
+            launch.WaitForExit();
+        }
+        using var restart = JobRun.Restart(null, dir);
+        restart.ExpectExit(0);
+        var lines = Lines(output);
+        Assert.Equal(Enumerable.Range(1, 80).Select(i => $"step {i}"), lines.Where(l => l.StartsWith("step ", StringComparison.Ordinal)));
+        // Both hooks wrote before the freeze (the restored file has both lines), each process
+        // hears of the restart once.
+        Assert.Equal(["flushed by child", "flushed by parent"], lines.Where(l => l.StartsWith("flushed", StringComparison.Ordinal)).Order());
+        Assert.Equal(["after_restart child 1", "after_restart parent 1"], lines.Where(l => l.StartsWith("after_restart", StringComparison.Ordinal)).Order());
+        int lastFlush = Array.FindLastIndex(lines, l => l.StartsWith("flushed", StringComparison.Ordinal));
+        int firstRestart = Array.FindIndex(lines, l => l.StartsWith("after_restart", StringComparison.Ordinal));
+        Assert.True(lastFlush < firstRestart, string.Join(" | ", lines));
+        Assert.Equal("done", lines[^1]);
+    }
 }

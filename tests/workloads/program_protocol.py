@@ -7,6 +7,8 @@ checkpoint captures it and a restart puts it back as it was at the cut).
   program_protocol.py OUT interval N     waits twice for the job's next periodic checkpoint
   program_protocol.py OUT hooks N MODE   registers for every event; MODE "answer" answers
                                          before_checkpoint with "ready", "silent" never does
+  program_protocol.py OUT family N       a parent and its child each register, and each hook
+                                         takes its time before it answers
 """
 import json
 import os
@@ -51,7 +53,7 @@ def resumed(reply):
     return "restarted %d generation %d" % (reply["checkpoint"], reply["generation"])
 
 
-requests = Connection()
+requests = Connection() if mode != "family" else None
 
 
 def info():
@@ -110,4 +112,29 @@ elif mode == "hooks":
     for i in range(1, steps + 1):
         write("step %d" % i)
         time.sleep(0.1)
+elif mode == "family":
+    child = os.fork()
+    who = "child" if child == 0 else "parent"
+    events = Connection()  # each process its own connection, made after the fork
+    events.ask({"version": 1, "kind": "register", "events": ["before_checkpoint", "after_restart"]})
+    write("registered " + who)
+
+    def serve():
+        while True:
+            event = events.receive()
+            if event["event"] == "before_checkpoint":
+                time.sleep(1.0 if who == "child" else 0.5)
+                write("flushed by " + who)
+                events.send({"version": 1, "kind": "ready"})
+            else:
+                write("after_restart %s %d" % (who, event["checkpoint"]))
+
+    threading.Thread(target=serve, daemon=True).start()
+    for i in range(1, steps + 1):
+        if who == "parent":
+            write("step %d" % i)
+        time.sleep(0.1)
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
 write("done")

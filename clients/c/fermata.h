@@ -606,10 +606,11 @@ int fermata_is_enabled(void) {
 
 int fermata_info(struct fermata_info *out) {
     char reply[FERMATA_LINE_MAX];
-    int result = fermata__request("{\"version\":1,\"kind\":\"info\"}\n", reply);
+    int result;
+    if (out != NULL) memset(out, 0, sizeof *out); /* zeros and "" whenever there is nothing to say */
+    result = fermata__request("{\"version\":1,\"kind\":\"info\"}\n", reply);
     if (result != FERMATA_OK || (result = fermata__check_reply(reply)) != FERMATA_OK) return result;
     if (out != NULL) {
-        memset(out, 0, sizeof *out);
         out->generation = fermata__json_int(reply, "generation");
         out->restored_from = fermata__json_int(reply, "restored_from");
         out->checkpoint = fermata__json_int(reply, "checkpoint");
@@ -624,6 +625,7 @@ int fermata_info(struct fermata_info *out) {
 int fermata_checkpoint(int flags, struct fermata_checkpoint_result *out) {
     char request[128], reply[FERMATA_LINE_MAX], resumed[32];
     int result;
+    if (out != NULL) memset(out, 0, sizeof *out);
     if ((flags & ~(FERMATA_NEXT_INTERVAL | FERMATA_STOP)) != 0) {
         fermata__fail("unknown flags %#x", (unsigned)flags);
         errno = EINVAL;
@@ -642,7 +644,6 @@ int fermata_checkpoint(int flags, struct fermata_checkpoint_result *out) {
         return FERMATA_ERROR;
     }
     if (out != NULL) {
-        memset(out, 0, sizeof *out);
         out->checkpoint = fermata__json_int(reply, "checkpoint");
         out->generation = fermata__json_int(reply, "generation");
         fermata__json_text(reply, "path", out->path, sizeof out->path);

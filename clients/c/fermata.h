@@ -93,7 +93,8 @@ struct fermata_event {
 typedef void (*fermata_hook)(const struct fermata_event *event, void *context);
 
 /* 1 when FERMATA_SOCKET is set and the launcher answers, else 0: whether the other calls do
- * anything. */
+ * anything. It asks the launcher (an info request), so it waits its turn behind another thread's
+ * request, such as a checkpoint in progress. */
 int fermata_is_enabled(void);
 
 /* Fills *out with what the launcher knows of the job. FERMATA_OK, FERMATA_DISABLED, or -1. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+// By its path from here, so that it builds with the other workloads (gcc, no -I) as well.
 #define FERMATA_IMPLEMENTATION
 #include "../../clients/c/fermata.h"
 

@@ -17,7 +17,7 @@ public sealed class ClientCTests
     private const int SIGKILL = 9;
 
     // 80 steps of 50 ms, a checkpoint asked for after every 20th: a second of steps between two
-    // checkpoints, time enough to kill the job after the second and before the third.
+    // checkpoints, time enough to kill the job a few steps after the second and before the third.
     private const int Steps = 80, Every = 20;
 
     public enum Language { C, Fortran }
@@ -35,12 +35,15 @@ public sealed class ClientCTests
         int restoredFrom;
         using (var launch = JobRun.Launch(user, dir, [], Program(language), output, Steps.ToString(), Every.ToString()))
         {
+            // After the second checkpoint and a few steps more, which the restart must take back.
             launch.WaitUntil(() => JobDir.Latest(dir) >= 2, $"the job's second checkpoint in {dir}");
+            launch.WaitForTick(output, 2 * Every + 3, "step");
             var job = JobProcesses.Snapshot(JobProcesses.Mentioning(output).Concat(launch.Descendants()));
             launch.Signal(SIGKILL);
             launch.ExpectExit(128 + SIGKILL);
             JobProcesses.WaitUntilGone(job, "the job of a launcher killed by SIGKILL");
-            Assert.Contains($"step {Every}: checkpointed 1", launch.Stdout);
+            Assert.Contains($"step {Every}: checkpointed 1\n", launch.Stdout);
+            Assert.Contains("fermata: checkpoint 2: ", launch.Stderr);
         }
         // Normally the second; the third if the machine was slow enough for it to be taken too.
         restoredFrom = JobDir.Latest(dir) ?? 0;

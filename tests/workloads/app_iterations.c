@@ -1,28 +1,36 @@
 // app_iterations OUTFILE N K
 //
 // A program that asks for its own checkpoints through the C client (clients/c/fermata.h): for
-// i = 1..N it appends "step i" to OUTFILE (opened in append mode and closed again for each line,
-// so the file is the job's state as the checkpoint sees it), and after each step that is a
+// i = 1..N it appends "step i" to OUTFILE, and after each step that is a
 // multiple of K calls fermata_checkpoint at that iteration boundary. In the program restored from
 // such a checkpoint the call returns FERMATA_RESTARTED and it appends "restarted from checkpoint C
 // generation G" before going on with the next step. Between steps it sleeps 50 ms, so a test can
 // kill the job between two checkpoints. On standard output it says what each call returned
 // ("step i: checkpointed C", "step i: restarted from C", "step i: fermata disabled") and at the
 // end "app_iterations: N steps". Run without a launcher, it writes the same steps and goes on.
+//
+// The file is the job's state: it stays open (O_APPEND, each line one write(2), no buffer in the
+// process) for the whole run, because a checkpoint captures the files a job has open for writing
+// (README, "Files a job writes"); one opened and closed again for each line would not be rolled
+// back by a restart, and the steps written after the checkpoint would appear twice.
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 // By its path from here, so that it builds with the other workloads (gcc, no -I) as well.
 #define FERMATA_IMPLEMENTATION
 #include "../../clients/c/fermata.h"
 
-static const char *output;
+static int output;
 
-static void append(const char *line) {
-    FILE *file = fopen(output, "a");
-    if (file == NULL || fprintf(file, "%s\n", line) < 0 || fclose(file) != 0) {
-        perror(output);
+static void append(const char *text) {
+    char line[160];
+    int n = snprintf(line, sizeof line, "%s\n", text);
+    if (write(output, line, (size_t)n) != n) {
+        perror("app_iterations: write");
         exit(3);
     }
 }
@@ -34,7 +42,8 @@ static void pause_ms(long ms) {
 
 int main(int argc, char **argv) {
     if (argc != 4) { fprintf(stderr, "usage: app_iterations OUTFILE N K\n"); return 2; }
-    output = argv[1];
+    output = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (output < 0) { perror(argv[1]); return 2; }
     long n = atol(argv[2]), k = atol(argv[3]);
     if (n < 1 || k < 1) { fprintf(stderr, "app_iterations: N and K must be positive\n"); return 2; }
     char line[128];

@@ -1,8 +1,10 @@
 ! app_iterations OUTFILE N K, in Fortran: the same program as app_iterations.c, through the
-! Fortran client (clients/fortran/fermata.f90). For i = 1..N it appends "step i" to OUTFILE
-! (opened for appending and closed again for each line: the file is the job's state), after each
-! step that is a multiple of K asks for a checkpoint, and in the program restored from one appends
-! "restarted from checkpoint C generation G" before going on. 50 ms between steps. Build:
+! Fortran client (clients/fortran/fermata.f90). For i = 1..N it appends "step i" to OUTFILE,
+! after each step that is a multiple of K asks for a checkpoint, and in the program restored from
+! one appends "restarted from checkpoint C generation G" before going on. 50 ms between steps.
+! The file is the job's state: it stays open for the whole run, because a checkpoint captures the
+! files a job has open for writing (one opened and closed for each line would not be rolled back
+! by a restart); each line is flushed, so the file shows the run's progress. Build:
 !   gcc -O2 -pthread -c clients/c/fermata.c -o fermata_c.o
 !   gfortran -O2 -J BUILD clients/fortran/fermata.f90 tests/workloads/app_iterations.f90 fermata_c.o -pthread
 program app_iterations
@@ -22,7 +24,7 @@ program app_iterations
     character(len=4096) :: output
     character(len=32) :: argument
     character(len=128) :: line
-    integer :: n, k, i, status
+    integer :: n, k, i, status, unit, error
     type(fermata_checkpoint_result_t), target :: result
 
     if (command_argument_count() /= 3) then
@@ -34,6 +36,11 @@ program app_iterations
     read (argument, *) n
     call get_command_argument(3, argument)
     read (argument, *) k
+    open (newunit=unit, file=trim(output), status='unknown', position='append', action='write', iostat=error)
+    if (error /= 0) then
+        write (0, '(a,a)') 'app_iterations: cannot open ', trim(output)
+        stop 2
+    end if
 
     do i = 1, n
         write (line, '(a,i0)') 'step ', i
@@ -56,20 +63,15 @@ program app_iterations
         end if
         status = usleep(50000_c_int)
     end do
+    close (unit)
     write (*, '(a,i0,a)') 'app_iterations: ', n, ' steps'
 
 contains
 
-    ! One line at the end of the output file, which is closed again at once.
+    ! One line at the end of the output file, handed to the kernel at once.
     subroutine append(text)
         character(len=*), intent(in) :: text
-        integer :: unit, error
-        open (newunit=unit, file=trim(output), status='unknown', position='append', action='write', iostat=error)
-        if (error /= 0) then
-            write (0, '(a,a)') 'app_iterations: cannot open ', trim(output)
-            stop 3
-        end if
         write (unit, '(a)') text
-        close (unit)
+        flush (unit)
     end subroutine append
 end program app_iterations

@@ -115,8 +115,9 @@ int fermata_checkpoint(int flags, struct fermata_checkpoint_result *out);
  * itself if it wants events. */
 int fermata_register(unsigned events, fermata_hook hook, void *context);
 
-/* Why the calling thread's last call failed (the launcher's message, or a system error), for
- * messages; "" when none. Valid until the thread's next call. */
+/* Why the calling thread's last call failed, or returned FERMATA_DISABLED (the launcher's
+ * message, or a system error), for messages; "" when it succeeded. Valid until the thread's next
+ * call. */
 const char *fermata_last_error(void);
 
 #ifdef __cplusplus
@@ -175,6 +176,9 @@ static void fermata__fail(const char *format, ...) {
     va_end(args);
     errno = saved;
 }
+
+/* Each call starts with no error, so a message never outlives the call that failed. */
+static void fermata__clear_error(void) { fermata__error_buffer()[0] = '\0'; }
 
 const char *fermata_last_error(void) { return fermata__error_buffer(); }
 
@@ -599,8 +603,9 @@ static int fermata__request(const char *request, char *reply) {
 
 int fermata_is_enabled(void) {
     char reply[FERMATA_LINE_MAX];
-    int saved = errno;
-    int result = fermata__request("{\"version\":1,\"kind\":\"info\"}\n", reply);
+    int saved = errno, result;
+    fermata__clear_error();
+    result = fermata__request("{\"version\":1,\"kind\":\"info\"}\n", reply);
     errno = saved;
     return result == FERMATA_OK;
 }
@@ -608,6 +613,7 @@ int fermata_is_enabled(void) {
 int fermata_info(struct fermata_info *out) {
     char reply[FERMATA_LINE_MAX];
     int result;
+    fermata__clear_error();
     if (out != NULL) memset(out, 0, sizeof *out); /* zeros and "" whenever there is nothing to say */
     result = fermata__request("{\"version\":1,\"kind\":\"info\"}\n", reply);
     if (result != FERMATA_OK || (result = fermata__check_reply(reply)) != FERMATA_OK) return result;
@@ -626,6 +632,7 @@ int fermata_info(struct fermata_info *out) {
 int fermata_checkpoint(int flags, struct fermata_checkpoint_result *out) {
     char request[128], reply[FERMATA_LINE_MAX], resumed[32];
     int result;
+    fermata__clear_error();
     if (out != NULL) memset(out, 0, sizeof *out);
     if ((flags & ~(FERMATA_NEXT_INTERVAL | FERMATA_STOP)) != 0) {
         fermata__fail("unknown flags %#x", (unsigned)flags);
@@ -715,6 +722,7 @@ int fermata_register(unsigned events, fermata_hook hook, void *context) {
     pthread_attr_t attributes;
     sigset_t all, previous;
     int result, error;
+    fermata__clear_error();
     if (events == 0 || (events & ~(FERMATA_EV_BEFORE_CHECKPOINT | FERMATA_EV_AFTER_CHECKPOINT | FERMATA_EV_AFTER_RESTART)) != 0 || hook == NULL) {
         fermata__fail(hook == NULL ? "no hook" : "events must name at least one of FERMATA_EV_*, and nothing else");
         errno = EINVAL;

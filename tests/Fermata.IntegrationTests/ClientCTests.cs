@@ -9,7 +9,8 @@ namespace Fermata.IntegrationTests;
 /// launcher: a program that asks for its own checkpoint every K steps, killed with its launcher
 /// between two of them and restarted, learns from the same call that it was restored, and its
 /// output shows every step once with the restart where its checkpoint was asked for. The same
-/// program without a launcher is told Fermata is not enabled and runs to its end.
+/// program without a launcher is told Fermata is not enabled and runs to its end. The C client's
+/// hooks answer before a checkpoint and hear of the restart.
 /// </summary>
 [Collection(JobsCollection.Name)]
 public sealed class ClientCTests
@@ -57,6 +58,30 @@ public sealed class ClientCTests
         Assert.EndsWith($"app_iterations: {Steps} steps\n", restart.Stdout);
     }
 
+    [Fact]
+    public void HooksAnswerBeforeTheCheckpointThatStopsTheJobAndHearOfTheRestart()
+    {
+        using var s = new Scratch();
+        string dir = s.Path("job"), output = s.Path("events.log");
+        // A deadline far beyond the wait below: the checkpoint is quick only if the client
+        // answered "ready" when the hook returned.
+        using (var launch = JobRun.Launch(null, dir, ["--hook-timeout", "120"], Hooks, output))
+        {
+            launch.ExpectExit(75, TimeSpan.FromSeconds(60));
+            Assert.DoesNotContain("did not answer", launch.Stderr);
+        }
+        // No after_checkpoint: the checkpoint stopped the job.
+        Assert.Equal("registered\nevent before_checkpoint 1\n", File.ReadAllText(output));
+
+        using var restart = JobRun.Restart(null, dir);
+        restart.ExpectExit(0);
+        var lines = File.ReadAllLines(output);
+        Assert.Equal(["registered", "event before_checkpoint 1"], lines[..2]);
+        // The reply and the event come independently, in either order.
+        Assert.Equal(["event after_restart 1 generation 2", "restarted from checkpoint 1 generation 2"], lines[2..^1].Order(StringComparer.Ordinal));
+        Assert.Equal("done", lines[^1]);
+    }
+
     [Theory]
     [InlineData(Language.C, null)]
     [InlineData(Language.C, "missing.sock")]
@@ -93,6 +118,9 @@ public sealed class ClientCTests
     }
 
     private static string Program(Language language) => language == Language.C ? Built.Value.C : Built.Value.Fortran;
+
+    /// <summary>app_hooks OUTFILE, built with the other workloads.</summary>
+    private static string Hooks => Workloads.Compiled("app_hooks");
 
     /// <summary>Both programs, built once per test run into a directory every user may read.</summary>
     private static readonly Lazy<(string C, string Fortran)> Built = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);

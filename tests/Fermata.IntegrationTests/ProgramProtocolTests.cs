@@ -147,4 +147,35 @@ public sealed class ProgramProtocolTests
         Assert.True(lastFlush < firstRestart, string.Join(" | ", lines));
         Assert.Equal("done", lines[^1]);
     }
+
+    [Fact]
+    public void CarelessRequestsGetOneClearErrorEachAndStrangersAreTurnedAway()
+    {
+        using var s = new Scratch();
+        string dir = s.Path("job"), output = s.Path("out.log");
+        using var launch = JobRun.Launch(null, dir, [], Repo.Python, Program, output, "abuse", "40");
+        launch.WaitForTick(output, 1, "step");
+        // A process of the same user outside the job is not served.
+        string id = File.ReadAllLines(Path.Combine(dir, "job.conf")).Single(l => l.StartsWith("id=", StringComparison.Ordinal))[3..];
+        using (var stranger = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            stranger.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint($"/tmp/fermata-0/programs/{id}.sock"));
+            stranger.ReceiveTimeout = 10_000;
+            stranger.Send(System.Text.Encoding.UTF8.GetBytes("{\"version\":1,\"kind\":\"checkpoint\"}\n"));
+            var buffer = new byte[4096];
+            string reply = System.Text.Encoding.UTF8.GetString(buffer, 0, stranger.Receive(buffer));
+            Assert.Equal("{\"status\":\"error\",\"message\":\"only the job\u0027s own processes may talk to its launcher\"}\n", reply);
+        }
+        launch.ExpectExit(0);
+        Assert.Equal(
+        [
+            "error malformed request (a string that is not UTF-8)",
+            "error a message is at most 4096 bytes, its newline included",
+            "info generation 1 restored_from 0 checkpoint 0",
+            "checkpointed 1", // asked for, then its sending side closed: still answered
+            .. Enumerable.Range(1, 40).Select(i => $"step {i}"),
+            "done",
+        ], Lines(output));
+        Assert.DoesNotContain("checkpoint 2:", launch.Stderr); // the stranger's request was not taken
+    }
 }

@@ -9,6 +9,9 @@ checkpoint captures it and a restart puts it back as it was at the cut).
                                          before_checkpoint with "ready", "silent" never does
   program_protocol.py OUT family N       a parent and its child each register, and each hook
                                          takes its time before it answers
+  program_protocol.py OUT abuse N        sends what a careless program might (bytes that are not
+                                         UTF-8, a line too long), then asks for a checkpoint and
+                                         closes its sending side before the reply
 """
 import json
 import os
@@ -112,6 +115,19 @@ elif mode == "hooks":
     for i in range(1, steps + 1):
         write("step %d" % i)
         time.sleep(0.1)
+elif mode == "abuse":
+    requests.sock.sendall(b'{"version":1,"kind":"\xff\xfe"}\n')
+    write("error " + requests.receive()["message"])
+    requests.sock.sendall(b'{"version":1,"kind":"info","pad":"' + b"x" * 5000 + b'"}\n')
+    write("error " + requests.receive()["message"])
+    write(info())  # the connection is still in step: this reply is info's
+    half = Connection()
+    half.send({"version": 1, "kind": "checkpoint"})
+    half.sock.shutdown(socket.SHUT_WR)
+    write(resumed(half.receive()))
+    for i in range(1, steps + 1):
+        write("step %d" % i)
+        time.sleep(0.05)
 elif mode == "family":
     child = os.fork()
     who = "child" if child == 0 else "parent"

@@ -122,6 +122,7 @@ public static class Checkpointer
         FileCapturer? files = null;
         try
         {
+            options.LauncherChannels?.Frozen();
             session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
             {
                 Baseline = baseline,

@@ -48,6 +48,9 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
     private int _restoredFrom;
     private DateTime _startedAt = DateTime.UtcNow;
     private DateTime? _lastCheckpointAt;
+    /// <summary>Set once <see cref="Run"/> knows the job's init, generation and origin: the
+    /// programs' requests wait for it.</summary>
+    private readonly ManualResetEventSlim _underWay = new();
 
     /// <summary>How long a connected client may take to send its request.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
@@ -135,13 +138,11 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
             _generation = _dir.Generation() + 1;
             _dir.SetGeneration(_generation);
         }
+        if (restoredFrom != null) _restoredFrom = int.TryParse(System.IO.Path.GetFileName(restoredFrom), out int n) ? n : 0;
+        _underWay.Set();
         try
         {
-            if (restoredFrom != null)
-            {
-                _restoredFrom = int.TryParse(System.IO.Path.GetFileName(restoredFrom), out int n) ? n : 0;
-                _programs?.Restarted(_restoredFrom, restoredFrom, _generation);
-            }
+            if (restoredFrom != null) _programs?.Restarted(_restoredFrom, restoredFrom, _generation);
             new Thread(WatchExit) { IsBackground = true, Name = "fermata-job-exit" }.Start();
             if (_listener != null) new Thread(() => Serve(_listener)) { IsBackground = true, Name = "fermata-job-control" }.Start();
             if (_settings.IntervalSeconds > 0) new Thread(Tick) { IsBackground = true, Name = "fermata-job-interval" }.Start();
@@ -167,6 +168,7 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
                         reply = new JobReply(JobReplyStatus.Error, e.Message);
                         _log($"checkpoint failed: {e.Message}");
                     }
+                    if (request.Owed is { Settled: false } owed) _programs?.Fail(owed, reply.Message); // failed before it was chosen
                     Answer(request.Reply, reply);
                     if (stopped)
                     {
@@ -197,6 +199,7 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
             JobControl.Unregister(Environment.ProcessId);
         }
         _programs?.Dispose();
+        _underWay.Set();
         _dir.RemoveLauncher();
     }
 
@@ -208,7 +211,12 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
     /// </summary>
     private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic)
     {
-        int n = _dir.NextNumber();
+        int n;
+        try { n = _dir.NextNumber(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FermataException($"cannot read the job's directory {_dir.Path}: {e.Message}");
+        }
         _programs?.BeforeCheckpointEvents(n, TimeSpan.FromSeconds(_settings.HookTimeoutSeconds));
         _programs?.Pause();
         string? error = null;
@@ -275,6 +283,13 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
     }
 
     bool IProgramHost.HasInterval => _settings.IntervalSeconds > 0;
+
+    bool IProgramHost.IsJobProcess(int pid)
+    {
+        if (!_underWay.Wait(TimeSpan.FromSeconds(30)) || _init == 0 || _ended) return false;
+        string? Namespace(string path) { try { return new FileInfo(path).LinkTarget; } catch (IOException) { return null; } }
+        return Namespace($"/proc/{_init}/ns/pid") is { } job && Namespace($"/proc/{pid}/ns/pid") == job;
+    }
 
     /// <summary>The job has ended: collect init's status and turn it into ours.</summary>
     private int Collect()

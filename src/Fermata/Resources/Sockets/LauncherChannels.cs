@@ -12,6 +12,11 @@ namespace Fermata.Resources.Sockets;
 /// </summary>
 public interface ILauncherChannels
 {
+    /// <summary>The job is frozen and its sockets are about to be read: the launcher accepts the
+    /// connections still waiting on its listener (unix_diag shows a connection's peer only once
+    /// it is accepted).</summary>
+    void Frozen();
+
     /// <summary>The launcher's state for the connection whose launcher end is the socket with
     /// inode <paramref name="launcherInode"/>, taken while the job is frozen; null when that
     /// socket is not one of the launcher's channels.</summary>

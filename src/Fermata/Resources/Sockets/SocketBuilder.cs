@@ -299,9 +299,12 @@ internal sealed class SocketBuilder
         SocketOptionsRestorer.BeforeBind(maker, fd, s);
         Register(s, maker, fd);
         SocketOptionsRestorer.AfterConnect(maker, fd, s);
-        RemoteSockets.Send(maker, other, s.Received, [], oneMessage: false, RemoteSockets.What(s));
+        string what = RemoteSockets.What(s);
+        RemoteSockets.Send(maker, other, s.Received, [], oneMessage: false, what);
         var ours = maker.GrabDescriptor(other);
         maker.CloseInTarget(other);
+        if ((s.Shutdown & 1) != 0) RemoteSockets.Shutdown(maker, fd, Libc.SHUT_RD, what);
+        if ((s.Shutdown & 2) != 0) RemoteSockets.Shutdown(maker, fd, Libc.SHUT_WR, what);
         launcher.Adopt(ours, s.LauncherState);
         SocketOptionsRestorer.AfterRefill(maker, fd, s);
     }

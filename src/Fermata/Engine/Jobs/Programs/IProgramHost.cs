@@ -10,6 +10,10 @@ internal interface IProgramHost
     /// with the others, and answers through <see cref="ProgramChannels.AfterCheckpoint"/>.</summary>
     void CheckpointRequested(OwedCheckpoint owed);
 
+    /// <summary>Whether host process <paramref name="pid"/> is one of the job's (in its PID
+    /// namespace); waits for the job to be under way first.</summary>
+    bool IsJobProcess(int pid);
+
     /// <summary>Whether the job takes periodic checkpoints (`next_interval` needs them).</summary>
     bool HasInterval { get; }
 }

@@ -37,6 +37,12 @@ internal sealed class ProgramChannel : IDisposable
     public OwedCheckpoint? Owed { get; set; }
     public bool AwaitingReady { get; set; }
     public List<byte> Unparsed { get; } = [];
+    /// <summary>A line longer than the protocol allows was answered; the rest of it, up to its
+    /// newline, is dropped.</summary>
+    public bool SkippingLongLine { get; set; }
+    /// <summary>The program closed its sending side: nothing more is read, and the connection
+    /// goes once what it is owed is answered.</summary>
+    public bool ReadDone { get; set; }
     public bool Closed { get; private set; }
 
     public ProgramChannel(Socket socket, int pid)
@@ -56,7 +62,14 @@ internal sealed class ProgramChannel : IDisposable
         if (Closed) return;
         try
         {
-            if (Socket.Send(message, SocketFlags.None) != message.Length) throw new SocketException((int)SocketError.WouldBlock);
+            int sent = Socket.Send(message, SocketFlags.None);
+            if (sent != message.Length)
+            {
+                // Half a line would be read as the start of the next message: end the
+                // connection instead, so the program sees it close.
+                Socket.Shutdown(SocketShutdown.Both);
+                throw new SocketException((int)SocketError.WouldBlock);
+            }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -77,9 +90,9 @@ internal sealed class ProgramChannel : IDisposable
     public byte[] Freeze()
     {
         var unread = new List<byte>(Unparsed);
-        var buffer = new byte[ProgramMessages.MaxLine * 4];
         try
         {
+            var buffer = new byte[Math.Max(1, Socket.Available)];
             int n = Socket.Receive(buffer, SocketFlags.Peek);
             if (n > 0) unread.AddRange(buffer.AsSpan(0, n));
         }
@@ -89,6 +102,7 @@ internal sealed class ProgramChannel : IDisposable
             Kind = Kind.ToString().ToLowerInvariant(),
             Events = [.. Events.Order()],
             AwaitingReady = AwaitingReady,
+            SkippingLongLine = SkippingLongLine,
             Unread = [.. unread],
             Owed = Owed == null ? null : new OwedState { When = Owed.When, Stop = Owed.Stop, Checkpoint = Owed.Checkpoint },
         }, ProgramStateJson.Default.ChannelState);
@@ -104,6 +118,7 @@ internal sealed class ProgramChannel : IDisposable
         {
             Kind = Enum.TryParse<ChannelKind>(state.Kind, ignoreCase: true, out var kind) ? kind : ChannelKind.New,
             AwaitingReady = state.AwaitingReady,
+            SkippingLongLine = state.SkippingLongLine,
             Owed = state.Owed == null ? null : new OwedCheckpoint(state.Owed.When, state.Owed.Stop) { Checkpoint = state.Owed.Checkpoint },
         };
         channel.Events.UnionWith(state.Events);
@@ -126,6 +141,7 @@ internal sealed class ChannelState
     public string Kind { get; set; } = "new";
     public List<string> Events { get; set; } = [];
     public bool AwaitingReady { get; set; }
+    public bool SkippingLongLine { get; set; }
     public byte[] Unread { get; set; } = [];
     public OwedState? Owed { get; set; }
 }

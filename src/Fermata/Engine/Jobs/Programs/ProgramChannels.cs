@@ -34,6 +34,20 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     private readonly List<ProgramChannel> _pending = [];
     private volatile bool _disposed;
 
+    private readonly ulong _pathInode;
+
+    /// <summary>Whether a launcher listens at <paramref name="path"/>.</summary>
+    private static bool Answers(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
     /// <summary>The socket's path, for the job's environment (null when it could not be made).</summary>
     public string? Path { get; }
 
@@ -43,14 +57,20 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         _log = log;
         try
         {
-            if (File.Exists(path)) File.Delete(path);
+            if (File.Exists(path))
+            {
+                if (Answers(path))
+                    throw new Errors.ConflictException($"another launcher serves this job's programs at {path}: a copy of this job is running; stop it before restarting this one");
+                File.Delete(path);
+            }
             var socket = new Socket(AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, ProtocolType.Unspecified);
             socket.Bind(new UnixDomainSocketEndPoint(path));
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            socket.Listen(64);
+            socket.Listen(4096); // the kernel caps it at net.core.somaxconn
             socket.Blocking = false;
             _listener = socket;
             Path = path;
+            _pathInode = Libc.StatAt(Libc.AT_FDCWD, path, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0 ? st.Ino : 0;
             new Thread(Accept) { IsBackground = true, Name = "fermata-programs" }.Start();
         }
         catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
@@ -101,36 +121,58 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         lock (_list) return [.. _channels];
     }
 
-    private void StartReading(ProgramChannel channel) =>
-        new Thread(() => Read(channel)) { IsBackground = true, Name = "fermata-program" }.Start();
+    private void StartReading(ProgramChannel channel, bool adopted = false) =>
+        new Thread(() => Read(channel, adopted)) { IsBackground = true, Name = "fermata-program" }.Start();
 
-    private void Read(ProgramChannel channel)
+    /// <summary>
+    /// Serves one connection until it closes. Only the job's own processes are served (another
+    /// process of the same user, a copy of the job included, is told so and let go). A program
+    /// that closed its sending side (shutdown SHUT_WR, as `socat` does) still gets what it was
+    /// owed; the connection goes once that is answered.
+    /// </summary>
+    private void Read(ProgramChannel channel, bool adopted = false)
     {
-        var buffer = new byte[ProgramMessages.MaxLine];
-        int fd = checked((int)channel.Socket.Handle);
-        while (!_disposed && !channel.Closed)
+        try
         {
-            if (Libc.PollIn(fd, 500) <= 0) continue;
-            _gate.Wait();
-            try
+            if (!adopted && !_host.IsJobProcess(channel.Pid))
             {
-                if (channel.Closed) return;
-                int n;
-                try { n = channel.Socket.Receive(buffer); }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock) { continue; }
-                catch (SocketException) { n = 0; }
-                if (n == 0)
-                {
-                    Drop(channel);
-                    return;
-                }
-                channel.Unparsed.AddRange(buffer.AsSpan(0, n));
-                HandleLines(channel);
+                channel.Send(ProgramMessages.Error("only the job's own processes may talk to its launcher"));
+                Forget(channel);
+                return;
             }
-            finally { _gate.Release(); }
+            var buffer = new byte[ProgramMessages.MaxLine];
+            int fd = checked((int)channel.Socket.Handle);
+            while (!_disposed && !channel.Closed)
+            {
+                if (Libc.PollIn(fd, 500) <= 0) continue;
+                _gate.Wait();
+                try
+                {
+                    if (channel.Closed || _disposed) return;
+                    int n;
+                    try { n = channel.Socket.Receive(buffer); }
+                    catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock) { continue; }
+                    catch (SocketException) { n = 0; }
+                    if (n == 0)
+                    {
+                        if (channel.Owed is { Settled: false }) channel.ReadDone = true; // answered, then let go
+                        else Drop(channel);
+                        return;
+                    }
+                    channel.Unparsed.AddRange(buffer.AsSpan(0, n));
+                    HandleLines(channel);
+                }
+                finally { _gate.Release(); }
+            }
+            if (!_disposed) Forget(channel); // given up on (a send that could not complete)
         }
-        if (_disposed) return;
-        _gate.Wait(); // a connection given up on (a send that could not complete)
+        catch (ObjectDisposedException) { } // the launcher is ending
+    }
+
+    /// <summary>Drops a connection from outside the gate.</summary>
+    private void Forget(ProgramChannel channel)
+    {
+        _gate.Wait();
         try { Drop(channel); }
         finally { _gate.Release(); }
     }
@@ -151,22 +193,31 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
             {
                 if (channel.Unparsed.Count >= ProgramMessages.MaxLine)
                 {
+                    // Too long: answered once now, and the rest of it, up to its newline, dropped.
+                    if (!channel.SkippingLongLine) channel.Send(TooLong);
+                    channel.SkippingLongLine = true;
                     channel.Unparsed.Clear();
-                    channel.Send(ProgramMessages.Error($"a message is at most {ProgramMessages.MaxLine} bytes, its newline included"));
                 }
                 return;
             }
             var line = channel.Unparsed.GetRange(0, newline).ToArray();
             channel.Unparsed.RemoveRange(0, newline + 1);
+            if (channel.SkippingLongLine)
+            {
+                channel.SkippingLongLine = false;
+                continue;
+            }
             if (line.Length >= ProgramMessages.MaxLine)
             {
-                channel.Send(ProgramMessages.Error($"a message is at most {ProgramMessages.MaxLine} bytes, its newline included"));
+                channel.Send(TooLong);
                 continue;
             }
             if (ProgramMessages.Parse(line, out var problem) is { } request) Handle(channel, request);
             else channel.Send(ProgramMessages.Error(problem));
         }
     }
+
+    private static readonly byte[] TooLong = ProgramMessages.Error($"a message is at most {ProgramMessages.MaxLine} bytes, its newline included");
 
     private void Handle(ProgramChannel channel, ProgramRequest request)
     {
@@ -259,16 +310,20 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         if (asked.Count == 0) return;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (clock.Elapsed < deadline && asked.Any(c => c.AwaitingReady && !c.Closed)) Thread.Sleep(5);
+        var silent = new List<ProgramChannel>();
         _gate.Wait();
         try
         {
             foreach (var c in asked.Where(c => c.AwaitingReady && !c.Closed))
             {
                 c.AwaitingReady = false;
-                _log($"checkpoint {checkpoint}: {Who(c)} did not answer before_checkpoint within {deadline.TotalSeconds:0.#} s; checkpointing without it");
+                silent.Add(c);
             }
         }
         finally { _gate.Release(); }
+        // Logged outside the gate: a log that blocks (stderr a full pipe) holds up nobody's requests.
+        foreach (var c in silent)
+            _log($"checkpoint {checkpoint}: {Who(c)} did not answer before_checkpoint within {deadline.TotalSeconds:0.#} s; checkpointing without it");
     }
 
     /// <summary>Holds every connection still from just before the freeze until the image is
@@ -294,18 +349,18 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     }
 
     /// <inheritdoc/>
+    public void Frozen()
+    {
+        // A connection not yet accepted shows no peer to the socket tables (unix_diag gives the
+        // peer's inode only once it is accepted): accept what waits before they are read.
+        if (_listener != null) lock (_list) AcceptWaiting();
+    }
+
+    /// <inheritdoc/>
     public byte[]? Freeze(ulong launcherInode)
     {
         ProgramChannel? channel;
-        lock (_list)
-        {
-            channel = _channels.FirstOrDefault(c => c.Inode == launcherInode);
-            if (channel == null && _listener != null)
-            {
-                AcceptWaiting(); // connected just before the freeze, not yet accepted
-                channel = _channels.FirstOrDefault(c => c.Inode == launcherInode);
-            }
-        }
+        lock (_list) channel = _channels.FirstOrDefault(c => c.Inode == launcherInode);
         return channel?.Freeze();
     }
 
@@ -330,6 +385,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
                         else if (!stopped) c.Send(Resumed("checkpointed", checkpoint, path, generation));
                         owed.Settled = true;
                         c.Owed = null;
+                        if (c.ReadDone) Drop(c);
                     }
                     else owed.Checkpoint = 0; // the next periodic one, then
                 }
@@ -338,6 +394,24 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
                     ? ProgramMessages.Line(j => { j.WriteString("event", AfterCheckpointEvent); j.WriteNumber("checkpoint", checkpoint); j.WriteString("path", path); })
                     : ProgramMessages.Line(j => { j.WriteString("event", "checkpoint_failed"); j.WriteNumber("checkpoint", checkpoint); j.WriteString("message", error); }));
             }
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>A program's request for a checkpoint that failed before one was chosen for it.</summary>
+    public void Fail(OwedCheckpoint owed, string message)
+    {
+        _gate.Wait();
+        try
+        {
+            if (owed.Settled) return;
+            foreach (var c in Channels().Where(c => c.Owed == owed))
+            {
+                c.Send(ProgramMessages.Error($"the checkpoint failed: {message}"));
+                c.Owed = null;
+                if (c.ReadDone) Drop(c);
+            }
+            owed.Settled = true;
         }
         finally { _gate.Release(); }
     }
@@ -403,6 +477,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
                     if (owed.Checkpoint != 0)
                     {
                         c.Send(Resumed("restarted", owed.Checkpoint, path, generation));
+                        owed.Settled = true;
                         c.Owed = null;
                     }
                     else _host.CheckpointRequested(owed);
@@ -413,7 +488,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
             }
         }
         finally { _gate.Release(); }
-        foreach (var c in adopted) StartReading(c);
+        foreach (var c in adopted) StartReading(c, adopted: true);
     }
 
     private static string Who(ProgramChannel c)
@@ -429,7 +504,9 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         if (_disposed) return;
         _disposed = true;
         _listener?.Dispose();
-        if (Path != null) try { File.Delete(Path); } catch (IOException) { }
+        // Only our own: a launcher of a copy of the job may have taken the name since.
+        if (Path != null && Libc.StatAt(Libc.AT_FDCWD, Path, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && st.Ino == _pathInode)
+            try { File.Delete(Path); } catch (IOException) { }
         DiscardPending();
         lock (_list)
         {

@@ -59,9 +59,14 @@ internal static class ProgramMessages
             }
             return new ProgramRequest(kind, when, stop, events);
         }
-        catch (JsonException e)
+        catch (JsonException)
         {
-            problem = $"malformed request ({e.Message.Split('.')[0]})";
+            problem = "malformed request (a request is one JSON object on one line)";
+            return null;
+        }
+        catch (InvalidOperationException)
+        {
+            problem = "malformed request (a string that is not UTF-8)";
             return null;
         }
     }
@@ -70,7 +75,9 @@ internal static class ProgramMessages
     public static byte[] Line(Action<Utf8JsonWriter> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var json = new Utf8JsonWriter(buffer))
+        // Relaxed escaping: the lines are read by programs, not put into web pages, and a
+        // message should say "job's", not "job\u0027s".
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
             write(json);

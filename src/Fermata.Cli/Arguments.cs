@@ -37,6 +37,18 @@ internal static class Arguments
     };
 
     /// <summary>--timeout SECONDS: how long a checkpoint waits for a thread to stop.</summary>
+    public static Option<double?> HookTimeoutOption() => new("--hook-timeout")
+    {
+        Description = "seconds a checkpoint waits for the job's programs registered for before_checkpoint to answer \"ready\" (docs/protocol.md) before it freezes the job without them (default 10)",
+    };
+
+    public static double HookTimeout(double? seconds) => seconds switch
+    {
+        null => Engine.Jobs.JobSettings.DefaultHookTimeoutSeconds,
+        < 0 => throw new Errors.FermataException("--hook-timeout must be 0 or more seconds"),
+        { } s => s,
+    };
+
     public static Option<double?> TimeoutOption() => new("--timeout")
     {
         Description = "seconds a checkpoint waits for each thread to stop (a thread stuck in the kernel on a hung file system) before it fails naming where the thread waits and leaves the program running (default 60, or FERMATA_WAIT_TIMEOUT)",

@@ -19,12 +19,13 @@ internal static class LaunchCommand
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
         var timeout = Arguments.TimeoutOption();
+        var hookTimeout = Arguments.HookTimeoutOption();
         var files = Arguments.FilesOption();
         var filesLimit = Arguments.FilesLimitOption();
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, compress, external, net, files, filesLimit, timeout, program,
+            dir, interval, keep, signal, leaveRunning, compress, external, net, files, filesLimit, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -42,6 +43,7 @@ internal static class LaunchCommand
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
+                HookTimeoutSeconds = Arguments.HookTimeout(parse.GetValue(hookTimeout)),
                 Files = Arguments.FileHandling(parse.GetValue(files)),
                 FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
             };
@@ -54,7 +56,7 @@ internal static class LaunchCommand
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
             using var supervisor = new JobSupervisor(jobDir, settings, Log);
-            int init = JobLauncher.Launch(path, argv, environment, settings.PrivateNetwork);
+            int init = JobLauncher.Launch(path, argv, supervisor.ProgramEnvironment(environment), settings.PrivateNetwork);
             return supervisor.Run(init);
         });
         return command;

@@ -30,10 +30,11 @@ internal static class RestartCommand
             RestoreResult result;
             try
             {
-                result = Restorer.Restore(checkpoint, new RestoreOptions { Files = handling, AllowChanged = allowed });
+                result = Restorer.Restore(checkpoint, new RestoreOptions { Files = handling, AllowChanged = allowed, LauncherChannels = supervisor.Programs });
             }
             catch (ImageException e)
             {
+                supervisor.RestoreFailed();
                 throw new ImageException($"checkpoint {checkpoint} cannot be used: {e.Message}{Earlier(job, checkpoint)}");
             }
             foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");

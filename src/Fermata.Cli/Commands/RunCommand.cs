@@ -25,6 +25,7 @@ internal static class RunCommand
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
         var timeout = Arguments.TimeoutOption();
+        var hookTimeout = Arguments.HookTimeoutOption();
         var files = Arguments.FilesOption();
         var filesLimit = Arguments.FilesLimitOption();
         var allowChanged = Arguments.AllowChangedOption();
@@ -32,7 +33,7 @@ internal static class RunCommand
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, program,
+            dir, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -49,6 +50,7 @@ internal static class RunCommand
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
+                HookTimeoutSeconds = Arguments.HookTimeout(parse.GetValue(hookTimeout)),
                 Files = Arguments.FileHandling(parse.GetValue(files)),
                 FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
             };

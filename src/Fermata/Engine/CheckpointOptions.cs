@@ -15,6 +15,9 @@ public sealed record CheckpointOptions
     /// <summary>The process outside the job (the launcher) whose stdin, stdout and stderr the job
     /// inherited; descriptors sharing them are recorded as external. 0: none.</summary>
     public int ExternalPid { get; init; }
+    /// <summary>The launcher's connections to the job's programs (docs/protocol.md), recorded as
+    /// launcher channels; null outside a launcher.</summary>
+    public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
 
     /// <summary>Pipes and connections whose other end is outside the checkpoint.</summary>
     public Resources.ExternalPeers External { get; init; }

@@ -127,6 +127,7 @@ public static class Checkpointer
                 Baseline = baseline,
                 ImageId = id,
                 External = options.External,
+                LauncherChannels = options.LauncherChannels,
             };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
             foreach (var process in frozen.Processes)

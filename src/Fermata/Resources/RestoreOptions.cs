@@ -32,6 +32,10 @@ public sealed record RestoreOptions
     /// <summary>The caller restores a single process (fermata restore): a job's image is refused
     /// with a pointer to fermata restart.</summary>
     public bool ForProcess { get; init; }
+
+    /// <summary>The restarting launcher, which takes over the job's connections to the launcher
+    /// that checkpointed it (null: they come back as connections whose peer went away).</summary>
+    public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
 }
 
 public sealed record RestoreResult

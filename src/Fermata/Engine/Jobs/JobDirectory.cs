@@ -30,6 +30,8 @@ public sealed class JobDirectory
         // inside takes checkpoints (which stop the job).
         Directory.CreateDirectory(Path);
         File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // A job keeps its id for life (its programs hold the socket path made from it).
+        if (Exists && ReadSettings().Id is { Length: > 0 } id) settings = settings with { Id = id };
         WriteAtomically(SettingsFile, settings.Format());
     }
 
@@ -167,6 +169,13 @@ public sealed record JobSettings
     public Resources.Files.FileHandling Files { get; init; }
     /// <summary>Bytes: the largest written file copied when it cannot be cloned.</summary>
     public long FilesLimit { get; init; } = Resources.Files.FilesPolicy.DefaultLimit;
+    /// <summary>How long a checkpoint waits for the programs registered for before_checkpoint
+    /// to answer (docs/protocol.md) before it freezes the job without them.</summary>
+    public double HookTimeoutSeconds { get; init; } = DefaultHookTimeoutSeconds;
+    public const double DefaultHookTimeoutSeconds = 10;
+    /// <summary>The job's own name for life, across restarts and moves: the program protocol's
+    /// socket is named after it (<see cref="Programs.ProgramSocket"/>).</summary>
+    public string Id { get; init; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     /// <summary>The files policy of the job's checkpoints.</summary>
     public Resources.Files.FilesPolicy FilesPolicy => new() { Handling = Files, Limit = FilesLimit };
@@ -184,6 +193,8 @@ public sealed record JobSettings
         $"checkpoint-on-term={(CheckpointOnTerm ? 1 : 0)}",
         $"files={(Files == Resources.Files.FileHandling.Trust ? "trust" : "capture")}",
         $"files-limit={FilesLimit.ToString(CultureInfo.InvariantCulture)}",
+        $"hook-timeout={HookTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}",
+        $"id={Id}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
     public static JobSettings Parse(string text)
@@ -205,6 +216,8 @@ public sealed record JobSettings
             TimeoutSeconds = double.TryParse(values.GetValueOrDefault("timeout"), NumberStyles.Float, CultureInfo.InvariantCulture, out double t) ? t : 0,
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
             Files = values.GetValueOrDefault("files") == "trust" ? Resources.Files.FileHandling.Trust : Resources.Files.FileHandling.Capture,
+            HookTimeoutSeconds = double.TryParse(values.GetValueOrDefault("hook-timeout"), NumberStyles.Float, CultureInfo.InvariantCulture, out double h) ? h : DefaultHookTimeoutSeconds,
+            Id = values.GetValueOrDefault("id") is { Length: > 0 } id && id.All(char.IsAsciiHexDigitLower) ? id : "",
             FilesLimit = long.TryParse(values.GetValueOrDefault("files-limit"), NumberStyles.None, CultureInfo.InvariantCulture, out long limit) ? limit : Resources.Files.FilesPolicy.DefaultLimit,
         };
     }

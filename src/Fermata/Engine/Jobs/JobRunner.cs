@@ -60,7 +60,7 @@ public static class JobRunner
         string? restoredFrom = null;
         if (restart)
         {
-            (init, restoredFrom) = RestoreLatestUsable(job, request.AllowChanged, log);
+            (init, restoredFrom) = RestoreLatestUsable(job, supervisor, request.AllowChanged, log);
             job.SetGeneration(generation);
             log($"generation {generation}: restarted from {restoredFrom}");
         }
@@ -68,11 +68,11 @@ public static class JobRunner
         {
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-            init = JobLauncher.Launch(request.Program, request.Argv, environment, request.Settings.PrivateNetwork);
+            init = JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork);
             job.SetGeneration(generation);
             log($"generation {generation}: started {string.Join(' ', request.Argv)}");
         }
-        int status = supervisor.Run(init, restoredFrom);
+        int status = supervisor.Run(init, restoredFrom, generation);
         if (!supervisor.Stopped && status == 0) job.MarkFinished(status);
         return new RunOutcome
         {
@@ -86,7 +86,7 @@ public static class JobRunner
 
     /// <summary>Restores the newest checkpoint that passes every check; returns the job's init
     /// and the checkpoint used.</summary>
-    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, IReadOnlyCollection<string> allowChanged, Action<string> log)
+    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
     {
         var candidates = job.Checkpoints().OrderByDescending(n => n).ToList();
         if (job.Latest() is { } latest) candidates = [latest, .. candidates.Where(n => n != latest)];
@@ -95,12 +95,13 @@ public static class JobRunner
             string path = job.CheckpointPath(n);
             try
             {
-                var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged });
+                var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged, LauncherChannels = supervisor.Programs });
                 foreach (var w in result.Warnings) log($"warning: {w}");
                 return (result.HostPid, path);
             }
             catch (ImageException e)
             {
+                supervisor.RestoreFailed();
                 log($"checkpoint {path} cannot be used ({e.Message}); trying the one before it");
             }
         }

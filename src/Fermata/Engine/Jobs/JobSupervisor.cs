@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Fermata.Engine.Jobs.Programs;
 using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
@@ -20,8 +21,12 @@ namespace Fermata.Engine.Jobs;
 /// init is its child: only it may wait for it, and no wait may run while a checkpoint traces the
 /// job), fed by a queue. Whether the job has ended is watched through a pidfd, which waits
 /// for nothing.
+///
+/// The job's programs may talk to the launcher too (docs/protocol.md, <see cref="ProgramChannels"/>):
+/// ask for checkpoints, and hear of them before and after. Their connections are part of each
+/// checkpoint, and a restart takes them over.
 /// </summary>
-public sealed class JobSupervisor : IDisposable
+public sealed class JobSupervisor : IDisposable, IProgramHost
 {
     /// <summary>Exit status of a launcher whose job was checkpointed and stopped (EX_TEMPFAIL:
     /// try again, that is restart).</summary>
@@ -34,7 +39,15 @@ public sealed class JobSupervisor : IDisposable
     private readonly BlockingCollection<Request> _requests = new();
     private volatile bool _ended;
 
-    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0);
+    /// <param name="Periodic">An --interval checkpoint (it answers programs waiting for the next one).</param>
+    /// <param name="Owed">A program's request, let go when an earlier checkpoint answered it.</param>
+    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0, bool Periodic = false, OwedCheckpoint? Owed = null);
+
+    private readonly ProgramChannels? _programs;
+    private int _generation;
+    private int _restoredFrom;
+    private DateTime _startedAt = DateTime.UtcNow;
+    private DateTime? _lastCheckpointAt;
 
     /// <summary>How long a connected client may take to send its request.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
@@ -74,6 +87,8 @@ public sealed class JobSupervisor : IDisposable
         _log = log;
         _dir.WriteLauncher(Environment.ProcessId);
         _listener = Listen();
+        try { _programs = new ProgramChannels(ProgramSocket.PathFor(dir, settings), this, log); }
+        catch (FermataException e) { log(e.Message); }
         foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
         {
             int s = sig;
@@ -88,15 +103,45 @@ public sealed class JobSupervisor : IDisposable
         }
     }
 
+    /// <summary>The launcher's side of the job's connections to it, which a restart's restore
+    /// hands over (<see cref="RestoreOptions.LauncherChannels"/>).</summary>
+    public Resources.Sockets.ILauncherChannels? Programs => _programs;
+
+    /// <summary>The environment to start the job's program with: the caller's, and where the
+    /// program finds its launcher (FERMATA_SOCKET).</summary>
+    public IDictionary<string, string> ProgramEnvironment(IDictionary<string, string> environment)
+    {
+        var result = new Dictionary<string, string>(environment);
+        if (_programs?.Path is { } path) result[ProgramSocket.Variable] = path;
+        return result;
+    }
+
+    /// <summary>A restore for this launcher failed: the connections it made are let go.</summary>
+    public void RestoreFailed() => _programs?.DiscardPending();
+
     /// <summary>Supervises the job whose init is <paramref name="initHostPid"/> until it ends or
     /// is stopped by a checkpoint; returns the launcher's exit status.</summary>
     /// <param name="restoredFrom">The checkpoint a restart restored, or null after a launch.</param>
-    public int Run(int initHostPid, string? restoredFrom = null)
+    /// <param name="generation">Which start of the job this is, when the caller counted it
+    /// already (`fermata run`); otherwise one more than the job's last.</param>
+    public int Run(int initHostPid, string? restoredFrom = null, int? generation = null)
     {
         _init = initHostPid;
         _parent = restoredFrom;
+        _startedAt = DateTime.UtcNow;
+        if (generation is { } g) _generation = g;
+        else
+        {
+            _generation = _dir.Generation() + 1;
+            _dir.SetGeneration(_generation);
+        }
         try
         {
+            if (restoredFrom != null)
+            {
+                _restoredFrom = int.TryParse(System.IO.Path.GetFileName(restoredFrom), out int n) ? n : 0;
+                _programs?.Restarted(_restoredFrom, restoredFrom, _generation);
+            }
             new Thread(WatchExit) { IsBackground = true, Name = "fermata-job-exit" }.Start();
             if (_listener != null) new Thread(() => Serve(_listener)) { IsBackground = true, Name = "fermata-job-control" }.Start();
             if (_settings.IntervalSeconds > 0) new Thread(Tick) { IsBackground = true, Name = "fermata-job-interval" }.Start();
@@ -107,12 +152,14 @@ public sealed class JobSupervisor : IDisposable
                 if (request.Kind.StartsWith("forward ", StringComparison.Ordinal)) { Forward(int.Parse(request.Kind[8..])); continue; }
                 if (request.Kind == "checkpoint")
                 {
+                    if (request.Owed is { Settled: true }) continue; // a checkpoint since answered it
                     JobReply reply;
                     bool stopped = false;
                     try
                     {
-                        reply = new JobReply(JobReplyStatus.Ok, Path: Checkpoint(request.LeaveRunning));
-                        stopped = !request.LeaveRunning;
+                        var (path, stop) = Checkpoint(request.LeaveRunning, request.Periodic);
+                        reply = new JobReply(JobReplyStatus.Ok, Path: path);
+                        stopped = stop;
                     }
                     catch (PermissionException e) { reply = new JobReply(JobReplyStatus.Denied, e.Message); }
                     catch (FermataException e)
@@ -149,15 +196,44 @@ public sealed class JobSupervisor : IDisposable
             try { File.Delete(JobControl.SocketPath(_dir)); } catch (Exception e) when (e is IOException or FermataException) { }
             JobControl.Unregister(Environment.ProcessId);
         }
+        _programs?.Dispose();
         _dir.RemoveLauncher();
     }
 
-    /// <summary>Takes a checkpoint of the job into DIR/n, then points latest at it and prunes.</summary>
-    private string Checkpoint(bool leaveRunning)
+    /// <summary>
+    /// Takes a checkpoint of the job into DIR/n, then points latest at it and prunes; returns its
+    /// path and whether it stopped the job. Programs registered for before_checkpoint are told
+    /// first and waited for (up to the deadline); the programs' requests it answers are chosen
+    /// with the job about to freeze, and answered after.
+    /// </summary>
+    private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic)
     {
         int n = _dir.NextNumber();
+        _programs?.BeforeCheckpointEvents(n, TimeSpan.FromSeconds(_settings.HookTimeoutSeconds));
+        _programs?.Pause();
+        string? error = null;
+        try
+        {
+            if (_programs?.Choose(n, periodic) == true) leaveRunning = false;
+            return (Checkpoint(n, leaveRunning), !leaveRunning);
+        }
+        catch (FermataException e)
+        {
+            error = e.Message;
+            throw;
+        }
+        finally
+        {
+            _programs?.Resume();
+            _programs?.AfterCheckpoint(n, _dir.CheckpointPath(n), _generation, error, stopped: error == null && !leaveRunning);
+        }
+    }
+
+    private string Checkpoint(int n, bool leaveRunning)
+    {
         var result = Checkpointer.Checkpoint(_init, new CheckpointOptions
         {
+            LauncherChannels = _programs,
             Directory = _dir.CheckpointPath(n),
             LeaveRunning = leaveRunning,
             WholeJob = true,
@@ -170,6 +246,7 @@ public sealed class JobSupervisor : IDisposable
         });
         _parent = result.Directory;
         LastCheckpoint = result;
+        _lastCheckpointAt = DateTime.UtcNow;
         _dir.SetLatest(n);
         _dir.Prune(_settings.Keep);
         var stats = result.Stats;
@@ -179,6 +256,25 @@ public sealed class JobSupervisor : IDisposable
              $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
     }
+
+    // ---- what the program protocol asks of us (IProgramHost) ----
+
+    ProgramInfo IProgramHost.Info()
+    {
+        int latest = _dir.Latest() ?? 0;
+        string latestPath = latest > 0 ? _dir.CheckpointPath(latest) : "";
+        DateTime since = _lastCheckpointAt
+            ?? (latest > 0 && Directory.Exists(latestPath) ? Directory.GetLastWriteTimeUtc(latestPath) : _startedAt);
+        return new ProgramInfo(_generation, _restoredFrom, latest, _dir.Path, latestPath,
+            Math.Max(0, (DateTime.UtcNow - since).TotalSeconds), _settings.IntervalSeconds);
+    }
+
+    void IProgramHost.CheckpointRequested(OwedCheckpoint owed)
+    {
+        if (owed.When == "now") _requests.Add(new Request("checkpoint", LeaveRunning: !owed.Stop, Owed: owed));
+    }
+
+    bool IProgramHost.HasInterval => _settings.IntervalSeconds > 0;
 
     /// <summary>The job has ended: collect init's status and turn it into ours.</summary>
     private int Collect()
@@ -225,7 +321,7 @@ public sealed class JobSupervisor : IDisposable
         while (!_ended)
         {
             Thread.Sleep(period);
-            if (!_ended) _requests.Add(new Request("checkpoint", true));
+            if (!_ended) _requests.Add(new Request("checkpoint", true, Periodic: true));
         }
     }
 

@@ -26,6 +26,9 @@ internal sealed class DumpSession : IDisposable
     public bool IsJob { get; }
     /// <summary>What to do with pipes and connections whose peer is outside the checkpoint.</summary>
     public Resources.ExternalPeers External { get; init; }
+    /// <summary>The launcher's connections to the job's programs, recorded as such (null: a
+    /// checkpoint without a launcher, where they are connections like any other).</summary>
+    public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
 
     /// <summary>The previous checkpoint, for an incremental one; null for a full checkpoint.</summary>
     public ParentBaseline? Baseline { get; init; }

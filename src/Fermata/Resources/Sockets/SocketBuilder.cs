@@ -56,6 +56,7 @@ internal sealed class SocketBuilder
             case SocketState.PeerGone: PeerGone(s); break;
             case SocketState.Connecting: Connecting(s); break;
             case SocketState.Repaired: Repaired(s); break;
+            case SocketState.LauncherChannel: LauncherChannel(s); break;
             case SocketState.Unconnected: Unconnected(s); break;
             default: throw new ImageException($"socket {s.Id} is in a state this Fermata cannot restore ({s.State})");
         }
@@ -277,6 +278,31 @@ internal sealed class SocketBuilder
         else foreach (var m in s.Messages) RemoteSockets.Send(maker, other, m.Data, [], oneMessage: true, what);
         maker.CloseInTarget(other);
         if ((s.Shutdown & 2) != 0) RemoteSockets.Shutdown(maker, fd, Libc.SHUT_WR, what);
+        SocketOptionsRestorer.AfterRefill(maker, fd, s);
+    }
+
+    /// <summary>
+    /// A connection to the job's launcher: a socket pair made in the process, whose other end
+    /// the restarting launcher takes (pidfd_getfd) with the state the checkpoint saved, after
+    /// writing into it the bytes that were on their way to the program. Restored without a
+    /// launcher, it is one whose peer went away (the program's client sees end of file).
+    /// </summary>
+    private void LauncherChannel(SocketRecord s)
+    {
+        if (_session.Options.LauncherChannels is not { } launcher)
+        {
+            PeerGone(s);
+            return;
+        }
+        var maker = Maker(s);
+        var (fd, other) = RemoteSockets.Pair(maker, s.Type);
+        SocketOptionsRestorer.BeforeBind(maker, fd, s);
+        Register(s, maker, fd);
+        SocketOptionsRestorer.AfterConnect(maker, fd, s);
+        RemoteSockets.Send(maker, other, s.Received, [], oneMessage: false, RemoteSockets.What(s));
+        var ours = maker.GrabDescriptor(other);
+        maker.CloseInTarget(other);
+        launcher.Adopt(ours, s.LauncherState);
         SocketOptionsRestorer.AfterRefill(maker, fd, s);
     }
 

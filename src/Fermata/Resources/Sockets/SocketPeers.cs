@@ -164,7 +164,8 @@ internal static unsafe class SocketPeers
     }
 
     /// <summary>
-    /// Connections whose other end is outside the checkpoint: the process's stdin, stdout or
+    /// Connections whose other end is outside the checkpoint: a connection to the job's launcher
+    /// is a launcher channel (<see cref="ILauncherChannels"/>); the process's stdin, stdout or
     /// stderr is connected to the restoring command's own; any other is refused naming its peer,
     /// or, with --external close, restored as a connection whose peer went away.
     /// </summary>
@@ -178,6 +179,13 @@ internal static unsafe class SocketPeers
             string peer = e.Record.Family == SocketFamily.Unix
                 ? holders.GetValueOrDefault($"socket:[{e.PeerInode}]") is { } who ? $"{who}, {SocketAddress.Describe(e.Record.PeerAddress)}" : SocketAddress.Describe(e.Record.PeerAddress)
                 : SocketAddress.Describe(e.Record.PeerAddress);
+            if (e.Record.Family == SocketFamily.Unix && e.PeerInode != 0 && session.LauncherChannels?.Freeze(e.PeerInode) is { } state)
+            {
+                e.Record.State = SocketState.LauncherChannel;
+                e.Record.LauncherState = state;
+                e.Record.External = "the job's launcher";
+                continue;
+            }
             if (e.Description != null && StandardStream(session, e.Description) is int k)
             {
                 session.Image.MakeExternal(e.Description, k);

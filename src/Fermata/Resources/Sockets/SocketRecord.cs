@@ -40,6 +40,9 @@ public enum SocketState
     Repaired = 4,
     /// <summary>A non-blocking connect in progress: made again to the same address.</summary>
     Connecting = 5,
+    /// <summary>A connection to the job's launcher (the program protocol): a restart connects
+    /// it to the new launcher, which carries on with <see cref="SocketRecord.LauncherState"/>.</summary>
+    LauncherChannel = 6,
 }
 
 /// <summary>
@@ -92,6 +95,9 @@ public sealed class SocketRecord : IWireRecord<SocketRecord>
     /// or the restore lacks the privilege) comes back as one whose peer went away, as the user
     /// asked at checkpoint (--external close), instead of failing the restore.</summary>
     public bool FallbackToClosed { get; set; }
+    /// <summary>A launcher channel: what the launcher owed the program at the cut (its own
+    /// format, JSON; see docs/protocol.md).</summary>
+    public byte[] LauncherState { get; set; } = [];
 
     public static RecordSchema<SocketRecord> Schema { get; } = new RecordSchema<SocketRecord>("SocketRecord", "socket",
             "A socket: what it is, its names, its peer, options and queued data. A connection with both ends in the image is made again by connecting anew and refilling its queues.")
@@ -118,7 +124,8 @@ public sealed class SocketRecord : IWireRecord<SocketRecord>
         .String(22, "external", s => s.External, (s, v) => s.External = v, "the peer outside the checkpoint, in words")
         .Message(23, "tcp", s => s.Tcp, (s, v) => s.Tcp = v, "a TCP connection repaired in place")
         .Bytes(24, "netlink_groups", s => s.NetlinkGroups, (s, v) => s.NetlinkGroups = v, "the multicast groups a netlink socket listens to")
-        .Bool(25, "fallback_to_closed", s => s.FallbackToClosed, (s, v) => s.FallbackToClosed = v, "a repaired connection that cannot be repaired at restore comes back closed (--external close)");
+        .Bool(25, "fallback_to_closed", s => s.FallbackToClosed, (s, v) => s.FallbackToClosed = v, "a repaired connection that cannot be repaired at restore comes back closed (--external close)")
+        .Bytes(26, "launcher_state", s => s.LauncherState, (s, v) => s.LauncherState = v, "a connection to the job's launcher: what the launcher owed the program at the cut (JSON, see docs/protocol.md)");
 }
 
 /// <summary>One message queued on a datagram or seqpacket socket, and who sent it.</summary>

@@ -16,8 +16,10 @@ int steps = int.Parse(args[1]), interval = int.Parse(args[2]), every = int.Parse
 int gateAt = args.Length > 5 ? int.Parse(args[4]) : 0;
 string gate = args.Length > 5 ? args[5] : "";
 
-// A line at a time, opened and closed each time: nothing buffered in the program to lose.
-void Write(string line) => File.AppendAllText(output, line + "\n");
+// Open for the whole run (a file the job has open for writing is one its checkpoints keep, and a
+// restart takes back what was written after), flushed line by line.
+using var log = new StreamWriter(new FileStream(output, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+void Write(string line) => log.Write(line + "\n");
 
 var start = FermataProgram.GetInfo();
 Write(start == null ? "fermata not enabled" : $"fermata enabled, generation {start.Generation} restored_from {start.RestoredFrom}");

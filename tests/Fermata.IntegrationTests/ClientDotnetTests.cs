@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Fermata.IntegrationTests.Infrastructure;
 
 namespace Fermata.IntegrationTests;
@@ -46,35 +45,7 @@ public sealed class ClientDotnetTests
         using (var restart = JobRun.Restart(user, dir))
             restart.ExpectExit(0);
 
-        var lines = File.ReadAllLines(output);
-        string all = string.Join('\n', lines);
-        Assert.True(lines.Length > 0 && lines[0] == "fermata enabled, generation 1 restored_from 0", all);
-        Assert.True(lines[^1] == "done", all);
-        int next = 1, lastCheckpoint = 0, restarts = 0;
-        for (int i = 1; i <= Steps; i++)
-        {
-            Assert.True(lines[next] == $"step {i}", $"line {next + 1} should be 'step {i}':\n{all}");
-            next++;
-            if (i % Every != 0) continue;
-            if (Regex.Match(lines[next], @"^checkpoint (\d+)$") is { Success: true } taken)
-            {
-                int n = int.Parse(taken.Groups[1].Value);
-                // Before the restart, checkpoint k is the k-th; after it, later numbers than the one restored.
-                if (restarts == 0) Assert.True(n == i / Every, $"step {i} should be followed by checkpoint {i / Every}:\n{all}");
-                else Assert.True(n > lastCheckpoint, $"checkpoint {n} after step {i} should come after checkpoint {lastCheckpoint}:\n{all}");
-                lastCheckpoint = n;
-            }
-            else
-            {
-                Assert.True(lines[next] == $"restarted from checkpoint {latest} generation 2 restored_from {latest}" && i == latest * Every,
-                    $"after step {i}, line {next + 1} should be 'checkpoint {i / Every}' or, at step {latest * Every}, the restart from checkpoint {latest}:\n{all}");
-                restarts++;
-                lastCheckpoint = latest;
-            }
-            next++;
-        }
-        Assert.Equal(1, restarts);
-        Assert.Equal(lines.Length - 1, next); // only "done" follows
+        SelfCheckpointLog.Check(File.ReadAllLines(output), Steps, Every, latest);
     }
 
     /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as after

@@ -18,6 +18,7 @@ public sealed class ClientPythonTests
     private const int Steps = 200, GateAt = 150;
 
     private static string AppHooks => Path.Combine(Repo.Workloads, "app_hooks.py");
+    private static string AppCheckpoint => Path.Combine(Repo.Workloads, "app_checkpoint.py");
 
     [Theory]
     [InlineData(false)]
@@ -97,6 +98,28 @@ public sealed class ClientPythonTests
         Assert.Equal(Steps, Last(3));
     }
 
+    /// <summary>tests/workloads/app_checkpoint.py asks for a checkpoint after every tenth step,
+    /// and after step 50 for one that stops the job: that request returns only in the restarted
+    /// program ("restarted from checkpoint 5", with info() saying generation 2, restored from 5),
+    /// the ones before and after it once each ("checkpoint N"), and every step is written once.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SelfRequestedCheckpointsReturnOnceInEachLifeAndStopReturnsOnlyAfterTheRestart(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string dir = s.Path("job"), output = s.Path("out.log");
+        using (var launch = JobRun.Launch(user, dir, [], Repo.Python, AppCheckpoint, output, "80", "10", "10", "50"))
+            launch.ExpectExit(75); // stopped by a checkpoint, as 'fermata checkpoint JOB' stops it
+        Assert.Equal(5, JobDir.Latest(dir));
+        Assert.Equal("step 50", File.ReadAllLines(output)[^1]);
+
+        using (var restart = JobRun.Restart(user, dir))
+            restart.ExpectExit(0);
+        SelfCheckpointLog.Check(File.ReadAllLines(output), 80, 10, 5);
+    }
+
     /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as after
     /// 'fermata restore'), the client reports Fermata not enabled, its calls do nothing, and the
     /// program runs to its end.</summary>
@@ -106,20 +129,32 @@ public sealed class ClientPythonTests
     public void WithoutALauncherTheClientIsNotEnabledAndTheProgramRunsToItsEnd(bool socketNamedButGone)
     {
         using var s = new Scratch();
-        string output = s.Path("out.log");
+        string? socket = socketNamedButGone ? s.Path("nobody-listens.sock") : null;
         using var server = new LineServer(s.Path("server.sock"));
-        var psi = new ProcessStartInfo(Repo.Python) { UseShellExecute = false, RedirectStandardError = true };
-        foreach (var a in new[] { AppHooks, output, "30", "1", "7", server.Path }) psi.ArgumentList.Add(a);
-        psi.Environment.Remove("FERMATA_SOCKET");
-        if (socketNamedButGone) psi.Environment["FERMATA_SOCKET"] = s.Path("nobody-listens.sock");
-        using var program = Process.Start(psi)!;
-        string stderr = program.StandardError.ReadToEnd();
-        Assert.True(program.WaitForExit(TimeSpan.FromSeconds(60)), "app_hooks.py did not finish");
-        Assert.True(program.ExitCode == 0, $"app_hooks.py exited {program.ExitCode}: {stderr}");
-        Assert.Equal(["fermata not enabled", .. Enumerable.Range(1, 30).Select(i => $"step {i}"), "done"], File.ReadAllLines(output));
+        RunWithout(socket, AppHooks, s.Path("hooks.log"), "30", "1", "7", server.Path);
+        Assert.Equal(["fermata not enabled", .. Enumerable.Range(1, 30).Select(i => $"step {i}"), "done"], File.ReadAllLines(s.Path("hooks.log")));
         server.WaitUntilEnded(1);
         var connections = server.Connections;
         Assert.Single(connections);
         Assert.Equal(Enumerable.Range(1, 30).Select(i => $"step {i}"), connections[0]);
+
+        // checkpoint() returns None: no line after the tenth steps.
+        RunWithout(socket, AppCheckpoint, s.Path("checkpoint.log"), "30", "1", "10");
+        Assert.Equal(["fermata not enabled", .. Enumerable.Range(1, 30).Select(i => $"step {i}"), "done"], File.ReadAllLines(s.Path("checkpoint.log")));
+    }
+
+    /// <summary>Runs a Python program to its end with FERMATA_SOCKET unset, or set to
+    /// <paramref name="socket"/>.</summary>
+    private static void RunWithout(string? socket, string script, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Repo.Python) { UseShellExecute = false, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("FERMATA_SOCKET");
+        if (socket != null) psi.Environment["FERMATA_SOCKET"] = socket;
+        using var program = Process.Start(psi)!;
+        string stderr = program.StandardError.ReadToEnd();
+        Assert.True(program.WaitForExit(TimeSpan.FromSeconds(60)), $"{script} did not finish");
+        Assert.True(program.ExitCode == 0, $"{script} exited {program.ExitCode}: {stderr}");
     }
 }

@@ -9,6 +9,8 @@ namespace Fermata.IntegrationTests;
 /// request returned in. Its launcher killed after a few, restarted: every step once, in order, and
 /// at each checkpoint's step exactly one line, "checkpoint N" where the program went on, and once
 /// "restarted from checkpoint C" where the restored program took up, with what GetInfo says then.
+/// Its hooks must have seen before_checkpoint, and then after_checkpoint or after_restart, for
+/// each (the program writes a "missing" line otherwise, which the check refuses).
 /// </summary>
 [Collection(JobsCollection.Name)]
 public sealed class ClientDotnetTests

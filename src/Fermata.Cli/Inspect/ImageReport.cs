@@ -100,6 +100,8 @@ internal static class ImageReport
                 DescriptionKind.EventFd or DescriptionKind.TimerFd or DescriptionKind.SignalFd or DescriptionKind.Epoll or DescriptionKind.Inotify
                     => EventObjectText.Describe(image, desc),
                 DescriptionKind.PtyMaster or DescriptionKind.Terminal or DescriptionKind.ControllingTerminal => TerminalText.Describe(image, desc),
+                DescriptionKind.Socket when image.Socket(desc.ObjectId).State == Resources.Sockets.SocketState.LauncherChannel
+                    => $"socket {desc.ObjectId}, a connection to the job's launcher (the program protocol)",
                 _ => $"{desc.Kind.ToString().ToLowerInvariant()} {desc.ObjectId}",
             };
             string shared = p.Descriptors.Count(o => o.DescriptionId == d.DescriptionId) > 1 ? ", shared description" : "";

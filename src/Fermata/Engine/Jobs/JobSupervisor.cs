@@ -217,7 +217,7 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
             if (_programs?.Choose(n, periodic) == true) leaveRunning = false;
             return (Checkpoint(n, leaveRunning), !leaveRunning);
         }
-        catch (FermataException e)
+        catch (Exception e)
         {
             error = e.Message;
             throw;

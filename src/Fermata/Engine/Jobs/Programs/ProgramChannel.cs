@@ -83,7 +83,7 @@ internal sealed class ProgramChannel : IDisposable
             int n = Socket.Receive(buffer, SocketFlags.Peek);
             if (n > 0) unread.AddRange(buffer.AsSpan(0, n));
         }
-        catch (SocketException) { }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { } // given up on: nothing more is read
         return JsonSerializer.SerializeToUtf8Bytes(new ChannelState
         {
             Kind = Kind.ToString().ToLowerInvariant(),

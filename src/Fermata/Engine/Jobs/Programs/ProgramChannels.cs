@@ -27,7 +27,10 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     private readonly Action<string> _log;
     private readonly Socket? _listener;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    /// <summary>The connections, guarded by <see cref="_list"/> (never by the gate: accepting
+    /// goes on while a checkpoint holds the gate).</summary>
     private readonly List<ProgramChannel> _channels = [];
+    private readonly object _list = new();
     private readonly List<ProgramChannel> _pending = [];
     private volatile bool _disposed;
 
@@ -45,6 +48,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
             socket.Bind(new UnixDomainSocketEndPoint(path));
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             socket.Listen(64);
+            socket.Blocking = false;
             _listener = socket;
             Path = path;
             new Thread(Accept) { IsBackground = true, Name = "fermata-programs" }.Start();
@@ -57,12 +61,27 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
 
     // ---- connections -----------------------------------------------------------------------
 
+    /// <summary>Accepts connections as they come. A connection is made by the kernel before we
+    /// accept it, so a checkpoint also accepts what waits (<see cref="Freeze"/>): a program that
+    /// connected just before the freeze holds a connection to us like any other.</summary>
     private void Accept()
+    {
+        int fd = checked((int)_listener!.Handle);
+        while (!_disposed)
+        {
+            if (Libc.PollIn(fd, 500) <= 0) continue;
+            lock (_list) AcceptWaiting();
+        }
+    }
+
+    /// <summary>Takes every connection waiting on the listener (the list's lock is held).</summary>
+    private void AcceptWaiting()
     {
         while (!_disposed)
         {
             Socket client;
             try { client = _listener!.Accept(); }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock) { return; }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { return; }
             var (pid, uid, _) = JobControl.PeerCredentials(client);
             if (uid != 0 && uid != Libc.GetEUid())
@@ -71,11 +90,15 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
                 continue;
             }
             var channel = new ProgramChannel(client, pid);
-            _gate.Wait();
-            try { _channels.Add(channel); }
-            finally { _gate.Release(); }
+            _channels.Add(channel);
             StartReading(channel);
         }
+    }
+
+    /// <summary>The connections of the moment.</summary>
+    private List<ProgramChannel> Channels()
+    {
+        lock (_list) return [.. _channels];
     }
 
     private void StartReading(ProgramChannel channel) =>
@@ -115,7 +138,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     private void Drop(ProgramChannel channel)
     {
         channel.Dispose();
-        _channels.Remove(channel);
+        lock (_list) _channels.Remove(channel);
     }
 
     /// <summary>Answers every whole line waiting on the connection (the gate is held).</summary>
@@ -219,7 +242,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         _gate.Wait();
         try
         {
-            asked = _channels.Where(c => !c.Closed && c.Events.Contains(BeforeCheckpoint)).ToList();
+            asked = Channels().Where(c => !c.Closed && c.Events.Contains(BeforeCheckpoint)).ToList();
             var message = ProgramMessages.Line(j =>
             {
                 j.WriteString("event", BeforeCheckpoint);
@@ -260,7 +283,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     public bool Choose(int checkpoint, bool periodic)
     {
         bool stop = false;
-        foreach (var c in _channels)
+        foreach (var c in Channels())
         {
             if (c.Owed is not { Settled: false, Checkpoint: 0 } owed) continue;
             if (owed.When != "now" && !periodic) continue;
@@ -271,8 +294,20 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
     }
 
     /// <inheritdoc/>
-    public byte[]? Freeze(ulong launcherInode) =>
-        _channels.FirstOrDefault(c => c.Inode == launcherInode && !c.Closed)?.Freeze();
+    public byte[]? Freeze(ulong launcherInode)
+    {
+        ProgramChannel? channel;
+        lock (_list)
+        {
+            channel = _channels.FirstOrDefault(c => c.Inode == launcherInode);
+            if (channel == null && _listener != null)
+            {
+                AcceptWaiting(); // connected just before the freeze, not yet accepted
+                channel = _channels.FirstOrDefault(c => c.Inode == launcherInode);
+            }
+        }
+        return channel?.Freeze();
+    }
 
     /// <summary>
     /// After checkpoint <paramref name="checkpoint"/>: the requests it answered get their reply
@@ -285,7 +320,7 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         _gate.Wait();
         try
         {
-            foreach (var c in _channels.ToList())
+            foreach (var c in Channels())
             {
                 if (c.Owed is { Settled: false } owed && owed.Checkpoint == checkpoint)
                 {
@@ -360,9 +395,9 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         _gate.Wait();
         try
         {
+            lock (_list) _channels.AddRange(adopted);
             foreach (var c in adopted)
             {
-                _channels.Add(c);
                 if (c.Owed is { } owed)
                 {
                     if (owed.Checkpoint != 0)
@@ -396,12 +431,10 @@ internal sealed class ProgramChannels : ILauncherChannels, IDisposable
         _listener?.Dispose();
         if (Path != null) try { File.Delete(Path); } catch (IOException) { }
         DiscardPending();
-        _gate.Wait();
-        try
+        lock (_list)
         {
             foreach (var c in _channels) c.Dispose();
             _channels.Clear();
         }
-        finally { _gate.Release(); }
     }
 }

@@ -17,8 +17,10 @@ internal sealed partial class RequestChannel
     private LauncherConnection? _connection;
     private int _connectedIn; // the PID that made _connection
 
-    /// <summary>Nobody listened at the socket when last tried.</summary>
-    public bool Gone { get; private set; }
+    private volatile bool _gone;
+
+    /// <summary>Nobody listened at the socket when last tried (read from any thread).</summary>
+    public bool Gone => _gone;
 
     // getpid itself, not Environment.ProcessId, which the runtime reads once and keeps.
     [LibraryImport("libc", EntryPoint = "getpid")]
@@ -84,7 +86,7 @@ internal sealed partial class RequestChannel
             _connection = LauncherConnection.Open(path);
             if (_connection == null)
             {
-                Gone = true;
+                _gone = true;
                 return null;
             }
             _connectedIn = pid;
@@ -100,5 +102,5 @@ internal sealed partial class RequestChannel
     }
 
     /// <summary>Marks the launcher gone (an event connection found nobody listening).</summary>
-    public void MarkGone() => Gone = true;
+    public void MarkGone() => _gone = true;
 }

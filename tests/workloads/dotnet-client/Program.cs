@@ -1,6 +1,7 @@
 // DotnetClient OUTPUT STEPS INTERVAL_MS EVERY [GATE_AT GATEFILE]
 //
-// A .NET program that asks for its own checkpoints at iteration boundaries (Fermata.Client).
+// A .NET program that asks for its own checkpoints at iteration boundaries (Fermata.Client),
+// with CheckpointAsync and Checkpoint in turn.
 // Each step appends "step I" to OUTPUT; after every EVERY-th step it asks for a checkpoint and
 // writes "checkpoint C" in the life that goes on, or, in the life restored from it, "restarted
 // from checkpoint C generation G restored_from R" with what GetInfo says then. The first line
@@ -39,7 +40,9 @@ for (int i = 1; i <= steps; i++)
     if (i == gateAt)
         while (!File.Exists(gate)) Thread.Sleep(10);
     Write($"step {i}");
-    if (i % every == 0 && FermataProgram.Checkpoint() is { } outcome)
+    // Odd checkpoints are asked for without blocking a thread: the wait for the reply is then
+    // the runtime's socket engine's, restored with it in the restarted program.
+    if (i % every == 0 && (i / every % 2 == 1 ? await FermataProgram.CheckpointAsync() : FermataProgram.Checkpoint()) is { } outcome)
     {
         int c = outcome.Checkpoint;
         if (seen.Before != c) Write($"missing before_checkpoint {c}");

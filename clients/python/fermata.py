@@ -9,8 +9,8 @@ which a checkpoint could not take with it.
 
 Without FERMATA_SOCKET the program is not running under Fermata: ``enabled()`` is False and every
 call does nothing (``info`` and ``checkpoint`` return None), so the same program runs with and
-without Fermata. The same holds once the launcher is gone (a job restored by ``fermata restore``
-has no launcher: its connections read end of file and nobody listens at the path any more).
+without Fermata. The same holds once no launcher is found at the path any more (a job restored
+without one: its connections read end of file, and a new one finds nobody listening).
 
 Standard library only, Python 3.8 or later. Example::
 

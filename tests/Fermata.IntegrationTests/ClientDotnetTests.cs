@@ -50,8 +50,8 @@ public sealed class ClientDotnetTests
         SelfCheckpointLog.Check(File.ReadAllLines(output), Steps, Every, latest);
     }
 
-    /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as after
-    /// 'fermata restore'), IsEnabled is false, GetInfo and Checkpoint return null, and the program
+    /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as in a job
+    /// restored without a launcher), IsEnabled is false, GetInfo and Checkpoint return null, and the program
     /// runs to its end.</summary>
     [Theory]
     [InlineData(false)]

@@ -120,8 +120,8 @@ public sealed class ClientPythonTests
         SelfCheckpointLog.Check(File.ReadAllLines(output), 80, 10, 5);
     }
 
-    /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as after
-    /// 'fermata restore'), the client reports Fermata not enabled, its calls do nothing, and the
+    /// <summary>Without a launcher (no FERMATA_SOCKET, or one nobody listens at, as in a job
+    /// restored without a launcher), the client reports Fermata not enabled, its calls do nothing, and the
     /// program runs to its end.</summary>
     [Theory]
     [InlineData(false)]

@@ -119,7 +119,7 @@ public sealed class ClientChannelTests
             Assert.True(channel.Gone);
             Assert.Null(Ask(new RequestChannel(), null, Info, async)); // no FERMATA_SOCKET at all
 
-            // A socket file nobody accepts on any more (a launcher killed), as after 'fermata restore'.
+            // A socket file nobody accepts on any more (a launcher killed).
             string stale = Path.Combine(dir, "stale.sock");
             using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
                 dead.Bind(new UnixDomainSocketEndPoint(stale));

@@ -11,8 +11,8 @@ namespace Fermata.Client;
 /// The launcher is found through the Unix socket named by the <c>FERMATA_SOCKET</c> environment
 /// variable. Without it the program is not running under Fermata: <see cref="IsEnabled"/> is
 /// false and every call does nothing (returns null), so the same program runs with and without
-/// Fermata. The same holds once the launcher is found gone (a job restored by
-/// <c>fermata restore</c> has none). Requests from several threads take turns on the process's
+/// Fermata. The same holds once no launcher is found at the socket any more (a job restored
+/// without one). Requests from several threads take turns on the process's
 /// one connection.
 /// </remarks>
 public static class FermataProgram

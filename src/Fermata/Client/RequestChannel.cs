@@ -8,7 +8,7 @@ namespace Fermata.Client;
 /// go strictly in turn on it, so one caller at a time is let through. A connection made by
 /// another process (the parent this one was forked from) is not used: the child connects anew.
 /// A connection the launcher closed is made again, once per request. When nobody listens at the
-/// socket any more (a job restored by <c>fermata restore</c>, without a launcher), the channel
+/// socket any more (a job restored without a launcher), the channel
 /// is gone for good and Fermata no longer enabled.
 /// </summary>
 internal sealed partial class RequestChannel

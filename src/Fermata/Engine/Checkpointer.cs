@@ -38,7 +38,7 @@ namespace Fermata.Engine;
 /// Any failure resumes the process as it was and removes the temporary directory; an earlier
 /// image in DIR is untouched.
 /// </summary>
-public static class Checkpointer
+internal static class Checkpointer
 {
     public static CheckpointResult Checkpoint(int pid, CheckpointOptions options)
     {

@@ -9,7 +9,7 @@ namespace Fermata.Engine;
 /// every reference to a parent image or a file) and reports, per image, that it is sound or
 /// exactly what is wrong. A job's directory is verified checkpoint by checkpoint.
 /// </summary>
-public static class ImageVerifier
+internal static class ImageVerifier
 {
     /// <summary>Returns 0 when every image verified, 1 otherwise.</summary>
     public static int Run(string path, TextWriter output)

@@ -58,7 +58,7 @@ namespace Fermata.Engine;
 ///     process go (a SIGWINCH follows where the terminal's size is not the one they knew).
 /// A failure at any step kills everything created so far; nothing is left behind.
 /// </summary>
-public static class Restorer
+internal static class Restorer
 {
     public static RestoreResult Restore(string directory, RestoreOptions options)
     {

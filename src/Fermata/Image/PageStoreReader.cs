@@ -16,7 +16,7 @@ namespace Fermata.Image;
 /// input of decompression, file contents) comes through pread, which returns an error where
 /// touching the mapping would kill the controller with SIGBUS.
 /// </summary>
-public sealed unsafe class PageStoreReader : IDisposable
+internal sealed unsafe class PageStoreReader : IDisposable
 {
     private readonly string _path;
     private readonly BlockRecord?[] _byIndex;

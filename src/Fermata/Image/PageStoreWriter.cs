@@ -6,7 +6,7 @@ using Fermata.Linux.Interop;
 namespace Fermata.Image;
 
 /// <summary>A range of the pages declared to a <see cref="PageStoreWriter"/>.</summary>
-public readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
+internal readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
 {
     public SourceRange Slice(ulong offset, ulong count) => new(FirstSourcePage + offset, count);
 }
@@ -25,7 +25,7 @@ public readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
 /// Afterwards <see cref="Resolve"/> tells, for any declared range, where each page went.
 /// Pages are identified by XXH3-128 (see <see cref="Checksum.Identity"/>).
 /// </summary>
-public sealed unsafe class PageStoreWriter : IDisposable
+internal sealed unsafe class PageStoreWriter : IDisposable
 {
     private enum SourceKind { Remote, File }
 

@@ -6,14 +6,14 @@ using Fermata.Linux.Interop;
 namespace Fermata.Image;
 
 /// <summary>Pages to place at an address of the process being built, from a location.</summary>
-public readonly record struct PagePlacement(PageLocation Location, ulong Address, ulong Pages);
+internal readonly record struct PagePlacement(PageLocation Location, ulong Address, ulong Pages);
 
 /// <summary>
 /// The page stores one image reads from: its own (store 0) and those of the parent images its
 /// page runs refer to (1..n). Restores pages into a process on every core: each block needed is
 /// read once (decompressed if it is compressed) and its pages written with process_vm_writev.
 /// </summary>
-public sealed unsafe class PageStores : IDisposable
+internal sealed unsafe class PageStores : IDisposable
 {
     private readonly PageStoreReader[] _stores;
     private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);

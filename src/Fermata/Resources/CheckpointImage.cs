@@ -26,7 +26,7 @@ namespace Fermata.Resources;
 /// checksum, and the consistency of the records with each other and with the page store
 /// (every page run inside its mapping and inside the store, every id resolvable).
 /// </summary>
-public sealed class CheckpointImage : IDisposable
+internal sealed class CheckpointImage : IDisposable
 {
     public string Directory { get; }
     public CheckpointManifest Manifest { get; }

@@ -21,7 +21,7 @@ namespace Fermata.Engine.Jobs;
 /// job), fed by a queue. Whether the job has ended is watched through a pidfd, which waits
 /// for nothing.
 /// </summary>
-public sealed class JobSupervisor : IDisposable
+internal sealed class JobSupervisor : IDisposable
 {
     /// <summary>Exit status of a launcher whose job was checkpointed and stopped (EX_TEMPFAIL:
     /// try again, that is restart).</summary>

@@ -81,9 +81,13 @@ internal sealed unsafe class PageStoreReader : IDisposable
     public static int StagingSize => BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
 
     /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads.</summary>
-    public void Verify(int workers)
+    /// <summary>Bytes of every block as stored: what <see cref="Verify"/> reads.</summary>
+    public long StoredBytes => _blocks.Sum(b => (long)b.StoredLength);
+
+    public void Verify(int workers, ByteProgress? progress = null)
     {
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
+        progress ??= ByteProgress.None;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
         int bad = -1;
         try
         {
@@ -91,8 +95,10 @@ internal sealed unsafe class PageStoreReader : IDisposable
                 () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, (nuint)PageSize.Bytes),
                 (i, state, staging) =>
                 {
+                    progress.ThrowIfCancelled();
                     var b = _blocks[i];
                     ReadStored(b, (byte*)staging);
+                    progress.Add((long)b.StoredLength);
                     if (Checksum.Compute((byte*)staging, (nuint)b.StoredLength, b.Index) != b.Checksum)
                     {
                         Interlocked.CompareExchange(ref bad, i, -1);

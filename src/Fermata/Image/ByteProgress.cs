@@ -25,6 +25,7 @@ internal sealed class ByteProgress
     private long _done, _total, _reportedBytes, _reportedAt;
 
     /// <param name="report">Called with (bytes done, bytes total); null when nobody watches.</param>
+    /// <param name="cancel">Cancels the phase counted.</param>
     public ByteProgress(Action<long, long>? report, CancellationToken cancel)
     {
         _report = report;

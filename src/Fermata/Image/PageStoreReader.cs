@@ -80,10 +80,11 @@ internal sealed unsafe class PageStoreReader : IDisposable
     /// <summary>Bytes a block's stored form may take: the staging buffer callers pass.</summary>
     public static int StagingSize => BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
 
-    /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads.</summary>
     /// <summary>Bytes of every block as stored: what <see cref="Verify"/> reads.</summary>
     public long StoredBytes => _blocks.Sum(b => (long)b.StoredLength);
 
+    /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads, counting
+    /// the bytes read on <paramref name="progress"/>; its cancellation stops between blocks.</summary>
     public void Verify(int workers, ByteProgress? progress = null)
     {
         progress ??= ByteProgress.None;

@@ -66,7 +66,9 @@ internal sealed class JobSupervisor : IDisposable
 
     /// <param name="announceStop">Say how to continue a job a checkpoint stopped (`fermata run`
     /// continues it by itself and says so instead).</param>
-    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log, bool announceStop = true)
+    /// <param name="handleSignals">Catch the signals a launcher passes on or checkpoints on. A
+    /// library's job (FermataEngine.Launch) leaves them to its host: handlers are process-wide.</param>
+    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log, bool announceStop = true, bool handleSignals = true)
     {
         _announceStop = announceStop;
         _dir = dir;
@@ -74,6 +76,7 @@ internal sealed class JobSupervisor : IDisposable
         _log = log;
         _dir.WriteLauncher(Environment.ProcessId);
         _listener = Listen();
+        if (handleSignals)
         foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
         {
             int s = sig;

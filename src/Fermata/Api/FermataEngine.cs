@@ -22,6 +22,10 @@ public static class FermataEngine
     /// <see cref="CheckpointRequest.Directory"/>. The process is frozen for the time it takes to
     /// read its state and memory, then killed once the image is committed, or let go with
     /// <see cref="CheckpointRequest.LeaveRunning"/>.
+    /// <para>The process must not be a child this process started with
+    /// <see cref="System.Diagnostics.Process"/>: the runtime waits for such children on its own,
+    /// and takes the stops the checkpoint waits for (the checkpoint then times out). Start it
+    /// through a shell that leaves it behind, or launch it as a job.</para>
     /// </summary>
     /// <param name="pid">The process: not a job's (checkpoint those with <see cref="RunningJob.Checkpoint"/>).</param>
     /// <param name="request">Where the image goes and how it is taken.</param>

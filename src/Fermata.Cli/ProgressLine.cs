@@ -17,15 +17,25 @@ internal sealed class ProgressLine : IProgress<OperationProgress>, IDisposable
 
     private readonly bool _inPlace;
     private readonly TextWriter _out;
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Func<TimeSpan> _elapsed;
     private readonly Lock _lock = new();
     private OperationPhase? _phase;
-    private TimeSpan _phaseStart, _lastDrawn = TimeSpan.MinValue;
+    private TimeSpan _phaseStart, _lastDrawn;
+    private bool _drawn;
     private int _width;
 
-    public ProgressLine(TextWriter? output = null, bool? inPlace = null)
+    /// <param name="output">Where the line goes (standard error).</param>
+    /// <param name="inPlace">Redraw one line (default: when stdout and stderr are terminals).</param>
+    /// <param name="elapsed">Time since the operation began (tests pass their own clock).</param>
+    public ProgressLine(TextWriter? output = null, bool? inPlace = null, Func<TimeSpan>? elapsed = null)
     {
         _out = output ?? Console.Error;
+        if (elapsed == null)
+        {
+            var clock = Stopwatch.StartNew();
+            elapsed = () => clock.Elapsed;
+        }
+        _elapsed = elapsed;
         _inPlace = inPlace ?? (!Console.IsOutputRedirected && !Console.IsErrorRedirected);
     }
 
@@ -33,13 +43,14 @@ internal sealed class ProgressLine : IProgress<OperationProgress>, IDisposable
     {
         lock (_lock)
         {
-            var now = _clock.Elapsed;
+            var now = _elapsed();
             if (value.Phase != _phase)
             {
                 _phase = value.Phase;
                 _phaseStart = now;
             }
-            if (now < Quiet || now - _lastDrawn < (_inPlace ? RedrawEvery : PlainEvery)) return;
+            if (now < Quiet || (_drawn && now - _lastDrawn < (_inPlace ? RedrawEvery : PlainEvery))) return;
+            _drawn = true;
             _lastDrawn = now;
             string text = Describe(value, now - _phaseStart);
             if (_inPlace)

@@ -30,8 +30,8 @@ internal static class CheckpointCommand
             {
                 if (parse.GetValue(files) != null || parse.GetValue(filesLimit) != null)
                     throw new FermataException("a job's --files and --files-limit are chosen when it is launched (fermata launch, fermata run)");
-                string path = JobControl.Checkpoint(job, leave);
-                Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {path}");
+                var taken = FermataEngine.CheckpointJob(job.Path, leave);
+                Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {taken.Directory}");
                 return 0;
             }
             if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is not a process ID or a job directory");

@@ -46,6 +46,24 @@ public static class FermataEngine
     }
 
     /// <summary>
+    /// Asks the launcher of the job in <paramref name="jobDirectory"/> (a <c>fermata launch</c>,
+    /// <c>fermata run</c> or <see cref="Launch"/> of this or another process of the caller's) to
+    /// checkpoint it into the directory's next DIR/N, as <c>fermata checkpoint DIR</c> does.
+    /// </summary>
+    /// <param name="jobDirectory">The job's directory.</param>
+    /// <param name="leaveRunning">Let the job go on (default); false stops it after the checkpoint.</param>
+    /// <returns>What was saved, read back from the image (its timings other than the frozen time
+    /// are the launcher's alone).</returns>
+    /// <exception cref="TargetException">No launcher runs the job.</exception>
+    /// <exception cref="PermissionException">The job is another user's.</exception>
+    public static CheckpointOutcome CheckpointJob(string jobDirectory, bool leaveRunning = true)
+    {
+        var dir = new JobDirectory(jobDirectory);
+        if (!dir.Exists) throw new TargetException($"{jobDirectory} is not a job directory (made by fermata launch)");
+        return PublicShapes.OutcomeOf(JobControl.Checkpoint(dir, leaveRunning));
+    }
+
+    /// <summary>
     /// Restores the single process saved in <paramref name="image"/>, with its PID and thread
     /// IDs (which needs CAP_SYS_ADMIN: root), as a child of the calling thread, and lets it run.
     /// The whole image is verified before anything is created. A job's image is restarted with

@@ -115,14 +115,15 @@ internal static class PublicShapes
 
     /// <summary>A checkpoint's outcome read back from its image, when the launcher's own record
     /// of it is gone (another checkpoint followed at once): timings other than the frozen time
-    /// and the warnings are not in the image.</summary>
-    public static CheckpointOutcome OutcomeOf(string directory, int pid)
+    /// and the warnings are not in the image. <paramref name="pid"/>: as the caller knows the
+    /// process; null: as the image saw it.</summary>
+    public static CheckpointOutcome OutcomeOf(string directory, int? pid = null)
     {
         using var image = CheckpointImage.Open(directory, verifyPages: false);
         var s = Summary(image);
         return new CheckpointOutcome
         {
-            Pid = pid,
+            Pid = pid ?? s.RootPid,
             Directory = s.Directory,
             Processes = s.Processes,
             Threads = s.Threads,

@@ -16,7 +16,7 @@ internal static class Names
 
     public static string Of(Type type, NullabilityInfo? nullability = null)
     {
-        if (type.IsByRef) return Of(type.GetElementType()!, nullability?.ElementType);
+        if (type.IsByRef) return Of(type.GetElementType()!, nullability); // a ref or out parameter's nullability is its element's
         if (Nullable.GetUnderlyingType(type) is { } underlying) return Of(underlying) + "?";
         string suffix = nullability is { ReadState: NullabilityState.Nullable } && !type.IsValueType ? "?" : "";
         if (type.IsArray) return Of(type.GetElementType()!, nullability?.ElementType) + "[]" + suffix;

@@ -47,7 +47,7 @@ public static class FermataEngine
 
     /// <summary>
     /// Asks the launcher of the job in <paramref name="jobDirectory"/> (a <c>fermata launch</c>,
-    /// <c>fermata run</c> or <see cref="Launch"/> of this or another process of the caller's) to
+    /// <c>fermata run</c> or <see cref="Launch(LaunchRequest)"/> of this or another process of the caller's) to
     /// checkpoint it into the directory's next DIR/N, as <c>fermata checkpoint DIR</c> does.
     /// </summary>
     /// <param name="jobDirectory">The job's directory.</param>
@@ -67,7 +67,7 @@ public static class FermataEngine
     /// Restores the single process saved in <paramref name="image"/>, with its PID and thread
     /// IDs (which needs CAP_SYS_ADMIN: root), as a child of the calling thread, and lets it run.
     /// The whole image is verified before anything is created. A job's image is restarted with
-    /// <see cref="Restart"/> instead.
+    /// <see cref="Restart(RestartRequest)"/> instead.
     /// </summary>
     /// <param name="image">The image's directory.</param>
     /// <param name="request">How files are handled.</param>
@@ -92,7 +92,10 @@ public static class FermataEngine
     /// <param name="request">The program, the job's directory and its checkpoint settings.</param>
     /// <returns>The running job.</returns>
     /// <exception cref="ConflictException">The directory holds checkpoints already.</exception>
-    public static RunningJob Launch(LaunchRequest request)
+    public static RunningJob Launch(LaunchRequest request) => Launch(request, JobHost.Library);
+
+    /// <summary>A launch hosted as <paramref name="host"/> says (the command line's own).</summary>
+    internal static RunningJob Launch(LaunchRequest request, JobHost host)
     {
         ArgumentNullException.ThrowIfNull(request);
         string program = ProgramPath.Resolve(request.Program);
@@ -108,6 +111,8 @@ public static class FermataEngine
             TimeoutSeconds = request.WaitTimeout?.TotalSeconds ?? 0,
             Files = (Resources.Files.FileHandling)request.Files,
             FilesLimit = request.FilesLimit,
+            Signal = host.CheckpointSignal,
+            LeaveRunning = host.LeaveRunningOnSignal,
         };
         var dir = new JobDirectory(request.Directory);
         if (dir.Checkpoints().Count > 0)
@@ -116,7 +121,7 @@ public static class FermataEngine
         var environment = request.Environment?.ToDictionary() ?? Environment.GetEnvironmentVariables()
             .Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
         string[] argv = [request.Program, .. request.Arguments];
-        return RunningJob.Start(dir, settings, request.Log,
+        return RunningJob.Start(dir, settings, request.Log, host,
             () => (JobLauncher.Launch(program, argv, environment, settings.PrivateNetwork), null));
     }
 
@@ -129,7 +134,10 @@ public static class FermataEngine
     /// <returns>The running job.</returns>
     /// <exception cref="ImageException">The directory is not a job's, has no such checkpoint, or the image is damaged.</exception>
     /// <exception cref="ConflictException">The job is running already.</exception>
-    public static RunningJob Restart(RestartRequest request)
+    public static RunningJob Restart(RestartRequest request) => Restart(request, JobHost.Library);
+
+    /// <summary>A restart hosted as <paramref name="host"/> says (the command line's own).</summary>
+    internal static RunningJob Restart(RestartRequest request, JobHost host)
     {
         ArgumentNullException.ThrowIfNull(request);
         string full = Path.GetFullPath(request.Directory.TrimEnd('/'));
@@ -142,10 +150,13 @@ public static class FermataEngine
         if (dir.RunningLauncher() is { } running)
             throw new ConflictException($"the job in {dir.Path} is still running (launcher PID {running})");
         var options = new RestoreOptions { Files = (Resources.Files.FileHandling?)request.Files, AllowChanged = request.AllowChanged };
-        return RunningJob.Start(dir, dir.ReadSettings(), request.Log, () =>
+        return RunningJob.Start(dir, dir.ReadSettings(), request.Log, host, () =>
         {
             var result = Restorer.Restore(checkpoint, options);
             foreach (var w in result.Warnings) request.Log?.Invoke($"warning: {w}");
+            request.Log?.Invoke($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}" +
+                (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
+                string.Create(System.Globalization.CultureInfo.InvariantCulture, $" in {result.Total.TotalSeconds:0.00} s"));
             return (result.HostPid, checkpoint);
         });
     }

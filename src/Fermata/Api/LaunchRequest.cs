@@ -1,6 +1,6 @@
 namespace Fermata;
 
-/// <summary>How <see cref="FermataEngine.Launch"/> starts a program as a job.</summary>
+/// <summary>How <see cref="FermataEngine.Launch(LaunchRequest)"/> starts a program as a job.</summary>
 public sealed record LaunchRequest
 {
     /// <summary>The job's directory: its settings, its checkpoints (DIR/1, DIR/2...) and

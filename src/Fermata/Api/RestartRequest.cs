@@ -1,6 +1,6 @@
 namespace Fermata;
 
-/// <summary>How <see cref="FermataEngine.Restart"/> continues a job from a checkpoint. The job's
+/// <summary>How <see cref="FermataEngine.Restart(RestartRequest)"/> continues a job from a checkpoint. The job's
 /// settings (interval, keep, compression...) are those it was launched with.</summary>
 public sealed record RestartRequest
 {

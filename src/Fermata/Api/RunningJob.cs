@@ -38,7 +38,7 @@ public sealed class RunningJob : IDisposable
     /// <paramref name="start"/> (launch or restore: init becomes that thread's child) and then
     /// supervises until the job ends. Returns once the job runs; a failure to start is thrown here.
     /// </summary>
-    internal static RunningJob Start(JobDirectory dir, JobSettings settings, Action<string>? log, Func<(int Init, string? RestoredFrom)> start)
+    internal static RunningJob Start(JobDirectory dir, JobSettings settings, Action<string>? log, JobHost host, Func<(int Init, string? RestoredFrom)> start)
     {
         var job = new RunningJob(dir);
         using var started = new ManualResetEventSlim();
@@ -49,7 +49,7 @@ public sealed class RunningJob : IDisposable
             (int Init, string? RestoredFrom) begun;
             try
             {
-                supervisor = new JobSupervisor(dir, settings, log ?? (_ => { }), announceStop: false, handleSignals: false);
+                supervisor = new JobSupervisor(dir, settings, log ?? (_ => { }), announceStop: host.AnnounceStop, handleSignals: host.HandleSignals);
                 try { begun = start(); }
                 catch { supervisor.Dispose(); throw; }
             }
@@ -101,7 +101,7 @@ public sealed class RunningJob : IDisposable
     }
 
     /// <summary>Checkpoints the job and stops it; returns once the launcher has ended. Continue it
-    /// later with <see cref="FermataEngine.Restart"/>, here or elsewhere.</summary>
+    /// later with <see cref="FermataEngine.Restart(RestartRequest)"/>, here or elsewhere.</summary>
     /// <returns>The checkpoint that stopped it.</returns>
     public CheckpointOutcome Stop()
     {

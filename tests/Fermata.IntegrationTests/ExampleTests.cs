@@ -15,8 +15,11 @@ public sealed class ExampleTests
         using var s = new Scratch();
         string project = Path.Combine(Repo.Root, "examples", "orchestrator");
         string config = DotnetCommand.Configuration;
-        DotnetCommand.Run(project, TimeSpan.FromMinutes(5), "build", "-c", config, "-o", s.Path("app"));
-        string output = DotnetCommand.Run(s.Dir, TimeSpan.FromMinutes(3), s.Path("app/Orchestrator.dll"), s.Path("work"));
+        // Into the project's own bin: with -o the library would be built again with other global
+        // properties, over the tests' own build of it.
+        DotnetCommand.Run(project, TimeSpan.FromMinutes(5), "build", "-c", config);
+        string app = Path.Combine(project, "bin", config, "net10.0", "Orchestrator.dll");
+        string output = DotnetCommand.Run(s.Dir, TimeSpan.FromMinutes(3), app, s.Path("work"));
 
         Assert.Contains("stopped b at step", output);
         Assert.Contains("restarted b from " + s.Path("work/moved/b"), output);

@@ -15,7 +15,7 @@ namespace Fermata;
 /// registers), "finishing" (the thread has its own registers back but still waits at the last
 /// call's exit). The namespace is the library's root, so every layer can reach it.
 /// </summary>
-public static class CrashPoints
+internal static class CrashPoints
 {
     private static readonly (string Name, int Count)? Target = Parse(Environment.GetEnvironmentVariable("FERMATA_CRASH_AT"));
     private static int _reached;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Fermata.Engine;
 using Fermata.Engine.Jobs;
 using Fermata.Errors;
 
@@ -31,30 +30,30 @@ internal static class CheckpointCommand
             {
                 if (parse.GetValue(files) != null || parse.GetValue(filesLimit) != null)
                     throw new FermataException("a job's --files and --files-limit are chosen when it is launched (fermata launch, fermata run)");
-                string path = JobControl.Checkpoint(job, leave);
-                Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {path}");
+                var taken = FermataEngine.CheckpointJob(job.Path, leave);
+                Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {taken.Directory}");
                 return 0;
             }
             if (!int.TryParse(what, out int pid) || pid <= 0) throw new FermataException($"'{what}' is not a process ID or a job directory");
             string image = parse.GetValue(dir) ?? throw new FermataException($"process {pid} is not a job's launcher; give --dir for its image");
-            var result = Checkpointer.Checkpoint(pid, new CheckpointOptions
+            // The CLI parses names into the engine's enums, whose values the public ones share.
+            var request = new CheckpointRequest
             {
                 Directory = image,
                 LeaveRunning = leave,
                 Parent = parse.GetValue(parent),
-                Compression = Arguments.Compression(parse.GetValue(compress)),
-                External = Arguments.External(parse.GetValue(external)),
+                Compression = (ImageCompression)Arguments.Compression(parse.GetValue(compress)),
+                ExternalPeers = (ExternalPeerHandling)Arguments.External(parse.GetValue(external)),
                 WaitTimeout = Arguments.Timeout(parse.GetValue(timeout)),
-                Files = new Resources.Files.FilesPolicy
-                {
-                    Handling = Arguments.FileHandling(parse.GetValue(files)),
-                    Limit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
-                },
-            });
+                Files = (WrittenFileHandling)Arguments.FileHandling(parse.GetValue(files)),
+                FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
+            };
+            CheckpointOutcome result;
+            using (var progress = new ProgressLine()) result = FermataEngine.Checkpoint(pid, request, progress);
             foreach (var warning in result.Warnings) Console.Error.WriteLine($"fermata: warning: {warning}");
             Console.WriteLine(
                 $"checkpointed pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, {result.Mappings} mappings; " +
-                $"pages {Format.Pages(result.Stats)}; image {Format.Bytes(result.BytesStored)}" +
+                $"pages {Format.Pages(result.Pages)}; image {Format.Bytes((ulong)result.ImageBytes)}" +
                 (result.Files.Count > 0 ? $"; files {Format.Files(result.Files)}" : "") +
                 (result.Parent != null ? $", incremental to {result.Parent}" : "") + "; " +
                 $"frozen {Format.Seconds(result.Frozen)}, total {Format.Seconds(result.Total)}; " +

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Fermata.Engine;
 
 namespace Fermata.Cli.Commands;
 
@@ -12,9 +11,9 @@ internal static class GcCommand
         var command = new Command("gc", "Remove the checkpoints nothing refers to: all but the newest (--keep N) and the images they take pages from") { dir, keep };
         command.SetAction(parse =>
         {
-            var result = CheckpointCollector.Collect(parse.GetRequiredValue(dir), parse.GetValue(keep));
+            var result = FermataEngine.Gc(parse.GetRequiredValue(dir), new GcRequest { Keep = parse.GetValue(keep) });
             foreach (var removed in result.Removed) Console.WriteLine($"removed {removed}");
-            Console.WriteLine($"gc: removed {result.Removed.Count} checkpoint{(result.Removed.Count == 1 ? "" : "s")} ({Format.Bytes(result.BytesFreed)})" +
+            Console.WriteLine($"gc: removed {result.Removed.Count} checkpoint{(result.Removed.Count == 1 ? "" : "s")} ({Format.Bytes((ulong)result.BytesFreed)})" +
                 (result.Temporaries > 0 ? $" and {result.Temporaries} leftover{(result.Temporaries == 1 ? "" : "s")} of interrupted checkpoints" : "") +
                 $"; kept {result.Kept}");
             return 0;

@@ -30,34 +30,38 @@ internal static class LaunchCommand
         command.SetAction(parse =>
         {
             var argv = parse.GetRequiredValue(program);
-            string path = ResolveProgram(argv[0]);
-            var settings = new JobSettings
-            {
-                IntervalSeconds = parse.GetValue(interval),
-                Keep = parse.GetValue(keep),
-                Signal = ParseSignal(parse.GetValue(signal)),
-                LeaveRunning = parse.GetValue(leaveRunning),
-                Command = string.Join(' ', argv),
-                Owner = Linux.Interop.Libc.GetEUid(),
-                Compression = Arguments.Compression(parse.GetValue(compress)),
-                External = Arguments.External(parse.GetValue(external)),
-                PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
-                TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
-                HookTimeoutSeconds = Arguments.HookTimeout(parse.GetValue(hookTimeout)),
-                Files = Arguments.FileHandling(parse.GetValue(files)),
-                FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
-            };
-            if (settings.IntervalSeconds < 0) throw new FermataException("--interval must be a positive number of seconds");
-            if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
+            double seconds = parse.GetValue(interval);
+            if (seconds < 0) throw new FermataException("--interval must be a positive number of seconds");
+            if (parse.GetValue(keep) < 0) throw new FermataException("--keep must be a positive number");
             var jobDir = new JobDirectory(parse.GetValue(dir) ?? $"{Path.GetFileName(argv[0])}.fermata");
             if (jobDir.Checkpoints().Count > 0)
                 throw new ConflictException($"{jobDir.Path} already holds checkpoints of a job; continue it with 'fermata restart {jobDir.Path}' or choose another --dir");
-            jobDir.Create(settings);
-            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-            using var supervisor = new JobSupervisor(jobDir, settings, Log);
-            int init = JobLauncher.Launch(path, argv, supervisor.ProgramEnvironment(environment), settings.PrivateNetwork);
-            return supervisor.Run(init);
+            // The CLI parses names into the engine's enums, whose values the public ones share.
+            var request = new LaunchRequest
+            {
+                Directory = jobDir.Path,
+                Program = argv[0],
+                Arguments = argv[1..],
+                Interval = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
+                Keep = parse.GetValue(keep),
+                Compression = (ImageCompression)Arguments.Compression(parse.GetValue(compress)),
+                ExternalPeers = (ExternalPeerHandling)Arguments.External(parse.GetValue(external)),
+                PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
+                WaitTimeout = Arguments.Timeout(parse.GetValue(timeout)),
+                HookTimeout = TimeSpan.FromSeconds(Arguments.HookTimeout(parse.GetValue(hookTimeout))),
+                Files = (WrittenFileHandling)Arguments.FileHandling(parse.GetValue(files)),
+                FilesLimit = Arguments.FilesLimit(parse.GetValue(filesLimit)),
+                Log = Log,
+            };
+            var host = new Api.JobHost
+            {
+                HandleSignals = true,
+                AnnounceStop = true,
+                CheckpointSignal = ParseSignal(parse.GetValue(signal)),
+                LeaveRunningOnSignal = parse.GetValue(leaveRunning),
+            };
+            using var job = FermataEngine.Launch(request, host);
+            return job.Completion.GetAwaiter().GetResult().ExitStatus;
         });
         return command;
     }
@@ -73,21 +77,6 @@ internal static class LaunchCommand
         return signal;
     }
 
-    /// <summary>The program's path as a shell would find it: a name with a slash as it is,
-    /// otherwise the first executable of that name on PATH.</summary>
-    internal static string ResolveProgram(string name)
-    {
-        if (name.Contains('/'))
-        {
-            if (!File.Exists(name)) throw new FermataException($"launch: {name}: no such file");
-            return Path.GetFullPath(name);
-        }
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate) && (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0)
-                return candidate;
-        }
-        throw new FermataException($"launch: {name}: command not found");
-    }
+    /// <summary>The program's path as a shell would find it (the library's own lookup).</summary>
+    internal static string ResolveProgram(string name) => Api.ProgramPath.Resolve(name);
 }

@@ -1,6 +1,5 @@
 using Fermata.Resources;
 using System.CommandLine;
-using Fermata.Engine;
 using Fermata.Engine.Jobs;
 using Fermata.Errors;
 
@@ -25,23 +24,24 @@ internal static class RestartCommand
             if (parse.GetValue(detach)) return Detach(job, checkpoint, handling, allowed);
             if (job.RunningLauncher() is { } running)
                 throw new ConflictException($"the job in {job.Path} is still running (launcher PID {running})");
-            var settings = job.ReadSettings();
-            using var supervisor = new JobSupervisor(job, settings, LaunchCommand.Log);
-            RestoreResult result;
+            var request = new RestartRequest
+            {
+                Directory = job.Path,
+                From = checkpoint,
+                Files = (WrittenFileHandling?)handling,
+                AllowChanged = allowed,
+                Log = LaunchCommand.Log,
+            };
+            RunningJob restarted;
             try
             {
-                result = Restorer.Restore(checkpoint, new RestoreOptions { Files = handling, AllowChanged = allowed, LauncherChannels = supervisor.Programs });
+                restarted = FermataEngine.Restart(request, new Api.JobHost { HandleSignals = true, AnnounceStop = true });
             }
             catch (ImageException e)
             {
-                supervisor.RestoreFailed();
                 throw new ImageException($"checkpoint {checkpoint} cannot be used: {e.Message}{Earlier(job, checkpoint)}");
             }
-            foreach (var w in result.Warnings) LaunchCommand.Log($"warning: {w}");
-            LaunchCommand.Log($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}" +
-                (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
-                $" in {result.Total.TotalSeconds:0.00} s");
-            return supervisor.Run(result.HostPid, restoredFrom: checkpoint);
+            using (restarted) return restarted.Completion.GetAwaiter().GetResult().ExitStatus;
         });
         return command;
     }

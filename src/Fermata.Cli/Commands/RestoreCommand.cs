@@ -1,8 +1,5 @@
 using Fermata.Engine.Restore;
-using Fermata.Resources;
 using System.CommandLine;
-using Fermata.Engine;
-using Fermata.Resources.Restore;
 using Fermata.Linux;
 
 namespace Fermata.Cli.Commands;
@@ -22,17 +19,18 @@ internal static class RestoreCommand
         var command = new Command("restore", "Recreate a process from an image and let it continue") { dir, detach, noRewind, files, allowChanged };
         command.SetAction(parse =>
         {
-            var result = Restorer.Restore(parse.GetRequiredValue(dir), new RestoreOptions
+            var request = new RestoreRequest
             {
                 RewindFiles = !parse.GetValue(noRewind),
-                Files = RestoreFiles(parse.GetValue(files)),
+                Files = (WrittenFileHandling?)RestoreFiles(parse.GetValue(files)),
                 AllowChanged = parse.GetValue(allowChanged) ?? [],
                 Detached = parse.GetValue(detach),
-                ForProcess = true,
-            });
+            };
+            RestoreOutcome result;
+            using (var progress = new ProgressLine()) result = FermataEngine.Restore(parse.GetRequiredValue(dir), request, progress);
             foreach (var w in result.Warnings) Console.Error.WriteLine($"fermata: warning: {w}");
             string summary = $"restored pid {result.Pid}: {result.Threads} thread{(result.Threads == 1 ? "" : "s")}, " +
-                $"{result.PagesRestored} pages ({Format.Bytes(result.PagesRestored * PageSize.Bytes)})" +
+                $"{result.PagesRestored} pages ({Format.Bytes((ulong)result.PagesRestored * PageSize.Bytes)})" +
                 (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
                 $" in {Format.Seconds(result.Total)}";
             if (parse.GetValue(detach))

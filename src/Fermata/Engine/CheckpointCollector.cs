@@ -12,7 +12,7 @@ namespace Fermata.Engine;
 /// (`fermata run` records it) keeps none. Images whose manifest cannot be
 /// read are left alone: only `verify` judges them.
 /// </summary>
-public static class CheckpointCollector
+internal static class CheckpointCollector
 {
     public sealed record Result(List<string> Removed, int Temporaries, ulong BytesFreed, int Kept);
 

@@ -1,6 +1,6 @@
 namespace Fermata.Engine;
 
-public sealed record CheckpointOptions
+internal sealed record CheckpointOptions
 {
     /// <summary>Where the image goes; created atomically.</summary>
     public required string Directory { get; init; }
@@ -48,7 +48,7 @@ public sealed record CheckpointOptions
     public int MaxChainLength { get; init; } = 8;
 }
 
-public sealed record CheckpointResult
+internal sealed record CheckpointResult
 {
     public required int Pid { get; init; }
     public required string Directory { get; init; }

@@ -36,13 +36,17 @@ namespace Fermata.Engine;
 ///     the image into place.
 ///  7. Without --leave-running, kill the process only now, once the image is safely on disk.
 /// Any failure resumes the process as it was and removes the temporary directory; an earlier
-/// image in DIR is untouched.
+/// image in DIR is untouched. Cancellation (checked between phases and between blocks of pages) is
+/// such a failure: it throws <see cref="OperationCanceledException"/>.
 /// </summary>
-public static class Checkpointer
+internal static class Checkpointer
 {
-    public static CheckpointResult Checkpoint(int pid, CheckpointOptions options)
+    public static CheckpointResult Checkpoint(int pid, CheckpointOptions options,
+        IProgress<OperationProgress>? progress = null, CancellationToken cancel = default)
     {
         var total = Stopwatch.StartNew();
+        var reporter = new ProgressReporter(progress, cancel);
+        cancel.ThrowIfCancellationRequested();
         if (!options.WholeJob) TargetValidator.Check(pid);
         else if (!Linux.Proc.ProcFiles.Exists(pid) || Linux.Proc.ProcStat.Read(pid).State == 'Z')
             throw new TargetException("the job has already exited");
@@ -52,7 +56,7 @@ public static class Checkpointer
         {
             using var tracer = new Tracer();
             if (options.WaitTimeout is { } timeout) tracer.Deadline = timeout;
-            return tracer.Run(() => Run(tracer, pid, options, parent, dir, total));
+            return tracer.Run(() => Run(tracer, pid, options, parent, dir, total, reporter));
         }
         catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
         {
@@ -97,7 +101,7 @@ public static class Checkpointer
         }
     }
 
-    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total)
+    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total, ProgressReporter reporter)
     {
         var timer = new PhaseTimer();
         // Everything that does not need the target stopped is prepared first: the parent's page
@@ -111,6 +115,7 @@ public static class Checkpointer
             FilePreflush.Run(options.WholeJob ? ProcFiles.Descendants(pid) : [pid], dir.TempPath);
             timer.Mark("write back files to clone");
         }
+        reporter.Enter(OperationPhase.Freezing);
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
         var frozenTime = Stopwatch.StartNew();
         // The job's clocks stand still from here, as far as the image is concerned.
@@ -122,6 +127,7 @@ public static class Checkpointer
         FileCapturer? files = null;
         try
         {
+            reporter.Enter(OperationPhase.Collecting);
             options.LauncherChannels?.Frozen();
             session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
             {
@@ -160,6 +166,7 @@ public static class Checkpointer
             foreach (var action in session.AfterProcesses) action();
             if (options.WholeJob) ProcessTree.Check(image.Manifest.Processes);
             timer.Mark("collect state");
+            reporter.Enter(OperationPhase.Files);
             files = FileCapturer.Capture(session, options.Files, options.Workers);
             timer.Mark("capture files");
             CrashPoints.Reach("collected");
@@ -178,7 +185,7 @@ public static class Checkpointer
             }
             timer.Mark("find pages");
 
-            image.Pages.WriteAll(options.Workers);
+            image.Pages.WriteAll(options.Workers, reporter.Counting(OperationPhase.Memory));
             image.ResolvePages();
             timer.Mark("copy pages");
             CrashPoints.Reach("copied");
@@ -189,6 +196,7 @@ public static class Checkpointer
                 timer.Mark("resume");
             }
 
+            reporter.Enter(OperationPhase.Committing);
             files.Finish(options.Workers);
             timer.Mark("sync clones");
             FileChecksums.Compute(image.Manifest.Files, options.Workers);
@@ -207,6 +215,8 @@ public static class Checkpointer
             ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
             CheckRestorable(dir, options);
             timer.Mark("check it restores");
+            // The last moment a cancellation is heeded: from here the image is committed.
+            reporter.Cancel.ThrowIfCancellationRequested();
             CrashPoints.Reach("committing");
             dir.Commit();
             timer.Mark("write manifest, commit");

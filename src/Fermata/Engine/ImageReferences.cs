@@ -9,7 +9,7 @@ namespace Fermata.Engine;
 /// use (read from its manifest; the manifest names them directly, so this is never a chain walk).
 /// Removing checkpoints (--keep, gc) keeps every image a kept one needs.
 /// </summary>
-public static class ImageReferences
+internal static class ImageReferences
 {
     /// <summary>Full paths of the images <paramref name="image"/> takes pages from; null when its
     /// manifest cannot be read (then nothing it might need may be removed).</summary>

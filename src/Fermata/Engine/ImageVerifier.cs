@@ -9,10 +9,10 @@ namespace Fermata.Engine;
 /// every reference to a parent image or a file) and reports, per image, that it is sound or
 /// exactly what is wrong. A job's directory is verified checkpoint by checkpoint.
 /// </summary>
-public static class ImageVerifier
+internal static class ImageVerifier
 {
-    /// <summary>Returns 0 when every image verified, 1 otherwise.</summary>
-    public static int Run(string path, TextWriter output)
+    /// <summary>The full path, whether it is a job's directory, and per image its problem (null: sound).</summary>
+    public static (string Path, bool IsJob, List<(string Directory, string? Problem)> Images) Check(string path)
     {
         string full = Path.GetFullPath(path);
         if (JobDirectory.IsJobDirectory(full))
@@ -20,30 +20,22 @@ public static class ImageVerifier
             var job = new JobDirectory(full);
             var numbers = job.Checkpoints();
             if (numbers.Count == 0) throw new ImageException($"{full} holds no checkpoint yet");
-            int bad = 0;
-            foreach (int n in numbers)
-                if (!VerifyOne(job.CheckpointPath(n), output)) bad++;
-            output.WriteLine(bad == 0
-                ? $"{full}: all {numbers.Count} checkpoints verified"
-                : $"{full}: {bad} of {numbers.Count} checkpoints are damaged");
-            return bad == 0 ? 0 : 1;
+            return (full, true, numbers.Select(n => CheckOne(job.CheckpointPath(n))).ToList());
         }
-        return VerifyOne(full, output) ? 0 : 1;
+        return (full, false, [CheckOne(full)]);
     }
 
-    private static bool VerifyOne(string dir, TextWriter output)
+    private static (string, string?) CheckOne(string dir)
     {
         try
         {
             using var image = CheckpointImage.Open(dir);
             image.VerifyReferencedFiles();
-            output.WriteLine($"{dir}: ok");
-            return true;
+            return (dir, null);
         }
         catch (FermataException e)
         {
-            output.WriteLine($"{dir}: {e.Message}");
-            return false;
+            return (dir, e.Message);
         }
     }
 }

@@ -12,7 +12,7 @@ namespace Fermata.Engine;
 /// docs/image-format.md, and each record's JSON (what `inspect --json` shows under "manifest").
 /// Tests check that the committed files equal what this produces, so they cannot drift.
 /// </summary>
-public static class ManifestSchema
+internal static class ManifestSchema
 {
     /// <summary>Every record type the manifest can hold, the manifest first, then in the order
     /// they are first reached.</summary>

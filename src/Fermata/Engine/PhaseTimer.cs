@@ -6,7 +6,7 @@ namespace Fermata.Engine;
 /// Times the phases of an operation. With FERMATA_TIMINGS=1 in the environment each phase is
 /// printed to standard error as it ends, which is how the figures in bench/ were broken down.
 /// </summary>
-public sealed class PhaseTimer
+internal sealed class PhaseTimer
 {
     private static readonly bool Enabled = Environment.GetEnvironmentVariable("FERMATA_TIMINGS") == "1";
     private readonly Stopwatch _clock = Stopwatch.StartNew();

@@ -56,15 +56,20 @@ namespace Fermata.Engine;
 ///     unlinked again; the files the processes write are truncated back to their size at the
 ///     checkpoint (only now, when nothing else can fail); and only then let every thread of every
 ///     process go (a SIGWINCH follows where the terminal's size is not the one they knew).
-/// A failure at any step kills everything created so far; nothing is left behind.
+/// A failure at any step kills everything created so far; nothing is left behind. Cancellation is
+/// checked between phases and between blocks of pages until the files are rewound (the point of no
+/// return); it is such a failure and throws <see cref="OperationCanceledException"/>.
 /// </summary>
-public static class Restorer
+internal static class Restorer
 {
-    public static RestoreResult Restore(string directory, RestoreOptions options)
+    public static RestoreResult Restore(string directory, RestoreOptions options,
+        IProgress<OperationProgress>? progress = null, CancellationToken cancel = default)
     {
         var total = Stopwatch.StartNew();
         var timer = new PhaseTimer();
-        using var image = OpenImage(directory, options);
+        var reporter = new ProgressReporter(progress, cancel);
+        using var image = OpenImage(directory, options, reporter.Counting(OperationPhase.Reading));
+        reporter.Enter(OperationPhase.Preparing);
         timer.Mark("open and verify image");
         bool job = image.Manifest.Info.IsJob;
         if (!job && image.Manifest.Processes.Count != 1)
@@ -77,13 +82,14 @@ public static class Restorer
             RestorePreflight.Check(image, process, options, files, freshNamespace: job);
         files.Check(warnings);
         timer.Mark("preflight checks");
+        cancel.ThrowIfCancellationRequested();
         files.PutBack(options.Workers);
         timer.Mark("put back files");
         OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
         using var tracer = new Tracer();
-        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, files, warnings, timer));
+        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, files, warnings, timer, reporter));
         return new RestoreResult
         {
             Pid = root.Pid,
@@ -99,11 +105,11 @@ public static class Restorer
     }
 
     private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options,
-        FileRestorePlan files, List<string> warnings, PhaseTimer timer)
+        FileRestorePlan files, List<string> warnings, PhaseTimer timer, ProgressReporter reporter)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
-        using var session = new RestoreSession(tracer, image, options, warnings);
+        using var session = new RestoreSession(tracer, image, options, warnings) { PageProgress = reporter.Counting(OperationPhase.Restoring) };
         var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
@@ -145,11 +151,13 @@ public static class Restorer
 
             ulong pages = 0;
             var live = session.Contexts.Where(c => !c.Process.Zombie).ToList();
+            session.PageProgress.Start((long)(PagesToWrite(live) * PageSize.Bytes));
             // Every process is emptied first: a shared object (a socket) may be made in any process
             // of the job, whatever the order of the rest.
             foreach (var ctx in live) AddressSpacePreparer.Prepare(ctx);
             foreach (var ctx in live)
             {
+                reporter.Cancel.ThrowIfCancellationRequested();
                 pages += MemoryRestorer.Restore(ctx);
                 FilesRestorer.Restore(ctx);
                 ProcessRestorer.Restore(ctx);
@@ -160,6 +168,8 @@ public static class Restorer
                 Resources.Ipc.SemaphoreUndo.Restore(ctx);
                 SchedulingRestorer.RestoreProcess(ctx);
             }
+            session.PageProgress.Finish();
+            reporter.Enter(OperationPhase.Releasing);
             // Epoll interest lists refer to descriptions any process of the job may hold.
             foreach (var ctx in live) Resources.Epoll.EpollRestorer.Restore(ctx);
             TerminalRestorer.Finish(session);
@@ -191,6 +201,8 @@ public static class Restorer
             }
             if (session.IsJob) Resources.Ipc.SysVRestorer.Finish(blank, image, warnings);
             CrashPoints.Reach("restore-completed");
+            // The point of no return: from here files are rewound and the processes let go.
+            reporter.Cancel.ThrowIfCancellationRequested();
             var resized = OutsideTerminalRestorer.Apply(session);
             session.RemoveTemporaryPaths();
             files.Rewind(warnings);
@@ -219,9 +231,9 @@ public static class Restorer
 
     /// <summary>The image, verified. An ordinary user who may not even read it (images are their
     /// owner's alone) is told first what stops a single-process restore anyway.</summary>
-    private static CheckpointImage OpenImage(string directory, RestoreOptions options)
+    private static CheckpointImage OpenImage(string directory, RestoreOptions options, Image.ByteProgress progress)
     {
-        try { return CheckpointImage.Open(directory, verifyPages: true, options.Workers); }
+        try { return CheckpointImage.Open(directory, verifyPages: true, options.Workers, progress); }
         catch (PermissionException) when (options.ForProcess && Linux.Interop.Libc.GetEUid() != 0)
         {
             throw new PermissionException(
@@ -276,6 +288,19 @@ public static class Restorer
             long r = ctx.Main.Call(SyscallNumbers.Setpgid, 0, ctx.Process.ProcessGroup == ctx.Process.Pid ? 0 : ctx.Process.ProcessGroup);
             if (r < 0) throw new SystemCallException($"put process {ctx.Process.Pid} in process group {ctx.Process.ProcessGroup}", (int)-r);
         }
+    }
+
+    /// <summary>The pages the restore will write into the processes (an estimate from above: pages
+    /// of memory several processes share are written once), for its progress.</summary>
+    private static ulong PagesToWrite(IEnumerable<RestoreContext> processes)
+    {
+        ulong pages = 0;
+        foreach (var ctx in processes)
+            foreach (var m in ctx.Process.Mappings)
+                if (m.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock))
+                    foreach (var run in m.Pages)
+                        if (!run.Location.IsZero || m.Kind == MappingKind.File) pages += run.Count;
+        return pages;
     }
 
     /// <summary>Refuses an image whose registers use CPU state this machine does not have.</summary>

@@ -4,7 +4,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Image;
 
 /// <summary>How a block's bytes are stored. The numbers are written to images: never reuse one.</summary>
-public enum BlockCodec
+internal enum BlockCodec
 {
     Raw = 0,
     Lz4 = 1,
@@ -18,7 +18,7 @@ public enum BlockCodec
 /// block's index, so a block moved elsewhere does not verify. The identities (XXH3-128 of each
 /// page) let the next checkpoint tell which pages changed without reading this image's pages.
 /// </summary>
-public sealed class BlockRecord : IWireRecord<BlockRecord>
+internal sealed class BlockRecord : IWireRecord<BlockRecord>
 {
     public uint Index { get; set; }
     /// <summary>Bytes of pages (a whole number of pages, at most a block).</summary>

@@ -7,7 +7,7 @@ namespace Fermata.Image;
 /// which is what a checksum on every chunk of a multi-gigabyte image needs. It detects damage
 /// (flipped bits, truncation, misplaced chunks), not tampering.
 /// </summary>
-public static unsafe partial class Checksum
+internal static unsafe partial class Checksum
 {
     [LibraryImport("libxxhash.so.0", EntryPoint = "XXH3_64bits")]
     private static partial ulong Xxh3(void* data, nuint length);

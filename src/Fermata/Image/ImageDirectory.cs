@@ -11,7 +11,7 @@ namespace Fermata.Image;
 /// at any point leaves either the old image or the new one under DIR, never a mixture; leftovers
 /// of an interrupted checkpoint are hidden temporaries that the next checkpoint removes.
 /// </summary>
-public sealed class ImageDirectory
+internal sealed class ImageDirectory
 {
     public string FinalPath { get; }
     public string TempPath { get; }

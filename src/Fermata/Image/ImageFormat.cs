@@ -5,7 +5,7 @@ namespace Fermata.Image;
 /// Names and numbers of the on-disk format. docs/image-format.md describes it; a change that an
 /// older Fermata could misread raises <see cref="Version"/>.
 /// </summary>
-public static class ImageFormat
+internal static class ImageFormat
 {
     /// <summary>The format this build writes. Version 2: blocks of unique pages, compressed, with
     /// page identities; page runs that refer to parent images. Version 3: the same encoding, with

@@ -16,7 +16,7 @@ namespace Fermata.Image;
 ///
 /// A reader checks every header field and the body's checksum before it decodes anything.
 /// </summary>
-public static class ManifestFile
+internal static class ManifestFile
 {
     public static void Write(string path, ReadOnlySpan<byte> body)
     {

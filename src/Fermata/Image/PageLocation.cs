@@ -4,7 +4,7 @@ namespace Fermata.Image;
 /// Where one page's contents lie: page <see cref="Page"/> of a page store (0: the image's own,
 /// 1..n: the parent images its manifest lists), or nowhere, the page being all zeros.
 /// </summary>
-public readonly record struct PageLocation(uint Store, ulong Page)
+internal readonly record struct PageLocation(uint Store, ulong Page)
 {
     public const uint ZeroStore = uint.MaxValue;
 
@@ -24,7 +24,7 @@ public readonly record struct PageLocation(uint Store, ulong Page)
 /// A run of pages of a mapping (or of a file's contents): <see cref="Count"/> pages from page
 /// <see cref="FirstPage"/> of the mapping, whose contents lie from <see cref="Location"/> on.
 /// </summary>
-public readonly record struct PageRun(ulong FirstPage, ulong Count, PageLocation Location)
+internal readonly record struct PageRun(ulong FirstPage, ulong Count, PageLocation Location)
 {
     /// <summary>Runs as packed quadruples (first page, count, store, page) for the wire.</summary>
     public static IReadOnlyList<ulong> Pack(List<PageRun> runs)
@@ -74,7 +74,7 @@ public readonly record struct PageRun(ulong FirstPage, ulong Count, PageLocation
 /// What the previous image held at an address of the process: lets a checkpoint refer to the
 /// parent for a page whose contents did not change instead of storing it again.
 /// </summary>
-public interface IPageBaseline
+internal interface IPageBaseline
 {
     /// <summary>The parent's page at <paramref name="address"/>: where it lies in the parent's own
     /// numbering of stores, and its identity hash.</summary>

@@ -16,7 +16,7 @@ namespace Fermata.Image;
 /// input of decompression, file contents) comes through pread, which returns an error where
 /// touching the mapping would kill the controller with SIGBUS.
 /// </summary>
-public sealed unsafe class PageStoreReader : IDisposable
+internal sealed unsafe class PageStoreReader : IDisposable
 {
     private readonly string _path;
     private readonly BlockRecord?[] _byIndex;
@@ -80,10 +80,15 @@ public sealed unsafe class PageStoreReader : IDisposable
     /// <summary>Bytes a block's stored form may take: the staging buffer callers pass.</summary>
     public static int StagingSize => BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
 
-    /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads.</summary>
-    public void Verify(int workers)
+    /// <summary>Bytes of every block as stored: what <see cref="Verify"/> reads.</summary>
+    public long StoredBytes => _blocks.Sum(b => (long)b.StoredLength);
+
+    /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads, counting
+    /// the bytes read on <paramref name="progress"/>; its cancellation stops between blocks.</summary>
+    public void Verify(int workers, ByteProgress? progress = null)
     {
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
+        progress ??= ByteProgress.None;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
         int bad = -1;
         try
         {
@@ -91,8 +96,10 @@ public sealed unsafe class PageStoreReader : IDisposable
                 () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, (nuint)PageSize.Bytes),
                 (i, state, staging) =>
                 {
+                    progress.ThrowIfCancelled();
                     var b = _blocks[i];
                     ReadStored(b, (byte*)staging);
+                    progress.Add((long)b.StoredLength);
                     if (Checksum.Compute((byte*)staging, (nuint)b.StoredLength, b.Index) != b.Checksum)
                     {
                         Interlocked.CompareExchange(ref bad, i, -1);

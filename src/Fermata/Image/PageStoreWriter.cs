@@ -6,7 +6,7 @@ using Fermata.Linux.Interop;
 namespace Fermata.Image;
 
 /// <summary>A range of the pages declared to a <see cref="PageStoreWriter"/>.</summary>
-public readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
+internal readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
 {
     public SourceRange Slice(ulong offset, ulong count) => new(FirstSourcePage + offset, count);
 }
@@ -25,7 +25,7 @@ public readonly record struct SourceRange(ulong FirstSourcePage, ulong Count)
 /// Afterwards <see cref="Resolve"/> tells, for any declared range, where each page went.
 /// Pages are identified by XXH3-128 (see <see cref="Checksum.Identity"/>).
 /// </summary>
-public sealed unsafe class PageStoreWriter : IDisposable
+internal sealed unsafe class PageStoreWriter : IDisposable
 {
     private enum SourceKind { Remote, File }
 
@@ -85,16 +85,20 @@ public sealed unsafe class PageStoreWriter : IDisposable
     /// tracker knew they had not changed).</summary>
     public void NoteInheritedByTracking(ulong pages) => _inheritedByTracking += (long)pages;
 
-    /// <summary>Reads, sorts and writes every declared page, with <paramref name="workers"/> threads.</summary>
-    public void WriteAll(int workers)
+    /// <summary>Reads, sorts and writes every declared page, with <paramref name="workers"/> threads,
+    /// counting them on <paramref name="progress"/>; its cancellation stops the copy between blocks.</summary>
+    public void WriteAll(int workers, ByteProgress? progress = null)
     {
+        progress ??= ByteProgress.None;
+        progress.ThrowIfCancelled();
+        progress.Start((long)(_sourcePages * PageSize.Bytes));
         int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
         _locations = new PageLocation[_sourcePages];
         _blocks = new BlockRecord?[count];
         var dedup = new DedupTable(_sourcePages);
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
         try
         {
             Parallel.For(0, count, options,
@@ -102,7 +106,10 @@ public sealed unsafe class PageStoreWriter : IDisposable
                 (index, _, buffers) =>
                 {
                     if (index == half) CrashPoints.Reach("copying");
+                    progress.ThrowIfCancelled();
                     _blocks[index] = WriteChunk(index, buffers, dedup);
+                    ulong first = (ulong)index * ImageFormat.PagesPerBlock;
+                    progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
                     return buffers;
                 },
                 buffers => buffers.Dispose());
@@ -112,6 +119,7 @@ public sealed unsafe class PageStoreWriter : IDisposable
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
                 e.InnerExceptions.FirstOrDefault(x => x is TargetException) ?? e.InnerExceptions[0]).Throw();
         }
+        progress.Finish();
     }
 
     private sealed class ChunkBuffers : IDisposable

@@ -6,14 +6,14 @@ using Fermata.Linux.Interop;
 namespace Fermata.Image;
 
 /// <summary>Pages to place at an address of the process being built, from a location.</summary>
-public readonly record struct PagePlacement(PageLocation Location, ulong Address, ulong Pages);
+internal readonly record struct PagePlacement(PageLocation Location, ulong Address, ulong Pages);
 
 /// <summary>
 /// The page stores one image reads from: its own (store 0) and those of the parent images its
 /// page runs refer to (1..n). Restores pages into a process on every core: each block needed is
 /// read once (decompressed if it is compressed) and its pages written with process_vm_writev.
 /// </summary>
-public sealed unsafe class PageStores : IDisposable
+internal sealed unsafe class PageStores : IDisposable
 {
     private readonly PageStoreReader[] _stores;
     private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
@@ -28,16 +28,22 @@ public sealed unsafe class PageStores : IDisposable
     public bool Contains(PageLocation location, ulong pages) =>
         location.IsZero || (location.Store < _stores.Length && _stores[location.Store].Contains(location.Page, pages));
 
-    public void Verify(int workers)
+    /// <summary>Verifies every store's checksums, counting the bytes read on <paramref name="progress"/>.</summary>
+    public void Verify(int workers, ByteProgress? progress = null)
     {
-        foreach (var s in _stores) s.Verify(workers);
+        progress ??= ByteProgress.None;
+        progress.Start(_stores.Sum(s => s.StoredBytes));
+        foreach (var s in _stores) s.Verify(workers, progress);
+        progress.Finish();
     }
 
     private readonly record struct Piece(ulong PageInBlock, ulong Address, ulong Pages);
 
-    /// <summary>Writes the placements into process <paramref name="pid"/>'s memory.</summary>
-    public void CopyToRemote(int pid, IReadOnlyList<PagePlacement> placements, int workers)
+    /// <summary>Writes the placements into process <paramref name="pid"/>'s memory.
+    /// <paramref name="progress"/> counts the bytes written; its cancellation stops the copy between blocks.</summary>
+    public void CopyToRemote(int pid, IReadOnlyList<PagePlacement> placements, int workers, ByteProgress? progress = null)
     {
+        progress ??= ByteProgress.None;
         // Cut every placement at block boundaries and group the pieces by block, so each block is
         // decompressed once. Zero pages go in groups of up to a block.
         var groups = new Dictionary<(uint Store, ulong Block), List<Piece>>();
@@ -76,7 +82,7 @@ public sealed unsafe class PageStores : IDisposable
 
         var work = groups.Select(g => (Store: (int)g.Key.Store, Block: g.Key.Block, Pieces: g.Value))
             .Concat(zeroGroups.Select(z => (Store: -1, Block: 0UL, Pieces: z))).ToList();
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers) };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
         try
         {
             Parallel.ForEach(work, options,
@@ -95,11 +101,15 @@ public sealed unsafe class PageStores : IDisposable
                         local[i] = new IoVec((nint)from, (nuint)(piece.Pages * PageSize.Bytes));
                         remote[i] = new IoVec((nint)piece.Address, (nuint)(piece.Pages * PageSize.Bytes));
                     }
+                    progress.ThrowIfCancelled();
                     try { RemoteMemory.Transfer(pid, local, remote, write: true); }
                     catch (SystemCallException e) when (e.Errno == Errno.EFAULT && store != null && block.Codec == BlockCodec.Raw && !store.Readable(block))
                     {
                         throw store.Unreadable(e.Errno);
                     }
+                    ulong bytes = 0;
+                    foreach (var piece in item.Pieces) bytes += piece.Pages * PageSize.Bytes;
+                    progress.Add((long)bytes);
                     return buffers;
                 },
                 buffers =>

@@ -8,7 +8,7 @@ namespace Fermata.Image;
 /// as a whole); the id must match the one in that image's manifest, so a directory replaced by
 /// another image is noticed.
 /// </summary>
-public sealed class ParentRecord : IWireRecord<ParentRecord>
+internal sealed class ParentRecord : IWireRecord<ParentRecord>
 {
     public uint Store { get; set; }
     public string Path { get; set; } = "";

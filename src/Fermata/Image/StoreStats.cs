@@ -9,7 +9,7 @@ namespace Fermata.Image;
 /// images, either because the write tracker knew they were unchanged or because their contents
 /// matched the parent's.
 /// </summary>
-public sealed class StoreStats : IWireRecord<StoreStats>
+internal sealed class StoreStats : IWireRecord<StoreStats>
 {
     public Compression Compression { get; set; }
     public ulong PagesStored { get; set; }

@@ -5,7 +5,7 @@ namespace Fermata.Linux;
 /// kernel's internal dev_t (major &lt;&lt; 20 | minor), which /proc prints as "sdev" in epoll
 /// and inotify fdinfo.
 /// </summary>
-public static class DeviceNumber
+internal static class DeviceNumber
 {
     /// <summary>st_dev from a major and minor number (glibc's makedev).</summary>
     public static ulong Make(ulong major, ulong minor) =>

@@ -1,7 +1,7 @@
 namespace Fermata.Linux;
 
 /// <summary>errno values used by name in the code, and their names for messages.</summary>
-public static class Errno
+internal static class Errno
 {
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7,
         ENOEXEC = 8, EBADF = 9, ECHILD = 10, EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14,

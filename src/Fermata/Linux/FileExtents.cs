@@ -7,7 +7,7 @@ namespace Fermata.Linux;
 /// .NET runtime reserves 25 GB of, a shmem object) is read and written back by its data only, and
 /// its holes stay holes. Ranges are widened to whole pages.
 /// </summary>
-public static class FileExtents
+internal static class FileExtents
 {
     public static List<(long Start, long End)> Data(SafeFd file, long start, long end, string what)
     {

@@ -1,6 +1,6 @@
 namespace Fermata.Linux;
 
-public static class PageSize
+internal static class PageSize
 {
     public const ulong Bytes = 4096;
     public const int Shift = 12;

@@ -7,7 +7,7 @@ namespace Fermata.Linux;
 /// through which the controller takes its own copies of the process's descriptors
 /// (pidfd_getfd: pipes to read or refill, memfds to fill).
 /// </summary>
-public sealed class PidFd : IDisposable
+internal sealed class PidFd : IDisposable
 {
     private readonly SafeFd _fd;
 

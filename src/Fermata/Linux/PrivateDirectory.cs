@@ -8,7 +8,7 @@ namespace Fermata.Linux;
 /// can make a directory in /tmp first, so each one is checked, not trusted: ours, a real
 /// directory (not a symbolic link), closed to group and others.
 /// </summary>
-public static class PrivateDirectory
+internal static class PrivateDirectory
 {
     /// <summary>/tmp/fermata-EUID/<paramref name="name"/>, made if needed; null (and why) when it
     /// is there but not a directory of ours closed to everyone else.</summary>

@@ -10,7 +10,7 @@ namespace Fermata.Linux;
 /// descriptors asked for (everything else is closed), default signal dispositions and an empty
 /// signal mask, whatever the controller's runtime did to its own.
 /// </summary>
-public static unsafe class ProcessSpawner
+internal static unsafe class ProcessSpawner
 {
     public sealed record Options
     {

@@ -8,7 +8,7 @@ namespace Fermata.Linux;
 /// stop needed, callable from any thread); they refuse read-only mappings for writes, where
 /// /proc/PID/mem is used instead, since it writes through the protection as a debugger does.
 /// </summary>
-public sealed unsafe class RemoteMemory : IDisposable
+internal sealed unsafe class RemoteMemory : IDisposable
 {
     private readonly int _pid;
     private SafeFd? _mem;

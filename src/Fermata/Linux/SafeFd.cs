@@ -8,7 +8,7 @@ namespace Fermata.Linux;
 /// are plain integers in the image records and never wrapped in this type, so the two cannot be
 /// confused.
 /// </summary>
-public sealed class SafeFd : SafeHandle
+internal sealed class SafeFd : SafeHandle
 {
     public SafeFd(int fd) : base(new IntPtr(-1), ownsHandle: true) => SetHandle(new IntPtr(fd));
 

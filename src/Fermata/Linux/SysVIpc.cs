@@ -8,7 +8,7 @@ namespace Fermata.Linux;
 /// their IPC_STAT-like commands fill (x86_64's calls always use the IPC_64 layouts): struct
 /// ipc64_perm (48 bytes), msqid64_ds (120), semid64_ds (104), shmid64_ds (112).
 /// </summary>
-public static class SysVIpc
+internal static class SysVIpc
 {
     public const int IPC_CREAT = 0x200, IPC_EXCL = 0x400, IPC_NOWAIT = 0x800;
     public const int IPC_RMID = 0, IPC_SET = 1;

@@ -1,7 +1,7 @@
 namespace Fermata.Linux;
 
 /// <summary>x86_64 system call numbers, for raw calls from the controller and for injection.</summary>
-public static class SyscallNumbers
+internal static class SyscallNumbers
 {
     public const int Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Poll = 7, LSeek = 8,
         Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, RtSigaction = 13, RtSigprocmask = 14,

@@ -8,7 +8,7 @@ namespace Fermata.Linux;
 /// two speeds, 44 bytes. Kept as the kernel's bytes, so every field comes back, including those
 /// Fermata has no name for.
 /// </summary>
-public sealed class Termios
+internal sealed class Termios
 {
     public const int Size = 44;
     private const int LineOffset = 16, CcOffset = 17, CcCount = 19;
@@ -59,7 +59,7 @@ public sealed class Termios
 }
 
 /// <summary>A terminal's window size (struct winsize: rows, columns and pixels, four shorts).</summary>
-public readonly record struct WindowSize(ushort Rows, ushort Columns, ushort XPixels, ushort YPixels)
+internal readonly record struct WindowSize(ushort Rows, ushort Columns, ushort XPixels, ushort YPixels)
 {
     public const int Size = 8;
 

@@ -3,7 +3,7 @@ using Fermata.Linux.Interop;
 namespace Fermata.Linux;
 
 /// <summary>The file-system identity a file is opened with: user, group and supplementary groups.</summary>
-public sealed record FileUser(uint Uid, uint Gid, uint[] Groups);
+internal sealed record FileUser(uint Uid, uint Gid, uint[] Groups);
 
 /// <summary>
 /// Opens files the way the user they belong to would, never following a symbolic link: a root
@@ -21,7 +21,7 @@ public sealed record FileUser(uint Uid, uint Gid, uint[] Groups);
 /// paths are the kernel's own, free of links); where openat2 is missing (before Linux 5.6),
 /// O_NOFOLLOW refuses a link in the last one.
 /// </summary>
-public static class UserFiles
+internal static class UserFiles
 {
     /// <summary>Opens <paramref name="path"/> as <paramref name="user"/>; returns the descriptor,
     /// or minus the errno (ELOOP: a symbolic link is on the way).</summary>

@@ -2,7 +2,7 @@ namespace Fermata.Linux;
 
 /// <summary>Users as a message names them: "alice, uid 1000", or "uid 1000" where
 /// /etc/passwd has no such user (it may be a container's, or another node's).</summary>
-public static class UserNames
+internal static class UserNames
 {
     public static string Describe(uint uid)
     {

@@ -1,7 +1,7 @@
 namespace Fermata.Linux;
 
 /// <summary>A decoded waitpid status, including the ptrace event stops.</summary>
-public readonly record struct WaitStatus(int Raw)
+internal readonly record struct WaitStatus(int Raw)
 {
     public bool Exited => (Raw & 0x7f) == 0;
     public int ExitCode => (Raw >> 8) & 0xff;

@@ -26,7 +26,7 @@ namespace Fermata.Resources;
 /// checksum, and the consistency of the records with each other and with the page store
 /// (every page run inside its mapping and inside the store, every id resolvable).
 /// </summary>
-public sealed class CheckpointImage : IDisposable
+internal sealed class CheckpointImage : IDisposable
 {
     public string Directory { get; }
     public CheckpointManifest Manifest { get; }
@@ -75,8 +75,9 @@ public sealed class CheckpointImage : IDisposable
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
     /// <paramref name="verifyPages"/> = false skips the page checksums (for a quick inspect, or
-    /// to use the image as the parent of a new checkpoint).</summary>
-    public static CheckpointImage Open(string directory, bool verifyPages = true, int workers = 0)
+    /// to use the image as the parent of a new checkpoint). <paramref name="progress"/> counts the
+    /// bytes whose checksums are verified, and its cancellation stops the verification.</summary>
+    public static CheckpointImage Open(string directory, bool verifyPages = true, int workers = 0, ByteProgress? progress = null)
     {
         string full = Path.GetFullPath(directory).TrimEnd('/');
         var manifest = ReadManifest(full);
@@ -88,7 +89,7 @@ public sealed class CheckpointImage : IDisposable
             foreach (var parent in ParentsInOrder(manifest))
                 readers.Add(OpenParent(full, parent));
             image = new CheckpointImage(full, manifest, new PageStores(readers));
-            if (verifyPages) image.Pages.Verify(workers > 0 ? workers : Environment.ProcessorCount);
+            if (verifyPages) image.Pages.Verify(workers > 0 ? workers : Environment.ProcessorCount, progress);
             image.Validate();
             return image;
         }

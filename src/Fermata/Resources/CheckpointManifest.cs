@@ -16,7 +16,7 @@ using Fermata.Resources.TimerFd;
 namespace Fermata.Resources;
 
 /// <summary>Facts about the checkpoint itself: when, where, on what machine.</summary>
-public sealed class ImageInfo : IWireRecord<ImageInfo>
+internal sealed class ImageInfo : IWireRecord<ImageInfo>
 {
     public long CreatedUnixMilliseconds { get; set; }
     public string ToolVersion { get; set; } = "";
@@ -86,7 +86,7 @@ public sealed class ImageInfo : IWireRecord<ImageInfo>
 /// location (a page store and a page), the block table says where those pages lie in pages.img,
 /// and the parents list names the earlier images whose page stores the runs also use.
 /// </summary>
-public sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
+internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
 {
     public ImageInfo Info { get; set; } = new();
     public List<ProcessRecord> Processes { get; set; } = [];

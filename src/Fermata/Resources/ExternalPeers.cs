@@ -5,7 +5,7 @@ namespace Fermata.Resources;
 /// checkpoints (stdout piped into `tee`, a connection to a database), when it is not the
 /// process's stdin, stdout or stderr (those are connected to the restoring command's own).
 /// </summary>
-public enum ExternalPeers
+internal enum ExternalPeers
 {
     /// <summary>Refuse the checkpoint, naming the peer: restoring one end alone cannot keep the
     /// conversation going.</summary>

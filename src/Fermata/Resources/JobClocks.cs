@@ -15,7 +15,7 @@ namespace Fermata.Resources;
 /// clock, which no namespace offsets. The _COARSE and _RAW variants of CLOCK_MONOTONIC and
 /// CLOCK_BOOTTIME_ALARM follow their clocks.
 /// </summary>
-public readonly record struct JobClocks(long MonotonicNanoseconds, long BoottimeNanoseconds)
+internal readonly record struct JobClocks(long MonotonicNanoseconds, long BoottimeNanoseconds)
 {
     private const long NanosecondsPerSecond = 1_000_000_000;
 

@@ -12,7 +12,7 @@ namespace Fermata.Resources;
 /// resource kind it holds. Objects that processes can share (files, open file descriptions,
 /// pipes) are image-level records that these refer to by id.
 /// </summary>
-public sealed class ProcessRecord : IWireRecord<ProcessRecord>
+internal sealed class ProcessRecord : IWireRecord<ProcessRecord>
 {
     public int Pid { get; set; }
     public int ParentPid { get; set; }

@@ -1,6 +1,6 @@
 namespace Fermata.Resources;
 
-public sealed record RestoreOptions
+internal sealed record RestoreOptions
 {
     /// <summary>Threads verifying checksums and copying pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
@@ -38,7 +38,7 @@ public sealed record RestoreOptions
     public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
 }
 
-public sealed record RestoreResult
+internal sealed record RestoreResult
 {
     /// <summary>The PID of the restored (root) process as it sees itself.</summary>
     public required int Pid { get; init; }

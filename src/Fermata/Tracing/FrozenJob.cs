@@ -17,7 +17,7 @@ namespace Fermata.Tracing;
 /// Thawing detaches every thread of every process; killing sends SIGKILL to all of them first
 /// and collects them after, the job's init last (its exit waits for the rest of its namespace).
 /// </summary>
-public sealed class FrozenJob
+internal sealed class FrozenJob
 {
     private readonly Tracer _tracer;
     private readonly Dictionary<int, FrozenProcess> _processes = [];

@@ -18,7 +18,7 @@ namespace Fermata.Tracing;
 /// Thawing detaches every thread; if the controller dies instead, the kernel detaches them and
 /// they carry on, since no thread is left in a state that a detach would not resume cleanly.
 /// </summary>
-public sealed class FrozenProcess
+internal sealed class FrozenProcess
 {
     public const int SeizeOptions = Libc.PTRACE_O_TRACESYSGOOD | Libc.PTRACE_O_TRACECLONE;
 

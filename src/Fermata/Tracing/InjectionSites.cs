@@ -16,7 +16,7 @@ namespace Fermata.Tracing;
 /// What comes before or after the bytes does not matter: the thread starts exactly at them, and
 /// neither rt_sigreturn nor the "ret" comes back.
 /// </summary>
-public sealed record InjectionSites(ulong? Syscall, ulong? SyscallReturn, ulong? Restorer)
+internal sealed record InjectionSites(ulong? Syscall, ulong? SyscallReturn, ulong? Restorer)
 {
     private const int MaxScan = 16 << 20;
 

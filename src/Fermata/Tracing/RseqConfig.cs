@@ -4,7 +4,7 @@ namespace Fermata.Tracing;
 
 /// <summary>struct ptrace_rseq_configuration: a thread's registered rseq area.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct RseqConfig
+internal struct RseqConfig
 {
     public ulong AbiPointer;
     public uint AbiSize;

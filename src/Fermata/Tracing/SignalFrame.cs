@@ -34,7 +34,7 @@ namespace Fermata.Tracing;
 /// uc_stack is left zero: rt_sigreturn passes it to sigaltstack, where a size of 0 is refused
 /// (ENOMEM, ignored), so the thread's alternate stack stays as it is.
 /// </summary>
-public static class SignalFrame
+internal static class SignalFrame
 {
     /// <summary>sizeof(struct rt_sigframe).</summary>
     public const int FrameSize = 440;

@@ -24,7 +24,7 @@ namespace Fermata.Tracing;
 /// Without one, the thread runs on from the injected registers and the program crashes. Either
 /// way, signals taken off the thread and not yet queued again are lost with the controller.
 /// </summary>
-public sealed class SyscallInjector
+internal sealed class SyscallInjector
 {
     private readonly Tracer _tracer;
     private readonly List<byte[]> _intercepted = [];
@@ -205,7 +205,7 @@ public sealed class SyscallInjector
 }
 
 /// <summary>A range of a traced process's memory that injected calls may overwrite.</summary>
-public readonly record struct ScratchArea(ulong Address, ulong Size)
+internal readonly record struct ScratchArea(ulong Address, ulong Size)
 {
     public ulong At(ulong offset) => offset < Size ? Address + offset : throw new ArgumentOutOfRangeException(nameof(offset));
 }

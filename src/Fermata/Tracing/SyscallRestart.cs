@@ -35,7 +35,7 @@ namespace Fermata.Tracing;
 /// <see cref="Resumed"/> makes one again as if the freeze never happened; whether the freeze, and
 /// not a signal, interrupted it is the dump's to tell (<c>Resources.Threads.InterruptedCalls</c>).
 /// </summary>
-public static class SyscallRestart
+internal static class SyscallRestart
 {
     /// <summary>Registers with the restart applied: the call is made again (rax = its number, rip
     /// back over the 2-byte "syscall"), as the kernel would set them on a plain resume.</summary>

@@ -19,7 +19,7 @@ namespace Fermata.Tracing;
 /// waitpid is always called for a specific thread id, never -1: a wildcard wait would also reap
 /// children that other parts of the process started.
 /// </summary>
-public sealed unsafe class Tracer : IDisposable
+internal sealed unsafe class Tracer : IDisposable
 {
     private readonly Thread _thread;
     private readonly BlockingCollection<Action> _queue = new();

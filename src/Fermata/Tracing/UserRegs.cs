@@ -4,7 +4,7 @@ namespace Fermata.Tracing;
 
 /// <summary>struct user_regs_struct on x86_64 (NT_PRSTATUS, 216 bytes), in the kernel's order.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UserRegs
+internal struct UserRegs
 {
     public ulong R15, R14, R13, R12, Rbp, Rbx, R11, R10, R9, R8, Rax, Rcx, Rdx, Rsi, Rdi, OrigRax,
         Rip, Cs, Eflags, Rsp, Ss, FsBase, GsBase, Ds, Es, Fs, Gs;

@@ -7,7 +7,7 @@ namespace Fermata.Tracing;
 /// kernel puts the XCR0 it runs with into the first software-reserved word of the legacy area,
 /// where debuggers read it too (gdb's I386_LINUX_XSAVE_XCR0_OFFSET).
 /// </summary>
-public static class XStateLayout
+internal static class XStateLayout
 {
     /// <summary>XCR0: the state components the kernel enables for user space.</summary>
     public const int Xcr0Offset = 464;

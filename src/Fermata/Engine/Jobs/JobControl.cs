@@ -19,7 +19,7 @@ namespace Fermata.Engine.Jobs;
 /// /tmp/fermata-EUID/launchers/PID (the job's directory), so a job can be named by its launcher's
 /// PID and `fermata jobs` finds them.
 /// </summary>
-public static class JobControl
+internal static class JobControl
 {
     public const string SocketFile = "control.sock";
     /// <summary>The most bytes of a socket's path (sun_path holds 108, with its terminating NUL).</summary>

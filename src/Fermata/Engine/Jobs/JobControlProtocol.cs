@@ -6,7 +6,7 @@ namespace Fermata.Engine.Jobs;
 
 /// <summary>What another shell may ask a job's launcher.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<JobRequestKind>))]
-public enum JobRequestKind
+internal enum JobRequestKind
 {
     /// <summary>Is this a launcher, and of which job?</summary>
     [JsonStringEnumMemberName("ping")] Ping,
@@ -15,7 +15,7 @@ public enum JobRequestKind
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<JobReplyStatus>))]
-public enum JobReplyStatus
+internal enum JobReplyStatus
 {
     [JsonStringEnumMemberName("ok")] Ok,
     /// <summary>The asker may not: another user's job.</summary>
@@ -23,11 +23,11 @@ public enum JobReplyStatus
     [JsonStringEnumMemberName("error")] Error,
 }
 
-public sealed record JobRequest(JobRequestKind Kind, bool LeaveRunning = false);
+internal sealed record JobRequest(JobRequestKind Kind, bool LeaveRunning = false);
 
 /// <summary>A launcher's answer: for a ping its job's init and directory, for a checkpoint the
 /// image's path, for a refusal or failure the one-line reason.</summary>
-public sealed record JobReply(JobReplyStatus Status, string Message = "", string Path = "", int Init = 0, string Directory = "");
+internal sealed record JobReply(JobReplyStatus Status, string Message = "", string Path = "", int Init = 0, string Directory = "");
 
 [JsonSerializable(typeof(JobRequest))]
 [JsonSerializable(typeof(JobReply))]
@@ -40,7 +40,7 @@ internal sealed partial class JobControlJson : JsonSerializerContext;
 /// <see cref="MaxLength"/> bytes; anything longer, malformed or of an unknown kind is answered
 /// with an error, never guessed at.
 /// </summary>
-public static class JobControlProtocol
+internal static class JobControlProtocol
 {
     public const int MaxLength = 4096;
 

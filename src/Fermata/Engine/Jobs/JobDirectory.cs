@@ -11,7 +11,7 @@ namespace Fermata.Engine.Jobs;
 /// symbolic link to the newest, switched atomically (a new link renamed over the old) once a
 /// checkpoint is complete. While the job runs, DIR/launcher.pid names its launcher.
 /// </summary>
-public sealed class JobDirectory
+internal sealed class JobDirectory
 {
     public const string SettingsFile = "job.conf", LatestLink = "latest", LauncherFile = "launcher.pid",
         GenerationFile = "generation", FinishedFile = "finished";
@@ -147,7 +147,7 @@ public sealed class JobDirectory
 }
 
 /// <summary>What a job was launched with; a restart honours the same.</summary>
-public sealed record JobSettings
+internal sealed record JobSettings
 {
     public double IntervalSeconds { get; init; }
     public int Keep { get; init; }

@@ -25,7 +25,7 @@ namespace Fermata.Engine.Jobs;
 ///  4. init's registers are pointed at the reaper loop (BlankProcess.ReaperEntry), which waits for
 ///     PID 2 and exits with its status. Both are let go.
 /// </summary>
-public static class JobLauncher
+internal static class JobLauncher
 {
     public const int MainPid = 2;
 

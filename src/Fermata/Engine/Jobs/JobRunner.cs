@@ -4,7 +4,7 @@ using Fermata.Errors;
 namespace Fermata.Engine.Jobs;
 
 /// <summary>What `fermata run` was asked to run.</summary>
-public sealed record RunRequest
+internal sealed record RunRequest
 {
     public required string Directory { get; init; }
     /// <summary>The program's resolved path, and its argv (argv[0] as the user wrote it).</summary>
@@ -19,7 +19,7 @@ public sealed record RunRequest
 }
 
 /// <summary>How a generation of the job ended.</summary>
-public sealed record RunOutcome
+internal sealed record RunOutcome
 {
     /// <summary>The program's exit status, or <see cref="JobSupervisor.ExitCheckpointed"/>.</summary>
     public int ExitStatus { get; init; }
@@ -38,7 +38,7 @@ public sealed record RunOutcome
 /// program ends or a checkpoint stops it. A program that ends with status 0 marks the job
 /// finished, so that running it again (a resubmitted batch script) does not repeat its end.
 /// </summary>
-public static class JobRunner
+internal static class JobRunner
 {
     public static RunOutcome Run(RunRequest request)
     {

@@ -26,7 +26,7 @@ namespace Fermata.Engine.Jobs;
 /// ask for checkpoints, and hear of them before and after. Their connections are part of each
 /// checkpoint, and a restart takes them over.
 /// </summary>
-public sealed class JobSupervisor : IDisposable, IProgramHost
+internal sealed class JobSupervisor : IDisposable, IProgramHost
 {
     /// <summary>Exit status of a launcher whose job was checkpointed and stopped (EX_TEMPFAIL:
     /// try again, that is restart).</summary>
@@ -82,7 +82,9 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
 
     /// <param name="announceStop">Say how to continue a job a checkpoint stopped (`fermata run`
     /// continues it by itself and says so instead).</param>
-    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log, bool announceStop = true)
+    /// <param name="handleSignals">Catch the signals a launcher passes on or checkpoints on. A
+    /// library's job (FermataEngine.Launch) leaves them to its host: handlers are process-wide.</param>
+    public JobSupervisor(JobDirectory dir, JobSettings settings, Action<string> log, bool announceStop = true, bool handleSignals = true)
     {
         _announceStop = announceStop;
         _dir = dir;
@@ -92,6 +94,7 @@ public sealed class JobSupervisor : IDisposable, IProgramHost
         _listener = Listen();
         try { _programs = new ProgramChannels(ProgramSocket.PathFor(dir, settings), this, log); }
         catch (FermataException e) { log(e.Message); }
+        if (handleSignals)
         foreach (int sig in new[] { Signals.SIGINT, Signals.SIGTERM, Signals.SIGHUP, Signals.SIGQUIT, Signals.SIGUSR1, Signals.SIGUSR2 })
         {
             int s = sig;

@@ -7,7 +7,7 @@ namespace Fermata.Engine.Jobs;
 /// The Slurm batch job `fermata run` runs in (from SLURM_JOB_ID), and how a job stopped by its
 /// checkpoint gets to continue: Slurm requeues it, or we ask it to with `scontrol requeue`.
 /// </summary>
-public sealed class SlurmJob
+internal sealed class SlurmJob
 {
     public string Id { get; }
     /// <summary>Requeues so far (SLURM_RESTART_COUNT; unset on the first run).</summary>

@@ -17,7 +17,7 @@ namespace Fermata.Engine.Restore;
 /// job; continued (fg or bg), it gives the terminal back where it took it and continues the
 /// process.
 /// </summary>
-public static class ForegroundWait
+internal static class ForegroundWait
 {
     public static int Wait(int pid, IReadOnlyList<int> forwarded)
     {

@@ -17,7 +17,7 @@ namespace Fermata.Image;
 ///
 /// Thread-safe: the probe buffer and zstd's contexts belong to the calling thread.
 /// </summary>
-public static unsafe class BlockCompressor
+internal static unsafe class BlockCompressor
 {
     private const int SamplePages = 16;
     private const int SamplePageSize = 4096;

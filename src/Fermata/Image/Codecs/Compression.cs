@@ -2,7 +2,7 @@ namespace Fermata.Image;
 
 /// <summary>What the user asks for (<c>--compress none|lz4|zstd</c>). A block may still be stored
 /// raw whatever is asked: see <see cref="BlockCompressor.Compress"/>.</summary>
-public enum Compression
+internal enum Compression
 {
     None = 0,
     Lz4 = 1,
@@ -10,7 +10,7 @@ public enum Compression
 }
 
 /// <summary>The names of <see cref="Compression"/> on the command line and in messages.</summary>
-public static class CompressionNames
+internal static class CompressionNames
 {
     public static bool TryParse(string text, out Compression c)
     {

@@ -5,21 +5,21 @@ namespace Fermata.Image.Wire;
 
 /// <summary>How a number is shown in JSON (inspect --json, the Python decoder): addresses and
 /// masks read best in hexadecimal, permission bits and open flags in octal.</summary>
-public enum Show
+internal enum Show
 {
     Decimal,
     Hex,
     Octal,
 }
 
-public delegate TValue ReadValue<TValue>(ref WireReader reader);
+internal delegate TValue ReadValue<TValue>(ref WireReader reader);
 
 /// <summary>
 /// One way of putting a single value on the wire: its wire type, how it is written and read,
 /// how it is shown in JSON, and how the schema (docs/manifest-schema.json) names it so that
 /// other decoders do the same. A record's fields are built from these (<see cref="RecordSchema{T}"/>).
 /// </summary>
-public sealed class Codec<TValue>
+internal sealed class Codec<TValue>
 {
     /// <summary>The encoding as the schema names it: "uint", "sint" (zigzag), "bool", "enum",
     /// "plus_one" (a non-negative number stored one higher, so that 0 is not omitted),
@@ -49,7 +49,7 @@ public sealed class Codec<TValue>
 
 /// <summary>The codecs records are made of. Zero values are omitted on the wire (readers take
 /// an absent field as zero), as protobuf's proto3 does.</summary>
-public static class Codecs
+internal static class Codecs
 {
     public static Codec<ulong> UInt64(Show show = Show.Decimal) =>
         new("uint", WireType.Varint, show, (w, f, v) => w.UInt64(f, v), (ref WireReader r) => r.UInt64(), (j, v) => Number(j, v, show))

@@ -7,7 +7,7 @@ namespace Fermata.Image.Wire;
 /// and the wire, JSON and the schema. Each kind below is a shape a field can have: one value,
 /// a nested record, a list of either, a packed list of numbers.
 /// </summary>
-public abstract class Field<T>
+internal abstract class Field<T>
 {
     public int Number { get; }
     public string Name { get; }

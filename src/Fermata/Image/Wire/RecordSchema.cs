@@ -4,13 +4,13 @@ namespace Fermata.Image.Wire;
 
 /// <summary>A record whose one definition (<see cref="Schema"/>) gives its encoding, its
 /// decoding with every check, its JSON and its entry in the format's schema.</summary>
-public interface IWireRecord<TSelf> where TSelf : IWireRecord<TSelf>, new()
+internal interface IWireRecord<TSelf> where TSelf : IWireRecord<TSelf>, new()
 {
     static abstract RecordSchema<TSelf> Schema { get; }
 }
 
 /// <summary>What the schema export needs of a record's definition, whatever its type.</summary>
-public interface IRecordSchema
+internal interface IRecordSchema
 {
     string TypeName { get; }
     string Summary { get; }
@@ -30,7 +30,7 @@ public interface IRecordSchema
 /// tables and the Python decoder (tools/fermata-manifest) work. Field numbers are never reused:
 /// a field that is no longer written is listed with <see cref="Retire"/>.
 /// </summary>
-public sealed class RecordSchema<T> : IRecordSchema where T : new()
+internal sealed class RecordSchema<T> : IRecordSchema where T : new()
 {
     private readonly List<Field<T>> _fields = [];
     private readonly List<(int, string)> _retired = [];

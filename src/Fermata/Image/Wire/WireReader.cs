@@ -9,7 +9,7 @@ namespace Fermata.Image.Wire;
 /// any inconsistency becomes an <see cref="ImageException"/> naming the record and offset; nothing
 /// here can read out of bounds, loop forever or allocate more than the input's size.
 /// </summary>
-public ref struct WireReader
+internal ref struct WireReader
 {
     private readonly ReadOnlySpan<byte> _data;
     private readonly string _what;

@@ -5,7 +5,7 @@ namespace Fermata.Image.Wire;
 /// and wire type, as a varint) followed by its value, so a reader skips fields it does not know and
 /// a record may only ever gain fields. Field numbers are never reused.
 /// </summary>
-public enum WireType
+internal enum WireType
 {
     Varint = 0,
     Fixed64 = 1,

@@ -5,7 +5,7 @@ using System.Text;
 namespace Fermata.Image.Wire;
 
 /// <summary>Encodes records as tagged fields (see <see cref="WireType"/>). Zero values are omitted.</summary>
-public sealed class WireWriter
+internal sealed class WireWriter
 {
     private readonly ArrayBufferWriter<byte> _buffer;
 

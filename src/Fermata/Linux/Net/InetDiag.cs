@@ -6,7 +6,7 @@ using Fermata.Linux.Interop;
 namespace Fermata.Linux.Net;
 
 /// <summary>One TCP socket as inet_diag reports it (linux/inet_diag.h).</summary>
-public sealed record TcpSocketInfo(
+internal sealed record TcpSocketInfo(
     int Family,
     int State,
     IPEndPoint Local,
@@ -26,7 +26,7 @@ public sealed record TcpSocketInfo(
 /// no option of the socket itself shows (a listener's backlog and the connections queued on it,
 /// which no descriptor reaches, and the shutdown state).
 /// </summary>
-public static unsafe class InetDiag
+internal static unsafe class InetDiag
 {
     private const ushort SOCK_DIAG_BY_FAMILY = 20, NLMSG_ERROR = 2, NLMSG_DONE = 3;
     private const ushort NLM_F_REQUEST = 1, NLM_F_DUMP = 0x300;

@@ -7,7 +7,7 @@ namespace Fermata.Linux.Net;
 
 /// <summary>Reads the sockaddr bytes the kernel returns (getsockname, getpeername, recvfrom):
 /// for messages, and to match the two ends of a connection.</summary>
-public static class SocketAddress
+internal static class SocketAddress
 {
     public static int Family(ReadOnlySpan<byte> a) => a.Length >= 2 ? BinaryPrimitives.ReadUInt16LittleEndian(a) : 0;
 

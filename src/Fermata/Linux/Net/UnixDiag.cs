@@ -7,7 +7,7 @@ namespace Fermata.Linux.Net;
 /// <summary>What the kernel's unix_diag tells about one Unix socket (see unix_diag(7) and
 /// linux/unix_diag.h): the facts no socket option gives, its peer and the connections waiting
 /// on a listener.</summary>
-public sealed record UnixSocketInfo(
+internal sealed record UnixSocketInfo(
     ulong Inode,
     int Type,
     int State,
@@ -30,7 +30,7 @@ public sealed record UnixSocketInfo(
 /// A NETLINK_SOCK_DIAG socket asking about Unix sockets one inode at a time. The kernel answers
 /// for sockets of the network namespace the netlink socket was made in.
 /// </summary>
-public sealed unsafe class UnixDiag : IDisposable
+internal sealed unsafe class UnixDiag : IDisposable
 {
     private const ushort SOCK_DIAG_BY_FAMILY = 20, NLMSG_ERROR = 2, NLMSG_DONE = 3;
     private const ushort NLM_F_REQUEST = 1;

@@ -2,7 +2,7 @@ namespace Fermata.Linux.Proc;
 
 /// <summary>An eventfd's fdinfo: "eventfd-count: %16llx" and, since Linux 6.6,
 /// "eventfd-semaphore: %d" (EFD_SEMAPHORE).</summary>
-public sealed record EventFdInfo(ulong Count, bool Semaphore)
+internal sealed record EventFdInfo(ulong Count, bool Semaphore)
 {
     private const string Kind = "eventfd";
 

@@ -1,7 +1,7 @@
 namespace Fermata.Linux.Proc;
 
 /// <summary>/proc/PID/fdinfo/FD: position, open flags (octal, including O_CLOEXEC) and the rest.</summary>
-public sealed class FdInfo
+internal sealed class FdInfo
 {
     public long Position { get; private init; }
     public int Flags { get; private init; }

@@ -7,10 +7,10 @@ namespace Fermata.Linux.Proc;
 /// otherwise). The mask holds the events with IN_ONESHOT and IN_EXCL_UNLINK; <see cref="Device"/>
 /// is the kernel's dev_t (see <see cref="DeviceNumber.FromKernel"/>).
 /// </summary>
-public sealed record InotifyWatchInfo(int Wd, ulong Inode, ulong Device, uint Mask, uint IgnoredMask, int HandleType, byte[] Handle);
+internal sealed record InotifyWatchInfo(int Wd, ulong Inode, ulong Device, uint Mask, uint IgnoredMask, int HandleType, byte[] Handle);
 
 /// <summary>An inotify instance's fdinfo: its watches.</summary>
-public static class InotifyInfo
+internal static class InotifyInfo
 {
     public static List<InotifyWatchInfo> Parse(FdInfo info) =>
         FdInfoFields.Lines(info.Text, "inotify ").Select(f => new InotifyWatchInfo(

@@ -4,7 +4,7 @@ namespace Fermata.Linux.Proc;
 
 /// <summary>The VmFlags of a mapping that matter to checkpoint and restore (see proc(5), smaps).</summary>
 [Flags]
-public enum VmFlags : uint
+internal enum VmFlags : uint
 {
     None = 0,
     GrowsDown = 1 << 0,     // gd
@@ -38,7 +38,7 @@ public enum VmFlags : uint
 }
 
 /// <summary>One line of /proc/PID/maps, with the VmFlags of the matching smaps entry.</summary>
-public sealed record MapsEntry
+internal sealed record MapsEntry
 {
     public ulong Start { get; init; }
     public ulong End { get; init; }

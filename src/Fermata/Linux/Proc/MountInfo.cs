@@ -6,9 +6,9 @@ namespace Fermata.Linux.Proc;
 /// <summary>One line of /proc/PID/mountinfo: "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3
 /// /dev/root rw": the mount's id, its parent's, the file system's device (major:minor), the
 /// directory of the file system mounted (its root), and where it is mounted.</summary>
-public sealed record MountEntry(int Id, int ParentId, uint Major, uint Minor, string Root, string MountPoint, string FsType);
+internal sealed record MountEntry(int Id, int ParentId, uint Major, uint Minor, string Root, string MountPoint, string FsType);
 
-public static class MountInfo
+internal static class MountInfo
 {
     /// <summary>The mounts of /proc/self/mountinfo (the controller's own view).</summary>
     public static List<MountEntry> ReadOwn() => Parse(File.ReadAllText("/proc/self/mountinfo"));

@@ -6,7 +6,7 @@ namespace Fermata.Linux.Proc;
 
 /// <summary>Page categories reported by the PAGEMAP_SCAN ioctl (linux/fs.h).</summary>
 [Flags]
-public enum PageCategory : ulong
+internal enum PageCategory : ulong
 {
     None = 0,
     WpAllowed = 1 << 0,
@@ -22,7 +22,7 @@ public enum PageCategory : ulong
 }
 
 /// <summary>A run of pages with the same categories.</summary>
-public readonly record struct PageRegion(ulong Start, ulong End, PageCategory Categories)
+internal readonly record struct PageRegion(ulong Start, ulong End, PageCategory Categories)
 {
     public ulong Pages => (End - Start) / PageSize.Bytes;
 }
@@ -37,7 +37,7 @@ public readonly record struct PageRegion(ulong Start, ulong End, PageCategory Ca
 /// userfaultfd (<see cref="WriteProtect"/>), after which <see cref="PageCategory.Written"/> tells
 /// which of their pages were written since.
 /// </summary>
-public sealed unsafe class PagemapScanner : IDisposable
+internal sealed unsafe class PagemapScanner : IDisposable
 {
     private const ulong PAGEMAP_SCAN = 0xC0606610; // _IOWR('f', 16, struct pm_scan_arg)
     private const ulong PM_SCAN_WP_MATCHING = 1 << 0, PM_SCAN_CHECK_WPASYNC = 1 << 1;

@@ -5,7 +5,7 @@ using Fermata.Linux.Interop;
 namespace Fermata.Linux.Proc;
 
 /// <summary>Reads /proc files and links, turning "the process is gone" into one clear error.</summary>
-public static unsafe class ProcFiles
+internal static unsafe class ProcFiles
 {
     public static string Path(int pid, string entry) => $"/proc/{pid}/{entry}";
 

@@ -4,7 +4,7 @@ namespace Fermata.Linux.Proc;
 /// /proc/PID/stat. The command name in field 2 may hold spaces and parentheses, so the fields are
 /// counted from the last ')'. Field numbers below follow proc(5), starting at 1.
 /// </summary>
-public sealed class ProcStat
+internal sealed class ProcStat
 {
     private readonly string[] _rest; // fields 3.. (state onwards)
 

@@ -1,7 +1,7 @@
 namespace Fermata.Linux.Proc;
 
 /// <summary>/proc/PID/status (or /proc/PID/task/TID/status) as typed fields.</summary>
-public sealed class ProcStatus
+internal sealed class ProcStatus
 {
     private readonly Dictionary<string, string> _fields = new(StringComparer.Ordinal);
 

@@ -5,7 +5,7 @@ namespace Fermata.Linux.Proc;
 /// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory), and
 /// its protection key.
 /// </summary>
-public static class SmapsReader
+internal static class SmapsReader
 {
     public static List<MapsEntry> Read(int pid) => Parse(ProcFiles.ReadText(pid, "smaps"));
 

@@ -8,7 +8,7 @@ namespace Fermata.Linux.Proc;
 /// left, seconds and nanoseconds; 0 when disarmed, or when it expired and has not been re-armed
 /// by a read) and "it_interval: (%llu, %llu)".
 /// </summary>
-public sealed record TimerFdInfo(int Clock, ulong Ticks, int SettimeFlags, ulong ValueNanoseconds, ulong IntervalNanoseconds)
+internal sealed record TimerFdInfo(int Clock, ulong Ticks, int SettimeFlags, ulong ValueNanoseconds, ulong IntervalNanoseconds)
 {
     private const string Kind = "timerfd";
 

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Epoll;
 
 /// <summary>One entry of an epoll instance's interest list.</summary>
-public sealed class EpollTargetRecord : IWireRecord<EpollTargetRecord>
+internal sealed class EpollTargetRecord : IWireRecord<EpollTargetRecord>
 {
     /// <summary>The descriptor number it was added under: the kernel keys an entry by file and
     /// number, and the program's EPOLL_CTL_MOD and EPOLL_CTL_DEL name it by that number.</summary>
@@ -26,7 +26,7 @@ public sealed class EpollTargetRecord : IWireRecord<EpollTargetRecord>
 }
 
 /// <summary>An epoll instance and its interest list.</summary>
-public sealed class EpollRecord : IWireRecord<EpollRecord>
+internal sealed class EpollRecord : IWireRecord<EpollRecord>
 {
     public uint Id { get; set; }
     public List<EpollTargetRecord> Targets { get; set; } = [];

@@ -4,7 +4,7 @@ namespace Fermata.Resources.EventFd;
 
 /// <summary>An eventfd: its counter and whether it counts as a semaphore. Non-blocking mode is
 /// the description's O_NONBLOCK.</summary>
-public sealed class EventFdRecord : IWireRecord<EventFdRecord>
+internal sealed class EventFdRecord : IWireRecord<EventFdRecord>
 {
     /// <summary>The largest value an eventfd's counter can hold.</summary>
     public const ulong MaxCount = ulong.MaxValue - 1;

@@ -1,7 +1,7 @@
 namespace Fermata.Resources.Files;
 
 /// <summary>How many of an image's files were captured, and how: what `checkpoint` reports.</summary>
-public sealed record CapturedFiles(int Cloned, ulong ClonedBytes, int Copied, ulong CopiedBytes, int ByIdentity, int Appended)
+internal sealed record CapturedFiles(int Cloned, ulong ClonedBytes, int Copied, ulong CopiedBytes, int ByIdentity, int Appended)
 {
     public int Count => Cloned + Copied + ByIdentity + Appended;
 

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Files;
 
 /// <summary>What an open file description refers to.</summary>
-public enum DescriptionKind
+internal enum DescriptionKind
 {
     File = 0,
     PipeRead = 1,
@@ -36,7 +36,7 @@ public enum DescriptionKind
 }
 
 /// <summary>Who gets the signals of signal-driven I/O (O_ASYNC) and of lease breaks: F_GETOWN_EX's kind.</summary>
-public enum OwnerKind
+internal enum OwnerKind
 {
     None = 0,
     Thread = 1,
@@ -45,7 +45,7 @@ public enum OwnerKind
 }
 
 /// <summary>A file lease (F_SETLEASE) held through the description.</summary>
-public enum LeaseKind
+internal enum LeaseKind
 {
     None = 0,
     Read = 1,
@@ -57,7 +57,7 @@ public enum LeaseKind
 /// Several descriptors (after dup, or fd 1 and 2 from "&gt;log 2&gt;&amp;1") share one; they
 /// must share it again after restore, or their writes would overwrite each other.
 /// </summary>
-public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
+internal sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
 {
     public uint Id { get; set; }
     public DescriptionKind Kind { get; set; }
@@ -91,7 +91,7 @@ public sealed class DescriptionRecord : IWireRecord<DescriptionRecord>
 }
 
 /// <summary>A descriptor number of a process and the description it points to.</summary>
-public sealed class DescriptorRecord : IWireRecord<DescriptorRecord>
+internal sealed class DescriptorRecord : IWireRecord<DescriptorRecord>
 {
     public int Fd { get; set; }
     public bool CloseOnExec { get; set; }

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Files;
 
 /// <summary>Who owns a file lock, which decides how it is taken again.</summary>
-public enum FileLockKind
+internal enum FileLockKind
 {
     /// <summary>A POSIX record lock (fcntl F_SETLK): the process's, on a range of the file; any
     /// close of a descriptor of the file by the process releases it.</summary>
@@ -19,7 +19,7 @@ public enum FileLockKind
 /// (with a descriptor of the file to take them through), OFD locks and flocks with the open file
 /// description. Leases are the description's <see cref="DescriptionRecord.Lease"/>.
 /// </summary>
-public sealed class FileLockRecord : IWireRecord<FileLockRecord>
+internal sealed class FileLockRecord : IWireRecord<FileLockRecord>
 {
     public FileLockKind Kind { get; set; }
     /// <summary>A write (exclusive) lock; otherwise a read (shared) one.</summary>

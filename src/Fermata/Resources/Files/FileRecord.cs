@@ -4,7 +4,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Files;
 
 /// <summary>What kind of object a file record names.</summary>
-public enum FileKind
+internal enum FileKind
 {
     Regular = 0,
     Directory = 1,
@@ -21,7 +21,7 @@ public enum FileKind
 /// or maps shared and writable), so that a restore gives the program the file as it was at the
 /// checkpoint and not as a later run left it.
 /// </summary>
-public enum FileCapture
+internal enum FileCapture
 {
     /// <summary>Not captured: a file only read (an input, which a restore checks is unchanged),
     /// or one the checkpoint was told to trust (--files trust; a restore truncates it back to its
@@ -46,7 +46,7 @@ public enum FileCapture
 /// refuse a file that changed. Files deleted while open, and memfds, carry their contents in the
 /// page store.
 /// </summary>
-public sealed class FileRecord : IWireRecord<FileRecord>
+internal sealed class FileRecord : IWireRecord<FileRecord>
 {
     public uint Id { get; set; }
     public string Path { get; set; } = "";

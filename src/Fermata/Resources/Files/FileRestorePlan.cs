@@ -21,7 +21,7 @@ namespace Fermata.Resources.Files;
 /// (<see cref="UserFiles"/>). Files created after
 /// the checkpoint are none of the restore's business: they are left alone.
 /// </summary>
-public sealed class FileRestorePlan
+internal sealed class FileRestorePlan
 {
     private enum Step { PutBack, Rewind, CheckThenRewind, CheckInput }
 

@@ -9,14 +9,14 @@ namespace Fermata.Resources.Files;
 /// mapped shared and writable: output that only grows.</param>
 /// <param name="Opened">Some process has a descriptor of it.</param>
 /// <param name="Mapped">Some process maps it (or runs it).</param>
-public sealed record FileUse(bool Written, bool AppendOnly, bool Opened, bool Mapped);
+internal sealed record FileUse(bool Written, bool AppendOnly, bool Opened, bool Mapped);
 
 /// <summary>
 /// Which files the processes of an image write and which they only read, derived from their
 /// descriptors' open flags and their mappings: the checkpoint decides from it what to capture,
 /// and the restore what to put back, truncate or check, from the very same records.
 /// </summary>
-public static class FileUses
+internal static class FileUses
 {
     public static Dictionary<uint, FileUse> Of(CheckpointManifest manifest)
     {

@@ -1,7 +1,7 @@
 namespace Fermata.Resources.Files;
 
 /// <summary>What checkpoints and restores do with the regular files a job writes and reads.</summary>
-public enum FileHandling
+internal enum FileHandling
 {
     /// <summary>Files the job writes are captured at each checkpoint and put back by a restore;
     /// files it only reads are checked unchanged at restore.</summary>
@@ -12,7 +12,7 @@ public enum FileHandling
 }
 
 /// <summary>How a checkpoint captures files (--files, --files-limit).</summary>
-public sealed record FilesPolicy
+internal sealed record FilesPolicy
 {
     /// <summary>4 GiB: a file larger than this that cannot be cloned is kept by identity only.
     /// Large enough for the restart and state files jobs rewrite, small enough that a checkpoint

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Inotify;
 
 /// <summary>One watch of an inotify instance.</summary>
-public sealed class InotifyWatchRecord : IWireRecord<InotifyWatchRecord>
+internal sealed class InotifyWatchRecord : IWireRecord<InotifyWatchRecord>
 {
     /// <summary>The watch descriptor the program knows it by.</summary>
     public int Wd { get; set; }
@@ -25,7 +25,7 @@ public sealed class InotifyWatchRecord : IWireRecord<InotifyWatchRecord>
 
 /// <summary>An inotify instance and its watches. Events queued and not yet read are not saved:
 /// a checkpoint refuses an instance that has any.</summary>
-public sealed class InotifyRecord : IWireRecord<InotifyRecord>
+internal sealed class InotifyRecord : IWireRecord<InotifyRecord>
 {
     public uint Id { get; set; }
     public List<InotifyWatchRecord> Watches { get; set; } = [];

@@ -8,7 +8,7 @@ namespace Fermata.Resources.Ipc;
 /// permission bits, as the job's own user namespace numbers users. The identifier comes back
 /// exactly (the namespace's *_next_id sysctl names the one the next object gets).
 /// </summary>
-public sealed class IpcPermRecord : IWireRecord<IpcPermRecord>
+internal sealed class IpcPermRecord : IWireRecord<IpcPermRecord>
 {
     /// <summary>The identifier msgget, semget or shmget returned (0 is one).</summary>
     public int Id { get; set; }

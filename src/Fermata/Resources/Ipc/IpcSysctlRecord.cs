@@ -7,7 +7,7 @@ namespace Fermata.Resources.Ipc;
 /// /proc/sys/fs/mqueue/msg_max...), as the file read: a program that is root in its job may
 /// change them, and its objects may need them (a queue's byte limit above the default msgmnb).
 /// </summary>
-public sealed class IpcSysctlRecord : IWireRecord<IpcSysctlRecord>
+internal sealed class IpcSysctlRecord : IWireRecord<IpcSysctlRecord>
 {
     /// <summary>Its path under /proc/sys ("kernel/msgmnb").</summary>
     public string Name { get; set; } = "";

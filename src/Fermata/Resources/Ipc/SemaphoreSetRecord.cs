@@ -5,7 +5,7 @@ namespace Fermata.Resources.Ipc;
 /// <summary>A System V semaphore set (semget): its identity and every semaphore's value. What
 /// each process would give back at its exit (SEM_UNDO) is the process's:
 /// <see cref="SemaphoreAdjustmentRecord"/>.</summary>
-public sealed class SemaphoreSetRecord : IWireRecord<SemaphoreSetRecord>
+internal sealed class SemaphoreSetRecord : IWireRecord<SemaphoreSetRecord>
 {
     public IpcPermRecord Perm { get; set; } = new();
     public uint[] Values { get; set; } = [];
@@ -21,7 +21,7 @@ public sealed class SemaphoreSetRecord : IWireRecord<SemaphoreSetRecord>
 /// What one process's exit would add to one semaphore (its SEM_UNDO adjustment, semadj): the
 /// negated sum of the operations it made with SEM_UNDO. All threads of a process share them.
 /// </summary>
-public sealed class SemaphoreAdjustmentRecord : IWireRecord<SemaphoreAdjustmentRecord>
+internal sealed class SemaphoreAdjustmentRecord : IWireRecord<SemaphoreAdjustmentRecord>
 {
     public int SetId { get; set; }
     public int Semaphore { get; set; }

@@ -7,7 +7,7 @@ namespace Fermata.Resources.Ipc;
 /// A System V shared memory segment (shmget): its identity, size and contents. Processes attach
 /// it with mappings of kind <see cref="Memory.MappingKind.SysVShm"/> naming its identifier.
 /// </summary>
-public sealed class ShmSegmentRecord : IWireRecord<ShmSegmentRecord>
+internal sealed class ShmSegmentRecord : IWireRecord<ShmSegmentRecord>
 {
     public IpcPermRecord Perm { get; set; } = new();
     /// <summary>The size shmget was given (not rounded to pages).</summary>

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Ipc;
 
 /// <summary>A System V message queue (msgget): its identity, byte limit and messages in order.</summary>
-public sealed class SysVQueueRecord : IWireRecord<SysVQueueRecord>
+internal sealed class SysVQueueRecord : IWireRecord<SysVQueueRecord>
 {
     public IpcPermRecord Perm { get; set; } = new();
     /// <summary>msg_qbytes: how many bytes of messages it holds at most.</summary>
@@ -19,7 +19,7 @@ public sealed class SysVQueueRecord : IWireRecord<SysVQueueRecord>
 }
 
 /// <summary>One message of a System V queue: its type and text.</summary>
-public sealed class SysVMessageRecord : IWireRecord<SysVMessageRecord>
+internal sealed class SysVMessageRecord : IWireRecord<SysVMessageRecord>
 {
     public long Type { get; set; }
     public byte[] Text { get; set; } = [];

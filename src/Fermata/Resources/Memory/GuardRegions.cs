@@ -6,7 +6,7 @@ using Fermata.Linux.Proc;
 namespace Fermata.Resources.Memory;
 
 /// <summary>A run of pages of a mapping: the first, counted from the mapping's start, and how many.</summary>
-public readonly record struct PageSpan(ulong First, ulong Count)
+internal readonly record struct PageSpan(ulong First, ulong Count)
 {
     public static IReadOnlyList<ulong> Pack(List<PageSpan> spans) => spans.SelectMany(s => (ulong[])[s.First, s.Count]).ToList();
 

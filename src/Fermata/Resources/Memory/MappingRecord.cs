@@ -6,7 +6,7 @@ using Fermata.Resources.MemoryPolicy;
 namespace Fermata.Resources.Memory;
 
 /// <summary>What backs a mapping, which decides how it is rebuilt.</summary>
-public enum MappingKind
+internal enum MappingKind
 {
     /// <summary>Private anonymous memory: heap, stacks, malloc arenas, reservations.</summary>
     Anonymous = 0,
@@ -29,7 +29,7 @@ public enum MappingKind
 /// it: runs of pages (first page within the mapping, count, where their contents lie: a page
 /// store of this image or of a parent, or zeros). Pages no run covers were never touched.
 /// </summary>
-public sealed class MappingRecord : IWireRecord<MappingRecord>
+internal sealed class MappingRecord : IWireRecord<MappingRecord>
 {
     public ulong Start { get; set; }
     public ulong End { get; set; }

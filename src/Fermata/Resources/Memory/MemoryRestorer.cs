@@ -50,7 +50,7 @@ internal static class MemoryRestorer
         }
         ctx.CloseTemporaryFds();
 
-        ctx.Image.Pages.CopyToRemote(ctx.Pid, placements, ctx.Options.Workers);
+        ctx.Image.Pages.CopyToRemote(ctx.Pid, placements, ctx.Options.Workers, ctx.Session.PageProgress);
 
         foreach (var m in madeWritable)
             ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);

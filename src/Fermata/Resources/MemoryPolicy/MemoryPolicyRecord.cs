@@ -7,7 +7,7 @@ namespace Fermata.Resources.MemoryPolicy;
 /// reports it: the mode with its flags, and the node mask. The default (mode 0) is no policy of
 /// its own: a mapping then follows its thread's, a thread the system's.
 /// </summary>
-public sealed class MemoryPolicyRecord : IWireRecord<MemoryPolicyRecord>
+internal sealed class MemoryPolicyRecord : IWireRecord<MemoryPolicyRecord>
 {
     /// <summary>MPOL_DEFAULT 0, PREFERRED 1, BIND 2, INTERLEAVE 3, LOCAL 4, PREFERRED_MANY 5,
     /// WEIGHTED_INTERLEAVE 6, with MPOL_F_STATIC_NODES (1 &lt;&lt; 15), MPOL_F_RELATIVE_NODES

@@ -7,7 +7,7 @@ namespace Fermata.Resources.MessageQueues;
 /// unlinked while still open), owner, mode, attributes and messages. Descriptors refer to it
 /// through descriptions of kind <see cref="Files.DescriptionKind.PosixQueue"/>.
 /// </summary>
-public sealed class PosixQueueRecord : IWireRecord<PosixQueueRecord>
+internal sealed class PosixQueueRecord : IWireRecord<PosixQueueRecord>
 {
     public uint Id { get; set; }
     /// <summary>Its name without the leading '/', or "" once unlinked.</summary>
@@ -37,7 +37,7 @@ public sealed class PosixQueueRecord : IWireRecord<PosixQueueRecord>
 }
 
 /// <summary>One message of a POSIX queue: its priority and bytes.</summary>
-public sealed class PosixMessageRecord : IWireRecord<PosixMessageRecord>
+internal sealed class PosixMessageRecord : IWireRecord<PosixMessageRecord>
 {
     public uint Priority { get; set; }
     public byte[] Text { get; set; } = [];

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Pipes;
 
 /// <summary>A pipe: its capacity and the bytes in flight in its buffer at checkpoint time.</summary>
-public sealed class PipeRecord : IWireRecord<PipeRecord>
+internal sealed class PipeRecord : IWireRecord<PipeRecord>
 {
     public uint Id { get; set; }
     public ulong Inode { get; set; }

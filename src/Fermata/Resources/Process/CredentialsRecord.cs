@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Process;
 
 /// <summary>User and group ids (real, effective, saved, filesystem), groups and capabilities.</summary>
-public sealed class CredentialsRecord : IWireRecord<CredentialsRecord>
+internal sealed class CredentialsRecord : IWireRecord<CredentialsRecord>
 {
     public uint[] Uids { get; set; } = new uint[4];
     public uint[] Gids { get; set; } = new uint[4];

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Process;
 
 /// <summary>One resource limit (RLIMIT_*): soft and hard value (ulong.MaxValue is unlimited).</summary>
-public sealed class LimitRecord : IWireRecord<LimitRecord>
+internal sealed class LimitRecord : IWireRecord<LimitRecord>
 {
     public int Resource { get; set; }
     public ulong Soft { get; set; }

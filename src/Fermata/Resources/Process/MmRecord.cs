@@ -7,7 +7,7 @@ namespace Fermata.Resources.Process;
 /// where code, data, heap and stack start, where argv and the environment lie (what
 /// /proc/PID/cmdline and environ read), and the auxiliary vector.
 /// </summary>
-public sealed class MmRecord : IWireRecord<MmRecord>
+internal sealed class MmRecord : IWireRecord<MmRecord>
 {
     public ulong StartCode { get; set; }
     public ulong EndCode { get; set; }

@@ -16,7 +16,7 @@ namespace Fermata.Resources.Process;
 /// every group whose leader has exited can be made inside its session. A checkpoint refuses,
 /// naming the process, a tree a restore could not rebuild.
 /// </summary>
-public static class ProcessTree
+internal static class ProcessTree
 {
     public static void Check(IReadOnlyList<ProcessRecord> processes)
     {

@@ -17,6 +17,8 @@ internal sealed class RestoreSession : IDisposable
     public CheckpointImage Image { get; }
     public RestoreOptions Options { get; }
     public List<string> Warnings { get; }
+    /// <summary>Counts the pages written into the processes, and cancels the restore while it can.</summary>
+    public Fermata.Image.ByteProgress PageProgress { get; init; } = Fermata.Image.ByteProgress.None;
     public bool IsJob => Image.Manifest.Info.IsJob;
 
     /// <summary>The restored processes get the restoring command's stdin, stdout and stderr for

@@ -6,7 +6,7 @@ namespace Fermata.Resources.Scheduling;
 /// How the kernel schedules one thread: its policy and what goes with it, as sched_getattr(2)
 /// reports them, and its I/O priority. Its nice value is <see cref="Threads.ThreadRecord.Nice"/>.
 /// </summary>
-public sealed class SchedulingRecord : IWireRecord<SchedulingRecord>
+internal sealed class SchedulingRecord : IWireRecord<SchedulingRecord>
 {
     /// <summary>SCHED_OTHER (0), FIFO, RR, BATCH, IDLE or DEADLINE.</summary>
     public int Policy { get; set; }

@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Seccomp;
 
 /// <summary>One seccomp filter: its classic BPF program and whether its actions are logged.</summary>
-public sealed class SeccompFilterRecord : IWireRecord<SeccompFilterRecord>
+internal sealed class SeccompFilterRecord : IWireRecord<SeccompFilterRecord>
 {
     /// <summary>struct sock_filter instructions, 8 bytes each, as the kernel holds them.</summary>
     public byte[] Program { get; set; } = [];

@@ -4,7 +4,7 @@ namespace Fermata.Resources.SignalFd;
 
 /// <summary>A signalfd: the signals it takes. Non-blocking mode is the description's
 /// O_NONBLOCK; the signals themselves are the process's pending signals, saved with it.</summary>
-public sealed class SignalFdRecord : IWireRecord<SignalFdRecord>
+internal sealed class SignalFdRecord : IWireRecord<SignalFdRecord>
 {
     public uint Id { get; set; }
     /// <summary>Bit N-1 for signal N, as sigset_t holds it.</summary>

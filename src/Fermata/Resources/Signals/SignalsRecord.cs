@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Signals;
 
 /// <summary>A non-default signal disposition (struct kernel_sigaction).</summary>
-public sealed class SignalActionRecord : IWireRecord<SignalActionRecord>
+internal sealed class SignalActionRecord : IWireRecord<SignalActionRecord>
 {
     public int Signal { get; set; }
     public ulong Handler { get; set; }
@@ -22,7 +22,7 @@ public sealed class SignalActionRecord : IWireRecord<SignalActionRecord>
 }
 
 /// <summary>An interval timer (setitimer): which, interval and time left, in microseconds.</summary>
-public sealed class IntervalTimerRecord : IWireRecord<IntervalTimerRecord>
+internal sealed class IntervalTimerRecord : IWireRecord<IntervalTimerRecord>
 {
     public int Which { get; set; }
     public ulong IntervalMicroseconds { get; set; }
@@ -37,7 +37,7 @@ public sealed class IntervalTimerRecord : IWireRecord<IntervalTimerRecord>
 }
 
 /// <summary>The signal state shared by a process's threads.</summary>
-public sealed class SignalsRecord : IWireRecord<SignalsRecord>
+internal sealed class SignalsRecord : IWireRecord<SignalsRecord>
 {
     public List<SignalActionRecord> Actions { get; set; } = [];
     /// <summary>siginfo of signals queued for the whole process (128 bytes each), oldest first.</summary>

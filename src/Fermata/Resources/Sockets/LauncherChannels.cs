@@ -10,7 +10,7 @@ namespace Fermata.Resources.Sockets;
 /// it at the cut; a restart makes a new connection for each and hands the launcher's end, with
 /// that state, to the new launcher. The engine carries the state without reading it.
 /// </summary>
-public interface ILauncherChannels
+internal interface ILauncherChannels
 {
     /// <summary>The job is frozen and its sockets are about to be read: the launcher accepts the
     /// connections still waiting on its listener (unix_diag shows a connection's peer only once

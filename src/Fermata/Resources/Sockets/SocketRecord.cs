@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Sockets;
 
 /// <summary>Address families Fermata restores. The numbers are the kernel's AF_*.</summary>
-public enum SocketFamily
+internal enum SocketFamily
 {
     Unknown = 0,
     Unix = 1,
@@ -13,7 +13,7 @@ public enum SocketFamily
 }
 
 /// <summary>Socket types (the kernel's SOCK_*).</summary>
-public enum SocketType
+internal enum SocketType
 {
     Unknown = 0,
     Stream = 1,
@@ -23,7 +23,7 @@ public enum SocketType
 }
 
 /// <summary>Where a socket stands. The numbers are written to images: never reuse one.</summary>
-public enum SocketState
+internal enum SocketState
 {
     /// <summary>Not connected: new, bound, or a datagram socket without a default peer.</summary>
     Unconnected = 0,
@@ -52,7 +52,7 @@ public enum SocketState
 /// written back; one end outside the image is refused, or restored as closed, or (TCP, with the
 /// privilege) repaired in place.
 /// </summary>
-public sealed class SocketRecord : IWireRecord<SocketRecord>
+internal sealed class SocketRecord : IWireRecord<SocketRecord>
 {
     public uint Id { get; set; }
     public ulong Inode { get; set; }
@@ -129,7 +129,7 @@ public sealed class SocketRecord : IWireRecord<SocketRecord>
 }
 
 /// <summary>One message queued on a datagram or seqpacket socket, and who sent it.</summary>
-public sealed class SocketMessageRecord : IWireRecord<SocketMessageRecord>
+internal sealed class SocketMessageRecord : IWireRecord<SocketMessageRecord>
 {
     public byte[] Data { get; set; } = [];
     /// <summary>The sender's sockaddr as recvfrom reports it (empty: unnamed).</summary>
@@ -150,7 +150,7 @@ public sealed class SocketMessageRecord : IWireRecord<SocketMessageRecord>
 /// asked); <see cref="BuffersSet"/> says whether the program fixed them (then they are set again),
 /// or the kernel tunes them.
 /// </summary>
-public sealed class SocketOptionsRecord : IWireRecord<SocketOptionsRecord>
+internal sealed class SocketOptionsRecord : IWireRecord<SocketOptionsRecord>
 {
     public int SendBuffer { get; set; }
     public int ReceiveBuffer { get; set; }
@@ -218,7 +218,7 @@ public sealed class SocketOptionsRecord : IWireRecord<SocketOptionsRecord>
 /// numbers of both queues, their contents (the send queue holds what the peer has not
 /// acknowledged), the options negotiated at the handshake and the window.
 /// </summary>
-public sealed class TcpRepairRecord : IWireRecord<TcpRepairRecord>
+internal sealed class TcpRepairRecord : IWireRecord<TcpRepairRecord>
 {
     public uint SendSequence { get; set; }
     public uint ReceiveSequence { get; set; }

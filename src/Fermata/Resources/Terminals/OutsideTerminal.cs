@@ -10,7 +10,7 @@ namespace Fermata.Resources.Terminals;
 /// command runs in a session of that terminal, which the job joins, and may set its foreground
 /// process group).
 /// </summary>
-public sealed record OutsideTerminal(int Fd, string Path, ulong Device, bool Controlling)
+internal sealed record OutsideTerminal(int Fd, string Path, ulong Device, bool Controlling)
 {
     /// <summary>This process's terminal, or null when none of its standard streams is one.</summary>
     public static OutsideTerminal? Find()

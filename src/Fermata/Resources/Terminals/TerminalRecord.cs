@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Terminals;
 
 /// <summary>Which terminal a <see cref="TerminalRecord"/> is.</summary>
-public enum TerminalKind
+internal enum TerminalKind
 {
     /// <summary>A pseudo-terminal pair (/dev/ptmx and /dev/pts/N) whose master a process of the
     /// checkpoint holds: made again, with everything in it.</summary>
@@ -15,7 +15,7 @@ public enum TerminalKind
 
 /// <summary>How a pseudo-terminal's output was suspended: nothing written to the slave reaches
 /// the master, echoes included, until it is resumed the same way.</summary>
-public enum OutputSuspension
+internal enum OutputSuspension
 {
     None = 0,
     /// <summary>By the stop character (^S) under IXON (stop_tty); the start character (^Q), or any
@@ -31,7 +31,7 @@ public enum OutputSuspension
 /// descriptions refer to it (a master, a slave or the outside terminal, /dev/tty), and processes
 /// name it as their controlling terminal.
 /// </summary>
-public sealed class TerminalRecord : IWireRecord<TerminalRecord>
+internal sealed class TerminalRecord : IWireRecord<TerminalRecord>
 {
     /// <summary>The most a pseudo-terminal holds in one direction: the line discipline's 4 KiB
     /// buffer and the pty's flip buffers (8 KiB), with room to spare.</summary>

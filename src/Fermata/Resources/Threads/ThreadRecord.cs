@@ -5,7 +5,7 @@ using Fermata.Resources.Scheduling;
 namespace Fermata.Resources.Threads;
 
 /// <summary>Everything the kernel keeps per thread that a restored thread must get back.</summary>
-public sealed class ThreadRecord : IWireRecord<ThreadRecord>
+internal sealed class ThreadRecord : IWireRecord<ThreadRecord>
 {
     public int Tid { get; set; }
     /// <summary>struct user_regs_struct (NT_PRSTATUS), including fs_base and gs_base.</summary>

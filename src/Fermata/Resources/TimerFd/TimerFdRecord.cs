@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.TimerFd;
 
 /// <summary>The clocks a timerfd can run on (timerfd_create(2)).</summary>
-public enum TimerClock
+internal enum TimerClock
 {
     Realtime = 0,
     Monotonic = 1,
@@ -22,7 +22,7 @@ public enum TimerClock
 /// of a process restored alone, whose clock restarts with each boot and differs from host to host,
 /// after the time it had left.
 /// </summary>
-public sealed class TimerFdRecord : IWireRecord<TimerFdRecord>
+internal sealed class TimerFdRecord : IWireRecord<TimerFdRecord>
 {
     public const int AbsoluteTime = 1, CancelOnSet = 2;
 

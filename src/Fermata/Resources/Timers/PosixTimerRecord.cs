@@ -3,7 +3,7 @@ using Fermata.Image.Wire;
 namespace Fermata.Resources.Timers;
 
 /// <summary>How a POSIX timer tells its process it expired (struct sigevent's sigev_notify).</summary>
-public enum TimerNotify
+internal enum TimerNotify
 {
     /// <summary>SIGEV_SIGNAL: a signal to the process.</summary>
     Signal = 0,
@@ -20,7 +20,7 @@ public enum TimerNotify
 /// left, which it waits from the restore on (Linux does not tell whether it was set with
 /// TIMER_ABSTIME).
 /// </summary>
-public sealed class PosixTimerRecord : IWireRecord<PosixTimerRecord>
+internal sealed class PosixTimerRecord : IWireRecord<PosixTimerRecord>
 {
     public int Id { get; set; }
     public int Clock { get; set; }

@@ -12,7 +12,7 @@ namespace Fermata.Engine.Jobs.Programs;
 /// host; the restarting launcher listens at the same path again. The directory is the user's own
 /// and closed to everyone else (<see cref="PrivateDirectory"/>).
 /// </summary>
-public static class ProgramSocket
+internal static class ProgramSocket
 {
     /// <summary>The environment variable that names the socket (docs/protocol.md).</summary>
     public const string Variable = "FERMATA_SOCKET";

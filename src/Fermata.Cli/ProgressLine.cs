@@ -55,6 +55,7 @@ internal sealed class ProgressLine : IProgress<OperationProgress>, IDisposable
             string text = Describe(value, now - _phaseStart);
             if (_inPlace)
             {
+                if (value.BytesTotal > 0) text = Bar(value.Fraction) + " " + text;
                 _out.Write("\r" + text.PadRight(_width));
                 _width = text.Length;
             }
@@ -62,6 +63,15 @@ internal sealed class ProgressLine : IProgress<OperationProgress>, IDisposable
             _out.Flush();
         }
     }
+
+    /// <summary>A bar of <see cref="BarWidth"/> cells, as full as the phase is done.</summary>
+    internal static string Bar(double fraction)
+    {
+        int full = (int)Math.Round(Math.Clamp(fraction, 0, 1) * BarWidth);
+        return "[" + new string('#', full) + new string('.', BarWidth - full) + "]";
+    }
+
+    private const int BarWidth = 24;
 
     /// <summary>"fermata: memory 1.2 GiB of 3.0 GiB (40%), 450.0 MiB/s, 4 s left".</summary>
     internal static string Describe(OperationProgress p, TimeSpan inPhase)

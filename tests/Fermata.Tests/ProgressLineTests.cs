@@ -39,7 +39,7 @@ public sealed class ProgressLineTests
         string text = output.ToString();
         Assert.Equal(3, text.Count(c => c == '\r') - 1); // two drawings, then the clearing (\r ... \r)
         Assert.DoesNotContain('\n', text);
-        Assert.Contains("fermata: memory 50.0 MiB of 100.0 MiB (50%), 33.3 MiB/s, 2 s left", text);
+        Assert.Contains("[############............] fermata: memory 50.0 MiB of 100.0 MiB (50%), 33.3 MiB/s, 2 s left", text);
         Assert.Contains("fermata: memory 100.0 MiB of 100.0 MiB (100%)", text);
         Assert.EndsWith("\r", text);
         Assert.DoesNotContain("60.0 MiB", text);

@@ -106,13 +106,36 @@ internal sealed class FrozenProcess
         _threads.Sort();
     }
 
+    /// <summary>How long a thread may take to report its interrupt stop before it is asked again.</summary>
+    private static readonly TimeSpan InterruptAgainAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The thread's next report, up to the tracer's deadline. A thread that reports nothing for a
+    /// second is interrupted again: one in a group stop (SIGSTOP) when it was seized is woken by
+    /// the seize to trap again, and under load it was seen, rarely, to go back to the futex wait
+    /// it was stopped in without its trap, in an interruptible sleep a second interrupt ends. A
+    /// thread that has trapped meanwhile reports at once, so the second interrupt is never waited
+    /// for; one in uninterruptible sleep still fails at the deadline.
+    /// </summary>
+    private WaitStatus WaitInterrupted(int tid)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var limit = _tracer.Deadline - clock.Elapsed;
+            if (limit <= TimeSpan.Zero) throw _tracer.Stuck(tid);
+            if (_tracer.WaitUpTo(tid, limit < InterruptAgainAfter ? limit : InterruptAgainAfter) is { } status) return status;
+            if (_tracer.TryInterrupt(tid) == Errno.ESRCH) return _tracer.Wait(tid); // gone: its exit is still to collect
+        }
+    }
+
     /// <summary>Waits until a thread is in an interrupt (or group) stop. False if it exited.</summary>
     private bool WaitForStop(int tid, HashSet<int> autoAttached)
     {
         while (true)
         {
             WaitStatus status;
-            try { status = _tracer.Wait(tid); }
+            try { status = WaitInterrupted(tid); }
             catch (Errors.SystemCallException e) when (e.Errno == Errno.ECHILD) { return false; }
             if (status.Exited || status.Signaled) return false;
             int ev = status.PtraceEvent;

@@ -135,7 +135,10 @@ internal sealed unsafe class Tracer : IDisposable
 
     /// <summary>waitpid for one thread, up to <see cref="Deadline"/>. A stop comes within
     /// microseconds almost always, so the first tries follow at once; later ones leave the CPU.</summary>
-    public WaitStatus Wait(int tid)
+    public WaitStatus Wait(int tid) => WaitUpTo(tid, Deadline) ?? throw Stuck(tid);
+
+    /// <summary>waitpid for one thread, up to <paramref name="limit"/>; null when it reported nothing.</summary>
+    public WaitStatus? WaitUpTo(int tid, TimeSpan limit)
     {
         EnsureOwner();
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -149,14 +152,14 @@ internal sealed unsafe class Tracer : IDisposable
                 if (errno == Errno.EINTR) continue;
                 throw new SystemCallException($"waitpid for thread {tid}", errno);
             }
-            if (System.Diagnostics.Stopwatch.GetElapsedTime(start) > Deadline) throw Stuck(tid);
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(start) > limit) return null;
             if (attempt < 100) Thread.SpinWait(20);
             else Thread.Sleep(attempt < 2000 ? 0 : 1);
         }
     }
 
     /// <summary>The error for a thread that did not stop in time, naming where it waits.</summary>
-    private TargetException Stuck(int tid)
+    public TargetException Stuck(int tid)
     {
         string state = "?", wchan = "?";
         int tgid = tid;

@@ -27,12 +27,8 @@ public sealed class ClientDotnetTests
         string? user = JobWorkloads.User(asOrdinaryUser);
         string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
         int latest;
-        // The runtime maps two deleted memfds (its diagnostics IPC and the W^X double mapping) that
-        // only root may read back (map_files needs CAP_SYS_ADMIN): an ordinary user's job runs
-        // without them, as such a user's .NET job must.
-        string[] runtime = asOrdinaryUser ? ["/usr/bin/env", "DOTNET_EnableDiagnostics=0", "DOTNET_EnableWriteXorExecute=0", Repo.Which("dotnet")] : [Repo.Which("dotnet")];
         // It waits before step 61 until the gate opens: at most six checkpoints before the kill.
-        using (var launch = JobRun.Launch(user, dir, [], runtime[0], [.. runtime[1..], DotnetClient.Value, output, Steps.ToString(), "30", Every.ToString(), GateAt.ToString(), gate]))
+        using (var launch = JobRun.Launch(user, dir, [], Repo.Which("dotnet"), [DotnetClient.Value, output, Steps.ToString(), "30", Every.ToString(), GateAt.ToString(), gate]))
         {
             launch.WaitForLine(output, l => l == "checkpoint 3", "the third checkpoint");
             var job = JobProcesses.Snapshot(JobProcesses.Mentioning(output).Concat(launch.Descendants()));

@@ -1,0 +1,61 @@
+using Fermata.IntegrationTests.Infrastructure;
+
+namespace Fermata.IntegrationTests;
+
+/// <summary>
+/// Deleted files that an ordinary user's controller may not open through /proc/PID/map_files
+/// (that needs CAP_CHECKPOINT_RESTORE in the initial user namespace), as an ordinary user's jobs:
+/// a memfd mapped in three views (read-write, read-execute, one page alone), its descriptor closed
+/// or kept, whose views must still alias after a restart, with an empty memfd mapped PROT_NONE
+/// whose page must still lie past the file's end; and a .NET program, whose runtime maps
+/// such memfds (its W^X double mapping, kept open, and an empty one it closed), with no
+/// DOTNET_ setting to avoid them.
+/// </summary>
+[Collection(JobsCollection.Name)]
+public sealed class MappedOnlyFileTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnOrdinaryUsersMemfdViewsStillAliasAfterARestart(bool keepDescriptor)
+    {
+        using var s = new Scratch();
+        string user = Users.Ordinary;
+        string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
+        const int ticks = 20, at = 8;
+        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("memfdviews"), output, ticks.ToString(), "20", at.ToString(), gate, keepDescriptor ? "1" : "0"))
+        {
+            launch.WaitForTick(output, at);
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
+        }
+        Assert.Equal(at, Workload.LastTick(output));
+        JobWorkloads.Open(gate);
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        string[] checks = keepDescriptor ? ["contents", "aliases", "empty", "descriptor"] : ["contents", "aliases", "empty"];
+        string expected = string.Concat(Enumerable.Range(1, ticks).Select(i => $"tick {i}\n")) + string.Concat(checks.Select(c => $"check {c} ok\n")) + "done\n";
+        Assert.Equal(expected, File.ReadAllText(output));
+    }
+
+    [Fact]
+    public void AnOrdinaryUsersDotnetJobContinuesExactly()
+    {
+        using var s = new Scratch();
+        string user = Users.Ordinary;
+        string dir = s.Path("job"), output = s.Path("out.log");
+        const int rounds = 120, at = 20;
+        // The output's path, an argument the program ignores, names its process for the checks.
+        string command = $"exec '{Repo.Which("dotnet")}' '{RuntimeTests.DotnetTicker.Value}' {rounds} 40 '{output}' > '{output}' 2>&1";
+        using (var launch = JobRun.Launch(user, dir, [], "/bin/sh", "-c", command))
+        {
+            launch.WaitForLine(output, l => l.StartsWith($"round {at}:", StringComparison.Ordinal), $"round {at}");
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
+        }
+        Assert.DoesNotContain($"round {rounds}:", File.ReadAllText(output)); // the checkpoint landed mid-run
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        long total = 0;
+        string expected = string.Concat(Enumerable.Range(1, rounds).Select(n => $"round {n}: total {total += n}\n")) + "done\n";
+        Assert.Equal(expected, File.ReadAllText(output));
+    }
+}

@@ -30,8 +30,8 @@ namespace Fermata.Resources.Memory;
 ///    data, and is refused with the file and the part named.
 /// The size is kept to the page: the bytes past the true end in the last page read as zeros in
 /// both, and without a descriptor nothing can ask the file its size. Its seals, mode and owner
-/// can be seen only through a descriptor too: it is made again as memfd_create makes one (0777,
-/// unsealed, executable, as mappings with PROT_EXEC need). The restore is the one of any memfd or
+/// can be seen only through a descriptor too: it is made again as memfd_create makes one by default (0777,
+/// not sealable, executable, as mappings with PROT_EXEC need). The restore is the one of any memfd or
 /// deleted file with saved contents (Files.FileOpener), its mappings those of any file
 /// (MemoryRestorer), so every view of it maps the one new file and they alias again.
 /// </summary>
@@ -47,6 +47,13 @@ internal static class MappedOnlyFiles
         var views = ctx.Maps.Where(v => v.DevMajor == m.DevMajor && v.DevMinor == m.DevMinor && v.Inode == m.Inode).ToList();
         string name = $"{m.PathWithoutDeleted} (deleted; mapped by process {ctx.Pid}, no descriptor left)";
         ulong page = PageSize.Bytes;
+
+        // A guard region (MADV_GUARD_INSTALL) fails a read as the end of the file does, and would
+        // pass for it.
+        using (var scanner = new PagemapScanner(ctx.Pid))
+            if (views.FirstOrDefault(v => GuardRegions.Find(scanner, v).Count > 0) is { } guarded)
+                throw new UnsupportedResourceException(
+                    $"process {ctx.Pid} maps {name} with guard regions at {guarded.Describe()}, so Fermata cannot tell where the file ends (reading it through /proc/{ctx.Pid}/map_files needs root)");
 
         // The readable part of each view is a prefix: file offsets grow with addresses.
         var readable = new List<(ulong FileStart, ulong FileEnd, MapsEntry View)>();

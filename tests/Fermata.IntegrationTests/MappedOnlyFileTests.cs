@@ -45,10 +45,21 @@ public sealed class MappedOnlyFileTests
         string dir = s.Path("job"), output = s.Path("out.log");
         const int rounds = 120, at = 20;
         // The output's path, an argument the program ignores, names its process for the checks.
-        string command = $"exec '{Repo.Which("dotnet")}' '{RuntimeTests.DotnetTicker.Value}' {rounds} 40 '{output}' > '{output}' 2>&1";
+        // A TMPDIR of its own: the runtime names its diagnostics socket there by PID and start
+        // time, which are the same in every job (PID 2 of its namespaces), so a socket an earlier
+        // job left would keep it from listening, and from mapping the memfd it then maps.
+        string tmp = s.Path("tmp");
+        Directory.CreateDirectory(tmp);
+        File.SetUnixFileMode(tmp, (UnixFileMode)0x1ff);
+        string command = $"TMPDIR='{tmp}' exec '{Repo.Which("dotnet")}' '{RuntimeTests.DotnetTicker.Value}' {rounds} 40 '{output}' > '{output}' 2>&1";
         using (var launch = JobRun.Launch(user, dir, [], "/bin/sh", "-c", command))
         {
             launch.WaitForLine(output, l => l.StartsWith($"round {at}:", StringComparison.Ordinal), $"round {at}");
+            // What the checkpoint must read without map_files: the W^X double mapping (its
+            // descriptor kept) and the diagnostics' memfd (empty, mapped PROT_NONE, closed).
+            string maps = string.Concat(JobProcesses.Mentioning(output).Select(p => File.ReadAllText($"/proc/{p}/maps")));
+            Assert.Contains("/memfd:doublemapper (deleted)", maps);
+            Assert.Contains("/memfd:dotnet_ipc_created (deleted)", maps);
             JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
         }
         Assert.DoesNotContain($"round {rounds}:", File.ReadAllText(output)); // the checkpoint landed mid-run

@@ -37,6 +37,24 @@ public sealed class MappedOnlyFileTests
         Assert.Equal(expected, File.ReadAllText(output));
     }
 
+    /// <summary>A memfd a page longer than its views, its descriptor closed: that page would be
+    /// lost, so an ordinary user's checkpoint is refused with the file named, and the job runs on.</summary>
+    [Fact]
+    public void AnOrdinaryUsersMemfdLongerThanItsViewsIsRefusedWithTheFileNamed()
+    {
+        using var s = new Scratch();
+        string user = Users.Ordinary;
+        string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
+        const int ticks = 10, at = 3;
+        using var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("memfdviews"), output, ticks.ToString(), "20", at.ToString(), gate, "2");
+        launch.WaitForTick(output, at);
+        Expect.Refused(FermataCli.RunAs(user, "checkpoint", dir, "--leave-running"), "/memfd:views", "goes on past");
+        JobWorkloads.Open(gate);
+        launch.ExpectExit(0);
+        string expected = string.Concat(Enumerable.Range(1, ticks).Select(i => $"tick {i}\n")) + "check contents ok\ncheck aliases ok\ncheck empty ok\ndone\n";
+        Assert.Equal(expected, File.ReadAllText(output));
+    }
+
     [Fact]
     public void AnOrdinaryUsersDotnetJobContinuesExactly()
     {

@@ -7,7 +7,8 @@
 // the first view, ticks, waits at tick AT until GATE exists (the checkpoint lands there), writes
 // again through each writable view, and checks that every view still shows the one file: the
 // pattern intact, each write seen through the others, and with KEEP 1 the descriptor's size and
-// contents too. Besides, as the .NET runtime's "dotnet_ipc_created", an empty memfd mapped one
+// contents too. With KEEP 2 the file is a page longer than its views and its descriptor is
+// closed: what no view shows would be lost, so an ordinary user's checkpoint must refuse it. Besides, as the .NET runtime's "dotnet_ipc_created", an empty memfd mapped one
 // page, PROT_NONE and private, its descriptor closed: after the restart reading that page must
 // still fault (SIGBUS: it lies past the end of the file).
 #define _GNU_SOURCE
@@ -36,8 +37,10 @@ int main(int argc, char **argv) {
     if (out < 0) { perror(argv[1]); return 2; }
     long page = sysconf(_SC_PAGESIZE);
     size_t size = (size_t)PAGES * page;
+    int longer = keep == 2;
+    if (longer) keep = 0;
     int fd = memfd_create("views", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)size) != 0) { perror("memfd"); return 2; }
+    if (fd < 0 || ftruncate(fd, (off_t)(size + (longer ? page : 0))) != 0) { perror("memfd"); return 2; }
     unsigned char *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     unsigned char *rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
     unsigned char *middle = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page);

@@ -27,12 +27,14 @@ public sealed class ClientDotnetTests
         string? user = JobWorkloads.User(asOrdinaryUser);
         string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
         int latest;
-        // The runtime maps two deleted memfds (its diagnostics IPC and the W^X double mapping) that
-        // only root may read back (map_files needs CAP_SYS_ADMIN): an ordinary user's job runs
-        // without them, as such a user's .NET job must.
-        string[] runtime = asOrdinaryUser ? ["/usr/bin/env", "DOTNET_EnableDiagnostics=0", "DOTNET_EnableWriteXorExecute=0", Repo.Which("dotnet")] : [Repo.Which("dotnet")];
+        // A TMPDIR of its own, so the runtime's diagnostics listen (and map their memfd, which an
+        // ordinary user's checkpoint reads through the mapping): a socket an earlier job left under
+        // the same name (PID 2, the same start time in every job) would keep them from it.
+        string tmp = s.Path("tmp");
+        Directory.CreateDirectory(tmp);
+        File.SetUnixFileMode(tmp, (UnixFileMode)0x1ff);
         // It waits before step 61 until the gate opens: at most six checkpoints before the kill.
-        using (var launch = JobRun.Launch(user, dir, [], runtime[0], [.. runtime[1..], DotnetClient.Value, output, Steps.ToString(), "30", Every.ToString(), GateAt.ToString(), gate]))
+        using (var launch = JobRun.Launch(user, dir, [], "/usr/bin/env", [$"TMPDIR={tmp}", Repo.Which("dotnet"), DotnetClient.Value, output, Steps.ToString(), "30", Every.ToString(), GateAt.ToString(), gate]))
         {
             launch.WaitForLine(output, l => l == "checkpoint 3", "the third checkpoint");
             var job = JobProcesses.Snapshot(JobProcesses.Mentioning(output).Concat(launch.Descendants()));

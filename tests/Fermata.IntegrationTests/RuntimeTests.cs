@@ -45,7 +45,7 @@ public sealed class RuntimeTests
 
     /// <summary>tests/workloads/dotnet-ticker, built once per test run (in a copy, so that its
     /// build never writes into the repository).</summary>
-    private static readonly Lazy<string> DotnetTicker = new(() =>
+    internal static readonly Lazy<string> DotnetTicker = new(() =>
     {
         string dir = Directory.CreateTempSubdirectory("fermata-dotnet-ticker-").FullName;
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ed);

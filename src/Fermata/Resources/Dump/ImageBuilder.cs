@@ -132,28 +132,17 @@ internal sealed class ImageBuilder : IDisposable
         _files.GetValueOrDefault((DeviceNumber.Make(devMajor, devMinor), inode));
 
     /// <summary>
-    /// Records a deleted file that only a shared mapping still reaches, with the mapped bytes
-    /// as its contents (read from the process's memory).
+    /// Records a deleted file that only mappings still reach (Memory.MappedOnlyFiles), whole:
+    /// <paramref name="parts"/> are its contents, each from a page of the file on, read from the
+    /// process's memory; the pages between them are holes.
     /// </summary>
-    public FileRecord DeletedFileFromMemory(string path, uint devMajor, uint devMinor, ulong inode, int pid, ulong start, ulong length)
+    public FileRecord DeletedFileFromMemory(FileRecord record, List<(ulong FirstPage, SourceRange Source)> parts)
     {
-        var record = new FileRecord
-        {
-            Id = (uint)Manifest.Files.Count + 1,
-            Path = path,
-            Kind = FileKind.Regular,
-            Device = DeviceNumber.Make(devMajor, devMinor),
-            Inode = inode,
-            Mode = 0x8000 | 0x180, // a regular file, rw for its owner
-            Size = (long)length,
-            Deleted = true,
-            Uid = Linux.Interop.Libc.GetEUid(),
-            Gid = Linux.Interop.Libc.GetEGid(),
-            HasContent = true,
-            ContentLength = length,
-        };
-        ContentsFrom(record, [(0, Pages.AddRemote(pid, start, length))]);
-        _files[(record.Device, inode)] = record;
+        record.Id = (uint)Manifest.Files.Count + 1;
+        record.HasContent = true;
+        record.ContentLength = (ulong)record.Size;
+        ContentsFrom(record, parts);
+        _files[(record.Device, record.Inode)] = record;
         Manifest.Files.Add(record);
         return record;
     }

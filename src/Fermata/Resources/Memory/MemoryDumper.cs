@@ -174,8 +174,10 @@ internal static class MemoryDumper
     }
 
     /// <summary>The file behind a mapping. /proc/PID/map_files reaches it even when deleted or
-    /// replaced; where that is not allowed (it needs CAP_SYS_ADMIN), the path is used and must
-    /// still name the same inode.</summary>
+    /// replaced; where that is not allowed (following those links needs CAP_CHECKPOINT_RESTORE or
+    /// CAP_SYS_ADMIN in the initial user namespace, so root), the path is used and must still name
+    /// the same inode, or a descriptor of a process of the checkpoint that holds it, or, for a
+    /// deleted file nothing else reaches, the mappings themselves (MappedOnlyFiles).</summary>
     private static FileRecord MappedFile(DumpContext ctx, MapsEntry m)
     {
         string link = $"/proc/{ctx.Pid}/map_files/{m.Start:x}-{m.End:x}";
@@ -187,22 +189,24 @@ internal static class MemoryDumper
         string exe = $"/proc/{ctx.Pid}/exe";
         if (Libc.StatAt(Libc.AT_FDCWD, exe, out st, 0) == 0 && st.Ino == m.Inode)
             return FilesDumper.Register(ctx, m.Path, st, exe);
-        // A descriptor of the process may still reach the deleted file.
-        foreach (int fd in ProcFiles.DescriptorNumbers(ctx.Pid))
-        {
-            string fdLink = $"/proc/{ctx.Pid}/fd/{fd}";
-            if (Libc.StatAt(Libc.AT_FDCWD, fdLink, out st, 0) == 0 && st.Ino == m.Inode)
-                return FilesDumper.Register(ctx, m.Path, st, fdLink);
-        }
-        // A shared mapping from the start of a deleted file (a POSIX semaphore or shared memory
-        // object unlinked after mmap, as Python's multiprocessing does) shows all of the file the
-        // processes can reach: its contents are read through the mapping.
-        if (m.Shared && m.Offset == 0 && m.IsDeleted && ctx.Image.FileByIdentity(m.DevMajor, m.DevMinor, m.Inode) is { } known)
+        // A file recorded already (through a descriptor, or from the mappings of a process
+        // dumped before) is recorded whole.
+        if (m.IsDeleted && ctx.Image.FileByIdentity(m.DevMajor, m.DevMinor, m.Inode) is { } known)
             return known;
-        if (m.Shared && m.Offset == 0 && m.IsDeleted && m.Read)
-            return ctx.Image.DeletedFileFromMemory(m.PathWithoutDeleted, m.DevMajor, m.DevMinor, m.Inode, ctx.Pid, m.Start, m.Length);
+        // A descriptor of this process, or of another of the checkpoint (a child that kept the
+        // memfd its parent mapped and closed), may still reach the deleted file: the controller
+        // may open /proc/PID/fd links of processes it may trace.
+        foreach (int pid in ctx.Session.AllPids.Where(p => p != ctx.Pid).Prepend(ctx.Pid))
+            foreach (int fd in ProcFiles.DescriptorNumbers(pid))
+            {
+                string fdLink = $"/proc/{pid}/fd/{fd}";
+                if (Libc.StatAt(Libc.AT_FDCWD, fdLink, out st, 0) == 0 && st.Ino == m.Inode
+                    && st.Dev == DeviceNumber.Make(m.DevMajor, m.DevMinor))
+                    return FilesDumper.Register(ctx, m.Path, st, fdLink);
+            }
+        if (m.IsDeleted) return MappedOnlyFiles.Record(ctx, m);
         throw new UnsupportedResourceException(
-            $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file deleted or replaced since; reading it needs root (CAP_SYS_ADMIN)");
+            $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file replaced since; reading it needs root (CAP_SYS_ADMIN)");
     }
 
     /// <summary>

@@ -48,6 +48,10 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public int NsPid => Session.NsPid(Pid);
     public List<MapsEntry> Maps { get; }
 
+    /// <summary>The copy-on-write snapshot of this process's memory its pages are copied from
+    /// once it runs on (a live checkpoint); null when they are copied while it is frozen.</summary>
+    public MemorySnapshot? Snapshot { get; set; }
+
     /// <summary>Each injected thread's own signal mask, set aside while it blocks every signal.</summary>
     private readonly Dictionary<int, ulong> _signalMasks = [];
 
@@ -199,9 +203,18 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             injector.RestoreAndReinterrupt();
         }
         _injectors.Clear();
-        for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);
+        // The snapshot was made while they were in place: it gets the program's bytes back too.
+        for (int i = _guards.Count - 1; i >= 0; i--)
+        {
+            _guards[i].Remove(Memory);
+            if (Snapshot != null) _guards[i].Remove(Snapshot.Memory);
+        }
         _guards.Clear();
-        if (_scratch is { } s && _scratchSaved != null) Memory.Write(s.Address, _scratchSaved);
+        if (_scratch is { } s && _scratchSaved != null)
+        {
+            Memory.Write(s.Address, _scratchSaved);
+            Snapshot?.Memory.Write(s.Address, _scratchSaved);
+        }
         _scratch = null;
         _scratchSaved = null;
     }

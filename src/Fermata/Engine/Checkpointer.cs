@@ -216,10 +216,9 @@ internal static class Checkpointer
                 timer.Mark("resume");
                 CrashPoints.Reach("live");
                 image.Pages.WriteAll(options.Workers, memoryProgress, PageStoreWriter.Pass.Rest);
+                // The kernel tears their memory down while the image is committed.
+                MemorySnapshot.Kill(snapshots);
                 timer.Mark("copy pages from snapshots");
-                secondFreeze = MemorySnapshot.Discard(session, snapshots);
-                snapshots.Clear();
-                timer.Mark("discard snapshots");
                 image.ResolvePages();
             }
             else
@@ -261,6 +260,14 @@ internal static class Checkpointer
             dir.Commit();
             timer.Mark("write manifest, commit");
             CrashPoints.Reach("committed");
+            if (snapshots.Count > 0)
+            {
+                // The image is committed: nothing here may fail the checkpoint any more.
+                try { secondFreeze = MemorySnapshot.Discard(session, snapshots); }
+                catch (FermataException e) { session.Warnings.Add($"a snapshot of the memory is left for the next checkpoint to collect: {e.Message}"); }
+                snapshots.Clear();
+                timer.Mark("collect snapshots");
+            }
 
             if (!options.LeaveRunning)
             {

@@ -122,6 +122,9 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         progress ??= ByteProgress.None;
         progress.ThrowIfCancelled();
         int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
+        var wanted = pass == Pass.All ? null : BlocksNeedingTheProcess(count);
+        // Nothing to copy while frozen: everything (the tables too) waits until the process runs on.
+        if (pass == Pass.Frozen && Array.IndexOf(wanted!, true) < 0) return;
         if (_dedup == null)
         {
             progress.Start((long)(_sourcePages * PageSize.Bytes));
@@ -132,7 +135,6 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         }
         var dedup = _dedup;
         var copied = _copied!;
-        var wanted = pass == Pass.All ? null : BlocksNeedingTheProcess(count);
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };

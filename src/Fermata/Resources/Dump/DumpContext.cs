@@ -56,12 +56,24 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     private readonly Dictionary<int, ulong> _signalMasks = [];
 
     public DumpContext(DumpSession session, FrozenProcess frozen)
+        : this(session, frozen, SmapsReader.Read(frozen.Pid), null)
+    {
+    }
+
+    /// <summary>A context that takes the process's mappings and injection sites as read at an
+    /// earlier freeze of this checkpoint, for a second, brief one that only injects a call or
+    /// two: reading smaps again would walk every page table of the process.</summary>
+    public DumpContext(DumpSession session, FrozenProcess frozen, List<MapsEntry> maps, InjectionSites? sites)
     {
         Session = session;
         Frozen = frozen;
         Memory = new RemoteMemory(frozen.Pid);
-        Maps = SmapsReader.Read(frozen.Pid);
+        Maps = maps;
+        _sites = sites;
     }
+
+    /// <summary>Where injected calls run from, found on first use.</summary>
+    public InjectionSites? Sites => _sites;
 
     private SafeFd? _procMem;
 

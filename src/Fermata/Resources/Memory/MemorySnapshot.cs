@@ -36,8 +36,9 @@ namespace Fermata.Resources.Memory;
 /// mappings marked MADV_DONTFORK or MADV_WIPEONFORK (absent or zero in the child), and anything
 /// read from a file.
 ///
-/// Afterwards the child is killed, and its zombie, which only the parent may collect, is collected
-/// by a wait4 injected into the parent during a second, brief freeze (<see cref="Discard"/>).
+/// Afterwards the child is killed (<see cref="Kill"/>), and once the image is committed its zombie,
+/// which only the parent may collect, is collected by a wait4 injected into the parent during a
+/// second, brief freeze (<see cref="Discard"/>).
 /// </summary>
 internal sealed class MemorySnapshot
 {
@@ -100,8 +101,13 @@ internal sealed class MemorySnapshot
             return null;
         }
         reason = null;
-        return new MemorySnapshot(child, ctx.Pid, (int)r) { _noted = noted };
+        return new MemorySnapshot(child, ctx.Pid, (int)r) { _noted = noted, _maps = ctx.Maps, _sites = ctx.Sites };
     }
+
+    /// <summary>The parent's mappings and injection sites as the freeze found them, for the
+    /// second, brief freeze that collects the snapshot.</summary>
+    private List<MapsEntry>? _maps;
+    private InjectionSites? _sites;
 
     /// <summary>The file that names this snapshot until it is collected (<see cref="Leftovers"/>).</summary>
     private string? _noted;
@@ -109,13 +115,19 @@ internal sealed class MemorySnapshot
     /// <summary>The status a snapshot let go by a dead controller exits with.</summary>
     private const int LeftoverExitCode = 0;
 
-    /// <summary>Kills the snapshot and waits until it has exited (on the tracer thread).</summary>
-    private void Kill(Tracer tracer)
+    /// <summary>Kills the snapshots once their pages are copied; the kernel frees their memory
+    /// meanwhile (hundreds of milliseconds per GiB), and <see cref="Discard"/> collects them.</summary>
+    public static void Kill(IEnumerable<MemorySnapshot> snapshots)
     {
-        Libc.Kill(Pid, Linux.Signals.SIGKILL);
-        tracer.WaitUntilGone(Pid);
-        Memory.Dispose();
+        foreach (var s in snapshots)
+        {
+            if (s._killed) continue;
+            Libc.Kill(s.Pid, Linux.Signals.SIGKILL);
+            s._killed = true;
+        }
     }
+
+    private bool _killed;
 
     /// <summary>
     /// Collects, during a freeze, the zombies of snapshots a controller that died left behind (it
@@ -145,12 +157,23 @@ internal sealed class MemorySnapshot
     public static TimeSpan Discard(DumpSession session, IReadOnlyCollection<MemorySnapshot> snapshots)
     {
         var longest = TimeSpan.Zero;
-        foreach (var s in snapshots) s.Kill(session.Tracer);
+        Kill(snapshots);
+        foreach (var s in snapshots)
+        {
+            session.Tracer.WaitUntilGone(s.Pid);
+            s.Memory.Dispose();
+        }
         CrashPoints.Reach("discarding");
         foreach (var group in snapshots.GroupBy(s => s.ParentPid))
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            try { Collect(session, group.Key, group); }
+            try
+            {
+                // With the mappings of the first freeze; should the stack have moved out of
+                // them, with the process's mappings read afresh.
+                try { Collect(session, group.Key, group, group.First()._maps, group.First()._sites); }
+                catch (FermataException e) when (e is not TargetException) { Collect(session, group.Key, group, null, null); }
+            }
             catch (TargetException) { continue; } // the parent exited meanwhile
             foreach (var s in group) Leftovers.Forget(s._noted);
             if (clock.Elapsed > longest) longest = clock.Elapsed;
@@ -158,12 +181,13 @@ internal sealed class MemorySnapshot
         return longest;
     }
 
-    private static void Collect(DumpSession session, int parent, IEnumerable<MemorySnapshot> snapshots)
+    private static void Collect(DumpSession session, int parent, IEnumerable<MemorySnapshot> snapshots,
+        List<MapsEntry>? maps, InjectionSites? sites)
     {
         var frozen = FrozenProcess.Freeze(session.Tracer, parent);
         try
         {
-            using var ctx = new DumpContext(session, frozen);
+            using var ctx = maps != null ? new DumpContext(session, frozen, maps, sites) : new DumpContext(session, frozen);
             try
             {
                 foreach (var s in snapshots)

@@ -1,4 +1,4 @@
-// sweeper OUTFILE MIB [SWEEPS]
+// sweeper OUTFILE MIB [SWEEPS [MIBPS]]
 //
 // Writes its memory as hard as it can and checks, as it goes, that the memory it finds is exactly
 // what it left: the workload for live checkpoints, whose image must be the memory at the freeze
@@ -15,8 +15,10 @@
 //
 // After each sweep it appends "sweep S gap G" to OUTFILE (G: the longest the program went, in
 // microseconds, without making progress during that sweep: how long it was stopped), and after
-// SWEEPS sweeps (default: no end) "done" and exits 0. A check that fails appends
-// "CORRUPT ..." and exits 1.
+// SWEEPS sweeps (0, the default: no end) "done" and exits 0. A check that fails appends
+// "CORRUPT ..." and exits 1. With MIBPS, it writes no faster than that many MiB per second
+// (sleeping between 256 KiB stretches; the sleeps do not count as gaps): the benchmark's way to
+// hold a large process that writes steadily without doubling its memory during a live copy.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -74,6 +76,8 @@ int main(int argc, char **argv) {
     if (out < 0) return 2;
     size_t pages = (size_t)atol(argv[2]) * (1UL << 20) / PAGE;
     long sweeps = argc > 3 ? atol(argv[3]) : 0;
+    double rate = argc > 4 ? atof(argv[4]) : 0; // MiB per second, 0: unlimited
+    uint64_t stretch_us = rate > 0 ? (uint64_t)(64 * PAGE / (rate * 1048576.0) * 1e6) : 0;
     uint64_t *buffer = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buffer == MAP_FAILED) return 2;
     memset(buffer, 0, pages * PAGE);
@@ -92,8 +96,16 @@ int main(int argc, char **argv) {
             }
             for (size_t w = 0; w < WORDS; w++) page[w] = s;
             if ((p & 63) == 63) {
-                uint64_t t = now_us();
-                if (t - last > gap) gap = t - last;
+                uint64_t t = now_us(), stalled = t - last;
+                if (stretch_us > 0) {
+                    // A stop during the sleep shows as a sleep that lasted too long.
+                    struct timespec pause = { (time_t)(stretch_us / 1000000), (long)(stretch_us % 1000000 * 1000) };
+                    nanosleep(&pause, NULL);
+                    uint64_t woke = now_us();
+                    if (woke - t > stretch_us) stalled += woke - t - stretch_us;
+                    t = woke;
+                }
+                if (stalled > gap) gap = stalled;
                 last = t;
             }
         }

@@ -83,8 +83,10 @@ int main(int argc, char **argv) {
     memset(buffer, 0, pages * PAGE);
     for (int k = 0; k < CHUNKS; k++) fill_chunk(k, (uint64_t)k);
     char line[256], why[200];
+    // Time between two marks, across sweeps too: a stop between two sweeps counts as well.
+    uint64_t last = now_us();
     for (uint64_t s = 1; sweeps == 0 || (long)s <= sweeps; s++) {
-        uint64_t last = now_us(), gap = 0;
+        uint64_t gap = 0;
         for (size_t p = 0; p < pages; p++) {
             uint64_t *page = buffer + p * WORDS;
             if (page[0] != s - 1 || page[WORDS - 1] != s - 1) {

@@ -31,6 +31,8 @@ internal static class CheckpointCommand
             {
                 if (parse.GetValue(files) != null || parse.GetValue(filesLimit) != null)
                     throw new FermataException("a job's --files and --files-limit are chosen when it is launched (fermata launch, fermata run)");
+                if (parse.GetValue(noLive))
+                    throw new FermataException("--no-live applies to a process; a job's launcher takes its checkpoints that leave it running live");
                 var taken = FermataEngine.CheckpointJob(job.Path, leave);
                 Console.WriteLine($"checkpointed the job in {job.Path}; {(leave ? "left running" : "job stopped")} -> {taken.Directory}");
                 return 0;

@@ -34,6 +34,7 @@ internal static class PublicShapes
         Workers = Math.Max(1, r.Workers),
         PidWait = r.PidWait,
         ForProcess = true,
+        Lazy = r.Lazy,
     };
 
     public static CheckpointOutcome Outcome(CheckpointResult r) => new()
@@ -62,6 +63,7 @@ internal static class PublicShapes
         FilesPutBack = r.FilesPutBack,
         Total = r.Total,
         Warnings = r.Warnings,
+        AllPagesIn = r.Lazy?.Completion ?? Task.FromResult(r.Total),
     };
 
     public static PageCounts Counts(StoreStats s) => new()

@@ -144,6 +144,7 @@ internal sealed class LazyServer : IDisposable
     public void Begin()
     {
         _begun = true;
+        CrashPoints.Reach("lazy-begun");
         var copier = new Thread(CopyLoop) { Name = "fermata-lazy-copier", IsBackground = true };
         copier.Start();
     }
@@ -165,6 +166,7 @@ internal sealed class LazyServer : IDisposable
                 {
                     bool placed;
                     lock (space.Gate) placed = space.CopyNext(256);
+                    CrashPoints.Reach("lazy-copied");
                     if (!placed) Thread.Yield();
                 }
             }

@@ -63,6 +63,28 @@ public sealed class LazyRestoreTests
         Assert.Equal(expected, File.ReadAllText(w.Output));
     }
 
+    /// <summary>Right after a lazy restore, before touching it, the program moves an area with
+    /// mremap (growing it), drops half of another with madvise(DONTNEED), forks a child that
+    /// reads a third, and unmaps half of a fourth: the moved pages keep their contents, the grown
+    /// and dropped parts read as zeros, the child sees its parent's memory, exactly as in an
+    /// uninterrupted run.</summary>
+    [Fact]
+    public void MremapMadviseForkAndMunmapOfMissingPagesKeepTheMemoryExact()
+    {
+        using var s = new Scratch();
+        string program = Workloads.Compiled("remaps"), open = s.Path("open"), gate = s.Path("gate"), image = s.Path("image");
+        File.WriteAllText(open, "");
+        string expected = Reference.Run(s.Path("ref.log"), program, s.Path("ref.log"), "64", open);
+        using var w = Workload.Start(s.Path("out.log"), program, s.Path("out.log"), "64", gate);
+        w.WaitForLine(l => l == "ready");
+        CheckpointAndKill(w, image);
+
+        File.WriteAllText(gate, "");
+        Expect.Succeeded(FermataCli.Run("restore", image, "--lazy"));
+        Assert.Equal(expected, File.ReadAllText(w.Output));
+        Assert.Contains(" child ended\n", expected);
+    }
+
     /// <summary>A job of four processes that share their pages after fork: each gets its own
     /// lazily served memory, and each ends exactly as in an uninterrupted run.</summary>
     [Fact]

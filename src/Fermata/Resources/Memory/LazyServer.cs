@@ -202,7 +202,13 @@ internal sealed class LazyServer : IDisposable
         }
         catch (Exception) { }
         foreach (var t in ThreadsSnapshot()) if (t != Thread.CurrentThread) t.Join();
-        lock (_spaces) foreach (var s in _spaces) s.Dispose();
+        lock (_spaces)
+        {
+            if (Environment.GetEnvironmentVariable("FERMATA_TIMINGS") == "1")
+                foreach (var s in _spaces)
+                    Console.Error.WriteLine($"fermata: timing: lazy space of pid {s.SavedPid} (host {s.Pid}): {s.Faults} faults, {s.Placed} pages placed{(s.Gone ? ", gone" : "")}");
+            foreach (var s in _spaces) s.Dispose();
+        }
         if (!_begun) return; // the restorer still owns the tracer and the image
         _tracer.Dispose();
         _image.Dispose();

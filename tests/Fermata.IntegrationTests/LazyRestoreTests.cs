@@ -148,6 +148,35 @@ public sealed class LazyRestoreTests
         Assert.Equal(expected, File.ReadAllText(w.Output));
     }
 
+    /// <summary>A lazy restore checks each block's checksum when it first reads it: a block of
+    /// the program's memory damaged on disk is found only once the program runs and needs it,
+    /// and the program is then killed with SIGBUS, never given the damaged page; the command
+    /// names the block.</summary>
+    [Fact]
+    public void ABlockFoundDamagedAfterTheProgramRunsKillsItWithTheBlockNamed()
+    {
+        using var s = new Scratch();
+        var workload = new MemoryWorkload(MiB: 64, Ticks: 4, IntervalMs: 20, DirtyPermille: 50, Moving: true, 2);
+        string image = s.Path("image");
+        using var w = workload.Start(s, s.Path("out.log"));
+        w.WaitForTick(2);
+        CheckpointAndKill(w, image);
+        string pages = Path.Combine(image, "pages.img");
+        using (var f = new FileStream(pages, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = f.Length - (8 << 20);
+            f.Write(Enumerable.Repeat((byte)0x5a, 4096).ToArray());
+        }
+        string before = File.ReadAllText(w.Output);
+
+        MemoryWorkload.Open(s, 2);
+        var restore = FermataCli.Run("restore", image, "--lazy");
+        Assert.NotEqual(0, restore.ExitCode);
+        Assert.Contains("checksum mismatch", restore.Stderr);
+        Assert.Contains("killed with SIGBUS", restore.Stderr);
+        Assert.Equal(before, File.ReadAllText(w.Output));
+    }
+
     /// <summary>A lazily restored process is not write-tracked: its next incremental checkpoint
     /// compares its pages with the parent's, and restores the very same memory.</summary>
     [Fact]

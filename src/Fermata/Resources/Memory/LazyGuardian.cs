@@ -17,8 +17,8 @@ namespace Fermata.Resources.Memory;
 /// zeros. So a second process holds a copy of every lazy space's descriptor: a blank process of
 /// its own session, under the server's ptrace but without PTRACE_O_EXITKILL, parked at the exit
 /// of an injected call. The instructions after that call's "syscall" are ours: for each pidfd in
-/// a list in its memory, pidfd_send_signal(SIGBUS) then (for a program that catches SIGBUS)
-/// SIGKILL; then a line on its stderr (the restoring command's), and exit. When the server dies
+/// a list in its memory, pidfd_send_signal(SIGBUS); a line on its stderr (the restoring
+/// command's); a second later (for a program that catches SIGBUS) SIGKILL to each, and exit. When the server dies
 /// the kernel detaches the guardian, which runs on from where it waits: every lazily restored
 /// process gets SIGBUS before the guardian's exit drops the descriptors, so a program blocked on
 /// a missing page dies of it and none reads a zero page in its place. When every page is in, the
@@ -29,6 +29,7 @@ internal sealed class LazyGuardian : IDisposable
     private const ulong Code = BlankProcess.Base + 0x400;
     private const ulong Message = BlankProcess.Base + 0x700;
     private const ulong List = BlankProcess.Base + 0x800;
+    private const ulong Sleep = BlankProcess.Base + 0x7F0; // struct timespec { 1, 0 }
     private const int MostProcesses = (0xF00 - 0x800) / 4 - 1;
 
     private readonly Tracer _tracer;
@@ -102,38 +103,51 @@ internal sealed class LazyGuardian : IDisposable
         void Imm32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); c.AddRange(b); }
         void Imm64(ulong v) { var b = new byte[8]; BinaryPrimitives.WriteUInt64LittleEndian(b, v); c.AddRange(b); }
         Bytes(0x0f, 0x05);                          // syscall (where injected calls run)
-        Bytes(0x48, 0xbb); Imm64(List);             // mov rbx, List
-        Bytes(0x44, 0x8b, 0x23);                    // mov r12d, [rbx]
-        Bytes(0x48, 0x83, 0xc3, 0x04);              // add rbx, 4
-        int loop = c.Count;
-        Bytes(0x45, 0x85, 0xe4);                    // test r12d, r12d
-        int jz = c.Count;
-        Bytes(0x74, 0x00);                          // jz done
-        foreach (uint signal in new uint[] { (uint)Linux.Signals.SIGBUS, (uint)Linux.Signals.SIGKILL })
+        void SignalAll(int signal)
         {
+            Bytes(0x48, 0xbb); Imm64(List);         // mov rbx, List
+            Bytes(0x44, 0x8b, 0x23);                // mov r12d, [rbx]
+            Bytes(0x48, 0x83, 0xc3, 0x04);          // add rbx, 4
+            int loop = c.Count;
+            Bytes(0x45, 0x85, 0xe4);                // test r12d, r12d
+            int jz = c.Count;
+            Bytes(0x74, 0x00);                      // jz done
             Bytes(0x8b, 0x3b);                      // mov edi, [rbx]
-            Bytes(0xbe); Imm32(signal);             // mov esi, signal
+            Bytes(0xbe); Imm32((uint)signal);       // mov esi, signal
             Bytes(0x31, 0xd2);                      // xor edx, edx
             Bytes(0x45, 0x31, 0xd2);                // xor r10d, r10d
             Bytes(0xb8); Imm32((uint)SyscallNumbers.PidfdSendSignal); // mov eax, pidfd_send_signal
             Bytes(0x0f, 0x05);                      // syscall
+            Bytes(0x48, 0x83, 0xc3, 0x04);          // add rbx, 4
+            Bytes(0x41, 0xff, 0xcc);                // dec r12d
+            Bytes(0xeb, (byte)(sbyte)(loop - (c.Count + 2))); // jmp loop
+            c[jz + 1] = (byte)(c.Count - (jz + 2)); // done:
         }
-        Bytes(0x48, 0x83, 0xc3, 0x04);              // add rbx, 4
-        Bytes(0x41, 0xff, 0xcc);                    // dec r12d
-        Bytes(0xeb, (byte)(sbyte)(loop - (c.Count + 2))); // jmp loop
-        c[jz + 1] = (byte)(c.Count - (jz + 2));
+        // SIGBUS first, alone: sent together with it, SIGKILL would end the process first (a
+        // core-dumping signal is not fatal at once), and it would die of SIGKILL.
+        SignalAll(Linux.Signals.SIGBUS);
         Bytes(0xbf); Imm32(2);                      // mov edi, 2
         Bytes(0x48, 0xbe); Imm64(Message);          // mov rsi, Message
         Bytes(0xba); Imm32((uint)msg.Length);       // mov edx, length
         Bytes(0xb8); Imm32(1);                      // mov eax, write
         Bytes(0x0f, 0x05);                          // syscall
+        // A program that catches SIGBUS and touches a missing page again waits (the guardian
+        // still holds the descriptors) until SIGKILL, a second later.
+        Bytes(0x48, 0xbf); Imm64(Sleep);            // mov rdi, Sleep
+        Bytes(0x31, 0xf6);                          // xor esi, esi
+        Bytes(0xb8); Imm32(35);                     // mov eax, nanosleep
+        Bytes(0x0f, 0x05);                          // syscall
+        SignalAll(Linux.Signals.SIGKILL);
         Bytes(0xbf); Imm32(1);                      // mov edi, 1
         Bytes(0xb8); Imm32(231);                    // mov eax, exit_group
         Bytes(0x0f, 0x05);                          // syscall
-        if (c.Count > (int)(Message - Code) || msg.Length > (int)(List - Message)) throw new InvalidOperationException("guardian code too long");
+        if (c.Count > (int)(Message - Code) || msg.Length > (int)(Sleep - Message)) throw new InvalidOperationException("guardian code too long");
         _memory.Write(Code, c.ToArray());
         _memory.Write(Message, msg);
         _memory.Write(List, new byte[4]);
+        var sleep = new byte[16];
+        BinaryPrimitives.WriteInt64LittleEndian(sleep, 1);
+        _memory.Write(Sleep, sleep);
     }
 
     /// <summary>Lets the guardian go as if the server had died: it kills every process it protects.</summary>

@@ -137,7 +137,7 @@ public sealed class LazyRestoreTests
         {
             var crashed = FermataCli.RunWith(new Dictionary<string, string> { ["FERMATA_CRASH_AT"] = point }, "restore", image, "--lazy", "--detach");
             Assert.True(crashed.ExitCode == 137, $"at {point} the restore should have died of SIGKILL: {crashed}");
-            Assert.Contains("died before every page was in; its processes were killed with SIGBUS", crashed.Stderr);
+            Assert.Contains("before every page was in; its processes were killed with SIGBUS", crashed.Stderr);
             if (JobProcesses.See(w.Pid) is { } left) JobProcesses.WaitUntilGone([left], $"the program whose server was killed at {point}", TimeSpan.FromSeconds(15));
             string actual = File.ReadAllText(w.Output);
             Assert.True(expected.StartsWith(actual, StringComparison.Ordinal), $"after the server was killed at {point} the program wrote what an uninterrupted run does not:\n{actual}");
@@ -175,6 +175,34 @@ public sealed class LazyRestoreTests
         Assert.Contains("checksum mismatch", restore.Stderr);
         Assert.Contains("killed with SIGBUS", restore.Stderr);
         Assert.Equal(before, File.ReadAllText(w.Output));
+    }
+
+    /// <summary>An ordinary user's job cannot be restarted lazily (its userfaultfd could not hold
+    /// the kernel's own faults): the restart is refused with that reason before any process
+    /// runs, and an eager restart of the same checkpoint continues the job.</summary>
+    [Fact]
+    public void AnOrdinaryUsersLazyRestartIsRefusedWithTheReason()
+    {
+        using var s = new Scratch();
+        string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("ticks.log");
+        string expected = JobWorkloads.TickerOutput(60);
+        using (var launch = JobRun.Launch(user, dir, [], JobWorkloads.Ticker, output, "60", "20"))
+        {
+            launch.WaitForTick(output, 5);
+            var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);
+            Assert.True(checkpoint.ExitCode == 0, $"checkpoint failed: {checkpoint}\nlauncher: {launch.Report()}");
+            launch.ExpectExit(75);
+        }
+        string saved = File.ReadAllText(output);
+
+        var lazy = FermataCli.RunAs(user, "restart", dir, "--lazy");
+        Assert.NotEqual(0, lazy.ExitCode);
+        Assert.Contains("a lazy restore needs root", lazy.Stderr);
+        Assert.Equal(saved, File.ReadAllText(output));
+
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        Assert.Equal(expected, File.ReadAllText(output));
     }
 
     /// <summary>A lazily restored process is not write-tracked: its next incremental checkpoint

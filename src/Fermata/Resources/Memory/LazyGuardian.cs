@@ -97,7 +97,7 @@ internal sealed class LazyGuardian : IDisposable
 
     private void WriteCode()
     {
-        var msg = Encoding.UTF8.GetBytes($"fermata: the lazy restore's page server (pid {Environment.ProcessId}) died before every page was in; its processes were killed with SIGBUS\n");
+        var msg = Encoding.UTF8.GetBytes($"fermata: the lazy restore's page server (pid {Environment.ProcessId}) died, or gave up, before every page was in; its processes were killed with SIGBUS\n");
         var c = new List<byte>();
         void Bytes(params byte[] b) => c.AddRange(b);
         void Imm32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); c.AddRange(b); }

@@ -48,6 +48,13 @@ cloned into each image, and FIEMAP shows how much of the clone is shared with th
 checkpoint's whole-process time, the frozen time and the phases that capture the file as the
 launcher logs them, the image (manifest and page store, then clones apart) are reported.
 
+Lazy restore (--lazy, default 1024,8192 MiB): a process holding that much random data
+(bench/wakeup.c) is checkpointed once, then restored alternately with `restore --detach` and
+`restore --lazy --detach`, and each time the program itself writes the moment it runs again
+(it notices it did not run for over 100 ms): time to running is that moment less the moment the
+benchmark started the restoring command. Only then does the program read all its data and check
+it. For the lazy restore, the time until every page is in (the command says so) is reported too.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -57,7 +64,7 @@ compression and incremental tables.
 Live checkpoints (--live, default 1024,8192): see bench/live.py. Beside CRIU (--criu PATH, a
 CRIU binary built outside the repository; --criu-size, default 1024): see bench/criu.py.
 
-usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
+usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm] [--lazy 1024,8192]
                       [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
                       [--xfs-size 4096] [--live 1024,8192] [--criu PATH] [--repeat 3] [--dir DIR] [--out FILE]
 """
@@ -211,6 +218,54 @@ def measure(holder, work, mib, repeat):
         shutil.rmtree(image)
     med = [statistics.median(r[i] for r in rows) for i in range(6)]
     return dict(mib=mib, checkpoint=med[0], frozen=med[1], restore=med[2], size=med[3], disk=med[4], memory=med[5])
+
+
+def measure_lazy(wakeup, work, mib, repeat):
+    """Time to running of eager and lazy restores of one image, alternating; medians."""
+    ready = os.path.join(work, f"wakeup-{mib}")
+    image = os.path.join(work, f"lazy-image-{mib}")
+
+    def clear():
+        for f in (ready, ready + ".running", ready + ".restored"):
+            if os.path.exists(f):
+                os.unlink(f)
+
+    clear()
+    proc = spawn([wakeup, ready, str(mib)])
+    answer(ready, limit=600)
+    shutil.rmtree(image, ignore_errors=True)
+    run([FERMATA, "checkpoint", str(proc.pid), "--dir", image])
+    proc.wait()
+    pid = proc.pid
+    rows = {"eager": [], "lazy": []}
+    for i in range(repeat):
+        for mode in (("eager", "lazy") if i % 2 == 0 else ("lazy", "eager")):
+            wait_gone(pid)
+            clear()
+            args = [FERMATA, "restore", image, "--detach"] + (["--lazy"] if mode == "lazy" else [])
+            started = time.time_ns()
+            t0 = time.perf_counter()
+            out = run(args, env=TIMINGS)
+            returned = time.perf_counter() - t0
+            running = (int(answer(ready + ".running")) - started) / 1e9
+            verdict = answer(ready + ".restored", limit=600)
+            if verdict != "ok":
+                sys.exit(f"the process restored ({mode}) from {image} reports its data {verdict}")
+            m = re.search(r"every page is in, ([0-9.]+) s", out.stderr)
+            rows[mode].append((running, float(m.group(1)) if m else returned, returned))
+    wait_gone(pid)
+    shutil.rmtree(image)
+    med = {k: [statistics.median(r[i] for r in v) for i in range(3)] for k, v in rows.items()}
+    return dict(mib=mib, eager=med["eager"], lazy=med["lazy"])
+
+
+def lazy_table(results, repeat):
+    lines = [f"Time to running, eager and lazy restore (median of {repeat}, alternating)", "",
+             "| memory | eager: running again | lazy: running again | lazy: every page in | eager: command returned |",
+             "|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r['mib']} MiB | {r['eager'][0]:.3f} s | {r['lazy'][0]:.3f} s | {r['lazy'][1]:.3f} s | {r['eager'][2]:.3f} s |")
+    return "\n".join(lines)
 
 
 def inspect_pages(image):
@@ -716,6 +771,7 @@ def main():
     parser.add_argument("--run", default="1024", help="MiB of a process under `fermata run`, stopped by USR1 and run again ('' to skip)")
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
+    parser.add_argument("--lazy", default="1024,8192", help="MiB of the process restored eagerly and lazily, comma separated ('' to skip)")
     parser.add_argument("--xfs-size", default="4096", help="MiB of the loop-mounted XFS of the files section ('' to skip XFS)")
     parser.add_argument("--criu", help="a CRIU binary (4.x, built outside this repository): Fermata and CRIU side by side (bench/criu.py)")
     parser.add_argument("--criu-size", default="1024", help="MiB of the processes the CRIU section checkpoints")
@@ -792,6 +848,14 @@ def main():
         import criu
         print(f"measuring Fermata beside {args.criu} ...", file=sys.stderr)
         sections.append(criu.criu_table(criu.measure_criu(args.criu, holder, work, int(args.criu_size), args.repeat, args.tmpfs), args.repeat))
+    if args.lazy:
+        wakeup = os.path.join(work, "wakeup")
+        run(["gcc", "-O2", "-o", wakeup, os.path.join(ROOT, "bench", "wakeup.c")])
+        results = []
+        for mib in (int(x) for x in args.lazy.split(",") if x):
+            print(f"measuring time to running of eager and lazy restores of {mib} MiB ...", file=sys.stderr)
+            results.append(measure_lazy(wakeup, work, mib, args.repeat))
+        sections.append(lazy_table(results, args.repeat))
     if args.run:
         mib = int(args.run)
         print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)

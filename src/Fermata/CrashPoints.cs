@@ -16,7 +16,8 @@ namespace Fermata;
 /// "injected" (an injected call's registers are set, the thread has not run it yet) and
 /// "between-calls" (a call has returned; the thread is parked at its exit with the injected
 /// registers), "finishing" (the thread has its own registers back but still waits at the last
-/// call's exit). The namespace is the library's root, so every layer can reach it.
+/// call's exit), "lazy-begun" (a lazy restore's processes run, no page copied in the background
+/// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB). The namespace is the library's root, so every layer can reach it.
 /// </summary>
 internal static class CrashPoints
 {

@@ -13,15 +13,16 @@ internal static class RestartCommand
         var dir = new Argument<string>("DIR") { Description = "the job's directory (or one of its checkpoints, DIR/N)" };
         var from = new Option<string?>("--from") { Description = "restart from this checkpoint (DIR/N, or N) instead of DIR/latest" };
         var detach = new Option<bool>("--detach") { Description = "run the restarted job's launcher in the background and print its PID" };
+        var lazy = new Option<bool>("--lazy") { Description = "let the job run at once; its processes' memory arrives on first touch and in the background, served by this launcher (needs root)" };
         var files = Arguments.RestoreFilesOption();
         var allowChanged = Arguments.AllowChangedOption();
-        var command = new Command("restart", "Restart a job from its latest good checkpoint, in the foreground like launch") { dir, from, detach, files, allowChanged };
+        var command = new Command("restart", "Restart a job from its latest good checkpoint, in the foreground like launch") { dir, from, detach, lazy, files, allowChanged };
         command.SetAction(parse =>
         {
             var (job, checkpoint) = Resolve(parse.GetRequiredValue(dir), parse.GetValue(from));
             var handling = RestoreCommand.RestoreFiles(parse.GetValue(files));
             var allowed = parse.GetValue(allowChanged) ?? [];
-            if (parse.GetValue(detach)) return Detach(job, checkpoint, handling, allowed);
+            if (parse.GetValue(detach)) return Detach(job, checkpoint, handling, allowed, parse.GetValue(lazy));
             if (job.RunningLauncher() is { } running)
                 throw new ConflictException($"the job in {job.Path} is still running (launcher PID {running})");
             var request = new RestartRequest
@@ -30,6 +31,7 @@ internal static class RestartCommand
                 From = checkpoint,
                 Files = (WrittenFileHandling?)handling,
                 AllowChanged = allowed,
+                Lazy = parse.GetValue(lazy),
                 Log = LaunchCommand.Log,
             };
             RunningJob restarted;
@@ -81,11 +83,11 @@ internal static class RestartCommand
         return earlier > 0 ? $"; restart from an earlier one with --from {job.CheckpointPath(earlier)}" : "";
     }
 
-    private static int Detach(JobDirectory job, string checkpoint, Resources.Files.FileHandling? handling, string[] allowed)
+    private static int Detach(JobDirectory job, string checkpoint, Resources.Files.FileHandling? handling, string[] allowed, bool lazy)
     {
         string dll = Environment.GetCommandLineArgs()[0];
         string host = Environment.ProcessPath ?? "dotnet";
-        string[] args = ["restart", job.Path, "--from", checkpoint,
+        string[] args = ["restart", job.Path, "--from", checkpoint, .. lazy ? ["--lazy"] : Array.Empty<string>(),
             .. handling == Resources.Files.FileHandling.Trust ? ["--files", "trust"] : Array.Empty<string>(),
             .. allowed.SelectMany(a => new[] { "--allow-changed", Path.GetFullPath(a) })];
         string[] argv = host.EndsWith("dotnet", StringComparison.Ordinal) ? [host, dll, .. args] : [host, .. args];

@@ -150,12 +150,15 @@ public static class FermataEngine
         if (!Directory.Exists(checkpoint)) throw new ImageException($"checkpoint {checkpoint} does not exist");
         if (dir.RunningLauncher() is { } running)
             throw new ConflictException($"the job in {dir.Path} is still running (launcher PID {running})");
-        var options = new RestoreOptions { Files = (Resources.Files.FileHandling?)request.Files, AllowChanged = request.AllowChanged };
+        var options = new RestoreOptions { Files = (Resources.Files.FileHandling?)request.Files, AllowChanged = request.AllowChanged, Lazy = request.Lazy };
         return RunningJob.Start(dir, dir.ReadSettings(), request.Log, host, supervisor =>
         {
             // The restored programs' connections to the launcher are handed to this one.
             var result = Restorer.Restore(checkpoint, options with { LauncherChannels = supervisor.Programs });
             foreach (var w in result.Warnings) request.Log?.Invoke($"warning: {w}");
+            result.Lazy?.Completion.ContinueWith(t => request.Log?.Invoke(t.IsCompletedSuccessfully
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"lazy restart: every page is in, {t.Result.TotalSeconds:0.00} s after the restart began")
+                : $"lazy restart failed: {t.Exception?.InnerException?.Message}"), TaskScheduler.Default);
             request.Log?.Invoke($"restarted job from {checkpoint}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}" +
                 (result.FilesPutBack > 0 ? $", {result.FilesPutBack} file{(result.FilesPutBack == 1 ? "" : "s")} put back" : "") +
                 string.Create(System.Globalization.CultureInfo.InvariantCulture, $" in {result.Total.TotalSeconds:0.00} s"));

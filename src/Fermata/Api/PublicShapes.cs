@@ -35,6 +35,7 @@ internal static class PublicShapes
         Workers = Math.Max(1, r.Workers),
         PidWait = r.PidWait,
         ForProcess = true,
+        Lazy = r.Lazy,
     };
 
     public static CheckpointOutcome Outcome(CheckpointResult r) => new()
@@ -65,6 +66,7 @@ internal static class PublicShapes
         FilesPutBack = r.FilesPutBack,
         Total = r.Total,
         Warnings = r.Warnings,
+        AllPagesIn = r.Lazy?.Completion ?? Task.FromResult(r.Total),
     };
 
     public static PageCounts Counts(StoreStats s) => new()

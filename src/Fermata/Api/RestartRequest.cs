@@ -16,6 +16,10 @@ public sealed record RestartRequest
     /// the caller manages them.</summary>
     public WrittenFileHandling? Files { get; init; }
 
+    /// <summary>Let the job run before its processes' anonymous memory is in (see
+    /// <see cref="RestoreRequest.Lazy"/>); the launcher serves the pages. Needs root.</summary>
+    public bool Lazy { get; init; }
+
     /// <summary>Files read by the job that may have changed since the checkpoint.</summary>
     public IReadOnlyCollection<string> AllowChanged { get; init; } = [];
 

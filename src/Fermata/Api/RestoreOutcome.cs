@@ -15,6 +15,10 @@ public sealed record RestoreOutcome
     public int FilesPutBack { get; init; }
     /// <summary>How long the restore took.</summary>
     public TimeSpan Total { get; init; }
+    /// <summary>Completes when every page is in, with the time from the restore's start (at once
+    /// for an eager restore); fails, with the reason, if a lazy restore could not deliver them
+    /// and killed the process.</summary>
+    public Task<TimeSpan> AllPagesIn { get; init; } = Task.FromResult(TimeSpan.Zero);
     /// <summary>Things restored with a caveat, one line each.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }

@@ -20,6 +20,12 @@ public sealed record RestoreRequest
     /// tied to that thread, so it is restored only when the caller stays to wait.</summary>
     public bool Detached { get; init; }
 
+    /// <summary>Let the process run before its anonymous memory is in: its pages arrive on first
+    /// touch and from a background copier, served by this process until
+    /// <see cref="RestoreOutcome.AllPagesIn"/> completes (keep it running until then; should it
+    /// die first, the restored process is killed with SIGBUS). Needs root.</summary>
+    public bool Lazy { get; init; }
+
     /// <summary>Threads verifying checksums and copying pages.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
 

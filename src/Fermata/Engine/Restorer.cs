@@ -68,7 +68,24 @@ internal static class Restorer
         var total = Stopwatch.StartNew();
         var timer = new PhaseTimer();
         var reporter = new ProgressReporter(progress, cancel);
-        using var image = OpenImage(directory, options, reporter.Counting(OperationPhase.Reading));
+        var image = OpenImage(directory, options, reporter.Counting(OperationPhase.Reading));
+        // A lazy restore's server goes on with the image and the tracer after this returns.
+        LazyServer? lazy = null;
+        try
+        {
+            return Restore(directory, image, options, total, timer, reporter, ref lazy);
+        }
+        finally
+        {
+            if (lazy?.Begun != true) image.Dispose();
+        }
+    }
+
+    private static RestoreResult Restore(string directory, CheckpointImage image, RestoreOptions options, Stopwatch total,
+        PhaseTimer timer, ProgressReporter reporter, ref LazyServer? lazy)
+    {
+        if (options.Lazy && Linux.Interop.Libc.GetEUid() != 0)
+            throw new PermissionException("a lazy restore needs root: its userfaultfd must also hold the faults the kernel takes for the program (read(2) into a page not yet there), which vm.unprivileged_userfaultfd = 0 allows only with CAP_SYS_PTRACE; restore eagerly (without --lazy)");
         reporter.Enter(OperationPhase.Preparing);
         timer.Mark("open and verify image");
         bool job = image.Manifest.Info.IsJob;
@@ -82,16 +99,41 @@ internal static class Restorer
             RestorePreflight.Check(image, process, options, files, freshNamespace: job);
         files.Check(warnings);
         timer.Mark("preflight checks");
-        cancel.ThrowIfCancellationRequested();
+        reporter.Cancel.ThrowIfCancellationRequested();
         files.PutBack(options.Workers);
         timer.Mark("put back files");
         OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
         int blankPid = BlankProcess.Spawn(inheritStdio: job || RestoreSession.UsesRestorersStdio(image));
-        using var tracer = new Tracer();
-        var (root, rootHost, pages, tracked) = tracer.Run(() => Run(tracer, blankPid, image, options, files, warnings, timer, reporter));
+        int guardianPid = options.Lazy ? LazyGuardian.Spawn() : 0;
+        var tracer = new Tracer();
+        LazyServer? server = null;
+        (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) made;
+        try
+        {
+            made = tracer.Run(() =>
+            {
+                if (guardianPid != 0) server = new LazyServer(tracer, LazyGuardian.Start(tracer, guardianPid), image, total);
+                return Run(tracer, blankPid, image, options, files, warnings, timer, reporter, server);
+            });
+            if (server != null)
+            {
+                server.Begin();
+                lazy = server;
+            }
+        }
+        finally
+        {
+            if (server?.Begun != true)
+            {
+                server?.Dispose();
+                tracer.Dispose();
+            }
+        }
+        var (root, rootHost, pages, tracked) = made;
         return new RestoreResult
         {
+            Lazy = server,
             Pid = root.Pid,
             HostPid = rootHost,
             Processes = image.Manifest.Processes.Count,
@@ -105,11 +147,11 @@ internal static class Restorer
     }
 
     private static (ProcessRecord Root, int RootHost, ulong Pages, int Tracked) Run(Tracer tracer, int blankPid, CheckpointImage image, RestoreOptions options,
-        FileRestorePlan files, List<string> warnings, PhaseTimer timer, ProgressReporter reporter)
+        FileRestorePlan files, List<string> warnings, PhaseTimer timer, ProgressReporter reporter, LazyServer? lazy)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         foreach (var p in image.Manifest.Processes.Where(p => !p.Zombie)) CheckCpu(tracer, blank.Pid, p);
-        using var session = new RestoreSession(tracer, image, options, warnings) { PageProgress = reporter.Counting(OperationPhase.Restoring) };
+        using var session = new RestoreSession(tracer, image, options, warnings) { PageProgress = reporter.Counting(OperationPhase.Restoring), Lazy = lazy };
         var created = new List<(int HostPid, List<int> Threads)>();
         try
         {
@@ -233,7 +275,14 @@ internal static class Restorer
     /// owner's alone) is told first what stops a single-process restore anyway.</summary>
     private static CheckpointImage OpenImage(string directory, RestoreOptions options, Image.ByteProgress progress)
     {
-        try { return CheckpointImage.Open(directory, verifyPages: true, options.Workers, progress); }
+        try
+        {
+            if (!options.Lazy) return CheckpointImage.Open(directory, verifyPages: true, options.Workers, progress);
+            // Lazy: every record now, each page block's checksum as it is first read.
+            var image = CheckpointImage.Open(directory, verifyPages: false, options.Workers, progress);
+            foreach (var store in image.Pages.Stores) store.VerifyOnRead = true;
+            return image;
+        }
         catch (PermissionException) when (options.ForProcess && Linux.Interop.Libc.GetEUid() != 0)
         {
             throw new PermissionException(

@@ -158,8 +158,37 @@ internal sealed unsafe class PageStoreReader : IDisposable
     /// from <paramref name="staging"/> (<see cref="StagingSize"/> bytes). Never read the result
     /// of a raw block in this process: see the class comment.
     /// </summary>
-    public byte* DataForKernel(BlockRecord block, byte* buffer, byte* staging) =>
-        block.Codec == BlockCodec.Raw ? _map + block.FileOffset : Data(block, buffer, staging);
+    public byte* DataForKernel(BlockRecord block, byte* buffer, byte* staging)
+    {
+        if (block.Codec != BlockCodec.Raw) return Data(block, buffer, staging);
+        if (VerifyOnRead && Volatile.Read(ref _verified![block.Index]) == 0)
+        {
+            ReadStored(block, staging);
+            CheckBlock(block, staging);
+        }
+        return _map + block.FileOffset;
+    }
+
+    private int[]? _verified;
+
+    /// <summary>
+    /// Checks each block's checksum the first time it is read (instead of all of them up front
+    /// with <see cref="Verify"/>): what a lazy restore opens its image with, so the process runs
+    /// before gigabytes were read. A block that fails throws <see cref="ImageException"/> then.
+    /// </summary>
+    public bool VerifyOnRead
+    {
+        get => _verified != null;
+        set => _verified = value ? new int[_byIndex.Length] : null;
+    }
+
+    private void CheckBlock(BlockRecord b, byte* stored)
+    {
+        if (Checksum.Compute(stored, (nuint)b.StoredLength, b.Index) != b.Checksum)
+            throw new ImageException(
+                $"image is damaged: checksum mismatch in {_path} block {b.Index} (bytes {b.FileOffset}-{b.FileOffset + b.StoredLength})");
+        Volatile.Write(ref _verified![b.Index], 1);
+    }
 
     /// <summary>A block's pages, in <paramref name="buffer"/>, for this process to read.</summary>
     public byte* Data(BlockRecord block, byte* buffer, byte* staging)
@@ -167,9 +196,11 @@ internal sealed unsafe class PageStoreReader : IDisposable
         if (block.Codec == BlockCodec.Raw)
         {
             ReadStored(block, buffer);
+            if (VerifyOnRead) CheckBlock(block, buffer);
             return buffer;
         }
         ReadStored(block, staging);
+        if (VerifyOnRead) CheckBlock(block, staging);
         BlockCompressor.Decompress(block.Codec, staging, (int)block.StoredLength, buffer, (int)block.Length);
         return buffer;
     }

@@ -25,6 +25,10 @@ internal sealed record RestoreOptions
     /// </summary>
     public bool Detached { get; init; }
 
+    /// <summary>Restore --lazy: the process runs before its anonymous memory is in; pages arrive
+    /// on first touch and from a background copier (see <see cref="Memory.LazyMemory"/>).</summary>
+    public bool Lazy { get; init; }
+
     /// <summary>How long to wait for the saved PID to be released by a process that has exited
     /// but not yet been reaped.</summary>
     public TimeSpan PidWait { get; init; } = TimeSpan.FromSeconds(10);
@@ -54,4 +58,6 @@ internal sealed record RestoreResult
     public int FilesPutBack { get; init; }
     public TimeSpan Total { get; init; }
     public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>A lazy restore's page server, still serving when the restore returns.</summary>
+    public Memory.LazyServer? Lazy { get; init; }
 }

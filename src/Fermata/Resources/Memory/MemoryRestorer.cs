@@ -26,12 +26,24 @@ internal static class MemoryRestorer
     {
         var placements = new List<PagePlacement>();
         var madeWritable = new List<MappingRecord>();
+        // A lazy restore leaves the stored pages of private anonymous memory to LazyMemory.
+        var server = ctx.Session.Lazy;
+        bool lazyProcess = server != null && LazyMemory.Worthwhile(ctx.Process);
+        var lazyMappings = new List<MappingRecord>();
+        var lazyRuns = new List<PagePlacement>();
         foreach (var m in ctx.Process.Mappings)
         {
             if (m.Kind is MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock) continue;
             int before = placements.Count;
+            bool lazy = lazyProcess && LazyMemory.CanBeLazy(m);
+            if (lazy) lazyMappings.Add(m);
             foreach (var run in m.Pages)
             {
+                if (lazy)
+                {
+                    if (!run.Location.IsZero) lazyRuns.Add(new PagePlacement(run.Location, m.Start + run.FirstPage * PageSize.Bytes, run.Count));
+                    continue;
+                }
                 // A new anonymous mapping or shmem object reads as zeros already; a private file
                 // mapping would show the file's bytes, so zeros the process wrote there are written.
                 if (run.Location.IsZero && m.Kind != MappingKind.File) continue;
@@ -59,9 +71,11 @@ internal static class MemoryRestorer
             ApplyFlags(ctx, m);
             GuardRegions.Restore(ctx, m);
         }
-        ArmWriteTracking(ctx);
+        if (lazyProcess) LazyMemory.Register(ctx, server!, lazyMappings, lazyRuns);
+        else ArmWriteTracking(ctx);
         ulong pages = 0;
         foreach (var p in placements) pages += p.Pages;
+        foreach (var p in lazyRuns) pages += p.Pages;
         return pages;
     }
 

@@ -169,12 +169,14 @@ internal static class WriteTracker
         return found;
     }
 
-    /// <summary>Creates the tracker in the target and moves it to its high number.</summary>
-    private static bool Create(ITrackedProcess process, out int fd, out string? reason)
+    /// <summary>Creates the tracker in the target and moves it to its high number. A lazy
+    /// restore's descriptor, which must also serve faults the kernel takes for the program,
+    /// is made without UFFD_USER_MODE_ONLY (<paramref name="userModeOnly"/> false).</summary>
+    internal static bool Create(ITrackedProcess process, out int fd, out string? reason, bool userModeOnly = true)
     {
         int pid = process.Pid;
         var injector = process.Injector;
-        long created = injector.Call(SyscallNumbers.Userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK | Userfaultfd.UFFD_USER_MODE_ONLY);
+        long created = injector.Call(SyscallNumbers.Userfaultfd, Libc.O_CLOEXEC | Libc.O_NONBLOCK | (userModeOnly ? Userfaultfd.UFFD_USER_MODE_ONLY : 0));
         if (created < 0)
         {
             fd = -1;
@@ -209,15 +211,16 @@ internal static class WriteTracker
         return true;
     }
 
-    /// <summary>Marks a new tracker and enables asynchronous write-protection on it.</summary>
-    private static bool Initialize(SafeFd handle, int pid, out string? reason)
+    /// <summary>Marks a new tracker and enables asynchronous write-protection on it, with
+    /// <paramref name="moreFeatures"/> (a lazy restore's events).</summary>
+    internal static bool Initialize(SafeFd handle, int pid, out string? reason, ulong moreFeatures = 0)
     {
         if (Libc.Fcntl(handle.Fd, Libc.F_SETFL, Libc.O_NONBLOCK | Libc.O_APPEND) < 0)
         {
             reason = $"marking the tracker of process {pid} failed: {Errno.Name(Libc.LastErrno)}";
             return false;
         }
-        int errno = Userfaultfd.Api(handle.Fd, Userfaultfd.TrackingFeatures);
+        int errno = Userfaultfd.Api(handle.Fd, Userfaultfd.TrackingFeatures | moreFeatures);
         reason = errno == 0 ? null : $"UFFDIO_API with asynchronous write-protection in process {pid} failed: {Errno.Name(errno)}";
         return errno == 0;
     }
@@ -267,7 +270,7 @@ internal static class WriteTracker
     private static void CloseInTarget(ITrackedProcess process, int fd) =>
         process.Injector.Call(SyscallNumbers.Close, fd); // EBADF: already gone, which is what we want
 
-    private static ulong StartTime(int pid) => ProcStat.Read(pid).StartTime;
+    internal static ulong StartTime(int pid) => ProcStat.Read(pid).StartTime;
 
     /// <summary>The soft RLIMIT_NOFILE of a process ("Max open files" in /proc/PID/limits).</summary>
     private static int SoftDescriptorLimit(int pid)

@@ -20,6 +20,8 @@ internal sealed class RestoreSession : IDisposable
     /// <summary>Counts the pages written into the processes, and cancels the restore while it can.</summary>
     public Fermata.Image.ByteProgress PageProgress { get; init; } = Fermata.Image.ByteProgress.None;
     public bool IsJob => Image.Manifest.Info.IsJob;
+    /// <summary>The page server of a lazy restore (restore --lazy); null for an eager one.</summary>
+    public Resources.Memory.LazyServer? Lazy { get; init; }
 
     /// <summary>The restored processes get the restoring command's stdin, stdout and stderr for
     /// the descriptions that stand for them (a job's launcher's, or a process's standard streams

@@ -33,6 +33,11 @@ A job of several processes (--job, default 4 x 256 MiB) is launched with `fermat
 checkpointed with `fermata checkpoint JOBDIR` and restarted with `fermata restart JOBDIR`; its
 processes then check their data too.
 
+Many processes (--processes, default 100,400,1000): a job of a parent and that many small
+children (tests/workloads/swarm.c), each appending a numbered line to one log every second, is
+checkpointed (stop) and restarted; the restarted children must each go on with the next number.
+Whole-process times, the frozen time the launcher logs, and the cost per process.
+
 Connections (--connections, default 1000): a job of a server and its client holding that many
 TCP connections between them (bench/conns.c), each with bytes waiting both ways, is checkpointed
 (stop) and restarted, alternating with the same job holding one connection; the difference over
@@ -65,7 +70,8 @@ Live checkpoints (--live, default 1024,8192): see bench/live.py. Beside CRIU (--
 CRIU binary built outside the repository; --criu-size, default 1024): see bench/criu.py.
 
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm] [--lazy 1024,8192]
-                      [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
+                      [--incremental 4096] [--job 4x256] [--processes 100,400,1000]
+                      [--connections 1000] [--files 1024]
                       [--xfs-size 4096] [--live 1024,8192] [--criu PATH] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
@@ -497,6 +503,77 @@ def measure_job(holder, work, count, mib, repeat):
     return dict(count=count, mib=mib, checkpoint=med[0], restart=med[1], size=med[2])
 
 
+def swarm_lines(log, offset=0):
+    """{child: [numbers]} of the swarm log from byte OFFSET on."""
+    found = {}
+    with open(log, "rb") as f:
+        f.seek(offset)
+        for line in f.read().decode().splitlines():
+            k, n = line.split()
+            found.setdefault(int(k), []).append(int(n))
+    return found
+
+
+def measure_processes(swarm, work, count, repeat):
+    """A job of COUNT small processes (and their parent): checkpoint (stop) and restart,
+    whole-process; the frozen time as the launcher logs it. The restarted children must each
+    write the number after the last one they wrote before."""
+    rows = []
+    for _ in range(repeat):
+        jobdir, log, ready = (os.path.join(work, f"swarm-{x}") for x in ("job", "log", "ready"))
+        shutil.rmtree(jobdir, ignore_errors=True)
+        for f in (log, ready):
+            if os.path.exists(f):
+                os.unlink(f)
+        launch_log = os.path.join(work, "swarm-launch.log")
+        with open(launch_log, "w") as err:
+            launcher = subprocess.Popen([FERMATA, "launch", "--dir", jobdir, "--", swarm, str(count), log, ready,
+                                         "1000000000", "1000", "1000000000", os.path.join(work, "swarm-gate")],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=TIMINGS)
+        while not os.path.exists(ready):
+            time.sleep(0.02)
+        checkpoint, _ = timed([FERMATA, "checkpoint", jobdir])
+        if launcher.wait() != 75:
+            sys.exit("the job's launcher did not stop after the checkpoint")
+        frozen, _, _, _ = launcher_checkpoint(launch_log, 1)
+        before = swarm_lines(log)
+        offset = os.path.getsize(log)
+        restarted, restart = start_until([FERMATA, "restart", jobdir], "restarted job")
+        deadline = time.time() + 60
+        while True:
+            after = swarm_lines(log, offset)
+            if len(after) == count or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        wrong = [k for k in before if after.get(k, [None])[0] != before[k][-1] + 1]
+        if len(before) != count or wrong:
+            sys.exit(f"after the restart {len(wrong)} of {count} children did not go on with their next number")
+        restarted.kill()
+        restarted.wait()
+        gone_by = time.time() + 30
+        while holders_of(swarm) and time.time() < gone_by:
+            time.sleep(0.05)
+        rows.append((checkpoint, frozen, restart))
+        shutil.rmtree(jobdir)
+    med = [statistics.median(r[i] for r in rows) for i in range(3)]
+    return dict(count=count, checkpoint=med[0], frozen=med[1], restart=med[2])
+
+
+def processes_table(results, repeat):
+    lines = [
+        "| job | checkpoint (stop) | frozen | restart | checkpoint per process | frozen per process | restart per process |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        n = r["count"] + 1  # and their parent
+        lines.append(f"| {n} processes | {r['checkpoint']:.2f} s | {r['frozen']:.2f} s | {r['restart']:.2f} s | "
+                     f"{r['checkpoint'] / n * 1000:.1f} ms | {r['frozen'] / n * 1000:.1f} ms | {r['restart'] / n * 1000:.1f} ms |")
+    lines += ["", f"Median of {repeat} runs; a parent and its children (tests/workloads/swarm.c), the job's init apart; "
+              "`./fermata checkpoint JOBDIR` until the image is committed and the job stopped, the frozen time the launcher logs, "
+              "`./fermata restart JOBDIR` until every process runs again."]
+    return "\n".join(lines)
+
+
 def measure_connections(conns, work, count, repeat):
     """A job of a server and a client with COUNT TCP connections between them, next to the same
     job with one: checkpoint (stop) and restart, whole-process, and the launcher's frozen time."""
@@ -768,6 +845,7 @@ def main():
     parser.add_argument("--tmpfs", default="/dev/shm", help="a tmpfs where the compression section runs a second time ('' to skip)")
     parser.add_argument("--incremental", default="4096", help="MiB of the process checkpointed full, then incrementally ('' to skip)")
     parser.add_argument("--job", default="4x256", help="a job of N processes x MiB each ('' to skip)")
+    parser.add_argument("--processes", default="100,400,1000", help="jobs of that many small processes, comma separated ('' to skip)")
     parser.add_argument("--run", default="1024", help="MiB of a process under `fermata run`, stopped by USR1 and run again ('' to skip)")
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
@@ -816,6 +894,14 @@ def main():
         count, mib = (int(x) for x in args.job.split("x"))
         print(f"measuring a job of {count} x {mib} MiB ...", file=sys.stderr)
         sections.append(job_table(measure_job(holder, work, count, mib, args.repeat), args.repeat))
+    if args.processes:
+        swarm = os.path.join(work, "swarm")
+        run(["gcc", "-O2", "-o", swarm, os.path.join(ROOT, "tests", "workloads", "swarm.c")])
+        results = []
+        for count in (int(x) for x in args.processes.split(",") if x):
+            print(f"measuring a job of {count} small processes ...", file=sys.stderr)
+            results.append(measure_processes(swarm, work, count, args.repeat))
+        sections.append(processes_table(results, args.repeat))
     if args.connections:
         conns = os.path.join(work, "conns")
         run(["gcc", "-O2", "-o", conns, os.path.join(ROOT, "bench", "conns.c")])

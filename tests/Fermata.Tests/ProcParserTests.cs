@@ -82,4 +82,18 @@ public sealed class ProcParserTests
         Assert.Equal(663, info.Position);
         Assert.Equal(0x80000 | 0x8000 | 0x400 | 1, info.Flags); // O_CLOEXEC|O_LARGEFILE|O_APPEND|O_WRONLY
     }
+
+    [Fact]
+    public void NumaMapsLinesWithTheDefaultPolicyAreTheOnlyOnesSpared()
+    {
+        string text =
+            "55d0c0a00000 default file=/usr/bin/swarm mapped=1 N0=1 kernelpagesize_kB=4\n" +
+            "7f0000000000 bind:0 anon=4 dirty=4 N0=4 kernelpagesize_kB=4\n" +
+            "7f0000100000 prefer (many):0-1 anon=1 dirty=1 N0=1 kernelpagesize_kB=4\n" +
+            "7f0000200000 interleave:0-1\n" +
+            "7ffd00000000 default stack anon=3 dirty=3 N0=3 kernelpagesize_kB=4\n" +
+            "7ffd10000000 defaults\n";
+        var spared = Fermata.Resources.MemoryPolicy.MemoryPolicies.ParseDefaults(text);
+        Assert.Equal([0x55d0c0a00000UL, 0x7ffd00000000UL], spared.Order());
+    }
 }

@@ -15,6 +15,10 @@ public static class JobWorkloads
     /// <summary>workers LOGFILE DATAFILE RECORDS INTERVAL_MS GATE_AT GATEFILE</summary>
     public static string Workers => Workloads.Compiled("workers");
 
+    /// <summary>swarm N LOGFILE READYFILE TICKS INTERVAL_MS AT GATEFILE: N children, each
+    /// appending "K I" for I = 1..TICKS to one shared log.</summary>
+    public static string Swarm => Workloads.Compiled("swarm");
+
     /// <summary>pool.py PROGRESS CHUNKS CHUNK_SIZE GATE_AT GATEFILE (run with python3)</summary>
     public static string Pool => Path.Combine(Repo.Workloads, "pool.py");
 

@@ -2,6 +2,7 @@ using Fermata.Resources.Dump;
 using Fermata.Resources.Restore;
 using Fermata.Errors;
 using Fermata.Linux;
+using Fermata.Linux.Proc;
 using Fermata.Resources.Memory;
 using Fermata.Resources.Threads;
 using Fermata.Tracing;
@@ -15,6 +16,10 @@ namespace Fermata.Resources.MemoryPolicy;
 /// the main thread with MPOL_F_ADDR at each mapping's start (mbind splits a mapping where policies
 /// differ, so one per mapping covers them all). A mapping's policy is set right after the mapping
 /// is made, before its pages are written, so they are placed by it; a thread's before it runs.
+/// A mapping numa_maps shows as "default" has no policy of its own (and, on kernels that show the
+/// thread's there, the thread has none either): get_mempolicy would answer MPOL_DEFAULT, so for
+/// a small process the injected call is spared where numa_maps says so. numa_maps walks the page
+/// tables as smaps does; for a large process one call per mapping costs less than a second walk.
 /// </summary>
 internal static class MemoryPolicies
 {
@@ -32,8 +37,46 @@ internal static class MemoryPolicies
             int host = ctx.Frozen.Threads.First(t => ctx.Session.NsPid(t) == thread.Tid);
             thread.MemoryPolicy = Read(ctx, ctx.Injector(host), 0, $"thread {host}");
         }
+        var withoutPolicy = MappingsWithoutPolicy(ctx.Pid);
         foreach (var m in record.Mappings.Where(m => m.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock)))
-            m.MemoryPolicy = Read(ctx, ctx.ProcessInjector, m.Start, $"mapping {m.Describe()}");
+            m.MemoryPolicy = withoutPolicy.Contains(m.Start) ? new MemoryPolicyRecord() : Read(ctx, ctx.ProcessInjector, m.Start, $"mapping {m.Describe()}");
+    }
+
+    /// <summary>A process resident in up to this many pages has its numa_maps read.</summary>
+    private const long NumaMapsUpToPages = 64 << 10;
+
+    /// <summary>The starts of the mappings /proc/PID/numa_maps shows with the default policy;
+    /// empty for a large process, or where the kernel has no numa_maps (no NUMA support).</summary>
+    internal static HashSet<ulong> MappingsWithoutPolicy(int pid)
+    {
+        var starts = new HashSet<ulong>();
+        string text;
+        try
+        {
+            var statm = ProcFiles.ReadText(pid, "statm").Split(' ');
+            if (statm.Length < 2 || !long.TryParse(statm[1], out long resident) || resident > NumaMapsUpToPages) return starts;
+            text = ProcFiles.ReadText(pid, "numa_maps");
+        }
+        catch (Errors.TargetException) { return starts; } // no numa_maps: each mapping is asked
+        return ParseDefaults(text, starts);
+    }
+
+    /// <summary>From numa_maps lines ("START POLICY key=value ..."), the starts whose policy is
+    /// "default".</summary>
+    internal static HashSet<ulong> ParseDefaults(string numaMaps, HashSet<ulong>? into = null)
+    {
+        var starts = into ?? [];
+        foreach (var line in numaMaps.Split('\n'))
+        {
+            int space = line.IndexOf(' ');
+            if (space <= 0) continue;
+            var rest = line.AsSpan(space + 1);
+            int end = rest.IndexOf(' ');
+            var policy = end < 0 ? rest : rest[..end];
+            if (policy.SequenceEqual("default") && ulong.TryParse(line.AsSpan(0, space), System.Globalization.NumberStyles.HexNumber, null, out ulong start))
+                starts.Add(start);
+        }
+        return starts;
     }
 
     private static MemoryPolicyRecord Read(DumpContext ctx, SyscallInjector inj, ulong address, string what)

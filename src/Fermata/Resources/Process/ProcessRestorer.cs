@@ -146,10 +146,15 @@ internal static class ProcessRestorer
         if (errno != 0) throw new SystemCallException($"restore coredump_filter 0x{saved:x} of process {ctx.Process.Pid}", errno);
     }
 
+    /// <summary>The saved limits, each set with an injected prlimit64 where the new process (which
+    /// has the restoring command's, read from /proc without stopping it) does not have it already:
+    /// usually both came from the same shell, and no call is needed.</summary>
     private static void RestoreLimits(RestoreContext ctx)
     {
+        var current = ProcessDumper.ReadLimits(ctx.Pid).ToDictionary(l => l.Resource, l => (l.Soft, l.Hard));
         foreach (var limit in ctx.Process.Limits)
         {
+            if (current.TryGetValue(limit.Resource, out var now) && now == (limit.Soft, limit.Hard)) continue;
             var raw = new byte[16];
             BinaryPrimitives.WriteUInt64LittleEndian(raw, limit.Soft);
             BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(8), limit.Hard);

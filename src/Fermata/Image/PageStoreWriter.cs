@@ -37,7 +37,8 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     private readonly Compression _compression;
     private readonly List<Segment> _segments = [];
     private ulong _sourcePages;
-    private PageLocation[] _locations = [];
+    /// <summary>Where each declared page went, 8 bytes a page (<see cref="PackedLocation"/>).</summary>
+    private ulong[] _locations = [];
     private BlockRecord?[] _blocks = [];
     private long _fileEnd;
     private long _stored, _zero, _deduplicated, _compared, _inheritedByTracking, _compressedBytes;
@@ -93,9 +94,9 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         progress.ThrowIfCancelled();
         progress.Start((long)(_sourcePages * PageSize.Bytes));
         int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
-        _locations = new PageLocation[_sourcePages];
+        _locations = new ulong[_sourcePages];
         _blocks = new BlockRecord?[count];
-        var dedup = new DedupTable(_sourcePages);
+        var dedup = new PageDedupTable(_sourcePages);
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
@@ -142,7 +143,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         }
     }
 
-    private BlockRecord? WriteChunk(int index, ChunkBuffers buffers, DedupTable dedup)
+    private BlockRecord? WriteChunk(int index, ChunkBuffers buffers, PageDedupTable dedup)
     {
         ulong first = (ulong)index * ImageFormat.PagesPerBlock;
         ulong end = Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages);
@@ -161,7 +162,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             byte* page = buffer + (long)p * PageSize.Int;
             if (new ReadOnlySpan<byte>(page, PageSize.Int).IndexOfAnyExcept((byte)0) < 0)
             {
-                _locations[sourcePage] = PageLocation.Zero;
+                _locations[sourcePage] = PackedLocation.Pack(PageLocation.Zero);
                 zero++;
                 continue;
             }
@@ -170,20 +171,20 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                 && s.Baseline.TryFind(s.Address + (sourcePage - s.FirstSourcePage) * PageSize.Bytes, out var parent, out var parentIdentity)
                 && parentIdentity == identity)
             {
-                _locations[sourcePage] = s.Baseline.Take(parent);
+                _locations[sourcePage] = PackedLocation.Pack(s.Baseline.Take(parent));
                 compared++;
                 continue;
             }
             ulong storePage = first + (ulong)kept;
             if (!dedup.TryClaim(identity, storePage, out ulong earlier))
             {
-                _locations[sourcePage] = new PageLocation(0, earlier);
+                _locations[sourcePage] = PackedLocation.Pack(new PageLocation(0, earlier));
                 deduplicated++;
                 continue;
             }
             if (kept != p) Buffer.MemoryCopy(page, buffer + (long)kept * PageSize.Int, PageSize.Int, PageSize.Int);
             BlockRecord.WriteIdentity(buffers.Identities.AsSpan(kept * ImageFormat.IdentitySize), identity);
-            _locations[sourcePage] = new PageLocation(0, storePage);
+            _locations[sourcePage] = PackedLocation.Pack(new PageLocation(0, storePage));
             kept++;
         }
         Interlocked.Add(ref _zero, zero);
@@ -289,7 +290,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     public void Resolve(SourceRange range, ulong firstPage, List<PageRun> into)
     {
         for (ulong i = 0; i < range.Count; i++)
-            PageRun.Append(into, firstPage + i, 1, _locations[range.FirstSourcePage + i]);
+            PageRun.Append(into, firstPage + i, 1, PackedLocation.Unpack(_locations[range.FirstSourcePage + i]));
     }
 
     /// <summary>What the page store holds and saved, for the manifest.</summary>
@@ -310,29 +311,4 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     }
 
     public void Dispose() => _fd.Dispose();
-
-    /// <summary>Page identity to the store page holding it, shared by every worker: the first
-    /// worker to claim an identity stores the page, the others refer to it.</summary>
-    private sealed class DedupTable
-    {
-        private const int Stripes = 64;
-        private readonly Dictionary<UInt128, ulong>[] _maps = new Dictionary<UInt128, ulong>[Stripes];
-
-        public DedupTable(ulong pages)
-        {
-            int each = (int)Math.Min(pages / Stripes + 16, 1 << 24);
-            for (int i = 0; i < Stripes; i++) _maps[i] = new Dictionary<UInt128, ulong>(each);
-        }
-
-        public bool TryClaim(UInt128 identity, ulong page, out ulong earlier)
-        {
-            var map = _maps[(int)((ulong)identity % Stripes)];
-            lock (map)
-            {
-                if (map.TryGetValue(identity, out earlier)) return false;
-                map[identity] = page;
-                return true;
-            }
-        }
-    }
 }

@@ -172,3 +172,57 @@ public sealed class ManifestFramesTests : IDisposable
         Assert.Equal(body, ManifestFile.Read<Fermata.Resources.CheckpointManifest>(Path).Encode());
     }
 }
+
+/// <summary>A mapping or file with more runs than one record holds: the rest go in records of
+/// their own and come back in place, in order.</summary>
+public sealed class PageRunsSplitTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fermata-unit-").FullName;
+    private string Path => System.IO.Path.Combine(_dir, ImageFormat.ManifestFile);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static List<PageRun> Runs(int count, uint store) =>
+        Enumerable.Range(0, count).Select(i => new PageRun((ulong)i * 2, 1, new PageLocation(store, (ulong)i))).ToList();
+
+    private static Fermata.Resources.CheckpointManifest Manifest()
+    {
+        var m = Fermata.Resources.CheckpointManifest.Schema.Sample(new Random(8));
+        m.PageRuns.Clear();
+        var p = m.Processes[0];
+        p.Mappings[0].Pages = Runs(10, 0);
+        p.Mappings[1].Start = p.Mappings[0].Start + 0x100000;
+        p.Mappings[1].Pages = Runs(7, 1);
+        m.Files[0].ContentPages = Runs(8, 2);
+        return m;
+    }
+
+    [Fact]
+    public void RunsPastARecordsShareComeBackInPlace()
+    {
+        var m = Manifest();
+        byte[] before = m.Encode();
+        int was = Fermata.Resources.PageRunsRecord.RunsPerRecord;
+        Fermata.Resources.PageRunsRecord.RunsPerRecord = 3;
+        try
+        {
+            using (ManifestFile.WithFrameSize(64)) m.Write(Path);
+            Assert.Equal(before, m.Encode()); // the manifest written is left as it was
+            var raw = ManifestFile.Read<Fermata.Resources.CheckpointManifest>(Path);
+            Assert.Equal(3, raw.Processes[0].Mappings[0].Pages.Count);
+            Assert.Equal(3 + 2 + 2, raw.PageRuns.Count); // 10 = 3 + 3+3+1, 7 = 3 + 3+1, 8 = 3 + 3+2
+            Assert.Equal(before, Fermata.Resources.CheckpointManifest.Read(Path).Encode());
+        }
+        finally { Fermata.Resources.PageRunsRecord.RunsPerRecord = was; }
+    }
+
+    [Fact]
+    public void RunsThatContinueNothingAreRefused()
+    {
+        var m = Manifest();
+        m.PageRuns.Add(new Fermata.Resources.PageRunsRecord { Process = 4242, MappingStart = 0x1000, Pages = Runs(1, 0) });
+        ManifestFile.Write(Path, m);
+        var e = Assert.Throws<ImageException>(() => Fermata.Resources.CheckpointManifest.Read(Path));
+        Assert.Contains("mapping at 1000 of process 4242", e.Message);
+    }
+}

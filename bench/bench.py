@@ -48,6 +48,14 @@ cloned into each image, and FIEMAP shows how much of the clone is shared with th
 checkpoint's whole-process time, the frozen time and the phases that capture the file as the
 launcher logs them, the image (manifest and page store, then clones apart) are reported.
 
+Scale (--scale, off by default; e.g. 256,1024,4096,16384): per size, a process holding that many
+MiB of random bytes is checkpointed with --leave-running, rewrites a word in every 20th page,
+is checkpointed incrementally (--parent --leave-running), is killed, and the full image is
+restored and checks its data. Each command's time and the controller's own peak memory (its
+VmHWM and the most anonymous memory it held, polled from /proc/PID/status), and the slope in MiB
+per GiB of target between the smallest and largest size. Sizes are alternated, one round up and
+the next down, so that a noisy moment spreads over all of them.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -56,7 +64,7 @@ compression and incremental tables.
 
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
                       [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
-                      [--xfs-size 4096] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--xfs-size 4096] [--scale 256,1024,4096] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json

@@ -100,10 +100,15 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
+        var spare = new System.Collections.Concurrent.ConcurrentBag<ChunkBuffers>();
         try
         {
+            // Buffers are handed from one worker task to the next rather than freed and allocated
+            // again: Parallel.For replaces its tasks as it goes, and 8 MiB freed on one pool thread
+            // and allocated on another stayed resident in the C library's per-thread arenas, a
+            // cost that grew with the copy's length.
             Parallel.For(0, count, options,
-                () => new ChunkBuffers(capacity),
+                () => spare.TryTake(out var reused) ? reused : new ChunkBuffers(capacity),
                 (index, _, buffers) =>
                 {
                     if (index == half) CrashPoints.Reach("copying");
@@ -113,12 +118,16 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                     progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
                     return buffers;
                 },
-                buffers => buffers.Dispose());
+                buffers => spare.Add(buffers));
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
                 e.InnerExceptions.FirstOrDefault(x => x is TargetException) ?? e.InnerExceptions[0]).Throw();
+        }
+        finally
+        {
+            foreach (var buffers in spare) buffers.Dispose();
         }
         progress.Finish();
     }

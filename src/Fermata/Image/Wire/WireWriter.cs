@@ -99,13 +99,18 @@ internal sealed class WireWriter
     /// <summary>A nested record, written even when empty (its presence is information).</summary>
     public void Message(int field, Action<WireWriter> write)
     {
-        var inner = new WireWriter();
+        // One writer per level of nesting, used again for each record at that level: a manifest
+        // of thousands of page blocks then leaves no garbage in proportion to them.
+        var inner = _child ??= new WireWriter();
+        inner._buffer.ResetWrittenCount();
         write(inner);
         Key(field, WireType.LengthDelimited);
         Varint((ulong)inner.WrittenSpan.Length);
         _buffer.Write(inner.WrittenSpan);
         FlushIfFull();
     }
+
+    private WireWriter? _child;
 
     public void Message<T>(int field, T record) where T : IWireRecord<T>, new() => Message(field, w => T.Schema.Write(w, record));
 

@@ -298,9 +298,14 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     /// went, numbered from <paramref name="firstPage"/> (merging neighbours into runs).</summary>
     public void Resolve(SourceRange range, ulong firstPage, List<PageRun> into)
     {
+        if (range.Count > 0 && range.FirstSourcePage + range.Count > (ulong)_locations.Length)
+            throw new InvalidOperationException("pages resolved before they were written, or after the index was released");
         for (ulong i = 0; i < range.Count; i++)
             PageRun.Append(into, firstPage + i, 1, PackedLocation.Unpack(_locations[range.FirstSourcePage + i]));
     }
+
+    /// <summary>Forgets where each page went, once every range is resolved.</summary>
+    public void ReleaseIndex() => _locations = [];
 
     /// <summary>What the page store holds and saved, for the manifest.</summary>
     public StoreStats Stats(Compression requested) => new()

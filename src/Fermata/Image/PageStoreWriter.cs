@@ -94,6 +94,10 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         progress.ThrowIfCancelled();
         progress.Start((long)(_sourcePages * PageSize.Bytes));
         int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
+        // One entry a page, in one array: up to 2^31 pages (8 TiB) in one checkpoint. Refused
+        // here, before a page is copied, rather than failing halfway.
+        if (_sourcePages > (ulong)Array.MaxLength)
+            throw new UnsupportedResourceException($"the checkpoint would copy {_sourcePages} pages ({_sourcePages * PageSize.Bytes >> 40} TiB); Fermata copies at most {Array.MaxLength} in one checkpoint");
         _locations = new ulong[_sourcePages];
         _blocks = new BlockRecord?[count];
         var dedup = new PageDedupTable(_sourcePages);

@@ -60,6 +60,14 @@ Lazy restore (--lazy, default 1024,8192 MiB): a process holding that much random
 benchmark started the restoring command. Only then does the program read all its data and check
 it. For the lazy restore, the time until every page is in (the command says so) is reported too.
 
+Scale (--scale, off by default; e.g. 256,1024,4096,16384): per size, a process holding that many
+MiB of random bytes is checkpointed with --leave-running, rewrites a word in every 20th page,
+is checkpointed incrementally (--parent --leave-running), is killed, and the full image is
+restored and checks its data. Each command's time and the controller's own peak memory (its
+VmHWM and the most anonymous memory it held, polled from /proc/PID/status), and the slope in MiB
+per GiB of target between the smallest and largest size. Sizes are alternated, one round up and
+the next down, so that a noisy moment spreads over all of them.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -72,7 +80,7 @@ CRIU binary built outside the repository; --criu-size, default 1024): see bench/
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm] [--lazy 1024,8192]
                       [--incremental 4096] [--job 4x256] [--processes 100,400,1000]
                       [--connections 1000] [--files 1024]
-                      [--xfs-size 4096] [--live 1024,8192] [--criu PATH] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--xfs-size 4096] [--scale 256,1024,4096] [--live 1024,8192] [--criu PATH] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json
@@ -87,7 +95,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FERMATA = os.path.join(ROOT, "fermata")
+# FERMATA_BENCH_CLI: another build's entry point (a script that runs it), to compare builds.
+FERMATA = os.environ.get("FERMATA_BENCH_CLI") or os.path.join(ROOT, "fermata")
 
 
 MODES = ("none", "lz4", "zstd")
@@ -113,6 +122,42 @@ def phases(result):
     for m in re.finditer(r"^fermata: timing: (.+?)\s+([0-9.]+) ms$", result.stderr, re.M):
         found[m.group(1)] = found.get(m.group(1), 0) + float(m.group(2)) / 1000
     return found
+
+
+def memory_of(pid):
+    """(VmHWM, RssAnon) of PID in MiB: its peak resident memory so far, and its anonymous
+    resident memory now (the controller's own; VmHWM also counts the files it maps, such as the
+    pages.img a restore hands to the kernel); (0, 0) once it is gone."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmHWM:", "RssAnon:")):
+                    found[line.split(":")[0]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return found.get("VmHWM", 0), found.get("RssAnon", 0)
+
+
+def timed_rss(args):
+    """Like timed(), and the command's own peak memory in MiB: its VmHWM and the most anonymous
+    memory it held, read every 20 ms while it runs (a process it forks, such as a restored one,
+    is not counted)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=TIMINGS, text=True)
+        peak = anon = 0
+        while proc.poll() is None:
+            hwm, now = memory_of(proc.pid)
+            peak, anon = max(peak, hwm), max(anon, now)
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(args, proc.returncode, out.read(), err.read())
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return elapsed, result, (peak, anon)
 
 
 def frozen_of(result):
@@ -408,6 +453,69 @@ def measure_incremental(holder, work, mib, repeat):
     med["full_pages"], med["inc_pages"] = mid["full_pages"], mid["inc_pages"]
     med["mib"] = mib
     return med
+
+
+def measure_scale(holder, work, sizes, repeat):
+    """Per size: a full checkpoint --leave-running, 5% of the pages rewritten, an incremental
+    checkpoint --parent --leave-running, the process killed and the full image restored (and
+    checked). Each command's time and the controller's peak RSS. Sizes alternate (up, then down)
+    so that a noisy moment spreads over all of them."""
+    rows = {mib: [] for mib in sizes}
+    for round in range(repeat):
+        for mib in (sizes if round % 2 == 0 else list(reversed(sizes))):
+            proc, ready = start_holder(holder, work, mib)
+            full, inc = os.path.join(work, "scale-full"), os.path.join(work, "scale-incremental")
+            for d in (full, inc):
+                shutil.rmtree(d, ignore_errors=True)
+            ck, ck_out, ck_rss = timed_rss([FERMATA, "checkpoint", str(proc.pid), "--dir", full, "--leave-running"])
+            os.kill(proc.pid, signal.SIGUSR2)
+            if answer(ready + ".dirtied") != "dirtied":
+                sys.exit("the holder did not rewrite its pages")
+            ic, ic_out, ic_rss = timed_rss([FERMATA, "checkpoint", str(proc.pid), "--dir", inc, "--parent", full, "--leave-running"])
+            proc.kill()
+            proc.wait()
+            wait_gone(proc.pid)
+            rs, rs_out, rs_rss = timed_rss([FERMATA, "restore", full, "--detach"])
+            pid = int(rs_out.stdout.strip().splitlines()[-1])
+            if verify_restored(pid, ready) != "ok":
+                sys.exit(f"the process restored from {full} reports its data corrupt")
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(pid)
+            manifest = os.path.getsize(os.path.join(full, "manifest.img"))
+            rows[mib].append(dict(checkpoint=ck, frozen=frozen_of(ck_out), checkpoint_rss=ck_rss[0], checkpoint_anon=ck_rss[1],
+                                  inc=ic, inc_frozen=frozen_of(ic_out), inc_rss=ic_rss[0], inc_anon=ic_rss[1],
+                                  restore=rs, restore_rss=rs_rss[0], restore_anon=rs_rss[1], manifest=manifest))
+            print(f"  {mib} MiB: checkpoint {ck:.2f} s ({ck_rss[0]:.0f}/{ck_rss[1]:.0f} MiB), incremental {ic:.2f} s "
+                  f"({ic_rss[0]:.0f}/{ic_rss[1]:.0f} MiB), restore {rs:.2f} s ({rs_rss[0]:.0f}/{rs_rss[1]:.0f} MiB)", file=sys.stderr)
+            for d in (full, inc):
+                shutil.rmtree(d)
+    return [dict(mib=mib, **{k: statistics.median(r[k] for r in rows[mib]) for k in rows[mib][0]}) for mib in sizes]
+
+
+def scale_table(results, repeat):
+    keys = ("checkpoint", "inc", "restore")
+    lines = [
+        "| data | full checkpoint | frozen | incremental (5% written) | restore | manifest | controller peak RSS (VmHWM / anonymous): checkpoint | incremental | restore |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['mib']} MiB | {r['checkpoint']:.2f} s | {r['frozen']:.2f} s | {r['inc']:.2f} s | {r['restore']:.2f} s | "
+            f"{r['manifest'] / (1 << 20):.1f} MiB | " + " | ".join(f"{r[k + '_rss']:.0f} / {r[k + '_anon']:.0f} MiB" for k in keys) + " |")
+    if len(results) > 1:
+        lo, hi = results[0], results[-1]
+        gib = (hi["mib"] - lo["mib"]) / 1024
+        if gib > 0:
+            lines.append("| MiB per GiB of target | | | | | | " + " | ".join(
+                f"{(hi[k + '_rss'] - lo[k + '_rss']) / gib:.1f} / {(hi[k + '_anon'] - lo[k + '_anon']) / gib:.1f}" for k in keys) + " |")
+    lines.append("")
+    lines.append(f"Median of {repeat} runs, sizes alternated; incompressible data; `checkpoint --leave-running`, then "
+                 "`checkpoint --parent FULL --leave-running` after the process rewrote a word in every 20th page, then "
+                 "`restore FULL --detach`. Peak RSS is the controller's own, runtime included, read "
+                 "every 20 ms: VmHWM, which also counts the pages of pages.img a restore maps to hand raw blocks to the kernel "
+                 "(page cache, not the controller's), and the most anonymous memory (RssAnon) seen; "
+                 "MiB per GiB is the slope between the smallest and the largest size.")
+    return "\n".join(lines)
 
 
 def incremental_table(r, repeat):
@@ -850,6 +958,7 @@ def main():
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
     parser.add_argument("--lazy", default="1024,8192", help="MiB of the process restored eagerly and lazily, comma separated ('' to skip)")
+    parser.add_argument("--scale", default="", help="MiB sizes of the scale section, e.g. 256,1024,4096,16384 ('' to skip, the default)")
     parser.add_argument("--xfs-size", default="4096", help="MiB of the loop-mounted XFS of the files section ('' to skip XFS)")
     parser.add_argument("--criu", help="a CRIU binary (4.x, built outside this repository): Fermata and CRIU side by side (bench/criu.py)")
     parser.add_argument("--criu-size", default="1024", help="MiB of the processes the CRIU section checkpoints")
@@ -864,9 +973,13 @@ def main():
     run(["gcc", "-O2", "-o", holder, os.path.join(ROOT, "bench", "hold.c"), "-lm"])
     run([FERMATA, "--version"])  # builds Fermata once, outside the measurements
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}; images in {work}", file=sys.stderr)
+    scale = [int(s) for s in args.scale.split(",") if s]
     largest = max(sizes + [int(x) for x in (args.compression, args.incremental) if x] + [1])
-    warm_up(holder, work, largest * 2)
+    warm_up(holder, work, max(largest * 2, max(scale + [0])))
     sections = []
+    if scale:
+        print(f"measuring scale: {', '.join(map(str, scale))} MiB ...", file=sys.stderr)
+        sections.append(scale_table(measure_scale(holder, work, scale, args.repeat), args.repeat))
     if sizes:
         results = []
         for mib in sizes:

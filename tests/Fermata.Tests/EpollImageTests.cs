@@ -60,7 +60,7 @@ public sealed class EpollImageTests : IDisposable
     public void AnEntryWatchingADescriptionNoProcessHoldsIsRefused()
     {
         var m = Image([100]);
-        var manifest = CheckpointManifest.Decode(ManifestFile.Read(Path.Combine(m, ImageFormat.ManifestFile)));
+        var manifest = CheckpointManifest.Read(Path.Combine(m, ImageFormat.ManifestFile));
         manifest.Descriptions.Add(new DescriptionRecord { Id = 200, Kind = DescriptionKind.EventFd, ObjectId = 1 });
         manifest.Epolls[0].Targets.Add(new EpollTargetRecord { Fd = 7, Events = 0x19, DescriptionId = 200 });
         ManifestFile.Write(Path.Combine(m, ImageFormat.ManifestFile), manifest.Encode());

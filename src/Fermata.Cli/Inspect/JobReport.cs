@@ -23,7 +23,7 @@ internal static class JobReport
     {
         string path = job.CheckpointPath(n);
         ulong disk = (ulong)new DirectoryInfo(path).EnumerateFiles().Sum(f => f.Length);
-        try { return new Row(n, path, CheckpointManifest.Decode(ManifestFile.Read(System.IO.Path.Combine(path, ImageFormat.ManifestFile))), disk, null); }
+        try { return new Row(n, path, CheckpointManifest.Read(System.IO.Path.Combine(path, ImageFormat.ManifestFile)), disk, null); }
         catch (FermataException e) { return new Row(n, path, null, disk, e.Message); }
     }).ToList();
 

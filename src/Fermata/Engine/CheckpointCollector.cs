@@ -57,7 +57,7 @@ internal static class CheckpointCollector
 
     private static long? CreatedAt(string image)
     {
-        try { return CheckpointManifest.Decode(ManifestFile.Read(Path.Combine(image, ImageFormat.ManifestFile))).Info.CreatedUnixMilliseconds; }
+        try { return CheckpointManifest.Read(Path.Combine(image, ImageFormat.ManifestFile)).Info.CreatedUnixMilliseconds; }
         catch (FermataException) { return null; }
     }
 }

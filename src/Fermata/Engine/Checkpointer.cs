@@ -251,7 +251,7 @@ internal static class Checkpointer
             manifest.Info.Stats = image.Pages.Stats(options.Compression);
             image.Pages.Sync();
             timer.Mark("fsync pages");
-            ManifestFile.Write(dir.TempFile(ImageFormat.ManifestFile), manifest.Encode());
+            manifest.Write(dir.TempFile(ImageFormat.ManifestFile));
             CheckRestorable(dir, options);
             timer.Mark("check it restores");
             // The last moment a cancellation is heeded: from here the image is committed.

@@ -17,7 +17,7 @@ internal static class ImageReferences
     {
         try
         {
-            var manifest = CheckpointManifest.Decode(ManifestFile.Read(Path.Combine(image, ImageFormat.ManifestFile)));
+            var manifest = CheckpointManifest.Read(Path.Combine(image, ImageFormat.ManifestFile));
             return manifest.Parents.Select(p => Path.GetFullPath(Path.Combine(image, p.Path)).TrimEnd('/')).ToList();
         }
         catch (FermataException) { return null; }

@@ -41,6 +41,7 @@ internal static class ManifestSchema
             j.WriteStartArray("reads");
             for (uint v = ImageFormat.OldestReadable; v <= ImageFormat.Version; v++) j.WriteNumberValue(v);
             j.WriteEndArray();
+            j.WriteNumber("framed_since", ImageFormat.FramedSince);
             j.WriteString("root", CheckpointManifest.Schema.TypeName);
             j.WriteStartObject("records");
             foreach (var record in Records())

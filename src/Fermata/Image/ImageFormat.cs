@@ -11,11 +11,17 @@ internal static class ImageFormat
     /// page identities; page runs that refer to parent images. Version 3: the same encoding, with
     /// records and fields an older Fermata would drop without a word (sockets, event objects,
     /// per-process and per-thread state such as scheduling, timer slack, memory policies, seals,
-    /// signal-driven I/O owners and leases), so version 2 readers must refuse it.</summary>
-    public const uint Version = 3;
+    /// signal-driven I/O owners and leases), so version 2 readers must refuse it. Version 4: the
+    /// same records, the manifest's body in checksummed frames (<see cref="ManifestFile"/>), so
+    /// that no array's size limits an image; a version 3 reader refuses it by its version.</summary>
+    public const uint Version = 4;
+
+    /// <summary>The first version whose manifest body is in frames; older ones hold it whole.</summary>
+    public const uint FramedSince = 4;
 
     /// <summary>The oldest format this build restores: a version 2 image is a version 3 image
-    /// without the records and fields version 3 added.</summary>
+    /// without the records and fields version 3 added, and a version 3 image a version 4 one
+    /// with its body in one piece.</summary>
     public const uint OldestReadable = 2;
 
     public const string ManifestFile = "manifest.img";

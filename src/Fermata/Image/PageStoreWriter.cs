@@ -40,14 +40,15 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     private readonly Compression _compression;
     private readonly List<Segment> _segments = [];
     private ulong _sourcePages;
-    private PageLocation[] _locations = [];
+    /// <summary>Where each declared page went, 8 bytes a page (<see cref="PackedLocation"/>).</summary>
+    private ulong[] _locations = [];
     private BlockRecord?[] _blocks = [];
     private long _fileEnd;
     private long _stored, _zero, _deduplicated, _compared, _inheritedByTracking, _compressedBytes;
     /// <summary>Process to the copy-on-write snapshot of its memory that its snapshottable pages
     /// are read from (host PIDs).</summary>
     private readonly Dictionary<int, int> _snapshots = [];
-    private DedupTable? _dedup;
+    private PageDedupTable? _dedup;
     private bool[]? _copied;
 
     public PageStoreWriter(string path, Compression compression)
@@ -127,21 +128,30 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         if (pass == Pass.Frozen && Array.IndexOf(wanted!, true) < 0) return;
         if (_dedup == null)
         {
+            // One entry a page, in one array: up to 2^31 pages (8 TiB) in one checkpoint. Refused
+            // here, before a page is copied, rather than failing halfway.
+            if (_sourcePages > (ulong)Array.MaxLength)
+                throw new UnsupportedResourceException($"the checkpoint would copy {_sourcePages} pages ({_sourcePages * PageSize.Bytes >> 40} TiB); Fermata copies at most {Array.MaxLength} in one checkpoint");
             progress.Start((long)(_sourcePages * PageSize.Bytes));
-            _locations = new PageLocation[_sourcePages];
+            _locations = new ulong[_sourcePages];
             _blocks = new BlockRecord?[count];
             _copied = new bool[count];
-            _dedup = new DedupTable(_sourcePages);
+            _dedup = new PageDedupTable(_sourcePages);
         }
         var dedup = _dedup;
         var copied = _copied!;
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
+        var spare = new System.Collections.Concurrent.ConcurrentBag<ChunkBuffers>();
         try
         {
+            // Buffers are handed from one worker task to the next rather than freed and allocated
+            // again: Parallel.For replaces its tasks as it goes, and 8 MiB freed on one pool thread
+            // and allocated on another stayed resident in the C library's per-thread arenas, a
+            // cost that grew with the copy's length.
             Parallel.For(0, count, options,
-                () => new ChunkBuffers(capacity),
+                () => spare.TryTake(out var reused) ? reused : new ChunkBuffers(capacity),
                 (index, _, buffers) =>
                 {
                     if (copied[index] || (wanted != null && wanted[index] != (pass == Pass.Frozen))) return buffers;
@@ -153,12 +163,16 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                     progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
                     return buffers;
                 },
-                buffers => buffers.Dispose());
+                buffers => spare.Add(buffers));
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
                 e.InnerExceptions.FirstOrDefault(x => x is TargetException) ?? e.InnerExceptions[0]).Throw();
+        }
+        finally
+        {
+            foreach (var buffers in spare) buffers.Dispose();
         }
         if (pass != Pass.Frozen) progress.Finish();
     }
@@ -199,7 +213,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         }
     }
 
-    private BlockRecord? WriteChunk(int index, ChunkBuffers buffers, DedupTable dedup)
+    private BlockRecord? WriteChunk(int index, ChunkBuffers buffers, PageDedupTable dedup)
     {
         ulong first = (ulong)index * ImageFormat.PagesPerBlock;
         ulong end = Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages);
@@ -218,7 +232,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             byte* page = buffer + (long)p * PageSize.Int;
             if (new ReadOnlySpan<byte>(page, PageSize.Int).IndexOfAnyExcept((byte)0) < 0)
             {
-                _locations[sourcePage] = PageLocation.Zero;
+                _locations[sourcePage] = PackedLocation.Pack(PageLocation.Zero);
                 zero++;
                 continue;
             }
@@ -227,20 +241,20 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                 && s.Baseline.TryFind(s.Address + (sourcePage - s.FirstSourcePage) * PageSize.Bytes, out var parent, out var parentIdentity)
                 && parentIdentity == identity)
             {
-                _locations[sourcePage] = s.Baseline.Take(parent);
+                _locations[sourcePage] = PackedLocation.Pack(s.Baseline.Take(parent));
                 compared++;
                 continue;
             }
             ulong storePage = first + (ulong)kept;
             if (!dedup.TryClaim(identity, storePage, out ulong earlier))
             {
-                _locations[sourcePage] = new PageLocation(0, earlier);
+                _locations[sourcePage] = PackedLocation.Pack(new PageLocation(0, earlier));
                 deduplicated++;
                 continue;
             }
             if (kept != p) Buffer.MemoryCopy(page, buffer + (long)kept * PageSize.Int, PageSize.Int, PageSize.Int);
             BlockRecord.WriteIdentity(buffers.Identities.AsSpan(kept * ImageFormat.IdentitySize), identity);
-            _locations[sourcePage] = new PageLocation(0, storePage);
+            _locations[sourcePage] = PackedLocation.Pack(new PageLocation(0, storePage));
             kept++;
         }
         Interlocked.Add(ref _zero, zero);
@@ -346,8 +360,18 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     /// went, numbered from <paramref name="firstPage"/> (merging neighbours into runs).</summary>
     public void Resolve(SourceRange range, ulong firstPage, List<PageRun> into)
     {
+        if (range.Count > 0 && range.FirstSourcePage + range.Count > (ulong)_locations.Length)
+            throw new InvalidOperationException("pages resolved before they were written, or after the index was released");
         for (ulong i = 0; i < range.Count; i++)
-            PageRun.Append(into, firstPage + i, 1, _locations[range.FirstSourcePage + i]);
+            PageRun.Append(into, firstPage + i, 1, PackedLocation.Unpack(_locations[range.FirstSourcePage + i]));
+    }
+
+    /// <summary>Forgets where each page went, once every range is resolved.</summary>
+    public void ReleaseIndex()
+    {
+        _locations = [];
+        _dedup = null;
+        _copied = null;
     }
 
     /// <summary>What the page store holds and saved, for the manifest.</summary>
@@ -368,29 +392,4 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     }
 
     public void Dispose() => _fd.Dispose();
-
-    /// <summary>Page identity to the store page holding it, shared by every worker: the first
-    /// worker to claim an identity stores the page, the others refer to it.</summary>
-    private sealed class DedupTable
-    {
-        private const int Stripes = 64;
-        private readonly Dictionary<UInt128, ulong>[] _maps = new Dictionary<UInt128, ulong>[Stripes];
-
-        public DedupTable(ulong pages)
-        {
-            int each = (int)Math.Min(pages / Stripes + 16, 1 << 24);
-            for (int i = 0; i < Stripes; i++) _maps[i] = new Dictionary<UInt128, ulong>(each);
-        }
-
-        public bool TryClaim(UInt128 identity, ulong page, out ulong earlier)
-        {
-            var map = _maps[(int)((ulong)identity % Stripes)];
-            lock (map)
-            {
-                if (map.TryGetValue(identity, out earlier)) return false;
-                map[identity] = page;
-                return true;
-            }
-        }
-    }
 }

@@ -105,7 +105,7 @@ internal sealed class CheckpointImage : IDisposable
     {
         if (!System.IO.Directory.Exists(full))
             throw new ImageException(System.IO.File.Exists(full) ? $"{full} is a file, not an image directory" : $"no image at {full}: it does not exist");
-        var manifest = CheckpointManifest.Decode(ManifestFile.Read(Path.Combine(full, ImageFormat.ManifestFile)));
+        var manifest = CheckpointManifest.Read(Path.Combine(full, ImageFormat.ManifestFile));
         if (manifest.Info.Id.Length == 0) throw Damaged("lacks the image's id");
         return manifest;
     }

@@ -107,6 +107,9 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     public List<SemaphoreSetRecord> SemaphoreSets { get; set; } = [];
     public List<SysVQueueRecord> SysVQueues { get; set; } = [];
     public List<PosixQueueRecord> PosixQueues { get; set; } = [];
+    /// <summary>Runs of mappings and files with many (see <see cref="PageRunsRecord"/>): only
+    /// between <see cref="Write"/> or <see cref="Read"/> and the file; empty otherwise.</summary>
+    public List<PageRunsRecord> PageRuns { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -129,9 +132,28 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(17, "semaphore_sets", m => m.SemaphoreSets, "System V semaphore sets of the job's IPC namespace")
         .Messages(18, "sysv_queues", m => m.SysVQueues, "System V message queues of the job's IPC namespace")
         .Messages(19, "posix_queues", m => m.PosixQueues, "POSIX message queues (mq_open) of the job's IPC namespace")
+        .Messages(20, "page_runs", m => m.PageRuns, "the runs of mappings and files with many, past their first 65536")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);
+
+    /// <summary>Writes the manifest to <paramref name="path"/> (<see cref="ManifestFile"/>), the
+    /// runs of mappings and files with many in records of their own.</summary>
+    public void Write(string path)
+    {
+        PageRunsRecord.Split(this);
+        try { ManifestFile.Write(path, this); }
+        finally { PageRunsRecord.Join(this); }
+    }
+
+    /// <summary>Reads and checks the manifest at <paramref name="path"/>, every run back in its
+    /// mapping or file.</summary>
+    public static CheckpointManifest Read(string path)
+    {
+        var manifest = ManifestFile.Read<CheckpointManifest>(path);
+        PageRunsRecord.Join(manifest);
+        return manifest;
+    }
 
     public static CheckpointManifest Decode(ReadOnlySpan<byte> body) => Schema.Decode(body);
 }

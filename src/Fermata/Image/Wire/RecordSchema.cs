@@ -164,6 +164,16 @@ internal sealed class RecordSchema<T> : IRecordSchema where T : new()
     {
         var record = new T();
         Span<bool> seen = stackalloc bool[_byNumber.Length];
+        ReadFields(ref r, record, seen);
+        Finish(record, seen);
+        return record;
+    }
+
+    /// <summary>Decodes the fields <paramref name="r"/> holds into <paramref name="record"/>,
+    /// noting their numbers in <paramref name="seen"/> (<see cref="FieldSlots"/> long): a record
+    /// may arrive in pieces, each of whole fields, as protobuf merges a record's fields.</summary>
+    public void ReadFields(ref WireReader r, T record, scoped Span<bool> seen)
+    {
         while (r.Next(out int number))
         {
             var field = number < _byNumber.Length ? _byNumber[number] : null;
@@ -175,12 +185,21 @@ internal sealed class RecordSchema<T> : IRecordSchema where T : new()
             field.Read(ref r, record);
             seen[number] = true;
         }
-        foreach (var f in _fields)
-            if (f.Required && !seen[f.Number]) throw r.Missing(f.Name.Replace('_', ' '));
-        foreach (var check in _checks)
-            if (check(record) is { } problem) throw r.Missing(problem);
-        return record;
     }
+
+    /// <summary>Slots <see cref="ReadFields"/> needs in its <c>seen</c> span.</summary>
+    public int FieldSlots => _byNumber.Length;
+
+    /// <summary>Refuses a decoded record that lacks a required field or fails a check.</summary>
+    public void Finish(T record, ReadOnlySpan<bool> seen)
+    {
+        foreach (var f in _fields)
+            if (f.Required && !seen[f.Number]) throw Missing(f.Name.Replace('_', ' '));
+        foreach (var check in _checks)
+            if (check(record) is { } problem) throw Missing(problem);
+    }
+
+    private Errors.ImageException Missing(string field) => new($"image manifest is damaged: {What} lacks {field}");
 
     /// <summary>A record with every field set to a value other than its default, for tests that
     /// check the definition round-trips every field.</summary>

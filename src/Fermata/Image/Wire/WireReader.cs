@@ -13,13 +13,17 @@ internal ref struct WireReader
 {
     private readonly ReadOnlySpan<byte> _data;
     private readonly string _what;
+    /// <summary>Where <see cref="_data"/> starts in the whole encoding, for messages: a manifest
+    /// read in frames is decoded a piece at a time.</summary>
+    private readonly long _base;
     private int _position;
     private WireType _type;
 
-    public WireReader(ReadOnlySpan<byte> data, string what)
+    public WireReader(ReadOnlySpan<byte> data, string what, long baseOffset = 0)
     {
         _data = data;
         _what = what;
+        _base = baseOffset;
         _position = 0;
         _type = WireType.Varint;
     }
@@ -27,7 +31,7 @@ internal ref struct WireReader
     public readonly bool AtEnd => _position >= _data.Length;
 
     private readonly ImageException Malformed(string problem) =>
-        new($"image manifest is damaged: {_what} at byte {_position}: {problem}");
+        new($"image manifest is damaged: {_what} at byte {_base + _position}: {problem}");
 
     /// <summary>Reads the next key; false at the end of the record.</summary>
     public bool Next(out int field)
@@ -142,6 +146,60 @@ internal ref struct WireReader
             case WireType.Fixed64: Fixed64(); break;
             case WireType.LengthDelimited: Bytes(); break;
         }
+    }
+
+    /// <summary>
+    /// How many bytes at the start of <paramref name="data"/> are whole fields (key and value):
+    /// the rest is the beginning of a field whose bytes have not all arrived. Bytes that cannot be
+    /// a field (a wire type that does not exist, a number longer than 10 bytes) count as whole,
+    /// so that decoding them reports the problem. A field longer than <paramref name="limit"/>
+    /// is refused at once, before its bytes are gathered.
+    /// </summary>
+    public static int WholeFields(ReadOnlySpan<byte> data, string what, long baseOffset, int limit)
+    {
+        int position = 0;
+        while (position < data.Length)
+        {
+            int start = position;
+            int got = TryVarint(data, ref position, out ulong key);
+            if (got <= 0) return got == 0 ? start : data.Length;
+            switch ((WireType)(key & 7))
+            {
+                case WireType.Varint:
+                    got = TryVarint(data, ref position, out _);
+                    if (got <= 0) return got == 0 ? start : data.Length;
+                    break;
+                case WireType.Fixed64:
+                    if (data.Length - position < 8) return start;
+                    position += 8;
+                    break;
+                case WireType.LengthDelimited:
+                    got = TryVarint(data, ref position, out ulong length);
+                    if (got <= 0) return got == 0 ? start : data.Length;
+                    if (length > (ulong)limit)
+                        throw new ImageException($"image manifest is damaged: {what} at byte {baseOffset + start}: a field of {length} bytes, more than any record holds");
+                    if (length > (ulong)(data.Length - position)) return start;
+                    position += (int)length;
+                    break;
+                default:
+                    return data.Length;
+            }
+        }
+        return position;
+    }
+
+    /// <summary>1: a varint read; 0: the data ends inside it; -1: longer than 10 bytes.</summary>
+    private static int TryVarint(ReadOnlySpan<byte> data, ref int position, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 64; shift += 7)
+        {
+            if (position >= data.Length) return 0;
+            byte b = data[position++];
+            value |= (ulong)(b & 0x7f) << shift;
+            if ((b & 0x80) == 0) return 1;
+        }
+        return -1;
     }
 
     /// <summary>Fails with a message when a required field was missing.</summary>

@@ -4,12 +4,38 @@ using System.Text;
 
 namespace Fermata.Image.Wire;
 
-/// <summary>Encodes records as tagged fields (see <see cref="WireType"/>). Zero values are omitted.</summary>
+/// <summary>Encodes records as tagged fields (see <see cref="WireType"/>). Zero values are omitted.
+/// A writer made with a sink hands its bytes on whenever a field it has written takes it past
+/// its threshold, so that a record of any size is encoded in bounded memory (one nested record
+/// at a time): manifest.img is written that way.</summary>
 internal sealed class WireWriter
 {
     private readonly ArrayBufferWriter<byte> _buffer;
+    private readonly Action<ReadOnlySpan<byte>>? _sink;
+    private readonly int _flushAt;
 
     public WireWriter(int capacity = 256) => _buffer = new ArrayBufferWriter<byte>(capacity);
+
+    /// <summary>A writer that passes its bytes to <paramref name="sink"/> once
+    /// <paramref name="flushAt"/> of them are waiting, and at <see cref="Flush"/>.</summary>
+    public WireWriter(int flushAt, Action<ReadOnlySpan<byte>> sink) : this(flushAt * 2)
+    {
+        _sink = sink;
+        _flushAt = flushAt;
+    }
+
+    /// <summary>Hands every byte still waiting to the sink.</summary>
+    public void Flush()
+    {
+        if (_sink == null || _buffer.WrittenCount == 0) return;
+        _sink(_buffer.WrittenSpan);
+        _buffer.ResetWrittenCount();
+    }
+
+    private void FlushIfFull()
+    {
+        if (_sink != null && _buffer.WrittenCount >= _flushAt) Flush();
+    }
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.WrittenSpan;
 
@@ -61,6 +87,7 @@ internal sealed class WireWriter
         Key(field, WireType.LengthDelimited);
         Varint((ulong)value.Length);
         _buffer.Write(value);
+        FlushIfFull();
     }
 
     public void String(int field, string? value)
@@ -72,12 +99,18 @@ internal sealed class WireWriter
     /// <summary>A nested record, written even when empty (its presence is information).</summary>
     public void Message(int field, Action<WireWriter> write)
     {
-        var inner = new WireWriter();
+        // One writer per level of nesting, used again for each record at that level: a manifest
+        // of thousands of page blocks then leaves no garbage in proportion to them.
+        var inner = _child ??= new WireWriter();
+        inner._buffer.ResetWrittenCount();
         write(inner);
         Key(field, WireType.LengthDelimited);
         Varint((ulong)inner.WrittenSpan.Length);
         _buffer.Write(inner.WrittenSpan);
+        FlushIfFull();
     }
+
+    private WireWriter? _child;
 
     public void Message<T>(int field, T record) where T : IWireRecord<T>, new() => Message(field, w => T.Schema.Write(w, record));
 

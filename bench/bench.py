@@ -48,6 +48,14 @@ cloned into each image, and FIEMAP shows how much of the clone is shared with th
 checkpoint's whole-process time, the frozen time and the phases that capture the file as the
 launcher logs them, the image (manifest and page store, then clones apart) are reported.
 
+Fixed cost (--fixed N, default 20): what every command costs however little it does, for each
+build side by side: the native binary ./fermata builds (Native AOT, run directly and through the
+./fermata script) and the .NET build it falls back to (ReadyToRun, run with dotnet; the script
+publishes it into the work directory). `fermata --version` (starting and exiting), `fermata
+inspect` of a tiny image (a process holding 1 MiB) and `fermata checkpoint` of such a process (a
+fresh one each time, killed by the checkpoint); the builds alternate within each round, N rounds,
+median. The checkpoint's phases (FERMATA_TIMINGS=1) of each build follow the table.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -56,7 +64,7 @@ compression and incremental tables.
 
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
                       [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
-                      [--xfs-size 4096] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--xfs-size 4096] [--fixed 20] [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json
@@ -284,16 +292,17 @@ def compression_table(results, mib, repeat, tmpfs=False):
     return "\n".join(lines)
 
 
-def phase_table(columns, title):
-    """columns: [(heading, {phase: seconds})]: phases taking 5 ms or more somewhere, in ms."""
+def phase_table(columns, title, least=0.005, digits=0):
+    """columns: [(heading, {phase: seconds})]: phases taking LEAST seconds (5 ms) or more
+    somewhere, in ms."""
     names = []
     for _, ph in columns:
         names += [n for n in ph if n not in names]
-    names = [n for n in names if any(ph.get(n, 0) >= 0.005 for _, ph in columns)]
+    names = [n for n in names if any(ph.get(n, 0) >= least for _, ph in columns)]
     lines = [f"| {title} | " + " | ".join(h for h, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for n in names:
-        lines.append(f"| {n} | " + " | ".join(f"{ph.get(n, 0) * 1000:.0f}" for _, ph in columns) + " |")
+        lines.append(f"| {n} | " + " | ".join(f"{ph.get(n, 0) * 1000:.{digits}f}" for _, ph in columns) + " |")
     return "\n".join(lines)
 
 
@@ -532,6 +541,60 @@ def measure_run(holder, work, mib, repeat):
     return dict(mib=mib, stop=med[0], resume=med[1], size=med[2])
 
 
+def fixed_builds(work):
+    """The builds the fixed-cost section compares: {name: command prefix}. The native binary is
+    the one ./fermata runs (built with --build-native if needed); the .NET build is published here
+    the way ./fermata builds it where the native binary cannot be built."""
+    native = os.path.join(work, "fermata-native")
+    run([FERMATA, "--build-native", native])
+    dotnet = os.path.join(work, "dotnet-build")
+    run(["dotnet", "publish", os.path.join(ROOT, "src", "Fermata.Cli", "Fermata.Cli.csproj"), "-c", "Release",
+         "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", dotnet, "-nologo", "-v", "quiet"])
+    return {"native": [native], "./fermata (native)": [FERMATA],
+            ".NET (ReadyToRun)": ["dotnet", os.path.join(dotnet, "Fermata.Cli.dll")]}
+
+
+def measure_fixed(holder, work, rounds):
+    """`--version`, `inspect` of a 1 MiB process's image and `checkpoint` of a 1 MiB process, each
+    build in turn within every round; medians over the rounds, and the checkpoints' phases."""
+    builds = fixed_builds(work)
+    proc, _ = start_holder(holder, work, 1)
+    tiny = os.path.join(work, "tiny")
+    shutil.rmtree(tiny, ignore_errors=True)
+    run(builds["native"] + ["checkpoint", str(proc.pid), "--dir", tiny])
+    proc.wait()
+    times = {b: {"version": [], "inspect": [], "checkpoint": []} for b in builds}
+    checkpoint_phases = {b: [] for b in builds}
+    for _ in range(rounds):
+        for name, cmd in builds.items():
+            times[name]["version"].append(timed(cmd + ["--version"])[0])
+            times[name]["inspect"].append(timed(cmd + ["inspect", tiny])[0])
+            proc, _ = start_holder(holder, work, 1)
+            image = os.path.join(work, "fixed-image")
+            shutil.rmtree(image, ignore_errors=True)
+            elapsed, out = timed(cmd + ["checkpoint", str(proc.pid), "--dir", image])
+            proc.wait()
+            times[name]["checkpoint"].append(elapsed)
+            checkpoint_phases[name].append(phases(out))
+    shutil.rmtree(tiny, ignore_errors=True)
+    shutil.rmtree(os.path.join(work, "fixed-image"), ignore_errors=True)
+    return dict(rounds=rounds, builds=list(builds),
+                med={b: {k: statistics.median(v) for k, v in t.items()} for b, t in times.items()},
+                phases={b: median_phases(p) for b, p in checkpoint_phases.items()})
+
+
+def fixed_table(r):
+    builds = r["builds"]
+    lines = ["| command | " + " | ".join(builds) + " |", "|---|" + "---:|" * len(builds)]
+    for key, label in (("version", "`fermata --version`"), ("inspect", "`fermata inspect` of a 1 MiB process's image"),
+                       ("checkpoint", "`fermata checkpoint` of a 1 MiB process")):
+        lines.append(f"| {label} | " + " | ".join(f"{r['med'][b][key] * 1000:.1f} ms" for b in builds) + " |")
+    lines.append("")
+    lines.append(f"Median of {r['rounds']} rounds, the builds alternating; whole-process times, from starting the command to its exit.")
+    cols = [(b, r["phases"][b]) for b in builds if b != "./fermata (native)"]
+    return "\n".join(lines) + "\n\nCheckpoint phases of a 1 MiB process (ms, median; FERMATA_TIMINGS=1):\n\n" + phase_table(cols, "checkpoint phase", least=0.0005, digits=1)
+
+
 def run_table(r, repeat):
     return "\n".join([
         f"| `fermata run`, {r['mib']} MiB (half compressible, lz4) | USR1 to exit (checkpoint included) | next run until the job runs again | image |",
@@ -714,6 +777,7 @@ def main():
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
     parser.add_argument("--xfs-size", default="4096", help="MiB of the loop-mounted XFS of the files section ('' to skip XFS)")
+    parser.add_argument("--fixed", default="20", help="rounds of the fixed-cost section: small commands, native and .NET builds side by side ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -775,6 +839,9 @@ def main():
             finally:
                 xfs.close()
         sections.append(files_table(results, mib, args.repeat))
+    if args.fixed:
+        print(f"measuring the fixed cost of a command, native and .NET builds ...", file=sys.stderr)
+        sections.append(fixed_table(measure_fixed(holder, work, int(args.fixed))))
     if args.run:
         mib = int(args.run)
         print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)

@@ -70,6 +70,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -554,6 +555,16 @@ def fixed_builds(work):
             ".NET (ReadyToRun)": ["dotnet", os.path.join(dotnet, "Fermata.Cli.dll")]}
 
 
+def timed_cpu(args):
+    """timed(ARGS), plus the CPU time (user and system, every thread) the command and the
+    processes it waited for used: on a busy machine the wall time grows with the wait for a core,
+    the CPU time much less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed, result = timed(args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, result
+
+
 def measure_fixed(holder, work, rounds):
     """`--version`, `inspect` of a 1 MiB process's image and `checkpoint` of a 1 MiB process, each
     build in turn within every round; medians over the rounds, and the checkpoints' phases."""
@@ -563,23 +574,29 @@ def measure_fixed(holder, work, rounds):
     shutil.rmtree(tiny, ignore_errors=True)
     run(builds["native"] + ["checkpoint", str(proc.pid), "--dir", tiny])
     proc.wait()
-    times = {b: {"version": [], "inspect": [], "checkpoint": []} for b in builds}
+    times = {b: {k: [] for k in ("version", "inspect", "checkpoint")} for b in builds}
+    cpu = {b: {k: [] for k in ("version", "inspect", "checkpoint")} for b in builds}
     checkpoint_phases = {b: [] for b in builds}
     for _ in range(rounds):
         for name, cmd in builds.items():
-            times[name]["version"].append(timed(cmd + ["--version"])[0])
-            times[name]["inspect"].append(timed(cmd + ["inspect", tiny])[0])
+            for key, args in (("version", ["--version"]), ("inspect", ["inspect", tiny])):
+                elapsed, used, _ = timed_cpu(cmd + args)
+                times[name][key].append(elapsed)
+                cpu[name][key].append(used)
             proc, _ = start_holder(holder, work, 1)
             image = os.path.join(work, "fixed-image")
             shutil.rmtree(image, ignore_errors=True)
-            elapsed, out = timed(cmd + ["checkpoint", str(proc.pid), "--dir", image])
+            elapsed, used, out = timed_cpu(cmd + ["checkpoint", str(proc.pid), "--dir", image])
             proc.wait()
             times[name]["checkpoint"].append(elapsed)
+            cpu[name]["checkpoint"].append(used)
             checkpoint_phases[name].append(phases(out))
     shutil.rmtree(tiny, ignore_errors=True)
     shutil.rmtree(os.path.join(work, "fixed-image"), ignore_errors=True)
     return dict(rounds=rounds, builds=list(builds),
                 med={b: {k: statistics.median(v) for k, v in t.items()} for b, t in times.items()},
+                cpu={b: {k: statistics.median(v) for k, v in t.items()} for b, t in cpu.items()},
+                load=os.getloadavg()[0],
                 phases={b: median_phases(p) for b, p in checkpoint_phases.items()})
 
 
@@ -588,9 +605,10 @@ def fixed_table(r):
     lines = ["| command | " + " | ".join(builds) + " |", "|---|" + "---:|" * len(builds)]
     for key, label in (("version", "`fermata --version`"), ("inspect", "`fermata inspect` of a 1 MiB process's image"),
                        ("checkpoint", "`fermata checkpoint` of a 1 MiB process")):
-        lines.append(f"| {label} | " + " | ".join(f"{r['med'][b][key] * 1000:.1f} ms" for b in builds) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{r['med'][b][key] * 1000:.1f} ms (CPU {r['cpu'][b][key] * 1000:.1f} ms)" for b in builds) + " |")
     lines.append("")
-    lines.append(f"Median of {r['rounds']} rounds, the builds alternating; whole-process times, from starting the command to its exit.")
+    lines.append(f"Median of {r['rounds']} rounds, the builds alternating; whole-process times, from starting the command to its exit, "
+                 f"and the CPU time it used (all its threads and the processes it waited for); load average {r['load']:.1f} at the end.")
     cols = [(b, r["phases"][b]) for b in builds if b != "./fermata (native)"]
     return "\n".join(lines) + "\n\nCheckpoint phases of a 1 MiB process (ms, median; FERMATA_TIMINGS=1):\n\n" + phase_table(cols, "checkpoint phase", least=0.0005, digits=1)
 

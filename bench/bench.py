@@ -62,9 +62,12 @@ where no disk stands between the modes and only their CPU work shows.
 Every command runs with FERMATA_TIMINGS=1; the median of each phase is printed after the
 compression and incremental tables.
 
+Live checkpoints (--live, default 1024,8192): see bench/live.py.
+
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm]
                       [--incremental 4096] [--job 4x256] [--connections 1000] [--files 1024]
-                      [--xfs-size 4096] [--fixed 20] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--xfs-size 4096] [--live 1024,8192] [--fixed 20] [--repeat 3] [--dir DIR]
+                      [--out FILE]
 """
 import argparse
 import json
@@ -795,6 +798,7 @@ def main():
     parser.add_argument("--connections", default="1000", help="TCP connections between a server and its client in one job ('' to skip)")
     parser.add_argument("--files", default="1024", help="MiB of the file a job rewrites 5%% of between checkpoints ('' to skip)")
     parser.add_argument("--xfs-size", default="4096", help="MiB of the loop-mounted XFS of the files section ('' to skip XFS)")
+    parser.add_argument("--live", default="1024,8192", help="MiB of a program writing its memory, checkpointed live and with --no-live ('' to skip)")
     parser.add_argument("--fixed", default="20", help="rounds of the fixed-cost section: small commands, native and .NET builds side by side ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -860,6 +864,12 @@ def main():
     if args.fixed:
         print(f"measuring the fixed cost of a command, native and .NET builds ...", file=sys.stderr)
         sections.append(fixed_table(measure_fixed(holder, work, int(args.fixed))))
+    if args.live:
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        import live
+        sizes_live = [int(x) for x in args.live.split(",") if x]
+        print(f"measuring live checkpoints of {args.live} MiB ...", file=sys.stderr)
+        sections.append(live.live_table(live.measure_live(work, sizes_live, args.repeat), args.repeat))
     if args.run:
         mib = int(args.run)
         print(f"measuring fermata run of {mib} MiB (signal to exit) ...", file=sys.stderr)

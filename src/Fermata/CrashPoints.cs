@@ -10,6 +10,9 @@ namespace Fermata;
 /// at the Nth time the point is reached. Unset (always, outside tests), it costs one comparison.
 ///
 /// Points: "frozen", "collected", "copied", "committing", "committed" (the checkpoint's phases),
+/// "copying" (half the page blocks written), "live" (a live checkpoint has let the processes run
+/// on and is about to copy from their snapshots), "discarding" (the snapshots are killed, their
+/// zombies not yet collected),
 /// "injected" (an injected call's registers are set, the thread has not run it yet) and
 /// "between-calls" (a call has returned; the thread is parked at its exit with the injected
 /// registers), "finishing" (the thread has its own registers back but still waits at the last

@@ -15,13 +15,14 @@ internal static class CheckpointCommand
         var target = new Argument<string>("JOB|PID") { Description = "a job (its directory or its launcher's PID), or a process to checkpoint" };
         var dir = new Option<string?>("--dir") { Description = "for a process: directory to write the image to" };
         var leaveRunning = new Option<bool>("--leave-running") { Description = "let the job or process continue after the checkpoint (default: stop it)" };
+        var noLive = new Option<bool>("--no-live") { Description = "with --leave-running: keep the process frozen until its memory is copied (default: copy it from a snapshot while it runs on)" };
         var parent = new Option<string?>("--parent") { Description = "for a process: an earlier image of it; store only what changed since (incremental)" };
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
         var timeout = Arguments.TimeoutOption();
         var files = Arguments.FilesOption();
         var filesLimit = Arguments.FilesLimitOption();
-        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, parent, compress, external, files, filesLimit, timeout };
+        var command = new Command("checkpoint", "Save a running job or process to an image directory") { target, dir, leaveRunning, noLive, parent, compress, external, files, filesLimit, timeout };
         command.SetAction(parse =>
         {
             string what = parse.GetRequiredValue(target);
@@ -41,6 +42,7 @@ internal static class CheckpointCommand
             {
                 Directory = image,
                 LeaveRunning = leave,
+                Live = !parse.GetValue(noLive),
                 Parent = parse.GetValue(parent),
                 Compression = (ImageCompression)Arguments.Compression(parse.GetValue(compress)),
                 ExternalPeers = (ExternalPeerHandling)Arguments.External(parse.GetValue(external)),
@@ -56,7 +58,9 @@ internal static class CheckpointCommand
                 $"pages {Format.Pages(result.Pages)}; image {Format.Bytes((ulong)result.ImageBytes)}" +
                 (result.Files.Count > 0 ? $"; files {Format.Files(result.Files)}" : "") +
                 (result.Parent != null ? $", incremental to {result.Parent}" : "") + "; " +
-                $"frozen {Format.Seconds(result.Frozen)}, total {Format.Seconds(result.Total)}; " +
+                $"frozen {Format.Seconds(result.Frozen)}" +
+                (result.LiveProcesses > 0 ? $" (memory copied live; stopped again {Format.Seconds(result.SecondFreeze)} to clean up)" : "") +
+                $", total {Format.Seconds(result.Total)}; " +
                 $"{(result.LeftRunning ? "left running" : "process killed")} -> {result.Directory}");
             return 0;
         });

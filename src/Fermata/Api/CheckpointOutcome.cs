@@ -23,6 +23,11 @@ public sealed record CheckpointOutcome
     public string? Parent { get; init; }
     /// <summary>How long the processes were stopped (until resumed or killed).</summary>
     public TimeSpan Frozen { get; init; }
+    /// <summary>Processes whose memory was copied after they ran on (a live checkpoint).</summary>
+    public int LiveProcesses { get; init; }
+    /// <summary>In a live checkpoint, the longest second stop of a process, to collect the
+    /// snapshot of its memory once copied.</summary>
+    public TimeSpan SecondFreeze { get; init; }
     /// <summary>How long the whole checkpoint took.</summary>
     public TimeSpan Total { get; init; }
     /// <summary>The processes were left running.</summary>

@@ -11,6 +11,11 @@ public sealed record CheckpointRequest
     /// is safely on disk).</summary>
     public bool LeaveRunning { get; init; }
 
+    /// <summary>With <see cref="LeaveRunning"/>: freeze the process only while its state is
+    /// collected and copy its memory afterwards, from a copy-on-write snapshot taken during the
+    /// freeze, while it runs on (the default). False: keep it frozen until the memory is copied.</summary>
+    public bool Live { get; init; } = true;
+
     /// <summary>An earlier image of the same process: only what changed since it is stored
     /// (an incremental checkpoint). Null: a full checkpoint.</summary>
     public string? Parent { get; init; }

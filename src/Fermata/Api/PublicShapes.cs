@@ -16,6 +16,7 @@ internal static class PublicShapes
     {
         Directory = r.Directory,
         LeaveRunning = r.LeaveRunning,
+        Live = r.Live,
         Parent = r.Parent,
         Compression = (Compression)r.Compression,
         External = (ExternalPeers)r.ExternalPeers,
@@ -48,6 +49,8 @@ internal static class PublicShapes
         ImageBytes = (long)r.BytesStored,
         Parent = r.Parent,
         Frozen = r.Frozen,
+        LiveProcesses = r.LiveProcesses,
+        SecondFreeze = r.SecondFreeze,
         Total = r.Total,
         LeftRunning = r.LeftRunning,
         Warnings = r.Warnings,

@@ -8,6 +8,11 @@ internal sealed record CheckpointOptions
     /// <summary>Let the process continue after the checkpoint instead of killing it.</summary>
     public bool LeaveRunning { get; init; }
 
+    /// <summary>With <see cref="LeaveRunning"/>: copy the memory after the process runs on, from a
+    /// copy-on-write snapshot made while it was frozen (<see cref="Resources.Memory.MemorySnapshot"/>),
+    /// so it is frozen only while its state is collected. False: frozen for the whole copy.</summary>
+    public bool Live { get; init; } = true;
+
     /// <summary>The PID is a job's init: checkpoint it with every descendant, in the job's own
     /// namespaces.</summary>
     public bool WholeJob { get; init; }
@@ -62,6 +67,10 @@ internal sealed record CheckpointResult
     public TimeSpan Frozen { get; init; }
     public TimeSpan Total { get; init; }
     public bool LeftRunning { get; init; }
+    /// <summary>Processes whose memory was copied after they ran on, from a snapshot (a live checkpoint).</summary>
+    public int LiveProcesses { get; init; }
+    /// <summary>The longest second freeze of a process in a live checkpoint (to collect its snapshot).</summary>
+    public TimeSpan SecondFreeze { get; init; }
     public Image.StoreStats Stats { get; init; } = new();
     /// <summary>The image this one is incremental to, or null for a full checkpoint.</summary>
     public string? Parent { get; init; }

@@ -125,6 +125,8 @@ internal static class Checkpointer
         var contexts = new List<DumpContext>();
         DumpSession? session = null;
         FileCapturer? files = null;
+        var snapshots = new List<MemorySnapshot>();
+        var secondFreeze = TimeSpan.Zero;
         try
         {
             reporter.Enter(OperationPhase.Collecting);
@@ -137,10 +139,13 @@ internal static class Checkpointer
                 LauncherChannels = options.LauncherChannels,
             };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
+            var leftovers = new HashSet<int>();
             foreach (var process in frozen.Processes)
             {
                 var ctx = new DumpContext(session, process);
                 contexts.Add(ctx);
+                // Snapshots a controller that died left behind are no part of the job.
+                leftovers.UnionWith(MemorySnapshot.CollectLeftovers(ctx));
                 var record = new ProcessRecord();
                 ProcessDumper.Dump(ctx, record);
                 SignalsDumper.Dump(ctx, record);
@@ -156,7 +161,7 @@ internal static class Checkpointer
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }
-            foreach (int zombie in frozen.Zombies) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
+            foreach (int zombie in frozen.Zombies.Where(z => !leftovers.Contains(z))) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
             if (options.WholeJob)
             {
                 // The job's IPC namespace: objects no descriptor or mapping shows.
@@ -178,6 +183,21 @@ internal static class Checkpointer
                     if (WriteTracker.Arm(ctx, id)) tracked++;
                 timer.Mark("arm write tracking");
             }
+            if (options.LeaveRunning && options.Live)
+            {
+                foreach (var (ctx, _) in records)
+                {
+                    ctx.Snapshot = MemorySnapshot.Take(ctx, out string? reason);
+                    if (ctx.Snapshot == null)
+                        session.Warnings.Add($"process {ctx.Pid} was kept frozen while its memory was copied: no snapshot of it could be made ({reason})");
+                    else
+                    {
+                        snapshots.Add(ctx.Snapshot);
+                        image.Pages.ReadFromSnapshot(ctx.Pid, ctx.Snapshot.Pid);
+                    }
+                }
+                timer.Mark("snapshot memory");
+            }
             foreach (var (ctx, record) in records)
             {
                 SignalsDumper.DumpPending(ctx, record); // after the last injected call
@@ -185,11 +205,30 @@ internal static class Checkpointer
             }
             timer.Mark("find pages");
 
-            image.Pages.WriteAll(options.Workers, reporter.Counting(OperationPhase.Memory));
-            image.ResolvePages();
-            timer.Mark("copy pages");
+            var memoryProgress = reporter.Counting(OperationPhase.Memory);
+            if (snapshots.Count > 0)
+            {
+                // What no snapshot holds is copied now; the rest once the job runs on.
+                image.Pages.WriteAll(options.Workers, memoryProgress, PageStoreWriter.Pass.Frozen);
+                timer.Mark("copy pages only the frozen job has");
+                frozen.Thaw();
+                frozenTime.Stop();
+                timer.Mark("resume");
+                CrashPoints.Reach("live");
+                image.Pages.WriteAll(options.Workers, memoryProgress, PageStoreWriter.Pass.Rest);
+                // The kernel tears their memory down while the image is committed.
+                MemorySnapshot.Kill(snapshots);
+                timer.Mark("copy pages from snapshots");
+                image.ResolvePages();
+            }
+            else
+            {
+                image.Pages.WriteAll(options.Workers, memoryProgress);
+                image.ResolvePages();
+                timer.Mark("copy pages");
+            }
             CrashPoints.Reach("copied");
-            if (options.LeaveRunning)
+            if (options.LeaveRunning && frozen.Attached)
             {
                 frozen.Thaw();
                 frozenTime.Stop();
@@ -221,6 +260,14 @@ internal static class Checkpointer
             dir.Commit();
             timer.Mark("write manifest, commit");
             CrashPoints.Reach("committed");
+            if (snapshots.Count > 0)
+            {
+                // The image is committed: nothing here may fail the checkpoint any more.
+                try { secondFreeze = MemorySnapshot.Discard(session, snapshots); }
+                catch (FermataException e) { session.Warnings.Add($"a snapshot of the memory is left for the next checkpoint to collect: {e.Message}"); }
+                snapshots.Clear();
+                timer.Mark("collect snapshots");
+            }
 
             if (!options.LeaveRunning)
             {
@@ -246,6 +293,8 @@ internal static class Checkpointer
                 Frozen = frozenTime.Elapsed,
                 Total = total.Elapsed,
                 LeftRunning = options.LeaveRunning,
+                LiveProcesses = records.Count(r => r.Context.Snapshot != null),
+                SecondFreeze = secondFreeze,
             };
         }
         catch
@@ -258,6 +307,11 @@ internal static class Checkpointer
                     catch (FermataException) { /* the process is gone or broken; nothing more to give back */ }
                 }
                 frozen.Thaw();
+            }
+            if (snapshots.Count > 0 && session != null)
+            {
+                try { MemorySnapshot.Discard(session, snapshots); }
+                catch (FermataException) { /* a snapshot left behind is collected by the next checkpoint */ }
             }
             throw;
         }

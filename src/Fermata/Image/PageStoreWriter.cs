@@ -29,8 +29,11 @@ internal sealed unsafe class PageStoreWriter : IDisposable
 {
     private enum SourceKind { Remote, File }
 
+    /// <param name="Snapshottable">Memory a copy-on-write snapshot of the process holds as it was
+    /// at the freeze (private mappings the snapshot inherits), so it may be read after the
+    /// process runs on; false for shared memory and anything read from a file.</param>
     private sealed record Segment(ulong FirstSourcePage, ulong Pages, SourceKind Kind, int Pid, ulong Address,
-        SafeFd? File, long FileOffset, ulong ByteLength, IPageBaseline? Baseline, string What = "");
+        SafeFd? File, long FileOffset, ulong ByteLength, IPageBaseline? Baseline, string What = "", bool Snapshottable = false);
 
     private readonly SafeFd _fd;
     private readonly string _path;
@@ -41,6 +44,11 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     private BlockRecord?[] _blocks = [];
     private long _fileEnd;
     private long _stored, _zero, _deduplicated, _compared, _inheritedByTracking, _compressedBytes;
+    /// <summary>Process to the copy-on-write snapshot of its memory that its snapshottable pages
+    /// are read from (host PIDs).</summary>
+    private readonly Dictionary<int, int> _snapshots = [];
+    private DedupTable? _dedup;
+    private bool[]? _copied;
 
     public PageStoreWriter(string path, Compression compression)
     {
@@ -58,11 +66,13 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     /// <summary>Declares <paramref name="length"/> bytes of another process's memory. Where the
     /// parent image had the same contents at an address (<paramref name="baseline"/>), the page
     /// refers to it.</summary>
-    public SourceRange AddRemote(int pid, ulong address, ulong length, IPageBaseline? baseline = null)
+    /// <param name="snapshottable">A snapshot of the process (<see cref="ReadFromSnapshot"/>) holds
+    /// these bytes as they were at the freeze: private memory, not shared with anyone.</param>
+    public SourceRange AddRemote(int pid, ulong address, ulong length, IPageBaseline? baseline = null, bool snapshottable = false)
     {
         ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
         var range = new SourceRange(_sourcePages, pages);
-        _segments.Add(new Segment(_sourcePages, pages, SourceKind.Remote, pid, address, null, 0, length, baseline));
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.Remote, pid, address, null, 0, length, baseline, Snapshottable: snapshottable));
         _sourcePages += pages;
         return range;
     }
@@ -85,17 +95,46 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     /// tracker knew they had not changed).</summary>
     public void NoteInheritedByTracking(ulong pages) => _inheritedByTracking += (long)pages;
 
-    /// <summary>Reads, sorts and writes every declared page, with <paramref name="workers"/> threads,
-    /// counting them on <paramref name="progress"/>; its cancellation stops the copy between blocks.</summary>
-    public void WriteAll(int workers, ByteProgress? progress = null)
+    /// <summary>
+    /// From now on, the snapshottable pages of process <paramref name="pid"/> are read from
+    /// <paramref name="snapshotPid"/>, a copy-on-write copy of its memory taken while it was
+    /// frozen (host PIDs): the process itself may then run on while they are copied.
+    /// </summary>
+    public void ReadFromSnapshot(int pid, int snapshotPid) => _snapshots[pid] = snapshotPid;
+
+    /// <summary>Which blocks a call of <see cref="WriteAll"/> writes.</summary>
+    public enum Pass
+    {
+        /// <summary>Every block.</summary>
+        All,
+        /// <summary>The blocks holding any page only the frozen process can give as it was
+        /// (shared memory, files, a process without a snapshot): written before it runs on.</summary>
+        Frozen,
+        /// <summary>Every block the frozen pass left: all their pages come from snapshots.</summary>
+        Rest,
+    }
+
+    /// <summary>Reads, sorts and writes the declared pages of <paramref name="pass"/>, with
+    /// <paramref name="workers"/> threads, counting them on <paramref name="progress"/>; its
+    /// cancellation stops the copy between blocks. A frozen pass must be followed by a rest pass.</summary>
+    public void WriteAll(int workers, ByteProgress? progress = null, Pass pass = Pass.All)
     {
         progress ??= ByteProgress.None;
         progress.ThrowIfCancelled();
-        progress.Start((long)(_sourcePages * PageSize.Bytes));
         int count = (int)((_sourcePages + ImageFormat.PagesPerBlock - 1) / ImageFormat.PagesPerBlock);
-        _locations = new PageLocation[_sourcePages];
-        _blocks = new BlockRecord?[count];
-        var dedup = new DedupTable(_sourcePages);
+        var wanted = pass == Pass.All ? null : BlocksNeedingTheProcess(count);
+        // Nothing to copy while frozen: everything (the tables too) waits until the process runs on.
+        if (pass == Pass.Frozen && Array.IndexOf(wanted!, true) < 0) return;
+        if (_dedup == null)
+        {
+            progress.Start((long)(_sourcePages * PageSize.Bytes));
+            _locations = new PageLocation[_sourcePages];
+            _blocks = new BlockRecord?[count];
+            _copied = new bool[count];
+            _dedup = new DedupTable(_sourcePages);
+        }
+        var dedup = _dedup;
+        var copied = _copied!;
         int capacity = BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
         int half = count / 2;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, workers), CancellationToken = progress.Cancel };
@@ -105,9 +144,11 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                 () => new ChunkBuffers(capacity),
                 (index, _, buffers) =>
                 {
+                    if (copied[index] || (wanted != null && wanted[index] != (pass == Pass.Frozen))) return buffers;
                     if (index == half) CrashPoints.Reach("copying");
                     progress.ThrowIfCancelled();
                     _blocks[index] = WriteChunk(index, buffers, dedup);
+                    copied[index] = true;
                     ulong first = (ulong)index * ImageFormat.PagesPerBlock;
                     progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
                     return buffers;
@@ -119,7 +160,23 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(
                 e.InnerExceptions.FirstOrDefault(x => x is TargetException) ?? e.InnerExceptions[0]).Throw();
         }
-        progress.Finish();
+        if (pass != Pass.Frozen) progress.Finish();
+    }
+
+    /// <summary>For each block, whether any of its pages must be read from the process itself
+    /// (not from a snapshot of it).</summary>
+    private bool[] BlocksNeedingTheProcess(int count)
+    {
+        var needed = new bool[count];
+        foreach (var s in _segments)
+        {
+            if (s.Kind == SourceKind.Remote && s.Snapshottable && _snapshots.ContainsKey(s.Pid)) continue;
+            if (s.Pages == 0) continue;
+            ulong first = s.FirstSourcePage / ImageFormat.PagesPerBlock;
+            ulong last = (s.FirstSourcePage + s.Pages - 1) / ImageFormat.PagesPerBlock;
+            for (ulong b = first; b <= last; b++) needed[b] = true;
+        }
+        return needed;
     }
 
     private sealed class ChunkBuffers : IDisposable
@@ -234,12 +291,13 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                 new Span<byte>(dst + got, (int)(bytes - got)).Clear();
                 continue;
             }
-            if (n == local.Length || (n > 0 && pid != s.Pid))
+            int reader = s.Snapshottable && _snapshots.TryGetValue(s.Pid, out int snapshot) ? snapshot : s.Pid;
+            if (n == local.Length || (n > 0 && pid != reader))
             {
                 RemoteMemory.Transfer(pid, local[..n], remote[..n], write: false);
                 n = 0;
             }
-            pid = s.Pid;
+            pid = reader;
             local[n] = new IoVec((nint)dst, (nuint)bytes);
             remote[n] = new IoVec((nint)(s.Address + skip), (nuint)bytes);
             n++;

@@ -52,6 +52,11 @@ internal sealed class SyscallInjector
     /// kernel's ptrace event; 0 if it created none.</summary>
     public int LastCreated { get; private set; }
 
+    /// <summary>Called on the tracer thread with the host TID of a task a call creates, as soon
+    /// as the kernel reports it and before the caller's call returns (the creating thread waits in
+    /// its event stop meanwhile), so the new task can be taken care of before anything else.</summary>
+    public Action<int>? OnCreated { get; set; }
+
     public SyscallInjector(Tracer tracer, RemoteMemory memory, int tgid, int tid, ulong syscallAddress, ScratchArea scratch)
     {
         _tracer = tracer;
@@ -88,7 +93,10 @@ internal sealed class SyscallInjector
             if (status.PtraceEvent != 0)
             {
                 if (status.PtraceEvent is Libc.PTRACE_EVENT_CLONE or Libc.PTRACE_EVENT_FORK or Libc.PTRACE_EVENT_VFORK)
+                {
                     LastCreated = (int)_tracer.GetEventMessage(Tid);
+                    OnCreated?.Invoke(LastCreated);
+                }
                 _tracer.ContinueToSyscall(Tid);
                 continue;
             }

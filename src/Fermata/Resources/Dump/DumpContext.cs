@@ -48,16 +48,32 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public int NsPid => Session.NsPid(Pid);
     public List<MapsEntry> Maps { get; }
 
+    /// <summary>The copy-on-write snapshot of this process's memory its pages are copied from
+    /// once it runs on (a live checkpoint); null when they are copied while it is frozen.</summary>
+    public MemorySnapshot? Snapshot { get; set; }
+
     /// <summary>Each injected thread's own signal mask, set aside while it blocks every signal.</summary>
     private readonly Dictionary<int, ulong> _signalMasks = [];
 
     public DumpContext(DumpSession session, FrozenProcess frozen)
+        : this(session, frozen, SmapsReader.Read(frozen.Pid), null)
+    {
+    }
+
+    /// <summary>A context that takes the process's mappings and injection sites as read at an
+    /// earlier freeze of this checkpoint, for a second, brief one that only injects a call or
+    /// two: reading smaps again would walk every page table of the process.</summary>
+    public DumpContext(DumpSession session, FrozenProcess frozen, List<MapsEntry> maps, InjectionSites? sites)
     {
         Session = session;
         Frozen = frozen;
         Memory = new RemoteMemory(frozen.Pid);
-        Maps = SmapsReader.Read(frozen.Pid);
+        Maps = maps;
+        _sites = sites;
     }
+
+    /// <summary>Where injected calls run from, found on first use.</summary>
+    public InjectionSites? Sites => _sites;
 
     private SafeFd? _procMem;
 
@@ -199,9 +215,18 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             injector.RestoreAndReinterrupt();
         }
         _injectors.Clear();
-        for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);
+        // The snapshot was made while they were in place: it gets the program's bytes back too.
+        for (int i = _guards.Count - 1; i >= 0; i--)
+        {
+            _guards[i].Remove(Memory);
+            if (Snapshot != null) _guards[i].Remove(Snapshot.Memory);
+        }
         _guards.Clear();
-        if (_scratch is { } s && _scratchSaved != null) Memory.Write(s.Address, _scratchSaved);
+        if (_scratch is { } s && _scratchSaved != null)
+        {
+            Memory.Write(s.Address, _scratchSaved);
+            Snapshot?.Memory.Write(s.Address, _scratchSaved);
+        }
         _scratch = null;
         _scratchSaved = null;
     }

@@ -117,7 +117,7 @@ internal static class MemoryDumper
 
     private static SourceRange Declare(DumpContext ctx, MapsEntry m, ulong start, ulong end, IPageBaseline? baseline) =>
         m.Read
-            ? ctx.Image.Pages.AddRemote(ctx.Pid, start, end - start, baseline)
+            ? ctx.Image.Pages.AddRemote(ctx.Pid, start, end - start, baseline, MemorySnapshot.Holds(m))
             : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)start, end - start, $"/proc/{ctx.Pid}/mem ({m.Describe()})");
 
     /// <summary>A region the process did not write since the parent: the parent's pages where it

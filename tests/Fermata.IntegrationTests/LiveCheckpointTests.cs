@@ -1,0 +1,182 @@
+using Fermata.IntegrationTests.Infrastructure;
+using Fermata.Linux;
+
+namespace Fermata.IntegrationTests;
+
+/// <summary>
+/// Live checkpoints (--leave-running, the default way): the program runs on while its memory is
+/// copied from a snapshot taken at the freeze. The workload (tests/workloads/sweeper.c) rewrites
+/// its memory as fast as it can and unmaps and maps memory again while the copy runs, and checks
+/// at every page that it finds exactly what it left: a restore from an image that mixed memory
+/// from before and after the freeze says "CORRUPT". Its output is "sweep 1", "sweep 2", ... and
+/// must continue after every restore with no gap and no repeat.
+/// </summary>
+public sealed class LiveCheckpointTests
+{
+    private const string Sweeper = "sweeper";
+
+    [Fact]
+    public void HeavyWritesDuringTheCopyLeaveTheImageExactlyAsAtTheFreeze()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled(Sweeper), s.Path("out.log"), "128");
+        WaitForSweeps(w, 5);
+
+        var live = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("live"), "--leave-running");
+        Expect.Succeeded(live);
+        Assert.Contains("memory copied live", live.Stdout);
+        // It ran on while its memory was copied, and nothing of the snapshot is left behind.
+        int atCheckpoint = Workload.LastTick(w.Output, "sweep");
+        WaitForSweeps(w, atCheckpoint + 20);
+        Assert.Empty(ChildrenOf(w.Pid));
+        AssertSweepsInOrder(w.Output);
+
+        // The same with the process kept frozen for the copy: the old way still works.
+        var frozen = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("frozen"), "--leave-running", "--no-live");
+        Expect.Succeeded(frozen);
+        Assert.DoesNotContain("copied live", frozen.Stdout);
+
+        Libc.Kill(w.Pid, Signals.SIGKILL);
+        w.Reap();
+        int last = Workload.LastTick(w.Output, "sweep");
+        using var restored = FermataCli.Start(null, "restore", s.Path("live"));
+        Workload.WaitFor(w.Output, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || SweepOf(l) >= last + 20);
+        restored.Kill(entireProcessTree: true);
+        restored.WaitForExit();
+        AssertSweepsInOrder(w.Output);
+    }
+
+    /// <summary>A controller killed while the program runs on and its snapshot is being read, or
+    /// once the snapshot is killed, leaves the program running untraced and unharmed; the
+    /// snapshot it let go exits at once, and the next checkpoint collects what is left of it.</summary>
+    [Fact]
+    public void ControllerKilledDuringALiveCopyLeavesTheProgramRunning()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled(Sweeper), s.Path("out.log"), "64");
+        WaitForSweeps(w, 5);
+        foreach (string point in new[] { "live", "copying", "discarding" })
+        {
+            var crashed = FermataCli.RunWith(new Dictionary<string, string> { ["FERMATA_CRASH_AT"] = point },
+                "checkpoint", w.Pid.ToString(), "--dir", s.Path("crash-" + point), "--leave-running");
+            Assert.True(crashed.ExitCode == 137, $"at {point} the controller should have died of SIGKILL: {crashed}");
+            Assert.Contains("TracerPid:\t0\n", File.ReadAllText($"/proc/{w.Pid}/status"));
+            WaitForSweeps(w, Workload.LastTick(w.Output, "sweep") + 5);
+            Assert.All(ChildrenOf(w.Pid), child => Assert.True(ExitsSoon(child), $"after a crash at {point} the snapshot {child} should only exit"));
+            Assert.False(Directory.Exists(s.Path("crash-" + point)), $"at {point} no image should have been committed");
+        }
+
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("after"), "--leave-running"));
+        Assert.Empty(ChildrenOf(w.Pid));
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("last")));
+        Assert.Equal(137, w.Reap());
+        using var restored = FermataCli.Start(null, "restore", s.Path("last"));
+        int from = Workload.LastTick(w.Output, "sweep");
+        Workload.WaitFor(w.Output, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || SweepOf(l) >= from + 10);
+        restored.Kill(entireProcessTree: true);
+        restored.WaitForExit();
+        AssertSweepsInOrder(w.Output);
+    }
+
+    /// <summary>The write tracker armed by a live checkpoint knows the pages written from the
+    /// freeze on, not from the end of the copy: an incremental live checkpoint on top restores
+    /// exactly.</summary>
+    [Fact]
+    public void AnIncrementalLiveCheckpointOnALiveOneRestoresExactly()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled(Sweeper), s.Path("out.log"), "64");
+        WaitForSweeps(w, 5);
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("full"), "--leave-running"));
+        WaitForSweeps(w, Workload.LastTick(w.Output, "sweep") + 10);
+        var incremental = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("incremental"), "--parent", s.Path("full"), "--leave-running");
+        Expect.Succeeded(incremental);
+        Assert.Contains("memory copied live", incremental.Stdout);
+        Assert.Contains("incremental to", incremental.Stdout);
+        Libc.Kill(w.Pid, Signals.SIGKILL);
+        w.Reap();
+
+        using var restored = FermataCli.Start(null, "restore", s.Path("incremental"));
+        int from = Workload.LastTick(w.Output, "sweep");
+        Workload.WaitFor(w.Output, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || SweepOf(l) >= from + 10);
+        restored.Kill(entireProcessTree: true);
+        restored.WaitForExit();
+        AssertSweepsInOrder(w.Output);
+    }
+
+    private static void WaitForSweeps(Workload w, int count) => w.WaitForTick(count, "sweep");
+
+    internal static int SweepOf(string line) =>
+        line.StartsWith("sweep ", StringComparison.Ordinal) && int.TryParse(line.Split(' ')[1], out int n) ? n : -1;
+
+    /// <summary>"sweep 1", "sweep 2", ... with nothing missing, nothing twice and no "CORRUPT".</summary>
+    internal static void AssertSweepsInOrder(string output)
+    {
+        var lines = File.ReadAllLines(output);
+        for (int i = 0; i < lines.Length; i++)
+            Assert.True(SweepOf(lines[i]) == i + 1, $"line {i + 1} of {output} is '{lines[i]}', expected sweep {i + 1}");
+    }
+
+    private static List<int> ChildrenOf(int pid) =>
+        Directory.GetDirectories($"/proc/{pid}/task")
+            .SelectMany(t => File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(int.Parse).ToList();
+
+    /// <summary>A snapshot let go by a dead controller runs only exit_group: it is a zombie, or
+    /// about to be one, and never writes the program's output.</summary>
+    private static bool ExitsSoon(int pid)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            try
+            {
+                if (File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] is 'Z' or 'X') return true;
+            }
+            catch (IOException) { return true; }
+            Thread.Sleep(20);
+        }
+        return false;
+    }
+}
+
+/// <summary>Live checkpoints of a job, by its launcher (one job test at a time).</summary>
+[Collection(JobsCollection.Name)]
+public sealed class LiveJobCheckpointTests
+{
+    /// <summary>A job of several processes, as the ordinary user too: checkpointed live while it
+    /// runs, then its launcher is killed (a node lost), and the restart goes on from the image
+    /// with every process's memory as it was at the freeze.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AJobCheckpointedLiveRestartsExactly(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string dir = s.Path("job"), one = s.Path("one.log"), two = s.Path("two.log");
+        string sweeper = Workloads.Compiled("sweeper");
+        string script = $"{sweeper} {one} 32 & {sweeper} {two} 32 & wait";
+        using (var launch = JobRun.Launch(user, dir, [], "/bin/sh", "-c", script))
+        {
+            launch.WaitForLine(one, l => LiveCheckpointTests.SweepOf(l) >= 5, "sweep 5");
+            launch.WaitForLine(two, l => LiveCheckpointTests.SweepOf(l) >= 5, "sweep 5");
+            var checkpoint = FermataCli.RunAs(user, "checkpoint", dir, "--leave-running");
+            Assert.True(checkpoint.ExitCode == 0, $"checkpoint failed: {checkpoint}\nlauncher: {launch.Report()}");
+            int at = Workload.LastTick(one, "sweep");
+            launch.WaitForLine(one, l => LiveCheckpointTests.SweepOf(l) >= at + 10, "10 more sweeps");
+            var job = JobProcesses.Snapshot(JobProcesses.Mentioning(one).Concat(launch.Descendants()));
+            launch.Signal(Signals.SIGKILL);
+            launch.ExpectExit(128 + Signals.SIGKILL);
+            JobProcesses.WaitUntilGone(job, "the job of a launcher killed by SIGKILL");
+        }
+        int fromOne = Workload.LastTick(one, "sweep"), fromTwo = Workload.LastTick(two, "sweep");
+
+        using var restart = JobRun.Restart(user, dir);
+        restart.WaitForLine(one, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || LiveCheckpointTests.SweepOf(l) >= 10, "the first sweeper going on");
+        restart.WaitForLine(two, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || LiveCheckpointTests.SweepOf(l) >= 10, "the second sweeper going on");
+        restart.WaitUntil(() => Workload.LastTick(one, "sweep") > fromOne - 5 && Workload.LastTick(two, "sweep") > fromTwo - 5, "both sweepers past where the checkpoint stood");
+        LiveCheckpointTests.AssertSweepsInOrder(one);
+        LiveCheckpointTests.AssertSweepsInOrder(two);
+    }
+}

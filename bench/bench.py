@@ -68,6 +68,14 @@ VmHWM and the most anonymous memory it held, polled from /proc/PID/status), and 
 per GiB of target between the smallest and largest size. Sizes are alternated, one round up and
 the next down, so that a noisy moment spreads over all of them.
 
+Fixed cost (--fixed N, default 20): what every command costs however little it does, for each
+build side by side: the native binary ./fermata builds (Native AOT, run directly and through the
+./fermata script) and the .NET build it falls back to (ReadyToRun, run with dotnet; the script
+publishes it into the work directory). `fermata --version` (starting and exiting), `fermata
+inspect` of a tiny image (a process holding 1 MiB) and `fermata checkpoint` of such a process (a
+fresh one each time, killed by the checkpoint); the builds alternate within each round, N rounds,
+median. The checkpoint's phases (FERMATA_TIMINGS=1) of each build follow the table.
+
 The compression section then runs again with its images on a tmpfs (--tmpfs, default /dev/shm),
 where no disk stands between the modes and only their CPU work shows.
 
@@ -80,12 +88,14 @@ CRIU binary built outside the repository; --criu-size, default 1024): see bench/
 usage: bench/bench.py [--sizes 256,1024,4096] [--compression 1024] [--tmpfs /dev/shm] [--lazy 1024,8192]
                       [--incremental 4096] [--job 4x256] [--processes 100,400,1000]
                       [--connections 1000] [--files 1024]
-                      [--xfs-size 4096] [--scale 256,1024,4096] [--live 1024,8192] [--criu PATH] [--repeat 3] [--dir DIR] [--out FILE]
+                      [--xfs-size 4096] [--scale 256,1024,4096] [--live 1024,8192] [--criu PATH] [--fixed 20]
+                      [--repeat 3] [--dir DIR] [--out FILE]
 """
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -393,16 +403,17 @@ def compression_table(results, mib, repeat, tmpfs=False):
     return "\n".join(lines)
 
 
-def phase_table(columns, title):
-    """columns: [(heading, {phase: seconds})]: phases taking 5 ms or more somewhere, in ms."""
+def phase_table(columns, title, least=0.005, digits=0):
+    """columns: [(heading, {phase: seconds})]: phases taking LEAST seconds (5 ms) or more
+    somewhere, in ms."""
     names = []
     for _, ph in columns:
         names += [n for n in ph if n not in names]
-    names = [n for n in names if any(ph.get(n, 0) >= 0.005 for _, ph in columns)]
+    names = [n for n in names if any(ph.get(n, 0) >= least for _, ph in columns)]
     lines = [f"| {title} | " + " | ".join(h for h, _ in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for n in names:
-        lines.append(f"| {n} | " + " | ".join(f"{ph.get(n, 0) * 1000:.0f}" for _, ph in columns) + " |")
+        lines.append(f"| {n} | " + " | ".join(f"{ph.get(n, 0) * 1000:.{digits}f}" for _, ph in columns) + " |")
     return "\n".join(lines)
 
 
@@ -775,6 +786,77 @@ def measure_run(holder, work, mib, repeat):
     return dict(mib=mib, stop=med[0], resume=med[1], size=med[2])
 
 
+def fixed_builds(work):
+    """The builds the fixed-cost section compares: {name: command prefix}. The native binary is
+    the one ./fermata runs (built with --build-native if needed); the .NET build is published here
+    the way ./fermata builds it where the native binary cannot be built."""
+    native = os.path.join(work, "fermata-native")
+    run([FERMATA, "--build-native", native])
+    dotnet = os.path.join(work, "dotnet-build")
+    run(["dotnet", "publish", os.path.join(ROOT, "src", "Fermata.Cli", "Fermata.Cli.csproj"), "-c", "Release",
+         "-r", "linux-x64", "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", dotnet, "-nologo", "-v", "quiet"])
+    return {"native": [native], "./fermata (native)": [FERMATA],
+            ".NET (ReadyToRun)": ["dotnet", os.path.join(dotnet, "Fermata.Cli.dll")]}
+
+
+def timed_cpu(args):
+    """timed(ARGS), plus the CPU time (user and system, every thread) the command and the
+    processes it waited for used: on a busy machine the wall time grows with the wait for a core,
+    the CPU time much less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed, result = timed(args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, result
+
+
+def measure_fixed(holder, work, rounds):
+    """`--version`, `inspect` of a 1 MiB process's image and `checkpoint` of a 1 MiB process, each
+    build in turn within every round; medians over the rounds, and the checkpoints' phases."""
+    builds = fixed_builds(work)
+    proc, _ = start_holder(holder, work, 1)
+    tiny = os.path.join(work, "tiny")
+    shutil.rmtree(tiny, ignore_errors=True)
+    run(builds["native"] + ["checkpoint", str(proc.pid), "--dir", tiny])
+    proc.wait()
+    times = {b: {k: [] for k in ("version", "inspect", "checkpoint")} for b in builds}
+    cpu = {b: {k: [] for k in ("version", "inspect", "checkpoint")} for b in builds}
+    checkpoint_phases = {b: [] for b in builds}
+    for _ in range(rounds):
+        for name, cmd in builds.items():
+            for key, args in (("version", ["--version"]), ("inspect", ["inspect", tiny])):
+                elapsed, used, _ = timed_cpu(cmd + args)
+                times[name][key].append(elapsed)
+                cpu[name][key].append(used)
+            proc, _ = start_holder(holder, work, 1)
+            image = os.path.join(work, "fixed-image")
+            shutil.rmtree(image, ignore_errors=True)
+            elapsed, used, out = timed_cpu(cmd + ["checkpoint", str(proc.pid), "--dir", image])
+            proc.wait()
+            times[name]["checkpoint"].append(elapsed)
+            cpu[name]["checkpoint"].append(used)
+            checkpoint_phases[name].append(phases(out))
+    shutil.rmtree(tiny, ignore_errors=True)
+    shutil.rmtree(os.path.join(work, "fixed-image"), ignore_errors=True)
+    return dict(rounds=rounds, builds=list(builds),
+                med={b: {k: statistics.median(v) for k, v in t.items()} for b, t in times.items()},
+                cpu={b: {k: statistics.median(v) for k, v in t.items()} for b, t in cpu.items()},
+                load=os.getloadavg()[0],
+                phases={b: median_phases(p) for b, p in checkpoint_phases.items()})
+
+
+def fixed_table(r):
+    builds = r["builds"]
+    lines = ["| command | " + " | ".join(builds) + " |", "|---|" + "---:|" * len(builds)]
+    for key, label in (("version", "`fermata --version`"), ("inspect", "`fermata inspect` of a 1 MiB process's image"),
+                       ("checkpoint", "`fermata checkpoint` of a 1 MiB process")):
+        lines.append(f"| {label} | " + " | ".join(f"{r['med'][b][key] * 1000:.1f} ms (CPU {r['cpu'][b][key] * 1000:.1f} ms)" for b in builds) + " |")
+    lines.append("")
+    lines.append(f"Median of {r['rounds']} rounds, the builds alternating; whole-process times, from starting the command to its exit, "
+                 f"and the CPU time it used (all its threads and the processes it waited for); load average {r['load']:.1f} at the end.")
+    cols = [(b, r["phases"][b]) for b in builds if b != "./fermata (native)"]
+    return "\n".join(lines) + "\n\nCheckpoint phases of a 1 MiB process (ms, median; FERMATA_TIMINGS=1):\n\n" + phase_table(cols, "checkpoint phase", least=0.0005, digits=1)
+
+
 def run_table(r, repeat):
     return "\n".join([
         f"| `fermata run`, {r['mib']} MiB (half compressible, lz4) | USR1 to exit (checkpoint included) | next run until the job runs again | image |",
@@ -963,6 +1045,7 @@ def main():
     parser.add_argument("--criu", help="a CRIU binary (4.x, built outside this repository): Fermata and CRIU side by side (bench/criu.py)")
     parser.add_argument("--criu-size", default="1024", help="MiB of the processes the CRIU section checkpoints")
     parser.add_argument("--live", default="1024,8192", help="MiB of a program writing its memory, checkpointed live and with --no-live ('' to skip)")
+    parser.add_argument("--fixed", default="20", help="rounds of the fixed-cost section: small commands, native and .NET builds side by side ('' to skip)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: restoring processes with their own PIDs needs root")
@@ -1036,6 +1119,9 @@ def main():
             finally:
                 xfs.close()
         sections.append(files_table(results, mib, args.repeat))
+    if args.fixed:
+        print(f"measuring the fixed cost of a command, native and .NET builds ...", file=sys.stderr)
+        sections.append(fixed_table(measure_fixed(holder, work, int(args.fixed))))
     if args.live:
         sys.path.insert(0, os.path.join(ROOT, "bench"))
         import live

@@ -20,7 +20,8 @@ public sealed class DemoTests
         using var demo = Process.Start(psi)!;
         var stdout = demo.StandardOutput.ReadToEndAsync();
         var stderr = demo.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        // A first use builds the native binary first: minutes on two busy cores.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(15));
         await demo.WaitForExitAsync(timeout.Token);
         string output = await stdout, errors = await stderr;
         Assert.True(demo.ExitCode == 0, $"demo failed:\n{output}\n{errors}");

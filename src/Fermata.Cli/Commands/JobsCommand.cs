@@ -17,11 +17,7 @@ internal static class JobsCommand
             var jobs = Running().ToList();
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(jobs.Select(j => new
-                {
-                    launcher = j.Launcher, dir = j.Dir, processes = j.Processes,
-                    checkpoints = j.Checkpoints.Select(c => new { number = c.Number, time = c.Time.ToString("o"), bytes = c.Bytes, processes = c.Processes }),
-                }), new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(Json(jobs));
                 return 0;
             }
             if (jobs.Count == 0) { Console.WriteLine("no running jobs"); return 0; }
@@ -35,6 +31,38 @@ internal static class JobsCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The jobs as a JSON array, written field by field (no reflection, so the native
+    /// build has nothing to generate at run time).</summary>
+    private static string Json(List<JobInfo> jobs)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var j = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartArray();
+            foreach (var job in jobs)
+            {
+                j.WriteStartObject();
+                j.WriteNumber("launcher", job.Launcher);
+                j.WriteString("dir", job.Dir);
+                j.WriteNumber("processes", job.Processes);
+                j.WriteStartArray("checkpoints");
+                foreach (var c in job.Checkpoints)
+                {
+                    j.WriteStartObject();
+                    j.WriteNumber("number", c.Number);
+                    j.WriteString("time", c.Time.ToString("o"));
+                    j.WriteNumber("bytes", c.Bytes);
+                    j.WriteNumber("processes", c.Processes);
+                    j.WriteEndObject();
+                }
+                j.WriteEndArray();
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     private sealed record CheckpointInfo(int Number, DateTime Time, ulong Bytes, int Processes, bool Latest);

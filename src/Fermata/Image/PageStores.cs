@@ -16,9 +16,16 @@ internal readonly record struct PagePlacement(PageLocation Location, ulong Addre
 internal sealed unsafe class PageStores : IDisposable
 {
     private readonly PageStoreReader[] _stores;
-    private static readonly byte* Zeros = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
+    // The source of the pages that are zero: an anonymous read-only mapping, which the kernel backs
+    // with its one zero page, so that nothing is allocated or cleared when this class is first
+    // used (by every command that opens an image, `inspect` included: clearing 4 MiB cost 1-2 ms).
+    private static readonly byte* Zeros = MapZeros();
 
-    static PageStores() => new Span<byte>(Zeros, ImageFormat.BlockSize).Clear();
+    private static byte* MapZeros()
+    {
+        void* zeros = Libc.Mmap(null, ImageFormat.BlockSize, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        return zeros != Libc.MapFailed ? (byte*)zeros : throw new OutOfMemoryException("cannot map the zero pages of a restore");
+    }
 
     public PageStores(IReadOnlyList<PageStoreReader> stores) => _stores = stores.ToArray();
 

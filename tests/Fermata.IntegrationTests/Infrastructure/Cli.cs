@@ -10,10 +10,14 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 
 /// <summary>
 /// Runs the fermata command line as a separate process, as a user would: through 'dotnet
-/// Fermata.Cli.dll', optionally as another (ordinary) user.
+/// Fermata.Cli.dll' (or the binary FERMATA_TEST_CLI names), optionally as another (ordinary) user.
 /// </summary>
 public static class FermataCli
 {
+    /// <summary>FERMATA_TEST_CLI=PATH runs every test's commands through that binary instead
+    /// (the native one: <c>./fermata --build-native PATH</c>), to try a suite against it.</summary>
+    private static readonly string? Native = Environment.GetEnvironmentVariable("FERMATA_TEST_CLI") is { Length: > 0 } path ? path : null;
+
     public static CliResult Run(params string[] args) => Run(null, args);
 
     public static CliResult RunAs(string? user, params string[] args) => Run(user, args);
@@ -55,15 +59,15 @@ public static class FermataCli
             // setpriv switches user without a login session; HOME points somewhere writable.
             psi.FileName = "setpriv";
             foreach (var a in new[] { $"--reuid={user}", $"--regid={user}", "--init-groups", "--" }) psi.ArgumentList.Add(a);
-            psi.ArgumentList.Add(Repo.Which("dotnet"));
+            psi.ArgumentList.Add(Native ?? Repo.Which("dotnet"));
             psi.Environment["HOME"] = Users.Home(user);
             psi.Environment["DOTNET_CLI_HOME"] = Users.Home(user);
         }
         else
         {
-            psi.FileName = Repo.Which("dotnet");
+            psi.FileName = Native ?? Repo.Which("dotnet");
         }
-        psi.ArgumentList.Add(Repo.CliDll);
+        if (Native == null) psi.ArgumentList.Add(Repo.CliDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_NOLOGO"] = "1";
         return psi;

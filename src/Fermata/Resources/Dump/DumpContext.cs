@@ -82,8 +82,24 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public SafeFd ProcMem => _procMem ??= SafeFd.Open($"/proc/{Pid}/mem", Linux.Interop.Libc.O_RDONLY, what: $"/proc/{Pid}/mem");
 
     /// <summary>A thread's registers as frozen (not as changed by injected calls).</summary>
-    public UserRegs RegistersOf(int tid) =>
-        _injectors.TryGetValue(tid, out var injector) ? injector.Saved : Tracer.GetRegs(tid);
+    public UserRegs RegistersOf(int tid)
+    {
+        if (_injectors.TryGetValue(tid, out var injector)) return injector.Saved;
+        ResumeInterruptedCall(tid);
+        return Tracer.GetRegs(tid);
+    }
+
+    private readonly HashSet<int> _resumed = [];
+
+    /// <summary>Has a thread the freeze woke from a blocking call with EINTR make the call again
+    /// (<see cref="Resources.Threads.InterruptedCalls"/>), once per freeze: before anything reads
+    /// the registers it resumes with, and at the latest when it is released, so that a thread
+    /// no call was injected into (a second, brief freeze injects into one thread only) does not
+    /// see the freeze either.</summary>
+    private void ResumeInterruptedCall(int tid)
+    {
+        if (_resumed.Add(tid)) Resources.Threads.InterruptedCalls.Resume(Tracer, Memory, Pid, tid, Frozen.WasStopped);
+    }
 
     /// <summary>A thread's own signal mask (not the one it blocks everything with while calls
     /// are injected).</summary>
@@ -104,7 +120,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         Resources.Seccomp.SeccompFilters.Suspend(Tracer, Pid, tid, Session.IsJob ? FrozenProcess.JobSeizeOptions : FrozenProcess.SeizeOptions);
         AbortRseqCriticalSection(tid);
         // Before anything reads the registers the thread will resume with.
-        Resources.Threads.InterruptedCalls.Resume(Tracer, Memory, Pid, tid, Frozen.WasStopped);
+        ResumeInterruptedCall(tid);
         var scratch = Scratch();
         var sites = _sites ??= InjectionSites.Find(Memory, Maps);
         var injector = new SyscallInjector(Tracer, Memory, Pid, tid,
@@ -208,6 +224,12 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     /// calls are queued to it again.</summary>
     public void ReleaseThreads()
     {
+        foreach (int tid in Frozen.Threads)
+        {
+            if (_injectors.ContainsKey(tid)) continue;
+            try { ResumeInterruptedCall(tid); }
+            catch (FermataException) { } // a thread killed meanwhile resumes nothing
+        }
         foreach (var (tid, injector) in _injectors)
         {
             // Its own mask first: a controller that dies after this leaves no thread blocking everything.

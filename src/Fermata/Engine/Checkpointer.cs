@@ -264,7 +264,7 @@ internal static class Checkpointer
             {
                 // The image is committed: nothing here may fail the checkpoint any more.
                 try { secondFreeze = MemorySnapshot.Discard(session, snapshots); }
-                catch (FermataException e) { session.Warnings.Add($"a snapshot of the memory is left for the next checkpoint to collect: {e.Message}"); }
+                catch (Exception e) { session.Warnings.Add($"a snapshot of the memory is left for the next checkpoint to collect: {e.Message}"); }
                 snapshots.Clear();
                 timer.Mark("collect snapshots");
             }

@@ -237,21 +237,38 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             injector.RestoreAndReinterrupt();
         }
         _injectors.Clear();
-        // The snapshot was made while they were in place: it gets the program's bytes back too.
-        for (int i = _guards.Count - 1; i >= 0; i--)
+        // The process first, whole: a snapshot that cannot be given its bytes back must not
+        // leave the program with Fermata's.
+        for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);
+        if (_scratch is { } s && _scratchSaved != null) Memory.Write(s.Address, _scratchSaved);
+        // The snapshot was made while they were in place: it gets the program's bytes back too,
+        // where it holds the memory (elsewhere the pages are copied from the process itself).
+        if (Snapshot is { } snapshot)
         {
-            _guards[i].Remove(Memory);
-            if (Snapshot != null) _guards[i].Remove(Snapshot.Memory);
+            try
+            {
+                for (int i = _guards.Count - 1; i >= 0; i--)
+                    if (SnapshotHolds(_guards[i].Start)) _guards[i].Remove(snapshot.Memory);
+                if (_scratch is { } area && _scratchSaved != null && SnapshotHolds(area.Address))
+                    snapshot.Memory.Write(area.Address, _scratchSaved);
+            }
+            catch (SystemCallException e)
+            {
+                throw new FermataException($"process {Pid}: could not give its snapshot the stack bytes Fermata's queries used ({e.Message})");
+            }
+            finally { Forget(); }
         }
+        Forget();
+    }
+
+    private void Forget()
+    {
         _guards.Clear();
-        if (_scratch is { } s && _scratchSaved != null)
-        {
-            Memory.Write(s.Address, _scratchSaved);
-            Snapshot?.Memory.Write(s.Address, _scratchSaved);
-        }
         _scratch = null;
         _scratchSaved = null;
     }
+
+    private bool SnapshotHolds(ulong address) => MappingAt(address) is { } m && MemorySnapshot.Holds(m);
 
     public void Dispose()
     {

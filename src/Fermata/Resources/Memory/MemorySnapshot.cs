@@ -73,17 +73,27 @@ internal sealed class MemorySnapshot
     /// </summary>
     public static MemorySnapshot? Take(DumpContext ctx, out string? reason)
     {
+        // A userfaultfd of the program's own may have asked to be told of forks
+        // (UFFD_FEATURE_EVENT_FORK): the clone would then wait for a reader that is frozen.
+        // Fermata's write tracker registers write-protection only, and never asks.
+        if (ctx.Maps.FirstOrDefault(m => (m.Flags & (VmFlags.UffdMissing | VmFlags.UffdMinor)) != 0) is { } registered)
+        {
+            reason = $"its memory at {registered.Start:x} is registered with a userfaultfd of its own";
+            return null;
+        }
         var injector = ctx.ProcessInjector;
         var tracer = ctx.Tracer;
         int child = 0;
         string? noted = null;
         // The child is made harmless the moment the kernel reports it, while the parent still
         // waits in its clone event stop: until its registers are set, a controller that died
-        // would let it go on as a second copy of the program.
+        // would let it go on as a second copy of the program. From then on it dies with us
+        // (PTRACE_O_EXITKILL, its own option only: the program's threads are let go).
         injector.OnCreated = created =>
         {
             child = created;
             tracer.WaitForFirstStop(created);
+            tracer.SetOptions(created, Linux.Interop.Libc.PTRACE_O_EXITKILL);
             var regs = tracer.GetRegs(created);
             regs.Rip = injector.SyscallAddress;
             regs.Rax = (ulong)SyscallNumbers.ExitGroup;
@@ -91,12 +101,24 @@ internal sealed class MemorySnapshot
             regs.Rdi = LeftoverExitCode;
             tracer.SetRegs(created, regs);
             noted = Leftovers.Note(created, ctx.Pid);
+            // Its copied pages are charged to the program's cgroup: should they run it out of
+            // memory, the snapshot goes first (the checkpoint then fails and the program runs on).
+            try { File.WriteAllText($"/proc/{created}/oom_score_adj", "1000"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         };
         long r;
         try { r = injector.Call(SyscallNumbers.Clone, CLONE_FILES, 0, 0, 0, 0); }
+        catch
+        {
+            // Made, and then something failed: it must not outlive this checkpoint as a copy of
+            // the program. Its zombie is collected as a leftover by the next checkpoint.
+            if (child != 0) Libc.Kill(child, Linux.Signals.SIGKILL);
+            throw;
+        }
         finally { injector.OnCreated = null; }
         if (r <= 0 || child == 0)
         {
+            if (child != 0) Libc.Kill(child, Linux.Signals.SIGKILL);
             reason = r < 0 ? Errno.Describe((int)-r) : "the kernel reported no new process";
             return null;
         }
@@ -141,7 +163,7 @@ internal sealed class MemorySnapshot
         {
             if (Leftovers.Find(child, ctx.Pid) is not { } found) continue;
             var (file, pidInParent) = found;
-            ctx.ProcessInjector.Call(SyscallNumbers.Wait4, pidInParent, 0, Libc.__WALL, 0);
+            ctx.ProcessInjector.Call(SyscallNumbers.Wait4, pidInParent, 0, Libc.__WALL | Libc.WNOHANG, 0);
             Leftovers.Forget(file);
             collected.Add(child);
         }
@@ -175,7 +197,6 @@ internal sealed class MemorySnapshot
                 catch (FermataException e) when (e is not TargetException) { Collect(session, group.Key, group, null, null); }
             }
             catch (TargetException) { continue; } // the parent exited meanwhile
-            foreach (var s in group) Leftovers.Forget(s._noted);
             if (clock.Elapsed > longest) longest = clock.Elapsed;
         }
         return longest;
@@ -191,7 +212,12 @@ internal sealed class MemorySnapshot
             try
             {
                 foreach (var s in snapshots)
-                    ctx.ProcessInjector.Call(SyscallNumbers.Wait4, s.PidInParent, 0, Libc.__WALL, 0);
+                {
+                    // WNOHANG: a zombie not there yet is left, noted, for the next checkpoint;
+                    // ECHILD: it was collected already.
+                    long r = ctx.ProcessInjector.Call(SyscallNumbers.Wait4, s.PidInParent, 0, Libc.__WALL | Libc.WNOHANG, 0);
+                    if (r == s.PidInParent || r == -Errno.ECHILD) Leftovers.Forget(s._noted);
+                }
             }
             finally { ctx.ReleaseThreads(); }
         }
@@ -225,7 +251,7 @@ internal static class Leftovers
         RemoveStale(Path.GetDirectoryName(file)!);
         try
         {
-            File.WriteAllText(file, $"{parent} {NsPid(snapshot)}\n");
+            File.WriteAllText(file, $"{parent} {PidSeenBy(snapshot, parent)}\n");
             return file;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
@@ -275,6 +301,13 @@ internal static class Leftovers
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>The innermost PID of a process (NSpid's last field in /proc/PID/status).</summary>
-    private static int NsPid(int pid) => ProcStatus.Read(pid).NsPids is { Length: > 0 } all ? all[^1] : pid;
+    /// <summary>A child's PID in its parent's PID namespace (what the parent's wait4 takes): its
+    /// NSpid field at the parent's depth. The child may be deeper still, where the parent
+    /// unshared a PID namespace of its own for its children.</summary>
+    private static int PidSeenBy(int child, int parent)
+    {
+        int depth = ProcStatus.Read(parent).NsPids.Length;
+        var ids = ProcStatus.Read(child).NsPids;
+        return depth > 0 && ids.Length >= depth ? ids[depth - 1] : child;
+    }
 }

@@ -159,7 +159,7 @@ public sealed class EventObjectTests
     public void AnIoUringIsRefusedWithItsDescriptorNamedAndTheProcessRunsOn()
     {
         using var s = new Scratch();
-        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled("oddities"), "uring", s.Path("out.log"), s.Dir, "30", "20");
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled("oddities"), "uring", s.Path("out.log"), s.Dir, "100", "20");
         w.WaitForTick(3);
         Expect.Refused(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")), "fd 4, an io_uring");
         Expect.NoImage(s.Path("image"));

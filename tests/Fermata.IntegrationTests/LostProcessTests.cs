@@ -11,6 +11,10 @@ public sealed class LostProcessTests
 {
     private static string Oddities => Workloads.Compiled("oddities");
 
+    /// <summary>Ticks of 20 ms: long enough that a checkpoint started after the fifth still finds
+    /// the process running on a loaded machine (the command line's own start can take a second).</summary>
+    private const string Ticks = "150";
+
     [Theory]
     [InlineData("tmpfile")]
     [InlineData("deletedcwd")]
@@ -20,14 +24,14 @@ public sealed class LostProcessTests
         using var s = new Scratch();
         Directory.CreateDirectory(s.Path("ref"));
         Directory.CreateDirectory(s.Path("run"));
-        string expected = Reference.Run(s.Path("ref/out.log"), Oddities, mode, s.Path("ref/out.log"), s.Path("ref"), "40", "0");
+        string expected = Reference.Run(s.Path("ref/out.log"), Oddities, mode, s.Path("ref/out.log"), s.Path("ref"), Ticks, "0");
         Assert.Contains($"check {mode} ok", expected);
 
-        using var w = Workload.Start(s.Path("run/out.log"), Oddities, mode, s.Path("run/out.log"), s.Path("run"), "40", "20");
+        using var w = Workload.Start(s.Path("run/out.log"), Oddities, mode, s.Path("run/out.log"), s.Path("run"), Ticks, "20");
         w.WaitForTick(5);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
         w.Reap();
-        Assert.True(Workload.LastTick(w.Output) < 40, "the checkpoint should land mid-run");
+        Assert.True(Workload.LastTick(w.Output) < int.Parse(Ticks), "the checkpoint should land mid-run");
         ManifestDecoder.AgreesWithFermata(s.Path("image"));
 
         Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
@@ -38,7 +42,7 @@ public sealed class LostProcessTests
     public void AnAioContextIsRefusedAtCheckpointAndTheProcessRunsOn()
     {
         using var s = new Scratch();
-        using var w = Workload.Start(s.Path("out.log"), Oddities, "aio", s.Path("out.log"), s.Path(""), "30", "20");
+        using var w = Workload.Start(s.Path("out.log"), Oddities, "aio", s.Path("out.log"), s.Path(""), Ticks, "20");
         w.WaitForTick(3);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
         Assert.Equal(1, checkpoint.ExitCode);
@@ -71,7 +75,7 @@ public sealed class LostProcessTests
     {
         // A root directory removed under a chrooted process: a restore could not enter it.
         using var s = new Scratch();
-        using var w = Workload.Start(s.Path("out.log"), Oddities, "chroot", s.Path("out.log"), s.Path(""), "40", "20");
+        using var w = Workload.Start(s.Path("out.log"), Oddities, "chroot", s.Path("out.log"), s.Path(""), Ticks, "20");
         w.WaitForTick(2);
         Directory.Delete(s.Path("root"));
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));

@@ -12,20 +12,24 @@ public sealed class SocketTests
 {
     private static string Sockets => Workloads.Compiled("sockets");
 
+    /// <summary>Ticks of 20 ms: long enough that a checkpoint started after the third or fifth
+    /// still finds the process running on a loaded machine.</summary>
+    private const string Ticks = "100";
+
     /// <summary>Runs MODE uninterrupted, then again with a checkpoint (which kills it) mid-run and
     /// a restore; both outputs must be equal and every check must pass.</summary>
     private static string CheckpointAndRestore(Scratch s, string mode, params string[] checkpointOptions)
     {
         Directory.CreateDirectory(s.Path("ref"));
         Directory.CreateDirectory(s.Path("run"));
-        string expected = Reference.Run(s.Path("ref/out.log"), Sockets, mode, s.Path("ref/out.log"), s.Path("ref"), "40", "0");
+        string expected = Reference.Run(s.Path("ref/out.log"), Sockets, mode, s.Path("ref/out.log"), s.Path("ref"), Ticks, "0");
         Assert.DoesNotContain("FAILED", expected);
 
-        using var w = Workload.Start(s.Path("run/out.log"), Sockets, mode, s.Path("run/out.log"), s.Path("run"), "40", "20");
+        using var w = Workload.Start(s.Path("run/out.log"), Sockets, mode, s.Path("run/out.log"), s.Path("run"), Ticks, "20");
         w.WaitForTick(5);
         Expect.Succeeded(FermataCli.Run(["checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), .. checkpointOptions]));
         w.Reap();
-        Assert.True(Workload.LastTick(w.Output) < 40, "the checkpoint should land mid-run");
+        Assert.True(Workload.LastTick(w.Output) < int.Parse(Ticks), "the checkpoint should land mid-run");
         Expect.Succeeded(FermataCli.Run("restore", s.Path("image")));
         string actual = File.ReadAllText(w.Output);
         Assert.DoesNotContain("FAILED", actual);
@@ -53,8 +57,8 @@ public sealed class SocketTests
         using var s = new Scratch();
         Directory.CreateDirectory(s.Path("ref"));
         Directory.CreateDirectory(s.Path("run"));
-        string expected = Reference.Run(s.Path("ref/out.log"), Sockets, "tcp", s.Path("ref/out.log"), s.Path("ref"), "30", "0");
-        using var w = Workload.Start(s.Path("run/out.log"), Sockets, "tcp", s.Path("run/out.log"), s.Path("run"), "30", "20");
+        string expected = Reference.Run(s.Path("ref/out.log"), Sockets, "tcp", s.Path("ref/out.log"), s.Path("ref"), Ticks, "0");
+        using var w = Workload.Start(s.Path("run/out.log"), Sockets, "tcp", s.Path("run/out.log"), s.Path("run"), Ticks, "20");
         w.WaitForTick(5);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--leave-running"));
         Assert.Equal(0, w.Reap());
@@ -112,7 +116,7 @@ public sealed class SocketTests
     {
         using var s = new Scratch();
         using var server = OutsideServer(s.Path("outside.sock"));
-        using var w = Workload.Start(s.Path("out.log"), Sockets, "outside", s.Path("out.log"), s.Dir, "20", "20");
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "outside", s.Path("out.log"), s.Dir, Ticks, "20");
         using var accepted = server.Accept();
         w.WaitForTick(3);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
@@ -128,7 +132,7 @@ public sealed class SocketTests
     {
         using var s = new Scratch();
         using var server = OutsideServer(s.Path("outside.sock"));
-        using var w = Workload.Start(s.Path("out.log"), Sockets, "outside", s.Path("out.log"), s.Dir, "30", "20");
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "outside", s.Path("out.log"), s.Dir, Ticks, "20");
         using var accepted = server.Accept();
         w.WaitForTick(3);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--external", "close"));
@@ -147,7 +151,7 @@ public sealed class SocketTests
         server.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
         server.Listen(4);
         File.WriteAllText(s.Path("outside.port"), ((System.Net.IPEndPoint)server.LocalEndPoint!).Port.ToString());
-        using var w = Workload.Start(s.Path("out.log"), Sockets, "outsidetcp", s.Path("out.log"), s.Dir, "40", "20");
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "outsidetcp", s.Path("out.log"), s.Dir, Ticks, "20");
         using var accepted = server.Accept();
         w.WaitForTick(3);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image")));
@@ -175,7 +179,7 @@ public sealed class SocketTests
     public void ADescriptorInFlightIsRefusedAndTheProcessStillReceivesIt()
     {
         using var s = new Scratch();
-        using var w = Workload.Start(s.Path("out.log"), Sockets, "inflight", s.Path("out.log"), s.Dir, "20", "20");
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "inflight", s.Path("out.log"), s.Dir, Ticks, "20");
         w.WaitForTick(3);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--leave-running");
         Expect.Refused(checkpoint, "descriptors in flight (SCM_RIGHTS)", "Unix stream socket");
@@ -188,7 +192,7 @@ public sealed class SocketTests
     public void ARawSocketIsRefusedByNameAndTheProcessRunsOn()
     {
         using var s = new Scratch();
-        using var w = Workload.Start(s.Path("out.log"), Sockets, "raw", s.Path("out.log"), s.Dir, "20", "20");
+        using var w = Workload.Start(s.Path("out.log"), Sockets, "raw", s.Path("out.log"), s.Dir, Ticks, "20");
         w.WaitForTick(3);
         var checkpoint = FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"));
         Expect.Refused(checkpoint, "an IP raw socket", "cannot checkpoint");

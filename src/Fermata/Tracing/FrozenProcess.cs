@@ -81,6 +81,9 @@ internal sealed class FrozenProcess
                     var status = ProcStatus.Read(Pid);
                     if (status["TracerPid"] is { } tracerPid && tracerPid != "0")
                         throw new ConflictException($"process {Pid} is already being traced by PID {tracerPid} (a debugger or strace?)");
+                    // The kernel refuses to attach to a thread that has exited (EPERM too).
+                    if (status.State is 'Z' or 'X' || ProcStatus.ReadThread(Pid, tid).State is 'Z' or 'X')
+                        throw new TargetException(tid == Pid ? $"process {Pid} has exited" : $"process {Pid} is exiting");
                     throw new PermissionException($"not allowed to trace process {Pid} (thread {tid})");
                 }
                 if (err != 0) throw new SystemCallException($"PTRACE_SEIZE thread {tid} of process {Pid}", err);

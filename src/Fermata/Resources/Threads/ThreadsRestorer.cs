@@ -136,17 +136,32 @@ internal static class ThreadsRestorer
         foreach (var (_, host) in threads) ctx.Tracer.SetSigMask(host, ulong.MaxValue);
         if (Libc.Kill(ctx.Pid, Linux.Signals.SIGSTOP) < 0) throw Libc.Error($"stop restored process {ctx.Process.Pid}");
         foreach (var (_, host) in threads) ctx.Tracer.Continue(host);
-        foreach (var (_, host) in threads)
+        // Whichever thread runs first takes the SIGSTOP, and the group stop begins only once that
+        // thread's signal-delivery stop is let go: the others are waited for in whatever order
+        // they report, never one by one (a thread waited for first might be asleep in the kernel
+        // until the group stop wakes it).
+        var pending = threads.Select(t => t.Host).ToHashSet();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (pending.Count > 0)
         {
-            while (true)
+            bool progressed = false;
+            foreach (int host in pending.ToArray())
             {
-                var status = ctx.Tracer.Wait(host);
+                if (ctx.Tracer.WaitUpTo(host, TimeSpan.Zero) is not { } status) continue;
+                progressed = true;
                 if (status.Exited || status.Signaled) throw new TargetException($"restored thread {host} ended ({status}) while it was being stopped");
-                if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP && (status.StopSignal & 0x7f) == Linux.Signals.SIGSTOP) break; // in the group stop
+                if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP && (status.StopSignal & 0x7f) == Linux.Signals.SIGSTOP)
+                {
+                    pending.Remove(host); // in the group stop
+                    continue;
+                }
                 // The SIGSTOP itself (a signal-delivery stop): let it act. Nothing else can arrive
                 // but SIGKILL.
                 ctx.Tracer.Continue(host, status.PtraceEvent == 0 ? status.StopSignal : 0);
             }
+            if (progressed) continue;
+            if (clock.Elapsed > ctx.Tracer.Deadline) throw ctx.Tracer.Stuck(pending.First());
+            Thread.Sleep(1);
         }
         foreach (var (saved, host) in threads) ctx.Tracer.SetSigMask(host, saved.SignalMask);
     }

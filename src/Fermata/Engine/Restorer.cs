@@ -101,6 +101,7 @@ internal static class Restorer
         timer.Mark("preflight checks");
         reporter.Cancel.ThrowIfCancellationRequested();
         files.PutBack(options.Workers);
+        JobDirectories.MakeForChannels(image);
         timer.Mark("put back files");
         OutsideTerminal.KeepRuntimeOff();
         // on the caller's thread: see BlankProcess.Spawn
@@ -295,6 +296,9 @@ internal static class Restorer
     {
         var (host, injector) = blank.CreateChild(process.Pid);
         created.Add((host, [host]));
+        // The job's init, first in its PID namespace: the job's /proc before any process of the
+        // job opens a file there.
+        if (session.IsJob) BlankProcess.MountJobProc(injector);
         return NewContext(session, process, host, injector);
     }
 

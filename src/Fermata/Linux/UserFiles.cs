@@ -39,6 +39,32 @@ internal static class UserFiles
         return result;
     }
 
+    /// <summary>Makes directory <paramref name="path"/> as <paramref name="user"/>, with exactly
+    /// <paramref name="mode"/> (no umask), in a parent reached through no symbolic link; returns 0
+    /// or minus the errno (EEXIST: something is there already).</summary>
+    public static int MakeDirectory(string path, uint mode, FileUser user)
+    {
+        string parent = Path.GetDirectoryName(path) ?? "/", name = Path.GetFileName(path);
+        if (name.Length == 0) return -Errno.EINVAL;
+        int Make()
+        {
+            int dir = OpenWithoutLinks(parent, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            if (dir < 0) return dir;
+            using var parentFd = new SafeFd(dir);
+            if (Libc.MkdirAt(dir, name, mode & 0x1ff) < 0) return -Libc.LastErrno;
+            int made = Libc.OpenAt(dir, name, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC);
+            if (made < 0) return -Libc.LastErrno;
+            using var madeFd = new SafeFd(made);
+            return Libc.FChmod(made, mode & 0xfff) < 0 ? -Libc.LastErrno : 0;
+        }
+        if (Libc.GetEUid() != 0 || (user.Uid == 0 && user.Gid == 0)) return Make();
+        int result = -Errno.EPERM;
+        var thread = new Thread(() => result = AsUser(user, Make)) { Name = "fermata-user-mkdir" };
+        thread.Start();
+        thread.Join();
+        return result;
+    }
+
     /// <summary>Runs <paramref name="open"/> with the user's file-system credentials; only on a
     /// thread that ends right after.</summary>
     private static int AsUser(FileUser user, Func<int> open)

@@ -48,6 +48,7 @@ internal sealed class CheckpointImage : IDisposable
     private readonly Dictionary<uint, PosixQueueRecord> _posixQueues;
     private readonly Dictionary<int, ShmSegmentRecord> _segments = [];
     private readonly Dictionary<int, SemaphoreSetRecord> _semaphoreSets = [];
+    private readonly Dictionary<string, DirectoryRecord> _directories = new(StringComparer.Ordinal);
 
     private CheckpointImage(string directory, CheckpointManifest manifest, PageStores pages)
     {
@@ -71,6 +72,8 @@ internal sealed class CheckpointImage : IDisposable
         foreach (var x in manifest.SemaphoreSets)
             if (!_semaphoreSets.TryAdd(x.Perm.Id, x)) throw Damaged($"holds System V semaphore set {x.Perm.Id} twice");
         if (manifest.SysVQueues.Select(q => q.Perm.Id).Distinct().Count() != manifest.SysVQueues.Count) throw Damaged("holds a System V message queue twice");
+        foreach (var d in manifest.Directories)
+            if (!_directories.TryAdd(d.Path, d)) throw Damaged($"holds directory {d.Path} twice");
     }
 
     /// <summary>Opens and fully validates an image and the parent images it takes pages from.
@@ -139,6 +142,9 @@ internal sealed class CheckpointImage : IDisposable
 
     public DescriptionRecord Description(uint id) =>
         _descriptions.TryGetValue(id, out var d) ? d : throw Damaged($"refers to open file description {id}, which it does not hold");
+
+    /// <summary>The directory recorded at <paramref name="path"/> (<see cref="JobDirectories"/>), or null.</summary>
+    public DirectoryRecord? RecordedDirectory(string path) => _directories.GetValueOrDefault(path);
 
     public PipeRecord Pipe(uint id) =>
         _pipes.TryGetValue(id, out var p) ? p : throw Damaged($"refers to pipe {id}, which it does not hold");

@@ -110,6 +110,7 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     /// <summary>Runs of mappings and files with many (see <see cref="PageRunsRecord"/>): only
     /// between <see cref="Write"/> or <see cref="Read"/> and the file; empty otherwise.</summary>
     public List<PageRunsRecord> PageRuns { get; set; } = [];
+    public List<DirectoryRecord> Directories { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -133,6 +134,7 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(18, "sysv_queues", m => m.SysVQueues, "System V message queues of the job's IPC namespace")
         .Messages(19, "posix_queues", m => m.PosixQueues, "POSIX message queues (mq_open) of the job's IPC namespace")
         .Messages(20, "page_runs", m => m.PageRuns, "the runs of mappings and files with many, past their first 65536")
+        .Messages(21, "directories", m => m.Directories, "the directories above the files a restore may make again, made again where they are gone")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

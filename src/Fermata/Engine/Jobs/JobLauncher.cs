@@ -50,6 +50,7 @@ internal static class JobLauncher
         int mainHost = 0;
         try
         {
+            BlankProcess.MountJobProc(init);
             if (!terminal) init.Check("setsid", SyscallNumbers.Setsid);
             init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
             tracer.SetSigMask(initHost, 0);

@@ -28,6 +28,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "write", SetLastError = true)]
     internal static partial nint Write(int fd, void* buffer, nuint count);
 
+    [LibraryImport(Name, EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int MkdirAt(int dirfd, string path, uint mode);
+
     [LibraryImport(Name, EntryPoint = "fchmod", SetLastError = true)]
     internal static partial int FChmod(int fd, uint mode);
 

@@ -18,6 +18,7 @@ internal sealed class ImageBuilder : IDisposable
     private readonly List<SafeFd> _keepOpen = [];
     private readonly Dictionary<(ulong Dev, ulong Ino), List<(int Pid, int Fd, DescriptionRecord Description)>> _descriptionsByInode = [];
     private readonly Dictionary<int, DescriptionRecord> _external = [];
+    private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
 
     private readonly List<Action> _afterPages = [];
     private readonly Dictionary<uint, string> _reach = [];
@@ -71,6 +72,13 @@ internal sealed class ImageBuilder : IDisposable
 
     public void AddProcess(ProcessRecord process) => Manifest.Processes.Add(process);
 
+    /// <summary>Whether <paramref name="path"/> is a directory not yet looked at for
+    /// <see cref="JobDirectories"/> (noted now).</summary>
+    public bool NoteDirectory(string path)
+    {
+        lock (_directories) return _directories.Add(path);
+    }
+
     /// <summary>The record of a file, created on first use. <paramref name="stat"/> identifies it.</summary>
     public FileRecord File(string path, in Linux.Interop.StatBuffer stat, FileKind kind, out bool created)
     {
@@ -93,6 +101,7 @@ internal sealed class ImageBuilder : IDisposable
         };
         _files[(stat.Dev, stat.Ino)] = record;
         Manifest.Files.Add(record);
+        if (kind == FileKind.Regular && !record.Deleted) JobDirectories.Note(this, path);
         created = true;
         return record;
     }

@@ -25,12 +25,15 @@ internal static unsafe class FileOpener
         return ctx.OpenInTarget(file.Path, flags);
     }
 
-    /// <summary>A /proc file of a process of the image, under that process's new /proc directory.</summary>
+    /// <summary>A /proc file of a process of the image, under that process's new /proc directory:
+    /// in a job, the job's own /proc, where the process has its saved PID; otherwise the host's,
+    /// where it has the PID it was given.</summary>
     private static string ProcPath(RestoreContext ctx, FileRecord file)
     {
         var owner = ctx.Session.Contexts.FirstOrDefault(c => c.Process.Pid == file.ProcPid)
             ?? throw new ImageException($"{file.Path} belongs to process {file.ProcPid}, which the image does not restore");
-        return file.ProcEntry.Length == 0 ? $"/proc/{owner.Pid}" : $"/proc/{owner.Pid}/{ThreadEntry(file.ProcEntry, file.ProcPid, owner.Pid)}";
+        int pid = ctx.Session.IsJob ? owner.Process.Pid : owner.Pid;
+        return file.ProcEntry.Length == 0 ? $"/proc/{pid}" : $"/proc/{pid}/{ThreadEntry(file.ProcEntry, file.ProcPid, pid)}";
     }
 
     /// <summary>task/PID/... (the main thread) is renumbered with the process.</summary>

@@ -88,9 +88,8 @@ internal sealed class FileRestorePlan
         foreach (var e in _entries.Where(e => e.Step == Step.PutBack))
         {
             string path = e.File.Path;
-            string? directory = Path.GetDirectoryName(path);
-            if (directory == null || !Directory.Exists(directory))
-                throw new ImageException($"{path} cannot be put back: its directory {directory} no longer exists");
+            if (JobDirectories.Unmakeable(_image, path) is { } directory)
+                throw new ImageException($"{path} cannot be put back: its directory {directory} no longer exists, and the checkpoint did not record it");
             if (Libc.StatAt(Libc.AT_FDCWD, path, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0 && !st.IsRegular)
                 throw new ImageException($"{path} cannot be put back: it is now {Kind(st)}, and the restore puts back only regular files, through no symbolic link");
         }
@@ -154,6 +153,7 @@ internal sealed class FileRestorePlan
         foreach (var e in _entries.Where(e => e.Step == Step.PutBack))
         {
             var file = e.File;
+            JobDirectories.Make(_image, file.Path);
             using var target = OpenAsUser(e, Libc.O_RDWR | Libc.O_CREAT, (int)(file.Mode & 0xfff), "put it back");
             if (Libc.FStat(target.Fd, out var st) < 0) throw Libc.Error($"stat {file.Path}");
             if (!st.IsRegular) throw new ImageException($"{file.Path} cannot be put back: it is now {Kind(st)}");

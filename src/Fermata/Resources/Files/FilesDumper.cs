@@ -135,7 +135,7 @@ internal static class FilesDumper
     /// <summary>Names the kind of an unsupported descriptor, or null when it is supported.</summary>
     private static string? UnsupportedKind(OpenFd fd)
     {
-        if (fd.IsPipe || fd.IsSocket) return null;
+        if (fd.IsPipe || fd.IsSocket || fd.Stat.IsFifo) return null;
         if (fd.AnonKind is { } what)
         {
             return what switch
@@ -218,7 +218,7 @@ internal static class FilesDumper
             : st.IsDirectory ? FileKind.Directory
             : st.IsCharDevice ? FileKind.CharDevice
             : FileKind.Regular;
-        var proc = ProcFileOf(ctx, path);
+        var proc = ProcFileOf(ctx, path, st);
         if (proc != null) kind = FileKind.Proc;
         var file = ctx.Image.File(path, st, kind, out bool created);
         if (created && proc is { } p)
@@ -241,8 +241,10 @@ internal static class FilesDumper
     /// For a path in /proc/PID of a process being checkpointed: that process (as the image counts
     /// PIDs) and the entry, so a restore opens it under the new process's directory. A /proc file
     /// of a process outside the checkpoint would name another process after a restore: refused.
+    /// In a job the path is in the job's own /proc (another proc file system than the host's, see
+    /// <see cref="Restore.BlankProcess.MountJobProc"/>), whose numbers are the job's PIDs.
     /// </summary>
-    private static (int Pid, string Entry)? ProcFileOf(DumpContext ctx, string path)
+    private static (int Pid, string Entry)? ProcFileOf(DumpContext ctx, string path, in StatBuffer st)
     {
         if (!path.StartsWith("/proc/", StringComparison.Ordinal)) return null;
         var rest = path.AsSpan("/proc/".Length);
@@ -250,6 +252,14 @@ internal static class FilesDumper
         var number = slash < 0 ? rest : rest[..slash];
         if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out int hostPid)) return null;
         string entry = slash < 0 ? "" : rest[(slash + 1)..].ToString();
+        if (ctx.Session.IsJob && st.Dev != HostProcDevice.Value)
+        {
+            int jobPid = hostPid;
+            hostPid = ctx.Session.AllPids.FirstOrDefault(h => ctx.Session.NsPid(h) == jobPid);
+            if (hostPid == 0)
+                throw new UnsupportedResourceException($"process {ctx.Pid} has {path} open, a /proc file of PID {jobPid} of the job, which is not part of the checkpoint");
+            if (entry.StartsWith($"task/{jobPid}", StringComparison.Ordinal)) entry = $"task/{hostPid}" + entry[$"task/{jobPid}".Length..];
+        }
         if (!ctx.Session.AllPids.Contains(hostPid))
             throw new UnsupportedResourceException($"process {ctx.Pid} has {path} open, a file of process {hostPid}, which is not part of the checkpoint");
         if (entry.StartsWith("task/", StringComparison.Ordinal) && !entry.StartsWith($"task/{hostPid}/", StringComparison.Ordinal) && entry != $"task/{hostPid}")
@@ -258,6 +268,10 @@ internal static class FilesDumper
         if (entry.StartsWith($"task/{hostPid}", StringComparison.Ordinal)) entry = $"task/{nsPid}" + entry[$"task/{hostPid}".Length..];
         return (nsPid, entry);
     }
+
+    /// <summary>The device of the controller's own /proc (the host's).</summary>
+    private static readonly Lazy<ulong> HostProcDevice = new(() =>
+        Libc.StatAt(Libc.AT_FDCWD, "/proc", out var st, 0) == 0 ? st.Dev : throw Libc.Error("stat /proc"));
 
     private const uint F_SEAL_EXEC = 0x20, MFD_ALLOW_SEALING = 2, MFD_NOEXEC_SEAL = 8, MFD_EXEC = 0x10;
 

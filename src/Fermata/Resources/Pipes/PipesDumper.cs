@@ -43,6 +43,7 @@ internal static unsafe class PipesDumper
         {
             pipe.Path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
             pipe.Mode = fd.Stat.Mode & 0xfff;
+            JobDirectories.Note(ctx.Image, pipe.Path);
         }
         return pipe;
     }

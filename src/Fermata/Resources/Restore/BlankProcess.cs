@@ -167,25 +167,46 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
     /// its first process at a restart (none leaks onto the host, none is met by another job). And
     /// a time namespace, which, like the PID namespace, its children enter: given the offsets
     /// that make the job's clocks go on from <paramref name="clocks"/> (<see cref="JobClocks"/>),
-    /// written before any process is in it (the kernel refuses them after).
+    /// written before any process is in it (the kernel refuses them after). And a mount namespace,
+    /// a copy of the caller's that receives the host's later mounts (slave) and sends none back,
+    /// so the job's init can put a /proc of the job's PID namespace over the host's
+    /// (<see cref="MountJobProc"/>).
     /// </summary>
     public void EnterNewNamespaces(bool privateNetwork, JobClocks? clocks = null)
     {
-        const long CLONE_NEWTIME = 0x80, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+        const long CLONE_NEWNS = 0x20000, CLONE_NEWTIME = 0x80, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000, CLONE_NEWPID = 0x20000000, CLONE_NEWNET = 0x40000000;
+        const long MS_REC = 0x4000, MS_SLAVE = 0x80000;
         bool user = Libc.GetEUid() != 0;
-        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWTIME | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
+        long r = Injector.Call(SyscallNumbers.Unshare, CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWTIME | CLONE_NEWNS | (user ? CLONE_NEWUSER : 0) | (privateNetwork ? CLONE_NEWNET : 0));
         if (r < 0)
             throw new SystemCallException(user
-                ? "create the job's user, PID, IPC and time namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
-                : "create the job's PID, IPC and time namespaces", (int)-r);
+                ? "create the job's user, PID, IPC, mount and time namespaces (are unprivileged user namespaces disabled? see /proc/sys/kernel/unprivileged_userns_clone and /proc/sys/user/max_user_namespaces)"
+                : "create the job's PID, IPC, mount and time namespaces", (int)-r);
         if (user)
         {
             WriteProcFile("setgroups", "deny");
             WriteProcFile("uid_map", $"{Libc.GetEUid()} {Libc.GetEUid()} 1\n");
             WriteProcFile("gid_map", $"{Libc.GetEGid()} {Libc.GetEGid()} 1\n");
         }
+        Injector.Check("make the job's mounts receive the host's and send none back", SyscallNumbers.Mount, 0, (long)Put("/\0"u8), 0, MS_REC | MS_SLAVE, 0);
         if (privateNetwork) BringUpLoopback();
         if (clocks is { } c) WriteProcFile("timens_offsets", c.OffsetsFromNow());
+    }
+
+    /// <summary>
+    /// Mounts a /proc of the job's PID namespace, in the job's mount namespace, through
+    /// <paramref name="init"/> (the job's PID 1: a proc file system shows the PID namespace of
+    /// the process that mounts it). Without it the job would see the host's /proc, where
+    /// /proc/PID names the host's process with that number, not the job's: a program reading its
+    /// own /proc/getpid()/..., or a library reaching a peer's descriptor through
+    /// /proc/PEER/fd/N (UCX's shared memory, as MPICH uses it), would find another process.
+    /// </summary>
+    public static void MountJobProc(SyscallInjector init)
+    {
+        const long MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8;
+        ulong at = init.Scratch.At(0x800);
+        init.Memory.Write(at, "proc\0/proc\0"u8);
+        init.Check("mount the job's own /proc", SyscallNumbers.Mount, (long)at, (long)at + 5, (long)at, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
     }
 
     /// <summary>

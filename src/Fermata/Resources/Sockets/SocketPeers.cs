@@ -217,17 +217,39 @@ internal static unsafe class SocketPeers
     /// Where the caller may (TCP repair), every TCP connection of the checkpoint is put in repair
     /// mode right before the kill: the kernel then closes it without a word, so neither an
     /// outside peer nor the kernel's TIME_WAIT keeps anything of it (the restart can take the
-    /// same ports again).
+    /// same ports again). Where it may not (an ordinary user's job on the host's network), the
+    /// connections between the checkpoint's own processes are reset instead (SO_LINGER with no
+    /// time): closed in order, one end of each would wait out TIME_WAIT for a minute on the
+    /// port of a listener of the job, and the kernel refuses that port to the restored listener
+    /// (SO_REUSEADDR does not help against a TIME_WAIT left by a socket that did not set it).
     /// </summary>
     private static void SilenceBeforeKill(DumpSession session, List<SocketTable.Entry> tcp)
     {
         var connected = tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.Repaired or SocketState.PeerGone).ToList();
-        if (connected.Count == 0 || !TcpRepair.Allowed(connected[0].Handle!)) return;
+        if (connected.Count == 0) return;
+        if (!TcpRepair.Allowed(connected[0].Handle!))
+        {
+            var inside = connected.Where(e => e.Record.State == SocketState.Connected && e.Record.Peer != 0).ToList();
+            foreach (var e in inside) e.SilenceBeforeKill = true;
+            session.BeforeKill.Add(() =>
+            {
+                foreach (var e in inside) ResetOnClose(e.Handle!);
+            });
+            return;
+        }
         foreach (var e in connected) e.SilenceBeforeKill = true;
         session.BeforeKill.Add(() =>
         {
             foreach (var e in connected) TcpRepair.Silence(e.Handle!);
         });
+    }
+
+    /// <summary>SO_LINGER on, with no time: the last close sends a reset and leaves nothing.
+    /// Best effort: the image is committed when this runs.</summary>
+    private static void ResetOnClose(Linux.SafeFd socket)
+    {
+        int* linger = stackalloc int[2] { 1, 0 };
+        _ = Libc.SetSockOpt(socket.Fd, Libc.SOL_SOCKET, Libc.SO_LINGER, linger, 8);
     }
 
     /// <summary>The stdin, stdout or stderr (0-2) a description is, in the process that holds it

@@ -26,6 +26,7 @@ internal static class UnixSocketDumper
         {
             record.PathInode = info.PathInode;
             record.PathDevice = info.PathDevice;
+            if (path[0] == '/') Files.JobDirectories.Note(ctx.Image, System.Text.Encoding.UTF8.GetString(path));
         }
         bool stream = record.Type is SocketType.Stream or SocketType.SeqPacket;
         if (info.State == TCP_LISTEN)

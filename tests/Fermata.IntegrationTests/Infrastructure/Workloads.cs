@@ -24,14 +24,18 @@ public static class Workloads
         return dir;
     }
 
-    public static void CompileOne(string source, string output, params string[] extra)
+    public static void CompileOne(string source, string output, params string[] extra) =>
+        CompileWith("gcc", source, output, extra);
+
+    /// <summary>Compiles with another C compiler driver (mpicc.openmpi, mpicc.mpich).</summary>
+    public static void CompileWith(string compiler, string source, string output, params string[] extra)
     {
-        string gcc = Repo.Which("gcc");
+        string cc = Repo.Which(compiler);
         string log = Path.GetTempFileName();
-        int pid = ProcessSpawner.Spawn(gcc, [gcc, "-O2", "-pthread", "-o", output, source, .. extra],
+        int pid = ProcessSpawner.Spawn(cc, [cc, "-O2", "-pthread", "-o", output, source, .. extra],
             new ProcessSpawner.Options { StdoutPath = log, StderrPath = log });
         if (ProcessSpawner.WaitForExit(pid) != 0)
-            throw new InvalidOperationException($"gcc failed on {source}:\n{File.ReadAllText(log)}");
+            throw new InvalidOperationException($"{compiler} failed on {source}:\n{File.ReadAllText(log)}");
         File.Delete(log);
     }
 }

@@ -80,6 +80,34 @@ public sealed class JobLauncherTests
         Assert.DoesNotContain(dir, after.Stdout);
     }
 
+    /// <summary>
+    /// The job's /proc is its own PID namespace's: /proc/$$ is the shell itself (PID 2), not the
+    /// host's process 2, and /proc lists only the job's processes. A /proc file the job holds
+    /// open comes back as the restored process's own, and the restored job's /proc is its own
+    /// again.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AJobSeesItsOwnProcessesInProcBeforeAndAfterARestart(bool asOrdinaryUser)
+    {
+        using var s = new Scratch();
+        string? user = JobWorkloads.User(asOrdinaryUser);
+        string dir = s.Path("job"), output = s.Path("proc.log"), gate = s.Path("gate");
+        string report = "echo \"$1 pid $$ status $(sed -n 's/^Pid:\\t//p' /proc/$$/status) held $(sed -n 's/^Pid:\\t//p' /proc/self/fd/3) comm $(cat /proc/$$/comm) init $(cat /proc/1/comm)\" >> " + output;
+        string script = $"exec 3</proc/$$/status; r() {{ {report}; }}; r before; while [ ! -e {gate} ]; do sleep 0.05; done; r after";
+        using (var launch = JobRun.Launch(user, dir, [], "/bin/sh", "-c", script))
+        {
+            launch.WaitForLine(output, l => l.StartsWith("before", StringComparison.Ordinal), "the first report");
+            JobProcessTreeTests.CheckpointAndStop(user, dir, launch, gate);
+        }
+        JobWorkloads.Open(gate);
+        using var restart = JobRun.Restart(user, dir);
+        restart.ExpectExit(0);
+        var lines = File.ReadAllLines(output);
+        Assert.Equal(["before pid 2 status 2 held 2 comm sh init fermata-init", "after pid 2 status 2 held 2 comm sh init fermata-init"], lines);
+    }
+
     /// <summary>Every string and number in a JSON document, as text (trailing slashes trimmed).</summary>
     private static IEnumerable<string> Values(JsonElement e) => e.ValueKind switch
     {

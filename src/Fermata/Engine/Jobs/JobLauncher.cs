@@ -51,6 +51,9 @@ internal static class JobLauncher
         try
         {
             BlankProcess.MountJobProc(init);
+            // Named for what it is in the job's ps, not after the descriptor it was run from.
+            init.Memory.Write(init.Scratch.At(0x900), "fermata-init\0"u8);
+            init.Check("name the job's init", SyscallNumbers.Prctl, 15 /* PR_SET_NAME */, (long)init.Scratch.At(0x900));
             if (!terminal) init.Check("setsid", SyscallNumbers.Setsid);
             init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
             tracer.SetSigMask(initHost, 0);

@@ -85,6 +85,27 @@ public sealed class JobBadInputTests
         Assert.Equal([1], JobDir.Numbers(dir));
     }
 
+    /// <summary>
+    /// A mount made inside a job stays in the job's mount namespace (the host never sees it), and
+    /// a restart would not have it, so the checkpoint refuses, naming it, and the job runs on.
+    /// </summary>
+    [Fact]
+    public void AMountMadeInsideAJobIsRefusedNamingItAndTheJobRunsOn()
+    {
+        using var s = new Scratch();
+        string dir = s.Path("job"), output = s.Path("ticks.log"), gate = s.Path("gate"), mnt = s.Path("mnt");
+        Directory.CreateDirectory(mnt);
+        using var launch = JobRun.Launch(null, dir, [], "/bin/sh", "-c", $"mount -t tmpfs scratch {mnt} && exec {JobWorkloads.Ticker} {output} 40 10 20:{gate}");
+        launch.WaitForTick(output, 3);
+        Assert.DoesNotContain($" {mnt} ", File.ReadAllText("/proc/self/mountinfo"));
+
+        Expect.Refused(FermataCli.Run("checkpoint", dir), "tmpfs", mnt, "not restored");
+        Assert.Empty(JobDir.Numbers(dir));
+        JobWorkloads.Open(gate);
+        launch.ExpectExit(0);
+        Assert.Equal(JobWorkloads.TickerOutput(40), File.ReadAllText(output));
+    }
+
     [Fact]
     public void OrdinaryUserCannotCheckpointRootsJob()
     {

@@ -113,7 +113,16 @@ public sealed class SlurmTests
         string dir = slurm.WorkDirectory("scancel");
         string job = slurm.Submit(dir, SlurmJobs.Script(dir, Workloads.Compiled("primes"), $"{Limit}", $"{Steps}"),
             ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
-        SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 2, TimeSpan.FromMinutes(3), "the job to make progress");
+        Usr1ThenOneRequeue(slurm, dir, job, lines: 2);
+        Assert.Equal(PrimesReference.Output(Limit, Steps), SlurmJobs.Out(dir));
+    }
+
+    /// <summary>Once the job printed <paramref name="lines"/> lines, 'scancel --signal=USR1
+    /// --batch' as its user; the job must then complete after exactly one requeue, its second
+    /// generation restarted from its first checkpoint.</summary>
+    private static void Usr1ThenOneRequeue(SlurmCluster slurm, string dir, string job, int lines)
+    {
+        SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= lines, TimeSpan.FromMinutes(3), "the job to make progress");
         var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
         Assert.True(status == 0, output);
 
@@ -123,7 +132,27 @@ public sealed class SlurmTests
         Assert.Equal("1", end["Restarts"]);
         Assert.Contains("requeued Slurm job", log);
         Assert.Matches("generation 2: restarted from .*/ckpt/1", log);
-        Assert.Equal(PrimesReference.Output(Limit, Steps), SlurmJobs.Out(dir));
+    }
+
+    /// <summary>
+    /// An Open MPI job of four ranks, the batch script's one line around mpirun: USR1 checkpoints
+    /// mpirun and every rank, Slurm requeues the job, and the ranks go on with the output of an
+    /// uninterrupted run. (The test cluster's nodes are named n1 and n2 on a host with another
+    /// name, so Open MPI would take n2 for a remote host and start its ranks through srun: told
+    /// to leave Slurm's allocation alone, it forks them itself, as it does on a real node.)
+    /// </summary>
+    [Fact]
+    public void MpiJobCheckpointedByUsr1IsRequeuedAndItsRanksGoOnWithTheUninterruptedOutput()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("mpi");
+        string[] command = ["OMPI_MCA_ras=^slurm", "OMPI_MCA_plm=isolated", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+            Repo.Which("mpirun.openmpi"), "--oversubscribe", "-np", "4", MpiJobTests.Binaries["openmpi"].Value, "32", "1500", "20", "10"];
+        string expected = MpiJobTests.Reference(command);
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["/usr/bin/env", .. command]),
+            ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
+        Usr1ThenOneRequeue(slurm, dir, job, lines: 30);
+        Assert.Equal(expected, SlurmJobs.Out(dir));
     }
 
     [Fact]

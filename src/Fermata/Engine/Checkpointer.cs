@@ -164,6 +164,7 @@ internal static class Checkpointer
             foreach (int zombie in frozen.Zombies.Where(z => !leftovers.Contains(z))) image.AddProcess(ProcessDumper.DumpZombie(session, zombie));
             if (options.WholeJob)
             {
+                Resources.Process.JobMounts.Check(session);
                 // The job's IPC namespace: objects no descriptor or mapping shows.
                 Resources.Ipc.SysVDumper.Dump(session, contexts);
                 Resources.MessageQueues.PosixQueueDumper.DumpNamespace(session);

@@ -23,6 +23,12 @@ internal static class Arguments
         Description = $"how page blocks are compressed: none, lz4 or zstd (default {Image.CompressionNames.Name(Engine.CheckpointOptions.DefaultCompression)}); incompressible blocks are stored raw",
     };
 
+    /// <summary>--local DIR: the node-local level of a job's checkpoints.</summary>
+    public static Option<string?> LocalOption() => new("--local")
+    {
+        Description = "write each checkpoint to this fast node-local directory first, and copy it to --dir in the background; a restart uses the newest checkpoint complete at either level",
+    };
+
     /// <summary>--external refuse|close: pipes and connections whose other end is outside.</summary>
     public static Option<string?> ExternalOption() => new("--external")
     {

@@ -15,9 +15,12 @@ public static class SlurmJobs
     public const string Name = "Slurm jobs on node n2";
 
     /// <summary>The batch script: the program runs as a job continued from DIR/ckpt.</summary>
-    public static string Script(string dir, params string[] program) =>
+    public static string Script(string dir, params string[] program) => Script(dir, [], program);
+
+    /// <summary>The same with options for `fermata run`.</summary>
+    public static string Script(string dir, string[] options, params string[] program) =>
         "#!/bin/sh\n" +
-        $"exec {Repo.Which("dotnet")} {Repo.CliDll} run --dir {dir}/ckpt -- {string.Join(' ', program)}\n";
+        $"exec {Repo.Which("dotnet")} {Repo.CliDll} run --dir {dir}/ckpt {string.Join(' ', options)} -- {string.Join(' ', program)}\n";
 
     public static string[] Output(string dir) => [$"--output={dir}/out.txt", $"--error={dir}/err.txt", "--open-mode=append"];
 
@@ -131,13 +134,13 @@ public sealed class SlurmTests
         Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
         Assert.Equal("1", end["Restarts"]);
         Assert.Contains("requeued Slurm job", log);
-        Assert.Matches("generation 2: restarted from .*/ckpt/1", log);
+        Assert.Matches("generation 2: restarted from .*/(ckpt|fermata-job-[0-9a-f]+)/1", log); // the local level first, where there is one
     }
 
     /// <summary>
     /// An Open MPI job of four ranks, the batch script's one line around mpirun: USR1 checkpoints
-    /// mpirun and every rank, Slurm requeues the job, and the ranks go on with the output of an
-    /// uninterrupted run. (The test cluster's nodes are named n1 and n2 on a host with another
+    /// mpirun and every rank (to a node-local directory, copied to the job's before the requeue),
+    /// Slurm requeues the job, and the ranks go on with the output of an uninterrupted run. (The test cluster's nodes are named n1 and n2 on a host with another
     /// name, so Open MPI would take n2 for a remote host and start its ranks through srun: told
     /// to leave Slurm's allocation alone, it forks them itself, as it does on a real node.)
     /// </summary>
@@ -149,10 +152,13 @@ public sealed class SlurmTests
         string[] command = ["OMPI_MCA_ras=^slurm", "OMPI_MCA_plm=isolated", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
             Repo.Which("mpirun.openmpi"), "--oversubscribe", "-np", "4", MpiJobTests.Binaries["openmpi"].Value, "32", "1500", "20", "10"];
         string expected = MpiJobTests.Reference(command);
-        string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["/usr/bin/env", .. command]),
+        // Written to a node-local directory first, and copied to the job's before it is requeued.
+        string local = slurm.WorkDirectory("mpi-local");
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--local", local], ["/usr/bin/env", .. command]),
             ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
         Usr1ThenOneRequeue(slurm, dir, job, lines: 30);
         Assert.Equal(expected, SlurmJobs.Out(dir));
+        Assert.Contains($"checkpoint 1 copied to {dir}/ckpt/1", SlurmJobs.Log(dir));
     }
 
     [Fact]

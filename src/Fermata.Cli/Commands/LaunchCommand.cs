@@ -18,6 +18,7 @@ internal static class LaunchCommand
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
+        var local = Arguments.LocalOption();
         var timeout = Arguments.TimeoutOption();
         var hookTimeout = Arguments.HookTimeoutOption();
         var files = Arguments.FilesOption();
@@ -25,7 +26,7 @@ internal static class LaunchCommand
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("launch", "Run a program as a job (in its own PID namespace) that Fermata can checkpoint and restart")
         {
-            dir, interval, keep, signal, leaveRunning, compress, external, net, files, filesLimit, timeout, hookTimeout, program,
+            dir, local, interval, keep, signal, leaveRunning, compress, external, net, files, filesLimit, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +45,7 @@ internal static class LaunchCommand
                 Arguments = argv[1..],
                 Interval = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
                 Keep = parse.GetValue(keep),
+                LocalDirectory = parse.GetValue(local),
                 Compression = (ImageCompression)Arguments.Compression(parse.GetValue(compress)),
                 ExternalPeers = (ExternalPeerHandling)Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),

@@ -64,12 +64,9 @@ internal static class RestartCommand
         else throw new ImageException($"{dir} is not a job directory (made by fermata launch)");
         if (from != null)
             checkpoint = int.TryParse(from, out int n) ? job.CheckpointPath(n) : Path.GetFullPath(from);
-        if (checkpoint == null)
-        {
-            if (job.Latest() is not { } latest)
-                throw new ImageException($"the job in {job.Path} has no checkpoint yet");
-            checkpoint = job.CheckpointPath(latest);
-        }
+        // DIR/latest, or with a local level the newest checkpoint complete at either level.
+        checkpoint ??= JobRunner.Candidates(job, job.ReadSettings()).FirstOrDefault()
+            ?? throw new ImageException($"the job in {job.Path} has no checkpoint yet");
         if (!Directory.Exists(checkpoint)) throw new ImageException($"checkpoint {checkpoint} does not exist{Earlier(job, checkpoint)}");
         return (job, checkpoint);
     }

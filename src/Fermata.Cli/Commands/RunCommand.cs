@@ -24,6 +24,7 @@ internal static class RunCommand
         var compress = Arguments.CompressOption();
         var external = Arguments.ExternalOption();
         var net = Arguments.NetOption();
+        var local = Arguments.LocalOption();
         var timeout = Arguments.TimeoutOption();
         var hookTimeout = Arguments.HookTimeoutOption();
         var files = Arguments.FilesOption();
@@ -33,7 +34,7 @@ internal static class RunCommand
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
+            dir, local, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -49,6 +50,7 @@ internal static class RunCommand
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
+                Local = parse.GetValue(local) is { } l ? Engine.Jobs.LocalCheckpoints.Validate(l) : "",
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
                 HookTimeoutSeconds = Arguments.HookTimeout(parse.GetValue(hookTimeout)),
                 Files = Arguments.FileHandling(parse.GetValue(files)),

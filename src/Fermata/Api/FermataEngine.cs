@@ -108,6 +108,7 @@ public static class FermataEngine
             Compression = (Image.Compression)request.Compression,
             External = (ExternalPeers)request.ExternalPeers,
             PrivateNetwork = request.PrivateNetwork,
+            Local = request.LocalDirectory is { } local ? LocalCheckpoints.Validate(local) : "",
             TimeoutSeconds = request.WaitTimeout?.TotalSeconds ?? 0,
             HookTimeoutSeconds = request.HookTimeout?.TotalSeconds ?? JobSettings.DefaultHookTimeoutSeconds,
             Files = (Resources.Files.FileHandling)request.Files,
@@ -146,7 +147,7 @@ public static class FermataEngine
         var dir = new JobDirectory(full);
         string checkpoint = request.From is { } from
             ? int.TryParse(from, out int n) ? dir.CheckpointPath(n) : Path.GetFullPath(from)
-            : dir.Latest() is { } latest ? dir.CheckpointPath(latest) : throw new ImageException($"the job in {dir.Path} has no checkpoint yet");
+            : JobRunner.Candidates(dir, dir.ReadSettings()).FirstOrDefault() ?? throw new ImageException($"the job in {dir.Path} has no checkpoint yet");
         if (!Directory.Exists(checkpoint)) throw new ImageException($"checkpoint {checkpoint} does not exist");
         if (dir.RunningLauncher() is { } running)
             throw new ConflictException($"the job in {dir.Path} is still running (launcher PID {running})");

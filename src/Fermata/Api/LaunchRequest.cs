@@ -22,6 +22,10 @@ public sealed record LaunchRequest
     /// <summary>Keep only the newest N checkpoints (0: keep all).</summary>
     public int Keep { get; init; }
 
+    /// <summary>A fast node-local directory checkpoints are written to first, then copied to
+    /// <see cref="Directory"/> in the background (null: straight to the directory).</summary>
+    public string? LocalDirectory { get; init; }
+
     /// <summary>Give the job a network namespace of its own, with only a loopback interface.</summary>
     public bool PrivateNetwork { get; init; }
 

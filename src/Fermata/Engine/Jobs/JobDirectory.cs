@@ -24,7 +24,9 @@ internal sealed class JobDirectory
 
     public static bool IsJobDirectory(string path) => File.Exists(System.IO.Path.Combine(path, SettingsFile));
 
-    public void Create(JobSettings settings)
+    /// <summary>Makes the directory and writes the job's settings; returns them as written (with
+    /// the job's id where it had one already).</summary>
+    public JobSettings Create(JobSettings settings)
     {
         // Only the owner may enter: the images hold the job's memory, and the control socket
         // inside takes checkpoints (which stop the job).
@@ -33,6 +35,7 @@ internal sealed class JobDirectory
         // A job keeps its id for life (its programs hold the socket path made from it).
         if (Exists && ReadSettings().Id is { Length: > 0 } id) settings = settings with { Id = id };
         WriteAtomically(SettingsFile, settings.Format());
+        return settings;
     }
 
     public JobSettings ReadSettings()
@@ -160,6 +163,9 @@ internal sealed record JobSettings
     public double TimeoutSeconds { get; init; }
     /// <summary>The job has a network namespace of its own (only loopback).</summary>
     public bool PrivateNetwork { get; init; }
+
+    /// <summary>The node-local directory checkpoints are written to first (--local), or "".</summary>
+    public string Local { get; init; } = "";
     /// <summary>What checkpoints do with pipes and connections leading outside the job.</summary>
     public Resources.ExternalPeers External { get; init; }
     /// <summary>SIGTERM (a scheduler preempting or ending the job, a node going down) takes a
@@ -195,6 +201,7 @@ internal sealed record JobSettings
         $"files-limit={FilesLimit.ToString(CultureInfo.InvariantCulture)}",
         $"hook-timeout={HookTimeoutSeconds.ToString(CultureInfo.InvariantCulture)}",
         $"id={Id}",
+        $"local={Local.Replace('\n', ' ')}",
         $"command={Command.Replace('\n', ' ')}") + "\n";
 
     public static JobSettings Parse(string text)
@@ -217,6 +224,7 @@ internal sealed record JobSettings
             Compression = Image.CompressionNames.TryParse(values.GetValueOrDefault("compress", ""), out var c) ? c : CheckpointOptions.DefaultCompression,
             Files = values.GetValueOrDefault("files") == "trust" ? Resources.Files.FileHandling.Trust : Resources.Files.FileHandling.Capture,
             HookTimeoutSeconds = double.TryParse(values.GetValueOrDefault("hook-timeout"), NumberStyles.Float, CultureInfo.InvariantCulture, out double h) ? h : DefaultHookTimeoutSeconds,
+            Local = values.GetValueOrDefault("local", ""),
             Id = values.GetValueOrDefault("id") is { Length: > 0 } id && id.All(char.IsAsciiHexDigitLower) ? id : "",
             FilesLimit = long.TryParse(values.GetValueOrDefault("files-limit"), NumberStyles.None, CultureInfo.InvariantCulture, out long limit) ? limit : Resources.Files.FilesPolicy.DefaultLimit,
         };

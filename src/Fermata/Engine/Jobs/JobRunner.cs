@@ -48,19 +48,19 @@ internal static class JobRunner
             throw new ConflictException($"the job in {job.Path} has already finished (status {finished}); to run it again, remove that directory or give another --dir ('fermata gc {job.Path}' removes its checkpoints)");
         if (job.Exists && job.RunningLauncher() is { } running)
             throw new ConflictException($"the job in {job.Path} is running already (launcher PID {running})");
-        bool restart = job.Exists && job.Checkpoints().Count > 0;
+        bool restart = job.Exists && (job.Checkpoints().Count > 0 || LocalCheckpoints.Numbers(job.ReadSettings() with { Local = request.Settings.Local }).Count > 0);
         int generation = (job.Exists ? job.Generation() : 0) + 1;
         if (restart && request.MaxRestarts is { } max && generation - 1 > max)
             throw new FermataException($"the job in {job.Path} has been restarted {generation - 2} times, the most --max-restarts {max} allows; not restarting it again");
 
         Directory.CreateDirectory(job.Path);
-        job.Create(request.Settings);
-        using var supervisor = new JobSupervisor(job, request.Settings, log, announceStop: false);
+        var settings = job.Create(request.Settings);
+        using var supervisor = new JobSupervisor(job, settings, log, announceStop: false);
         int init;
         string? restoredFrom = null;
         if (restart)
         {
-            (init, restoredFrom) = RestoreLatestUsable(job, supervisor, request.AllowChanged, log);
+            (init, restoredFrom) = RestoreLatestUsable(job, settings, supervisor, request.AllowChanged, log);
             job.SetGeneration(generation);
             log($"generation {generation}: restarted from {restoredFrom}");
         }
@@ -86,13 +86,10 @@ internal static class JobRunner
 
     /// <summary>Restores the newest checkpoint that passes every check; returns the job's init
     /// and the checkpoint used.</summary>
-    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
+    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, JobSettings settings, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
     {
-        var candidates = job.Checkpoints().OrderByDescending(n => n).ToList();
-        if (job.Latest() is { } latest) candidates = [latest, .. candidates.Where(n => n != latest)];
-        foreach (int n in candidates)
+        foreach (string path in Candidates(job, settings))
         {
-            string path = job.CheckpointPath(n);
             try
             {
                 var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged, LauncherChannels = supervisor.Programs });
@@ -105,6 +102,30 @@ internal static class JobRunner
                 log($"checkpoint {path} cannot be used ({e.Message}); trying the one before it");
             }
         }
-        throw new ImageException($"no checkpoint in {job.Path} can be used; the job cannot continue");
+        throw new ImageException($"no checkpoint in {job.Path}{(settings.Local.Length > 0 ? $" or {LocalCheckpoints.AreaOf(settings)}" : "")} can be used; the job cannot continue");
+    }
+
+    /// <summary>
+    /// The checkpoints a restart tries, in order: DIR/latest, then the others newest first. With
+    /// a local level (--local), the newest complete at either level, the local copy first (it is
+    /// the faster to read, and the shared one may still be on its way).
+    /// </summary>
+    internal static List<string> Candidates(JobDirectory job, JobSettings settings)
+    {
+        var shared = job.Checkpoints();
+        if (LocalCheckpoints.AreaOf(settings) is not { } area)
+        {
+            var order = shared.OrderByDescending(n => n).ToList();
+            if (job.Latest() is { } latest) order = [latest, .. order.Where(n => n != latest)];
+            return order.Select(job.CheckpointPath).ToList();
+        }
+        var local = new JobDirectory(area);
+        var paths = new List<string>();
+        foreach (int n in local.Checkpoints().Union(shared).OrderByDescending(n => n))
+        {
+            if (Directory.Exists(local.CheckpointPath(n))) paths.Add(local.CheckpointPath(n));
+            if (shared.Contains(n)) paths.Add(job.CheckpointPath(n));
+        }
+        return paths;
     }
 }

@@ -70,6 +70,9 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// checkpoint stores only what changed since.</summary>
     private string? _parent;
 
+    /// <summary>The node-local level checkpoints are written to first (--local), or null.</summary>
+    private readonly LocalCheckpoints? _local;
+
     private readonly Socket? _listener;
     private readonly List<PosixSignalRegistration> _registrations = [];
 
@@ -90,6 +93,12 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         _dir = dir;
         _settings = settings;
         _log = log;
+        if (settings.Local.Length > 0)
+        {
+            // A restart on a node without that directory still runs, one level down.
+            try { _local = new LocalCheckpoints(dir, settings, log); }
+            catch (FermataException e) { log($"{e.Message}: checkpoints go straight to {dir.Path}"); }
+        }
         _dir.WriteLauncher(Environment.ProcessId);
         _listener = Listen();
         try { _programs = new ProgramChannels(ProgramSocket.PathFor(dir, settings), this, log); }
@@ -177,6 +186,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
                     {
                         StoppedBySignal = request.Signal;
                         Stopped = true;
+                        _local?.WaitForCopies(); // the next run may be on another node
                         if (_announceStop) _log($"job stopped after its checkpoint; continue it with: fermata restart {_dir.Path}");
                         return ExitCheckpointed;
                     }
@@ -186,6 +196,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         }
         finally
         {
+            _local?.WaitForCopies();
             Dispose();
         }
     }
@@ -202,6 +213,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
             JobControl.Unregister(Environment.ProcessId);
         }
         _programs?.Dispose();
+        _local?.Dispose();
         _underWay.Set();
         _dir.RemoveLauncher();
     }
@@ -215,7 +227,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic)
     {
         int n;
-        try { n = _dir.NextNumber(); }
+        try { n = Math.Max(_dir.NextNumber(), _local != null ? LocalCheckpoints.Numbers(_settings).LastOrDefault() + 1 : 0); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new FermataException($"cannot read the job's directory {_dir.Path}: {e.Message}");
@@ -245,7 +257,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         var result = Checkpointer.Checkpoint(_init, new CheckpointOptions
         {
             LauncherChannels = _programs,
-            Directory = _dir.CheckpointPath(n),
+            Directory = _local?.PathOf(n) ?? _dir.CheckpointPath(n),
             LeaveRunning = leaveRunning,
             WholeJob = true,
             ExternalPid = Environment.ProcessId,
@@ -253,19 +265,33 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
             External = _settings.External,
             WaitTimeout = _settings.TimeoutSeconds > 0 ? TimeSpan.FromSeconds(_settings.TimeoutSeconds) : null,
             Files = _settings.FilesPolicy,
-            Parent = _parent != null && Directory.Exists(_parent) ? _parent : null,
+            Parent = UsableParent(),
         });
         _parent = result.Directory;
         LastCheckpoint = result;
         _lastCheckpointAt = DateTime.UtcNow;
-        _dir.SetLatest(n);
-        _dir.Prune(_settings.Keep);
+        if (_local != null) _local.Committed(n);
+        else
+        {
+            _dir.SetLatest(n);
+            _dir.Prune(_settings.Keep);
+        }
         var stats = result.Stats;
         _log($"checkpoint {n}: {result.Processes} process{(result.Processes == 1 ? "" : "es")}, image {result.BytesStored / (1024.0 * 1024):0.0} MiB " +
              $"({stats.PagesStored * PageSize.Bytes / (1024.0 * 1024):0.0} MiB of pages stored" +
              (result.Parent != null ? $", {stats.PagesInherited * PageSize.Bytes / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
              $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
+    }
+
+    /// <summary>The checkpoint the next one is incremental to: the previous one, where it still
+    /// is; with a local level, only one at that level (an image names its parent by a path
+    /// relative to itself, which must hold at both levels).</summary>
+    private string? UsableParent()
+    {
+        if (_parent == null || !Directory.Exists(_parent)) return null;
+        if (_local != null && Path.GetDirectoryName(Path.GetFullPath(_parent)) != Path.GetFullPath(_local.Area)) return null;
+        return _parent;
     }
 
     // ---- what the program protocol asks of us (IProgramHost) ----

@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Fermata.Errors;
+using Fermata.Linux.Interop;
+
+namespace Fermata.Engine.Jobs;
+
+/// <summary>
+/// Two-level checkpoint storage, as SCR and VeloC keep it (`--local DIR`). A checkpoint is written
+/// to a fast node-local directory, LOCAL/fermata-job-ID/N, and the job goes on (or stops) as soon
+/// as it is committed there; a copier thread then copies it, in order, to the job's shared
+/// directory: into a hidden DIR/.copying-N-..., each file made durable, then renamed to DIR/N (so
+/// a copy cut short is never taken for a checkpoint) and DIR/latest pointed at it. Numbers are
+/// the same at both levels, and an image names its parent as "../N-1", which both levels resolve:
+/// a local checkpoint is incremental only to one at the local level, and copies go in order, so
+/// the shared level has every parent first. A job stopped by a checkpoint (its walltime) waits for
+/// the copy before its launcher exits, since the next run may be on another node. A restart takes
+/// the newest checkpoint that is complete at either level (<see cref="JobRunner"/>).
+/// </summary>
+internal sealed class LocalCheckpoints : IDisposable
+{
+    private readonly JobDirectory _shared;
+    private readonly int _keep;
+    private readonly Action<string> _log;
+    private readonly BlockingCollection<int> _queue = new();
+    private readonly Thread _copier;
+    private int _pending;
+
+    /// <summary>The job's own directory at the local level.</summary>
+    public string Area { get; }
+
+    public LocalCheckpoints(JobDirectory shared, JobSettings settings, Action<string> log)
+    {
+        _shared = shared;
+        _keep = Math.Max(settings.Keep, 2);
+        _log = log;
+        Area = AreaOf(settings) ?? throw new ArgumentException("the job has no local level", nameof(settings));
+        if (!Directory.Exists(settings.Local)) throw new FermataException($"the local directory {settings.Local} does not exist on this node");
+        try
+        {
+            Directory.CreateDirectory(Area);
+            File.SetUnixFileMode(Area, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FermataException($"cannot use {settings.Local} for the job's local checkpoints: {e.Message}");
+        }
+        // A copy a killed launcher left half done (one launcher runs a job at a time).
+        foreach (string leftover in Directory.EnumerateDirectories(shared.Path, ".copying-*"))
+            try { Directory.Delete(leftover, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        _copier = new Thread(CopyInOrder) { IsBackground = true, Name = "fermata-job-copier" };
+        _copier.Start();
+    }
+
+    /// <summary>Checks a --local directory given on the command line or to the library.</summary>
+    public static string Validate(string local)
+    {
+        string full = Path.GetFullPath(local);
+        if (!Directory.Exists(full)) throw new FermataException($"--local {local}: no such directory");
+        return full;
+    }
+
+    /// <summary>LOCAL/fermata-job-ID for a job with a local level, else null.</summary>
+    public static string? AreaOf(JobSettings settings) =>
+        settings.Local.Length == 0 ? null : Path.Combine(settings.Local, $"fermata-job-{settings.Id}");
+
+    public string PathOf(int n) => Path.Combine(Area, n.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Checkpoint numbers at the local level of the job in <paramref name="settings"/>, ascending.</summary>
+    public static List<int> Numbers(JobSettings settings) =>
+        AreaOf(settings) is { } area ? new JobDirectory(area).Checkpoints() : [];
+
+    /// <summary>Checkpoint <paramref name="n"/> is committed at the local level: copied to the
+    /// shared level in the background.</summary>
+    public void Committed(int n)
+    {
+        Interlocked.Increment(ref _pending);
+        _queue.Add(n);
+    }
+
+    /// <summary>Waits until every committed checkpoint has been copied (or failed to be).</summary>
+    public void WaitForCopies()
+    {
+        if (Volatile.Read(ref _pending) == 0) return;
+        _log($"waiting for the newest checkpoint to reach {_shared.Path}");
+        while (Volatile.Read(ref _pending) > 0) Thread.Sleep(10);
+    }
+
+    private void CopyInOrder()
+    {
+        foreach (int n in _queue.GetConsumingEnumerable())
+        {
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                if (Copy(n))
+                {
+                    _shared.SetLatest(n);
+                    _shared.Prune(_keep);
+                    _log($"checkpoint {n} copied to {_shared.CheckpointPath(n)} in {clock.Elapsed.TotalSeconds:0.00} s");
+                }
+                PruneLocal(n);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException)
+            {
+                _log($"checkpoint {n} stays only in {PathOf(n)}: copying it to {_shared.Path} failed ({e.Message})");
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pending);
+            }
+        }
+    }
+
+    /// <summary>Copies LOCAL/N to DIR/N through a hidden directory renamed at the end; false when
+    /// the local image is gone (pruned, or removed by hand) or DIR/N exists already.</summary>
+    private bool Copy(int n)
+    {
+        string from = PathOf(n), to = _shared.CheckpointPath(n);
+        if (!Directory.Exists(from) || Directory.Exists(to)) return false;
+        string temp = Path.Combine(_shared.Path, $".copying-{n}-{Environment.MachineName}-{Environment.ProcessId}");
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        CopyTree(from, temp);
+        if (Libc.RenameAt2(Libc.AT_FDCWD, temp, Libc.AT_FDCWD, to, 0) < 0)
+        {
+            var error = Libc.Error($"rename {temp} to {to}");
+            Directory.Delete(temp, recursive: true);
+            throw error;
+        }
+        Sync(_shared.Path);
+        return true;
+    }
+
+    /// <summary>A directory tree copied file by file (the kernel's copy_file_range where the
+    /// file systems allow), modes kept, every file and directory made durable.</summary>
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        File.SetUnixFileMode(to, File.GetUnixFileMode(from));
+        foreach (string file in Directory.EnumerateFiles(from))
+        {
+            string target = Path.Combine(to, Path.GetFileName(file));
+            File.Copy(file, target);
+            using var stream = new FileStream(target, FileMode.Open, FileAccess.ReadWrite);
+            stream.Flush(flushToDisk: true);
+        }
+        foreach (string dir in Directory.EnumerateDirectories(from))
+            CopyTree(dir, Path.Combine(to, Path.GetFileName(dir)));
+        Sync(to);
+    }
+
+    private static void Sync(string directory)
+    {
+        using var fd = Linux.SafeFd.TryOpen(directory, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd != null) Libc.FSync(fd.Fd);
+    }
+
+    /// <summary>The local level keeps the newest few and what they take pages from, and
+    /// everything not yet copied.</summary>
+    private void PruneLocal(int copied)
+    {
+        var local = new JobDirectory(Area);
+        var numbers = local.Checkpoints();
+        var roots = numbers.Where(k => k > copied).Concat(numbers.TakeLast(_keep)).Distinct().Select(PathOf).ToList();
+        foreach (string dir in ImageReferences.Unneeded(numbers.Select(PathOf).ToList(), roots))
+            Directory.Delete(dir, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        _queue.CompleteAdding();
+        _copier.Join(TimeSpan.FromMinutes(10));
+    }
+}

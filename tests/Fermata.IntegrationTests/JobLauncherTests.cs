@@ -46,12 +46,13 @@ public sealed class JobLauncherTests
         using var launch = JobRun.Launch(user, dir, [], JobWorkloads.Ticker, output, "30", "10", $"10:{gate}");
         launch.WaitForTick(output, 3);
 
-        // The main program is PID 2 of a new PID namespace, under a reaper that is PID 1 there.
+        // The main program is in a new PID namespace, under a reaper that is PID 1 there; its PID
+        // there is the reaper's on the host (unique on the node, as PID 2 in every job was not).
         var ticker = JobProcesses.Mentioning(output).Where(p => JobProcesses.Executable(p) == JobWorkloads.Ticker).ToList();
         Assert.True(ticker.Count == 1, $"expected one process running the ticker, found {ticker.Count}: {launch.Report()}");
         int pid = ticker[0];
-        Assert.Equal("2", JobProcesses.Status(pid, "NSpid")[^1]);
         int reaper = int.Parse(JobProcesses.Status(pid, "PPid")[0]);
+        Assert.Equal(reaper.ToString(), JobProcesses.Status(pid, "NSpid")[^1]);
         Assert.Equal("1", JobProcesses.Status(reaper, "NSpid")[^1]);
         Assert.Equal(JobWorkloads.Uid(asOrdinaryUser).ToString(), JobProcesses.Status(pid, "Uid")[0]);
         Assert.NotEqual(JobProcesses.Namespace("self", "pid"), JobProcesses.Namespace(pid.ToString(), "pid"));
@@ -81,8 +82,8 @@ public sealed class JobLauncherTests
     }
 
     /// <summary>
-    /// The job's /proc is its own PID namespace's: /proc/$$ is the shell itself (PID 2), not the
-    /// host's process 2, and /proc lists only the job's processes. A /proc file the job holds
+    /// The job's /proc is its own PID namespace's: /proc/$$ is the shell itself, not the host's
+    /// process with that number, and PID 1 is the job's init. A /proc file the job holds
     /// open comes back as the restored process's own, and the restored job's /proc is its own
     /// again.
     /// </summary>
@@ -105,7 +106,9 @@ public sealed class JobLauncherTests
         using var restart = JobRun.Restart(user, dir);
         restart.ExpectExit(0);
         var lines = File.ReadAllLines(output);
-        Assert.Equal(["before pid 2 status 2 held 2 comm sh init fermata-init", "after pid 2 status 2 held 2 comm sh init fermata-init"], lines);
+        Assert.Equal(2, lines.Length);
+        string pid = lines[0].Split(' ')[2];
+        Assert.Equal([$"before pid {pid} status {pid} held {pid} comm sh init fermata-init", $"after pid {pid} status {pid} held {pid} comm sh init fermata-init"], lines);
     }
 
     /// <summary>Every string and number in a JSON document, as text (trailing slashes trimmed).</summary>
@@ -260,6 +263,7 @@ public sealed class JobLauncherTests
 
         using var restart = JobRun.Restart(user, dir);
         restart.WaitForTick(output, Math.Min(first + 3, 50));
+        restart.WaitUntil(() => restart.Stderr.Contains("restarted job from"), "the restart to finish");
         var again = FermataCli.RunAs(user, "checkpoint", dir, "--leave-running");
         Assert.True(again.ExitCode == 0, $"checkpoint failed: {again}\nlauncher: {restart.Report()}");
         Assert.Equal(2, JobDir.Latest(dir));

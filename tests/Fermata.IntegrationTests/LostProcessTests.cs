@@ -104,7 +104,7 @@ public sealed class JobProcFileTests
         using var s = new Scratch();
         string? user = JobWorkloads.User(asOrdinaryUser);
         string dir = s.Path("job"), output = s.Path("out.log");
-        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("oddities"), "procself", output, s.Path(""), "60", "20"))
+        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("oddities"), "procself", output, s.Path(""), "150", "20"))
         {
             launch.WaitForTick(output, 5);
             JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
@@ -113,6 +113,6 @@ public sealed class JobProcFileTests
         restart.ExpectExit(0);
         string text = File.ReadAllText(output);
         Assert.Contains("check procself ok", text);
-        Assert.Equal(Enumerable.Range(1, 60).Select(i => $"tick {i}"), text.Split('\n').Where(l => l.StartsWith("tick ")));
+        Assert.Equal(Enumerable.Range(1, 150).Select(i => $"tick {i}"), text.Split('\n').Where(l => l.StartsWith("tick ")));
     }
 }

@@ -152,9 +152,11 @@ public sealed class SlurmTests
         string[] command = ["OMPI_MCA_ras=^slurm", "OMPI_MCA_plm=isolated", "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
             Repo.Which("mpirun.openmpi"), "--oversubscribe", "-np", "4", MpiJobTests.Binaries["openmpi"].Value, "32", "1500", "20", "10"];
         string expected = MpiJobTests.Reference(command);
-        // Written to a node-local directory first, and copied to the job's before it is requeued.
+        // Written to a node-local directory first, and copied to the job's before it is requeued;
+        // in a network of its own, so that no other job on the node takes mpirun's ports while
+        // it is stopped (the Open MPI jobs of MpiJobTests may run meanwhile).
         string local = slurm.WorkDirectory("mpi-local");
-        string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--local", local], ["/usr/bin/env", .. command]),
+        string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--local", local, "--net", "private"], ["/usr/bin/env", .. command]),
             ["--requeue", "-p", "batch", "-w", "n2", .. SlurmJobs.Output(dir)]);
         Usr1ThenOneRequeue(slurm, dir, job, lines: 30);
         Assert.Equal(expected, SlurmJobs.Out(dir));

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
         ok = stat(".", &st) == 0 && st.st_nlink == 0 && getcwd(cwd, sizeof cwd) == NULL && errno == ENOENT;
         snprintf(detail, sizeof detail, "links %lu", (unsigned long)st.st_nlink);
     } else if (!strcmp(mode, "procself")) {
-        // The PID as /proc counts it (the host's, inside a job's PID namespace) is /proc/self's name.
+        // The PID as /proc counts it (in a job, the job's own /proc) is /proc/self's name.
         char buf[8192] = "", want[64], self[32] = "";
         ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
         if (readlink("/proc/self", self, sizeof self - 1) < 0) strcpy(self, "?");

@@ -50,7 +50,9 @@ internal static class RunCommand
                 Compression = Arguments.Compression(parse.GetValue(compress)),
                 External = Arguments.External(parse.GetValue(external)),
                 PrivateNetwork = Arguments.PrivateNetwork(parse.GetValue(net)),
-                Local = parse.GetValue(local) is { } l ? Engine.Jobs.LocalCheckpoints.Validate(l) : "",
+                // Not checked here: a requeued job may land on a node without it, and runs on
+                // with checkpoints straight to --dir (the launcher says so).
+                Local = parse.GetValue(local) is { } l ? Path.GetFullPath(l) : "",
                 TimeoutSeconds = Arguments.Timeout(parse.GetValue(timeout))?.TotalSeconds ?? 0,
                 HookTimeoutSeconds = Arguments.HookTimeout(parse.GetValue(hookTimeout)),
                 Files = Arguments.FileHandling(parse.GetValue(files)),

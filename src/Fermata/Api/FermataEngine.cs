@@ -119,12 +119,12 @@ public static class FermataEngine
         var dir = new JobDirectory(request.Directory);
         if (dir.Checkpoints().Count > 0)
             throw new ConflictException($"{dir.Path} already holds checkpoints of a job; restart it, or choose another directory");
-        dir.Create(settings);
+        settings = dir.Create(settings);
         var environment = request.Environment?.ToDictionary() ?? Environment.GetEnvironmentVariables()
             .Cast<System.Collections.DictionaryEntry>().ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
         string[] argv = [request.Program, .. request.Arguments];
         return RunningJob.Start(dir, settings, request.Log, host,
-            supervisor => (JobLauncher.Launch(program, argv, supervisor.ProgramEnvironment(environment), settings.PrivateNetwork), null));
+            supervisor => (JobLauncher.Launch(program, argv, supervisor.ProgramEnvironment(environment), settings.PrivateNetwork, request.Log), null));
     }
 
     /// <summary>

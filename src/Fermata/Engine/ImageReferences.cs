@@ -23,6 +23,13 @@ internal static class ImageReferences
         catch (FermataException) { return null; }
     }
 
+    /// <summary>An image's id (its manifest's), or null when the manifest cannot be read.</summary>
+    public static string? IdOf(string image)
+    {
+        try { return CheckpointManifest.Read(Path.Combine(image, ImageFormat.ManifestFile)).Info.Id; }
+        catch (FermataException) { return null; }
+    }
+
     /// <summary>
     /// Of <paramref name="images"/> (full paths, oldest first), the ones to remove when
     /// <paramref name="roots"/> must stay restorable: everything that is neither a root nor

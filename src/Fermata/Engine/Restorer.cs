@@ -298,7 +298,7 @@ internal static class Restorer
         created.Add((host, [host]));
         // The job's init, first in its PID namespace: the job's /proc before any process of the
         // job opens a file there.
-        if (session.IsJob) BlankProcess.MountJobProc(injector);
+        if (session.IsJob && BlankProcess.MountJobProc(injector) is { } refused) session.Warnings.Add(refused);
         return NewContext(session, process, host, injector);
     }
 

@@ -21,6 +21,15 @@ internal static class PrivateDirectory
         return problem == null ? dir : null;
     }
 
+    /// <summary>Makes <paramref name="path"/> if needed and checks it as those under /tmp are:
+    /// null when it is a directory of ours closed to everyone else, else why not.</summary>
+    public static string? Ensure(string path) => Ensure(path, Libc.GetEUid());
+
+    /// <summary>The same check, without making anything: null when <paramref name="path"/> is
+    /// missing or a directory of ours closed to everyone else, else why not.</summary>
+    public static string? CheckIfThere(string path) =>
+        Libc.StatAt(Libc.AT_FDCWD, path, out _, Libc.AT_SYMLINK_NOFOLLOW) < 0 && Libc.LastErrno == Errno.ENOENT ? null : Ensure(path, Libc.GetEUid());
+
     private static string? Ensure(string path, uint euid)
     {
         if (Libc.StatAt(Libc.AT_FDCWD, path, out var st, Libc.AT_SYMLINK_NOFOLLOW) < 0)

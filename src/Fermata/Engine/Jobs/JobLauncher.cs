@@ -19,29 +19,33 @@ namespace Fermata.Engine.Jobs;
 ///     process group instead, as a shell's command would be: the terminal is the job's
 ///     controlling terminal, its keys (^C, ^Z) and the shell's job control reach the job directly,
 ///     and programs in it may take the foreground for groups of their own.
-///  3. init forks the main program's process (PID 2), which execs the program (execve injected
+///  3. init forks the main program's process, which execs the program (execve injected
 ///     with argv and the environment written into a fresh mapping); it inherited the working
 ///     directory, limits and umask from the blank process, that is from us.
 ///  4. init's registers are pointed at the reaper loop (BlankProcess.ReaperEntry), which waits for
-///     PID 2 and exits with its status. Both are let go.
+///     the main program and exits with its status. Both are let go.
+/// The main program's PID in the job is init's PID on the host, not 2: programs name what they
+/// share on the node by their PID (Open MPI its session directory under /tmp and its shared
+/// memory segments in /dev/shm, after mpirun's PID), and two jobs whose main programs were both
+/// PID 2 took the same names and corrupted each other. A host PID is unique on the node when the
+/// job starts, as the program's own PID would be without the namespace.
 /// </summary>
 internal static class JobLauncher
 {
-    public const int MainPid = 2;
-
     /// <summary>Starts the job; returns init's host PID (our child).</summary>
     /// <param name="privateNetwork">Give the job a network namespace of its own, with only a
     /// loopback interface: its connections can then be repaired (TCP_REPAIR) by an ordinary user.</param>
-    public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork = false)
+    /// <param name="warn">Told what the job lacks that a job normally has (its own /proc).</param>
+    public static int Launch(string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork = false, Action<string>? warn = null)
     {
         bool terminal = Resources.Terminals.OutsideTerminal.SharedWithJob();
         if (terminal) Resources.Terminals.OutsideTerminal.KeepRuntimeOff();
         int blankPid = BlankProcess.Spawn(inheritStdio: true); // on the caller's thread: init's parent
         using var tracer = new Tracer();
-        return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork, terminal));
+        return tracer.Run(() => Start(tracer, blankPid, program, args, environment, privateNetwork, terminal, warn));
     }
 
-    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork, bool terminal)
+    private static int Start(Tracer tracer, int blankPid, string program, IReadOnlyList<string> args, IDictionary<string, string> environment, bool privateNetwork, bool terminal, Action<string>? warn)
     {
         using var blank = BlankProcess.Attach(tracer, blankPid);
         blank.EnterNewNamespaces(privateNetwork);
@@ -50,7 +54,7 @@ internal static class JobLauncher
         int mainHost = 0;
         try
         {
-            BlankProcess.MountJobProc(init);
+            if (BlankProcess.MountJobProc(init) is { } refused) warn?.Invoke($"warning: {refused}");
             // Named for what it is in the job's ps, not after the descriptor it was run from.
             init.Memory.Write(init.Scratch.At(0x900), "fermata-init\0"u8);
             init.Check("name the job's init", SyscallNumbers.Prctl, 15 /* PR_SET_NAME */, (long)init.Scratch.At(0x900));
@@ -58,7 +62,7 @@ internal static class JobLauncher
             init.Check("prctl(PR_SET_PDEATHSIG)", SyscallNumbers.Prctl, 1 /* PR_SET_PDEATHSIG */, Signals.SIGKILL);
             tracer.SetSigMask(initHost, 0);
 
-            long r = init.Clone3(0, Signals.SIGCHLD);
+            long r = init.Clone3(0, Signals.SIGCHLD, setTid: initHost);
             if (r < 0) throw new SystemCallException("fork the job's main process", (int)-r);
             mainHost = init.LastCreated;
             tracer.WaitForFirstStop(mainHost);

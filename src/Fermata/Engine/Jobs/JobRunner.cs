@@ -68,7 +68,7 @@ internal static class JobRunner
         {
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-            init = JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork);
+            init = JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, log);
             job.SetGeneration(generation);
             log($"generation {generation}: started {string.Join(' ', request.Argv)}");
         }
@@ -120,10 +120,16 @@ internal static class JobRunner
             return order.Select(job.CheckpointPath).ToList();
         }
         var local = new JobDirectory(area);
+        // Only a local level that is ours alone: another user could have planted images there.
+        var localNumbers = Linux.PrivateDirectory.CheckIfThere(area) == null ? local.Checkpoints() : [];
         var paths = new List<string>();
-        foreach (int n in local.Checkpoints().Union(shared).OrderByDescending(n => n))
+        foreach (int n in localNumbers.Union(shared).OrderByDescending(n => n))
         {
-            if (Directory.Exists(local.CheckpointPath(n))) paths.Add(local.CheckpointPath(n));
+            // The same number at both levels but another checkpoint (a node that failed before
+            // its copy, while the job went on elsewhere): the shared one is the job's history.
+            bool both = localNumbers.Contains(n) && shared.Contains(n);
+            if (localNumbers.Contains(n) && (!both || ImageReferences.IdOf(local.CheckpointPath(n)) == ImageReferences.IdOf(job.CheckpointPath(n))))
+                paths.Add(local.CheckpointPath(n));
             if (shared.Contains(n)) paths.Add(job.CheckpointPath(n));
         }
         return paths;

@@ -290,7 +290,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     private string? UsableParent()
     {
         if (_parent == null || !Directory.Exists(_parent)) return null;
-        if (_local != null && Path.GetDirectoryName(Path.GetFullPath(_parent)) != Path.GetFullPath(_local.Area)) return null;
+        if (_local != null && (_local.TakeChainBroken() || Path.GetDirectoryName(Path.GetFullPath(_parent)) != Path.GetFullPath(_local.Area))) return null;
         return _parent;
     }
 
@@ -336,16 +336,25 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// </summary>
     private void Forward(int signal)
     {
+        // The main program is init's first child: orphans init took in were born after it, with
+        // higher PIDs in the job.
+        int main = 0, lowest = int.MaxValue;
         foreach (int child in ProcFiles.Children(_init))
         {
             try
             {
-                if (ProcStatus.AtLevel(ProcStatus.Read(child).NsPids, 1) != JobLauncher.MainPid) continue;
-                bool reachedIt = signal is Signals.SIGINT or Signals.SIGQUIT or Signals.SIGHUP && ProcStat.Read(child).PGrp == Libc.GetPgrp();
-                if (!reachedIt) Libc.Kill(child, signal);
+                int nsPid = ProcStatus.AtLevel(ProcStatus.Read(child).NsPids, 1);
+                if (nsPid < lowest) (main, lowest) = (child, nsPid);
             }
             catch (TargetException) { }
         }
+        if (main == 0) return;
+        try
+        {
+            bool reachedIt = signal is Signals.SIGINT or Signals.SIGQUIT or Signals.SIGHUP && ProcStat.Read(main).PGrp == Libc.GetPgrp();
+            if (!reachedIt) Libc.Kill(main, signal);
+        }
+        catch (TargetException) { }
     }
 
     private void WatchExit()

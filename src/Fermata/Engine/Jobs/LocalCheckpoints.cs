@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Fermata.Errors;
 using Fermata.Linux.Interop;
+using Fermata.Resources;
 
 namespace Fermata.Engine.Jobs;
 
@@ -13,15 +14,17 @@ namespace Fermata.Engine.Jobs;
 /// directory: into a hidden DIR/.copying-N-..., each file made durable, then renamed to DIR/N (so
 /// a copy cut short is never taken for a checkpoint) and DIR/latest pointed at it. Numbers are
 /// the same at both levels, and an image names its parent as "../N-1", which both levels resolve:
-/// a local checkpoint is incremental only to one at the local level, and copies go in order, so
-/// the shared level has every parent first. A job stopped by a checkpoint (its walltime) waits for
+/// a local checkpoint is incremental only to one at the local level, copies go in order, and a
+/// copy whose parents are not the same images at the shared level is refused (then the next
+/// checkpoint is a full one), so an image at the shared level always finds its parents there. A
+/// launcher that starts copies first what an earlier one left uncopied. A job stopped by a checkpoint (its walltime) waits for
 /// the copy before its launcher exits, since the next run may be on another node. A restart takes
 /// the newest checkpoint that is complete at either level (<see cref="JobRunner"/>).
 /// </summary>
 internal sealed class LocalCheckpoints : IDisposable
 {
     private readonly JobDirectory _shared;
-    private readonly int _keep;
+    private readonly int _sharedKeep, _localKeep;
     private readonly Action<string> _log;
     private readonly BlockingCollection<int> _queue = new();
     private readonly Thread _copier;
@@ -33,25 +36,36 @@ internal sealed class LocalCheckpoints : IDisposable
     public LocalCheckpoints(JobDirectory shared, JobSettings settings, Action<string> log)
     {
         _shared = shared;
-        _keep = Math.Max(settings.Keep, 2);
+        _sharedKeep = settings.Keep;
+        _localKeep = Math.Max(settings.Keep, 2);
         _log = log;
         Area = AreaOf(settings) ?? throw new ArgumentException("the job has no local level", nameof(settings));
         if (!Directory.Exists(settings.Local)) throw new FermataException($"the local directory {settings.Local} does not exist on this node");
-        try
-        {
-            Directory.CreateDirectory(Area);
-            File.SetUnixFileMode(Area, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new FermataException($"cannot use {settings.Local} for the job's local checkpoints: {e.Message}");
-        }
+        // Anyone may make a directory in a shared local directory (/tmp) first: a planted one
+        // would hand us someone else's images to restore.
+        if (Linux.PrivateDirectory.Ensure(Area) is { } problem)
+            throw new FermataException($"cannot use {settings.Local} for the job's local checkpoints: {problem}");
         // A copy a killed launcher left half done (one launcher runs a job at a time).
         foreach (string leftover in Directory.EnumerateDirectories(shared.Path, ".copying-*"))
             try { Directory.Delete(leftover, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         _copier = new Thread(CopyInOrder) { IsBackground = true, Name = "fermata-job-copier" };
         _copier.Start();
+        // Local checkpoints a killed launcher did not copy, in order, before any new one.
+        int sharedNewest = shared.Checkpoints().LastOrDefault();
+        foreach (int n in new JobDirectory(Area).Checkpoints().Where(n => n > sharedNewest)) Committed(n);
+    }
+
+    /// <summary>A copy failed, so the shared level lacks a checkpoint a later one would take pages
+    /// from: the next checkpoint must be a full one. Reset by <see cref="TakeChainBroken"/>.</summary>
+    private volatile bool _chainBroken;
+
+    /// <summary>Whether the next checkpoint must be full (and from then on, no longer).</summary>
+    public bool TakeChainBroken()
+    {
+        bool broken = _chainBroken;
+        _chainBroken = false;
+        return broken;
     }
 
     /// <summary>Checks a --local directory given on the command line or to the library.</summary>
@@ -98,14 +112,15 @@ internal sealed class LocalCheckpoints : IDisposable
                 if (Copy(n))
                 {
                     _shared.SetLatest(n);
-                    _shared.Prune(_keep);
+                    _shared.Prune(_sharedKeep);
                     _log($"checkpoint {n} copied to {_shared.CheckpointPath(n)} in {clock.Elapsed.TotalSeconds:0.00} s");
                 }
                 PruneLocal(n);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException)
             {
-                _log($"checkpoint {n} stays only in {PathOf(n)}: copying it to {_shared.Path} failed ({e.Message})");
+                _chainBroken = true;
+                _log($"checkpoint {n} stays only in {PathOf(n)}: copying it to {_shared.Path} failed ({e.Message}); the next checkpoint is a full one");
             }
             finally
             {
@@ -120,6 +135,13 @@ internal sealed class LocalCheckpoints : IDisposable
     {
         string from = PathOf(n), to = _shared.CheckpointPath(n);
         if (!Directory.Exists(from) || Directory.Exists(to)) return false;
+        // Its parents, named relative to it, must be the same images at the shared level.
+        foreach (var parent in CheckpointManifest.Read(Path.Combine(from, Image.ImageFormat.ManifestFile)).Parents)
+        {
+            string there = Path.GetFullPath(Path.Combine(to, parent.Path));
+            if (ImageReferences.IdOf(there) != parent.Id)
+                throw new FermataException($"the image it takes pages from, {parent.Path}, is not in {_shared.Path}");
+        }
         string temp = Path.Combine(_shared.Path, $".copying-{n}-{Environment.MachineName}-{Environment.ProcessId}");
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         CopyTree(from, temp);
@@ -163,7 +185,7 @@ internal sealed class LocalCheckpoints : IDisposable
     {
         var local = new JobDirectory(Area);
         var numbers = local.Checkpoints();
-        var roots = numbers.Where(k => k > copied).Concat(numbers.TakeLast(_keep)).Distinct().Select(PathOf).ToList();
+        var roots = numbers.Where(k => k > copied).Concat(numbers.TakeLast(_localKeep)).Distinct().Select(PathOf).ToList();
         foreach (string dir in ImageReferences.Unneeded(numbers.Select(PathOf).ToList(), roots))
             Directory.Delete(dir, recursive: true);
     }

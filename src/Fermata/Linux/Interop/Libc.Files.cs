@@ -82,6 +82,22 @@ internal static unsafe partial class Libc
             return (int)Syscall(SyscallNumbers.NewFstatAt, dirfd, (long)p, (long)s, flags);
     }
 
+    /// <summary>
+    /// The unique ID of the mount <paramref name="path"/> is on (statx STATX_MNT_ID_UNIQUE, Linux
+    /// 6.8 and later): handed out in increasing order and never reused, unlike mountinfo's IDs.
+    /// Null where the kernel does not give it.
+    /// </summary>
+    internal static ulong? UniqueMountId(string path)
+    {
+        const int AT_SYMLINK_NOFOLLOW = 0x100, AT_NO_AUTOMOUNT = 0x800, StatxNumber = 332;
+        const uint STATX_MNT_ID_UNIQUE = 0x4000;
+        byte* buffer = stackalloc byte[256];
+        fixed (byte* p = Utf8Z(path))
+            if (Syscall(StatxNumber, AT_FDCWD, (long)p, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID_UNIQUE, (long)buffer) < 0) return null;
+        // struct statx: stx_mask first, stx_mnt_id at offset 144.
+        return (*(uint*)buffer & STATX_MNT_ID_UNIQUE) != 0 ? *(ulong*)(buffer + 144) : null;
+    }
+
     internal static int FStat(int fd, out StatBuffer stat)
     {
         fixed (StatBuffer* s = &stat)

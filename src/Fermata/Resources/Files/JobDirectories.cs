@@ -26,6 +26,10 @@ internal static class JobDirectories
         {
             if (!image.NoteDirectory(dir)) return; // recorded already, and so is everything above it
             if (Libc.StatAt(Libc.AT_FDCWD, dir, out var st, Libc.AT_SYMLINK_NOFOLLOW) < 0 || !st.IsDirectory) continue;
+            // A mount point (another file system than its parent's) is not the job's to make: on a
+            // node where /scratch is not mounted, making it would put the files on the root file
+            // system instead. Missing at restore, it is refused.
+            if (Libc.StatAt(Libc.AT_FDCWD, Path.GetDirectoryName(dir)!, out var parent, 0) == 0 && parent.Dev != st.Dev) continue;
             lock (image.Manifest.Directories)
                 image.Manifest.Directories.Add(new DirectoryRecord { Path = dir, Mode = st.Mode & 0xfff, Uid = st.Uid, Gid = st.Gid });
         }
@@ -50,10 +54,13 @@ internal static class JobDirectories
     {
         foreach (string dir in Above(path))
         {
-            if (Libc.StatAt(Libc.AT_FDCWD, dir, out var st, Libc.AT_SYMLINK_NOFOLLOW) == 0)
+            // Followed: a directory reached through a symbolic link is there (the restore opens
+            // the file by its path as the program did); only what is missing is made, each in a
+            // parent reached through no link.
+            if (Libc.StatAt(Libc.AT_FDCWD, dir, out var st, 0) == 0)
             {
                 if (st.IsDirectory) continue;
-                throw new ConflictException($"{dir} is in the way of {path}: the checkpoint had a directory there");
+                throw new ConflictException($"{dir} is in the way of {path}: it is not a directory");
             }
             if (image.RecordedDirectory(dir) is not { } record) return;
             int r = UserFiles.MakeDirectory(dir, record.Mode, new FileUser(record.Uid, record.Gid, []));

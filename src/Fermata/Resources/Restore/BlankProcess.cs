@@ -201,12 +201,16 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
     /// own /proc/getpid()/..., or a library reaching a peer's descriptor through
     /// /proc/PEER/fd/N (UCX's shared memory, as MPICH uses it), would find another process.
     /// </summary>
-    public static void MountJobProc(SyscallInjector init)
+    /// <returns>Why it could not, or null. Where the kernel refuses (a container that hides
+    /// parts of /proc refuses a new proc mount to a user namespace), the job keeps the host's
+    /// /proc, as before jobs had their own: the caller says so.</returns>
+    public static string? MountJobProc(SyscallInjector init)
     {
         const long MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8;
         ulong at = init.Scratch.At(0x800);
         init.Memory.Write(at, "proc\0/proc\0"u8);
-        init.Check("mount the job's own /proc", SyscallNumbers.Mount, (long)at, (long)at + 5, (long)at, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+        long r = init.Call(SyscallNumbers.Mount, (long)at, (long)at + 5, (long)at, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+        return r < 0 ? $"the job sees the host's /proc: mounting its own was refused ({Errno.Describe((int)-r)})" : null;
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public sealed class ClientDotnetTests
         int latest;
         // A TMPDIR of its own, so the runtime's diagnostics listen (and map their memfd, which an
         // ordinary user's checkpoint reads through the mapping): a socket an earlier job left under
-        // the same name (PID 2, the same start time in every job) would keep them from it.
+        // the same name (the runtime's PID and start time) would keep them from it.
         string tmp = s.Path("tmp");
         Directory.CreateDirectory(tmp);
         File.SetUnixFileMode(tmp, (UnixFileMode)0x1ff);

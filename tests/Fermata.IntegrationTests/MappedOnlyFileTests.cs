@@ -64,8 +64,8 @@ public sealed class MappedOnlyFileTests
         const int rounds = 120, at = 20;
         // The output's path, an argument the program ignores, names its process for the checks.
         // A TMPDIR of its own: the runtime names its diagnostics socket there by PID and start
-        // time, which are the same in every job (PID 2 of its namespaces), so a socket an earlier
-        // job left would keep it from listening, and from mapping the memfd it then maps.
+        // time, so a socket an earlier job with the same ones left would keep it from listening,
+        // and from mapping the memfd it then maps.
         string tmp = s.Path("tmp");
         Directory.CreateDirectory(tmp);
         File.SetUnixFileMode(tmp, (UnixFileMode)0x1ff);

@@ -229,6 +229,10 @@ public sealed class TerminalTests
         }
 
         using var b = new TmuxTerminal(null, s.Path("tmux-b"), 100, 30);
+        // The new terminal has its size before the restore reads it: a resize that came while the
+        // restore ran, before it made the process the foreground, would signal the restore instead.
+        b.Type($"until [ \"$(stty size)\" = '30 100' ]; do sleep 0.1; done; stty size > {s.Path("size")}");
+        WaitForLine(s.Path("size"), "30 100", b.Screen);
         b.Type($"{TmuxTerminal.Fermata} restore {dir}; echo restore $? > {status}");
         WaitForLine(log, "winch 100x30", b.Screen);
         b.Keys("b");

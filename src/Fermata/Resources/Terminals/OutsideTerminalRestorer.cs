@@ -57,11 +57,33 @@ internal static class OutsideTerminalRestorer
     }
 
     /// <summary>Once the processes run: a SIGWINCH to the terminal's foreground group, which reads
-    /// the new size.</summary>
+    /// the new size. It is sent once the group's leader is back in the call it was interrupted in
+    /// (a read of the terminal, typically), up to a moment: a restored thread makes its call again
+    /// when it is let go, and a signal that came before would run its handler and leave the call
+    /// waiting, where one that comes during it interrupts it (EINTR), as a resize does.</summary>
     public static void SignalResize(OutsideTerminal? terminal)
     {
         if (terminal == null) return;
         int group = terminal.ForegroundGroup;
-        if (group > 0) Libc.Kill(-group, Linux.Signals.SIGWINCH);
+        if (group <= 0) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 200 && Running(group)) Thread.Sleep(1);
+        Libc.Kill(-group, Linux.Signals.SIGWINCH);
+    }
+
+    /// <summary>Whether a thread of <paramref name="pid"/> is on its way back into a call (running
+    /// rather than asleep in one).</summary>
+    private static bool Running(int pid)
+    {
+        try
+        {
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('R')) return true;
+            }
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 }

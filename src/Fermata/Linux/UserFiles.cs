@@ -28,15 +28,7 @@ internal static class UserFiles
     public static int Open(string path, int flags, int mode, FileUser user)
     {
         flags |= Libc.O_CLOEXEC | Libc.O_NOFOLLOW;
-        if (Libc.GetEUid() != 0 || (user.Uid == 0 && user.Gid == 0)) return OpenWithoutLinks(path, flags, mode);
-        int result = -Errno.EPERM;
-        var thread = new Thread(() => result = AsUser(user, () => OpenWithoutLinks(path, flags, mode)))
-        {
-            Name = "fermata-user-open",
-        };
-        thread.Start();
-        thread.Join();
-        return result;
+        return Run(user, "fermata-user-open", () => OpenWithoutLinks(path, flags, mode));
     }
 
     /// <summary>Makes directory <paramref name="path"/> as <paramref name="user"/>, with exactly
@@ -57,9 +49,17 @@ internal static class UserFiles
             using var madeFd = new SafeFd(made);
             return Libc.FChmod(made, mode & 0xfff) < 0 ? -Libc.LastErrno : 0;
         }
-        if (Libc.GetEUid() != 0 || (user.Uid == 0 && user.Gid == 0)) return Make();
+        return Run(user, "fermata-user-mkdir", Make);
+    }
+
+    /// <summary>Runs <paramref name="call"/> as <paramref name="user"/>: directly where the
+    /// controller is that user already (or root for root's files), else on a thread of its own
+    /// that takes the user's file-system credentials and ends with the call.</summary>
+    private static int Run(FileUser user, string threadName, Func<int> call)
+    {
+        if (Libc.GetEUid() != 0 || (user.Uid == 0 && user.Gid == 0)) return call();
         int result = -Errno.EPERM;
-        var thread = new Thread(() => result = AsUser(user, Make)) { Name = "fermata-user-mkdir" };
+        var thread = new Thread(() => result = AsUser(user, call)) { Name = threadName };
         thread.Start();
         thread.Join();
         return result;

@@ -81,14 +81,15 @@ internal sealed class JobDirectory
     }
 
     /// <summary>
-    /// Removes all but the newest <paramref name="keep"/> checkpoints, never the latest and never
-    /// an older one that a kept incremental checkpoint takes pages from. Returns what it removed.
+    /// Removes all but the newest <paramref name="keep"/> checkpoints (and <paramref name="alsoKeep"/>),
+    /// never the latest and never an older one that a kept incremental checkpoint takes pages
+    /// from. Returns what it removed.
     /// </summary>
-    public List<string> Prune(int keep)
+    public List<string> Prune(int keep, IEnumerable<int>? alsoKeep = null)
     {
         if (keep <= 0) return [];
         var numbers = Checkpoints();
-        var roots = numbers.TakeLast(keep).Select(CheckpointPath).ToList();
+        var roots = numbers.TakeLast(keep).Concat(alsoKeep ?? []).Select(CheckpointPath).ToList();
         if (Latest() is { } latest) roots.Add(CheckpointPath(latest));
         var removed = ImageReferences.Unneeded(numbers.Select(CheckpointPath).ToList(), roots);
         foreach (var dir in removed) Directory.Delete(dir, recursive: true);
@@ -142,9 +143,12 @@ internal sealed class JobDirectory
         File.Move(temp, System.IO.Path.Combine(Path, name), overwrite: true);
     }
 
-    private void SyncDirectory()
+    private void SyncDirectory() => Sync(Path);
+
+    /// <summary>fsync of a directory, so that what was made or renamed in it lasts.</summary>
+    public static void Sync(string directory)
     {
-        using var fd = Linux.SafeFd.TryOpen(Path, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        using var fd = Linux.SafeFd.TryOpen(directory, Libc.O_RDONLY | Libc.O_DIRECTORY);
         if (fd != null) Libc.FSync(fd.Fd);
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using Fermata.Errors;
 using Fermata.Linux.Interop;
 using Fermata.Resources;
@@ -17,13 +16,16 @@ namespace Fermata.Engine.Jobs;
 /// a local checkpoint is incremental only to one at the local level, copies go in order, and a
 /// copy whose parents are not the same images at the shared level is refused (then the next
 /// checkpoint is a full one), so an image at the shared level always finds its parents there. A
-/// launcher that starts copies first what an earlier one left uncopied. A job stopped by a checkpoint (its walltime) waits for
-/// the copy before its launcher exits, since the next run may be on another node. A restart takes
-/// the newest checkpoint that is complete at either level (<see cref="JobRunner"/>).
+/// launcher that starts copies first what an earlier one left uncopied. A job stopped by a
+/// checkpoint (its walltime) waits for the copy before its launcher exits, since the next run may
+/// be on another node. A restart takes the newest checkpoint that is complete at either level
+/// (<see cref="JobRunner"/>).
 /// </summary>
 internal sealed class LocalCheckpoints : IDisposable
 {
     private readonly JobDirectory _shared;
+    /// <summary>The job's own directory at the local level, laid out as the shared one (N, ...).</summary>
+    private readonly JobDirectory _level;
     private readonly int _sharedKeep, _localKeep;
     private readonly Action<string> _log;
     private readonly BlockingCollection<int> _queue = new();
@@ -31,7 +33,7 @@ internal sealed class LocalCheckpoints : IDisposable
     private int _pending;
 
     /// <summary>The job's own directory at the local level.</summary>
-    public string Area { get; }
+    public string Area => _level.Path;
 
     public LocalCheckpoints(JobDirectory shared, JobSettings settings, Action<string> log)
     {
@@ -39,7 +41,7 @@ internal sealed class LocalCheckpoints : IDisposable
         _sharedKeep = settings.Keep;
         _localKeep = Math.Max(settings.Keep, 2);
         _log = log;
-        Area = AreaOf(settings) ?? throw new ArgumentException("the job has no local level", nameof(settings));
+        _level = new JobDirectory(AreaOf(settings) ?? throw new ArgumentException("the job has no local level", nameof(settings)));
         if (!Directory.Exists(settings.Local)) throw new FermataException($"the local directory {settings.Local} does not exist on this node");
         // Anyone may make a directory in a shared local directory (/tmp) first: a planted one
         // would hand us someone else's images to restore.
@@ -53,7 +55,7 @@ internal sealed class LocalCheckpoints : IDisposable
         _copier.Start();
         // Local checkpoints a killed launcher did not copy, in order, before any new one.
         int sharedNewest = shared.Checkpoints().LastOrDefault();
-        foreach (int n in new JobDirectory(Area).Checkpoints().Where(n => n > sharedNewest)) Committed(n);
+        foreach (int n in _level.Checkpoints().Where(n => n > sharedNewest)) Committed(n);
     }
 
     /// <summary>A copy failed, so the shared level lacks a checkpoint a later one would take pages
@@ -80,7 +82,7 @@ internal sealed class LocalCheckpoints : IDisposable
     public static string? AreaOf(JobSettings settings) =>
         settings.Local.Length == 0 ? null : Path.Combine(settings.Local, $"fermata-job-{settings.Id}");
 
-    public string PathOf(int n) => Path.Combine(Area, n.ToString(CultureInfo.InvariantCulture));
+    public string PathOf(int n) => _level.CheckpointPath(n);
 
     /// <summary>Checkpoint numbers at the local level of the job in <paramref name="settings"/>, ascending.</summary>
     public static List<int> Numbers(JobSettings settings) =>
@@ -151,7 +153,7 @@ internal sealed class LocalCheckpoints : IDisposable
             Directory.Delete(temp, recursive: true);
             throw error;
         }
-        Sync(_shared.Path);
+        JobDirectory.Sync(_shared.Path);
         return true;
     }
 
@@ -170,25 +172,12 @@ internal sealed class LocalCheckpoints : IDisposable
         }
         foreach (string dir in Directory.EnumerateDirectories(from))
             CopyTree(dir, Path.Combine(to, Path.GetFileName(dir)));
-        Sync(to);
-    }
-
-    private static void Sync(string directory)
-    {
-        using var fd = Linux.SafeFd.TryOpen(directory, Libc.O_RDONLY | Libc.O_DIRECTORY);
-        if (fd != null) Libc.FSync(fd.Fd);
+        JobDirectory.Sync(to);
     }
 
     /// <summary>The local level keeps the newest few and what they take pages from, and
     /// everything not yet copied.</summary>
-    private void PruneLocal(int copied)
-    {
-        var local = new JobDirectory(Area);
-        var numbers = local.Checkpoints();
-        var roots = numbers.Where(k => k > copied).Concat(numbers.TakeLast(_localKeep)).Distinct().Select(PathOf).ToList();
-        foreach (string dir in ImageReferences.Unneeded(numbers.Select(PathOf).ToList(), roots))
-            Directory.Delete(dir, recursive: true);
-    }
+    private void PruneLocal(int copied) => _level.Prune(_localKeep, alsoKeep: _level.Checkpoints().Where(k => k > copied));
 
     public void Dispose()
     {

@@ -22,7 +22,7 @@ internal static class JobDirectories
     public static void Note(ImageBuilder image, string path)
     {
         if (!path.StartsWith('/')) return;
-        for (string? dir = Path.GetDirectoryName(path); dir is { Length: > 1 }; dir = Path.GetDirectoryName(dir))
+        foreach (string dir in Ancestors(path))
         {
             if (!image.NoteDirectory(dir)) return; // recorded already, and so is everything above it
             if (Libc.StatAt(Libc.AT_FDCWD, dir, out var st, Libc.AT_SYMLINK_NOFOLLOW) < 0 || !st.IsDirectory) continue;
@@ -81,11 +81,11 @@ internal static class JobDirectories
     }
 
     /// <summary>The directories above an absolute path, from the top down.</summary>
-    private static List<string> Above(string path)
+    private static IEnumerable<string> Above(string path) => Ancestors(path).Reverse();
+
+    /// <summary>The directories above an absolute path, nearest first, "/" left out.</summary>
+    private static IEnumerable<string> Ancestors(string path)
     {
-        var dirs = new List<string>();
-        for (string? dir = Path.GetDirectoryName(path); dir is { Length: > 1 }; dir = Path.GetDirectoryName(dir)) dirs.Add(dir);
-        dirs.Reverse();
-        return dirs;
+        for (string? dir = Path.GetDirectoryName(path); dir is { Length: > 1 }; dir = Path.GetDirectoryName(dir)) yield return dir;
     }
 }

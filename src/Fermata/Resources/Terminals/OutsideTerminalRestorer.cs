@@ -1,6 +1,7 @@
 using Fermata.Resources.Restore;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
+using Fermata.Linux.Proc;
 
 namespace Fermata.Resources.Terminals;
 
@@ -75,15 +76,7 @@ internal static class OutsideTerminalRestorer
     /// rather than asleep in one).</summary>
     private static bool Running(int pid)
     {
-        try
-        {
-            foreach (string task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
-            {
-                string stat = File.ReadAllText(Path.Combine(task, "stat"));
-                if (stat[(stat.LastIndexOf(')') + 2)..].StartsWith('R')) return true;
-            }
-            return false;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        try { return ProcFiles.ThreadIds(pid).Any(tid => ProcStat.ReadThread(pid, tid).State == 'R'); }
+        catch (Exception e) when (e is Errors.FermataException or IOException) { return false; } // gone, or a thread went meanwhile
     }
 }

@@ -64,6 +64,61 @@ public sealed class SlurmWalltimeTests
     }
 }
 
+/// <summary>A job requeued onto another host: the test cluster's hosts are network namespaces,
+/// each with an address of its own, so the job lands where the addresses it had are gone. In a
+/// collection of its own, on nodes n3 and n4, which no other test uses.</summary>
+public sealed class SlurmHostMoveTests
+{
+    /// <summary>
+    /// MPICH's launcher and its ranks' proxy talk over TCP through the host's own address. The job
+    /// starts on n3 (n4 drained), n3 is drained and n4 resumed while it runs, USR1 checkpoints and
+    /// requeues it, and it goes on on n4, whose address differs: its connections are made again
+    /// between the host's new addresses, and the output is an uninterrupted run's.
+    /// </summary>
+    [Fact]
+    public void MpiJobRequeuedOntoAnotherHostWithOtherAddressesGoesOnThere()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("move");
+        string[] command = [Repo.Which("mpirun.mpich"), "-launcher", "fork", "-np", "2", MpiJobTests.Binaries["mpich"].Value, "32", "600", "20", "10"];
+        string expected = MpiJobTests.Reference(command);
+        Drain(slurm, "n4", true);
+        try
+        {
+            string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["/usr/bin/env", .. command]),
+                ["--requeue", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+            SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 30, TimeSpan.FromMinutes(3), "the job to make progress");
+            Assert.Equal("n3", slurm.Show(job)["NodeList"]);
+            Drain(slurm, "n3", true);
+            Drain(slurm, "n4", false);
+            var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+            Assert.True(status == 0, output);
+
+            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(6));
+            string log = SlurmJobs.Log(dir);
+            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+            Assert.Equal("1", end["Restarts"]);
+            Assert.Equal("n4", end["NodeList"]);
+            Assert.Equal(expected, SlurmJobs.Out(dir));
+            var hosts = slurm.Hosts;
+            Assert.Contains($"{hosts["n3"]} (eth0) is {hosts["n4"]} here", log);
+        }
+        finally
+        {
+            Drain(slurm, "n3", false);
+            Drain(slurm, "n4", false);
+        }
+    }
+
+    private static void Drain(SlurmCluster slurm, string node, bool drain)
+    {
+        string[] change = drain ? ["state=drain", "reason=test"] : ["state=resume"];
+        var (status, output) = slurm.Slurm(["scontrol", "update", $"nodename={node}", .. change]);
+        // (resuming a node that is not drained is refused as an invalid state: nothing to undo)
+        Assert.True(status == 0 || !drain && output.Contains("Invalid node state", StringComparison.Ordinal), output);
+    }
+}
+
 [Collection(SlurmJobs.Name)]
 public sealed class SlurmTests
 {

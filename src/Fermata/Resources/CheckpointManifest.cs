@@ -111,6 +111,7 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
     /// between <see cref="Write"/> or <see cref="Read"/> and the file; empty otherwise.</summary>
     public List<PageRunsRecord> PageRuns { get; set; } = [];
     public List<DirectoryRecord> Directories { get; set; } = [];
+    public List<Sockets.HostAddressRecord> HostAddresses { get; set; } = [];
 
     public static RecordSchema<CheckpointManifest> Schema { get; } = new RecordSchema<CheckpointManifest>("CheckpointManifest", "manifest",
             "The body of manifest.img: every record of the image.")
@@ -135,6 +136,7 @@ internal sealed class CheckpointManifest : IWireRecord<CheckpointManifest>
         .Messages(19, "posix_queues", m => m.PosixQueues, "POSIX message queues (mq_open) of the job's IPC namespace")
         .Messages(20, "page_runs", m => m.PageRuns, "the runs of mappings and files with many, past their first 65536")
         .Messages(21, "directories", m => m.Directories, "the directories above the files a restore may make again, made again where they are gone")
+        .Messages(22, "host_addresses", m => m.HostAddresses, "the addresses of the checkpointed processes' network, by interface, when they hold IP sockets")
         .Check(m => m.Processes.Count == 0 ? "processes" : null);
 
     public byte[] Encode() => Schema.Encode(this);

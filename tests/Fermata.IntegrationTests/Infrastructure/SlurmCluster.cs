@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace Fermata.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// A real Slurm cluster on this machine (munged, slurmctld and two slurmd nodes, n1 and n2, on
-/// loopback; tests/slurm/cluster), started once for the test run and stopped when it ends. Jobs
-/// are submitted as the ordinary test user, from a directory of theirs.
+/// A real Slurm cluster on this machine (munged, slurmctld and four slurmd hosts, n1 to n4, each a
+/// network namespace with an address of its own; tests/slurm/cluster), started once for the test
+/// run and stopped when it ends. Jobs are submitted as the ordinary test user, from a directory of
+/// theirs.
 /// </summary>
 public sealed class SlurmCluster
 {
@@ -33,6 +34,10 @@ public sealed class SlurmCluster
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Run(Script, "stop", dir);
         return new SlurmCluster(dir, conf);
     }
+
+    /// <summary>Each node's address, as tests/slurm/cluster wrote them (DIR/hosts).</summary>
+    public Dictionary<string, string> Hosts =>
+        File.ReadAllLines(Path.Combine(Directory, "hosts")).Select(l => l.Split(' ')).ToDictionary(f => f[0], f => f[1]);
 
     /// <summary>A directory of the test user's for one job's script, output and checkpoints.</summary>
     public string WorkDirectory(string name)

@@ -22,7 +22,25 @@ internal static unsafe partial class Libc
     internal const int MSG_OOB = 1, MSG_PEEK = 2, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
     internal const int SCM_RIGHTS = 1, SCM_CREDENTIALS = 2;
     internal const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
-    internal const ulong SIOCINQ = 0x541B, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894B, SIOCATMARK = 0x8905;
+    internal const ulong SIOCINQ = 0x541B, SIOCOUTQ = 0x5411, SIOCOUTQNSD = 0x894B, SIOCATMARK = 0x8905, SIOCGIFCONF = 0x8912;
+    /// <summary>sizeof(struct ifreq) on x86-64: the name (16 bytes), then a 24-byte union whose
+    /// first member is the sockaddr.</summary>
+    internal const int IfReqSize = 40;
+
+    /// <summary>SIOCGIFCONF: the IPv4 addresses of the network namespace <paramref name="fd"/>
+    /// (any socket) was made in, as struct ifreq entries filling <paramref name="buffer"/>; the
+    /// number of bytes filled, or -1.</summary>
+    internal static int InterfaceAddresses(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            // struct ifconf: int ifc_len, then (padded to 8) the buffer's address.
+            var conf = stackalloc long[2];
+            *(int*)conf = buffer.Length;
+            conf[1] = (long)p;
+            return Ioctl(fd, SIOCGIFCONF, conf) < 0 ? -1 : *(int*)conf;
+        }
+    }
 
     [LibraryImport(Name, EntryPoint = "socket", SetLastError = true)]
     internal static partial int Socket(int domain, int type, int protocol);

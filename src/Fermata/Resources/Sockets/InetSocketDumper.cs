@@ -20,6 +20,7 @@ internal static class InetSocketDumper
     public static void Capture(DumpContext ctx, SocketTable table, SocketTable.Entry entry, string what)
     {
         var record = entry.Record;
+        HostAddresses.Record(ctx, entry.Handle!);
         if (record.Type == SocketType.Datagram)
         {
             if (record.Protocol is not (0 or IPPROTO_UDP)) throw new UnsupportedResourceException($"{what}, which Fermata cannot checkpoint");

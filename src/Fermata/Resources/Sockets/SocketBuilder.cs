@@ -29,11 +29,16 @@ internal sealed class SocketBuilder
     private readonly HashSet<uint> _queued = [];
     private Dictionary<uint, List<RestoreContext>>? _holders;
     private RestoreSession _session = null!;
+    private HostAddresses _addresses = null!;
 
     /// <summary>A new descriptor in <paramref name="ctx"/> for socket <paramref name="s"/>.</summary>
     public int Obtain(RestoreContext ctx, SocketRecord s)
     {
-        _session = ctx.Session;
+        if (_session == null)
+        {
+            _session = ctx.Session;
+            _addresses = HostAddresses.Move(ctx); // before any socket is made: on another host, addresses may move
+        }
         Build(s);
         if (!_made.TryGetValue(s.Id, out var made))
             throw new ImageException($"socket {s.Id} is held by a descriptor, though the image queues it on a listener");
@@ -424,6 +429,8 @@ internal sealed class SocketBuilder
         }
         if (r == -Errno.EADDRINUSE)
             throw new ConflictException($"{RemoteSockets.What(s)} cannot have its address again: {SocketAddress.Describe(s.LocalAddress)} is in use (is the checkpointed program still running?)");
+        if (r == -Errno.EADDRNOTAVAIL && _addresses.InterfaceOf(s.LocalAddress) is { } name)
+            throw new ConflictException($"{RemoteSockets.What(s)} was bound to {SocketAddress.Describe(s.LocalAddress)}, an address of {name} where it was checkpointed; this host has no such address and none on {name} to take its place (restart it on a host with {name}, or run the job in a network of its own, --net private)");
         if (r < 0) throw new SystemCallException($"bind {RemoteSockets.What(s)} to {SocketAddress.Describe(s.LocalAddress)}", (int)-r);
     }
 

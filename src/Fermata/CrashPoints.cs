@@ -17,11 +17,22 @@ namespace Fermata;
 /// "between-calls" (a call has returned; the thread is parked at its exit with the injected
 /// registers), "finishing" (the thread has its own registers back but still waits at the last
 /// call's exit), "lazy-begun" (a lazy restore's processes run, no page copied in the background
-/// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB). The namespace is the library's root, so every layer can reach it.
+/// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB). With
+/// FERMATA_CRASH_PART=K as well, only part K of a job over several nodes crashes (the others see
+/// the same environment). The namespace is the library's root, so every layer can reach it.
 /// </summary>
 internal static class CrashPoints
 {
-    private static readonly (string Name, int Count)? Target = Parse(Environment.GetEnvironmentVariable("FERMATA_CRASH_AT"));
+    private static readonly (string Name, int Count)? Target = InThisPart() ? Parse(Environment.GetEnvironmentVariable("FERMATA_CRASH_AT")) : null;
+
+    /// <summary>No FERMATA_CRASH_PART, or it names this process's part (0 for any launcher
+    /// that is not one of the tasks part 0 started).</summary>
+    private static bool InThisPart()
+    {
+        string? part = Environment.GetEnvironmentVariable("FERMATA_CRASH_PART");
+        return string.IsNullOrEmpty(part)
+            || part == (Engine.Jobs.Parts.JobPart.FromEnvironment()?.Index ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
     private static int _reached;
 
     private static (string, int)? Parse(string? value)

@@ -64,9 +64,30 @@ public sealed class SlurmWalltimeTests
     }
 }
 
+/// <summary>The tests on nodes n3 to n6, which no other test uses: one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class SlurmHostsCollection
+{
+    public const string Name = "Slurm jobs on nodes n3 to n6";
+
+    /// <summary>Drains (or resumes) a node, so that the next job goes elsewhere.</summary>
+    public static void Drain(SlurmCluster slurm, string node, bool drain)
+    {
+        string[] change = drain ? ["state=drain", "reason=test"] : ["state=resume"];
+        var (status, output) = slurm.Slurm(["scontrol", "update", $"nodename={node}", .. change]);
+        // (resuming a node that is not drained is refused as an invalid state: nothing to undo)
+        Assert.True(status == 0 || !drain && output.Contains("Invalid node state", StringComparison.Ordinal), output);
+    }
+
+    public static void ResumeAll(SlurmCluster slurm)
+    {
+        foreach (var node in new[] { "n3", "n4", "n5", "n6" }) Drain(slurm, node, false);
+    }
+}
+
 /// <summary>A job requeued onto another host: the test cluster's hosts are network namespaces,
-/// each with an address of its own, so the job lands where the addresses it had are gone. In a
-/// collection of its own, on nodes n3 and n4, which no other test uses.</summary>
+/// each with an address of its own, so the job lands where the addresses it had are gone.</summary>
+[Collection(SlurmHostsCollection.Name)]
 public sealed class SlurmHostMoveTests
 {
     /// <summary>
@@ -82,15 +103,18 @@ public sealed class SlurmHostMoveTests
         string dir = slurm.WorkDirectory("move");
         string[] command = [Repo.Which("mpirun.mpich"), "-launcher", "fork", "-np", "2", MpiJobTests.Binaries["mpich"].Value, "32", "600", "20", "10"];
         string expected = MpiJobTests.Reference(command);
-        Drain(slurm, "n4", true);
+        SlurmHostsCollection.Drain(slurm, "n4", true);
+        SlurmHostsCollection.Drain(slurm, "n5", true);
+        SlurmHostsCollection.Drain(slurm, "n6", true);
         try
         {
             string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["/usr/bin/env", .. command]),
                 ["--requeue", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+            // (n5 and n6 stay drained: the job moves to n4)
             SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 30, TimeSpan.FromMinutes(3), "the job to make progress");
             Assert.Equal("n3", slurm.Show(job)["NodeList"]);
-            Drain(slurm, "n3", true);
-            Drain(slurm, "n4", false);
+            SlurmHostsCollection.Drain(slurm, "n3", true);
+            SlurmHostsCollection.Drain(slurm, "n4", false);
             var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
             Assert.True(status == 0, output);
 
@@ -105,17 +129,147 @@ public sealed class SlurmHostMoveTests
         }
         finally
         {
-            Drain(slurm, "n3", false);
-            Drain(slurm, "n4", false);
+            SlurmHostsCollection.ResumeAll(slurm);
         }
     }
+}
 
-    private static void Drain(SlurmCluster slurm, string node, bool drain)
+/// <summary>
+/// A job over three nodes, one line in its batch script: `exec fermata run --dir DIR --per-node --
+/// PROGRAM`. Each node's part counts primes into a file named after its node; every file must
+/// end as an uninterrupted run's, however the job was checkpointed, abandoned, requeued or moved.
+/// </summary>
+[Collection(SlurmHostsCollection.Name)]
+public sealed class SlurmPartsTests
+{
+    private const uint Limit = 60_000_000, Steps = 20;
+
+    private static string Script(string dir, string environment = "") =>
+        SlurmJobs.Script(dir, ["--per-node"], "/bin/sh", "-c", $"'exec {Workloads.Compiled("primes")} {Limit} {Steps} > {dir}/out-$SLURMD_NODENAME.txt'")
+            .Replace("#!/bin/sh\n", $"#!/bin/sh\n{environment}", StringComparison.Ordinal);
+
+    private static string Part(string dir, string node) => Path.Combine(dir, $"out-{node}.txt");
+
+    private static int Lines(string dir, string node) => File.Exists(Part(dir, node)) ? File.ReadAllText(Part(dir, node)).Count(c => c == '\n') : 0;
+
+    /// <summary>Submits the job on n3, n4 and n5 (n6 drained) and waits until every part printed.</summary>
+    private static string Start(SlurmCluster slurm, string dir, string environment = "")
     {
-        string[] change = drain ? ["state=drain", "reason=test"] : ["state=resume"];
-        var (status, output) = slurm.Slurm(["scontrol", "update", $"nodename={node}", .. change]);
-        // (resuming a node that is not drained is refused as an invalid state: nothing to undo)
-        Assert.True(status == 0 || !drain && output.Contains("Invalid node state", StringComparison.Ordinal), output);
+        SlurmHostsCollection.Drain(slurm, "n6", true);
+        string job = slurm.Submit(dir, Script(dir, environment), ["--requeue", "-N", "3", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+        SlurmCluster.WaitFor(() => new[] { "n3", "n4", "n5" }.All(n => Lines(dir, n) >= 2), TimeSpan.FromMinutes(3), "every part to make progress");
+        Assert.Equal("n[3-5]", slurm.Show(job)["NodeList"]);
+        return job;
+    }
+
+    private static void AssertEveryPartUninterrupted(string dir)
+    {
+        string expected = PrimesReference.Output(Limit, Steps);
+        foreach (var node in new[] { "n3", "n4", "n5" })
+            Assert.True(expected == File.ReadAllText(Part(dir, node)), $"the part that started on {node} printed otherwise:\n{File.ReadAllText(Part(dir, node))}\n{SlurmJobs.Log(dir)}");
+    }
+
+    private static (int Status, string Output) Checkpoint(SlurmCluster slurm, string dir) =>
+        slurm.AsUser(dir, [Repo.Which("dotnet"), Repo.CliDll, "checkpoint", $"{dir}/ckpt", "--leave-running"]);
+
+    /// <summary>USR1 checkpoints every part as one (each frozen before any is read), Slurm
+    /// requeues the job, n3 is drained meanwhile, and the job continues on n4, n5 and n6: each
+    /// part restored from its share of the same checkpoint, on a node with another address.</summary>
+    [Fact]
+    public void JobOverThreeNodesIsCheckpointedAsOneAndContinuesOnOtherNodes()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts");
+        try
+        {
+            string job = Start(slurm, dir);
+            SlurmHostsCollection.Drain(slurm, "n3", true);
+            SlurmHostsCollection.Drain(slurm, "n6", false);
+            var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+            Assert.True(status == 0, output);
+
+            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
+            string log = SlurmJobs.Log(dir);
+            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+            Assert.Equal("1", end["Restarts"]);
+            Assert.Equal("n[4-6]", end["NodeList"]);
+            Assert.Contains("checkpoint 1 of the job is committed: every one of its 3 parts is on disk", log);
+            for (int part = 0; part < 3; part++)
+                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/1, the job's checkpoint 1", log);
+            Assert.Equal("parts 3\n1\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+            AssertEveryPartUninterrupted(dir);
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>Two-phase commit: a part that cannot write its share (its directory made
+    /// read-only) fails the checkpoint on every node: no part keeps a share of it, nothing is
+    /// committed, every part runs on; the next checkpoint succeeds, and the job finishes from it.</summary>
+    [Fact]
+    public void ACheckpointOnePartCannotWriteIsAbandonedEverywhereAndTheNextOneSucceeds()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-abandoned");
+        try
+        {
+            string job = Start(slurm, dir);
+            string share = Path.Combine(dir, "ckpt", "part-2");
+            File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            var (status, output) = Checkpoint(slurm, dir);
+            File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Assert.True(status != 0, output);
+            Assert.Contains("checkpoint 1 abandoned on every node: part 2 failed", output);
+            Assert.False(File.Exists(Path.Combine(dir, "ckpt", "committed")));
+            for (int part = 0; part < 3; part++) Assert.False(Directory.Exists(Path.Combine(dir, "ckpt", $"part-{part}", "1")), $"part {part} kept its share");
+            int[] before = [.. new[] { "n3", "n4", "n5" }.Select(n => Lines(dir, n))];
+            SlurmCluster.WaitFor(() => new[] { "n3", "n4", "n5" }.Select((n, i) => Lines(dir, n) > before[i]).All(x => x), TimeSpan.FromMinutes(2), "every part to run on");
+
+            // The next number: an answer about the abandoned one, late, must not count for it.
+            (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            Assert.Equal("parts 3\n2\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+            (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+            Assert.True(status == 0, output);
+
+            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
+            string log = SlurmJobs.Log(dir);
+            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+            Assert.Equal("1", end["Restarts"]);
+            Assert.Contains("restarted from", log);
+            AssertEveryPartUninterrupted(dir);
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>A node's launcher killed in the middle of a checkpoint (after it froze and read
+    /// its part): the checkpoint is abandoned on every node and the previous one stands. The lost
+    /// part's processes died with their launcher, so the job stops everywhere and Slurm requeues
+    /// it; it continues from that previous checkpoint, and every part ends as uninterrupted.</summary>
+    [Fact]
+    public void APartWhoseLauncherDiesMidCheckpointLeavesThePreviousCheckpointAndTheJobContinuesFromIt()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-lost");
+        try
+        {
+            string job = Start(slurm, dir, "export FERMATA_CRASH_AT=collected:2 FERMATA_CRASH_PART=2\n");
+            var (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status != 0, output);
+            Assert.Contains("checkpoint 2 abandoned on every node: part 2 went away", output);
+
+            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
+            string log = SlurmJobs.Log(dir);
+            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+            Assert.Equal("1", end["Restarts"]);
+            Assert.Contains("part 2 of the job is gone (its node or its launcher failed): the job stops on every node, to continue from its checkpoint 1", log);
+            Assert.Equal("parts 3\n1\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+            for (int part = 0; part < 3; part++)
+                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/1, the job's checkpoint 1", log);
+            AssertEveryPartUninterrupted(dir);
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
     }
 }
 

@@ -30,11 +30,15 @@ internal static class RunCommand
         var files = Arguments.FilesOption();
         var filesLimit = Arguments.FilesLimitOption();
         var allowChanged = Arguments.AllowChangedOption();
+        var perNode = new Option<bool>("--per-node")
+        {
+            Description = "in a Slurm batch script: run PROGRAM on every node of the allocation (srun starts the others), as one job whose checkpoints take every node together (see docs/mpi.md)",
+        };
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, local, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
+            dir, local, perNode, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -62,6 +66,12 @@ internal static class RunCommand
             if (settings.Keep < 0) throw new FermataException("--keep must be a positive number");
             if (parse.GetValue(maxRestarts) is < 0) throw new FermataException("--max-restarts must be 0 or more");
             var slurm = SlurmJob.Current;
+            // --per-node: this is part 0 (the batch script's), or one of the parts it started on
+            // the other nodes; part 0 coordinates their checkpoints.
+            var part = Engine.Jobs.Parts.JobPart.FromEnvironment();
+            if (part == null && parse.GetValue(perNode))
+                part = Engine.Jobs.Parts.JobPart.Lead() ?? throw new FermataException("--per-node runs the program on every node of a Slurm allocation: use it in a batch script");
+            if (part != null) _prefix = $"fermata run (part {part.Index} of {part.Count})";
             if (slurm != null) Log($"Slurm job {slurm.Id}, SLURM_RESTART_COUNT={slurm.RestartCount}");
             var outcome = JobRunner.Run(new RunRequest
             {
@@ -72,6 +82,7 @@ internal static class RunCommand
                 MaxRestarts = parse.GetValue(maxRestarts),
                 AllowChanged = parse.GetValue(allowChanged) ?? [],
                 Log = Log,
+                Part = part,
             });
             if (!outcome.Checkpointed)
             {
@@ -80,6 +91,13 @@ internal static class RunCommand
                     : $"the program ended with status {outcome.ExitStatus} (generation {outcome.Generation}); the job ends with it, as it would without Fermata");
                 return outcome.ExitStatus;
             }
+            if (outcome.Ended is { } why)
+            {
+                if (part is { Coordinates: false }) Log("stopped; part 0 has the job continue from its last checkpoint");
+                else if (slurm != null) slurm.Continue(0, Log, why);
+                else Log("job stopped; run the same command again to continue it from its last checkpoint");
+                return JobSupervisor.ExitCheckpointed;
+            }
             if (outcome.LastCheckpoint is { } last)
             {
                 double seconds = last.Total.TotalSeconds;
@@ -87,7 +105,8 @@ internal static class RunCommand
                 Log(string.Create(CultureInfo.InvariantCulture,
                     $"checkpoint took {seconds:0.00} s; recommended lead time {lead} s: #SBATCH --signal=B:USR1@{lead}"));
             }
-            if (slurm != null) slurm.Continue(outcome.Signal, Log);
+            if (part is { Coordinates: false }) Log("stopped after the job's checkpoint; part 0 has the job continue");
+            else if (slurm != null) slurm.Continue(outcome.Signal, Log);
             else Log($"job stopped after its checkpoint; run the same command again to continue it");
             return JobSupervisor.ExitCheckpointed;
         });
@@ -102,5 +121,7 @@ internal static class RunCommand
     public static int RecommendedLead(double checkpointSeconds) =>
         Math.Max(30, (int)Math.Ceiling((2 * checkpointSeconds + 10) / 10) * 10);
 
-    private static void Log(string message) => Console.Error.WriteLine($"fermata run: {message}");
+    private static string _prefix = "fermata run";
+
+    private static void Log(string message) => Console.Error.WriteLine($"{_prefix}: {message}");
 }

@@ -44,6 +44,12 @@ internal sealed record CheckpointOptions
     /// a checkpoint down on incompressible data.</summary>
     public const Image.Compression DefaultCompression = Image.Compression.Lz4;
 
+    /// <summary>For one part of a job checkpointed with others (on other nodes): waited on once
+    /// this part is frozen, before anything is read, and once its image is committed, before the
+    /// processes go on or are killed. Either may throw to abandon the checkpoint: the image is
+    /// then removed and the processes run on.</summary>
+    public ICheckpointBarrier? Barrier { get; init; }
+
     /// <summary>An earlier image of the same process or job: the checkpoint then stores only
     /// what changed since it, and refers to it (and its own parents) for the rest.</summary>
     public string? Parent { get; init; }
@@ -79,4 +85,15 @@ internal sealed record CheckpointResult
     public IReadOnlyList<string> Warnings { get; init; } = [];
     /// <summary>The files the job writes, as this checkpoint captured them.</summary>
     public Resources.Files.CapturedFiles Files { get; init; } = new(0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>The two points where a part of a job waits for the others (<see cref="CheckpointOptions.Barrier"/>).</summary>
+internal interface ICheckpointBarrier
+{
+    /// <summary>This part is frozen; returns once every part is (one consistent cut).</summary>
+    void Frozen();
+
+    /// <summary>This part's image is committed and durable; returns once the job's checkpoint
+    /// is (every part's), throws when it was abandoned.</summary>
+    void Durable();
 }

@@ -129,6 +129,7 @@ internal static class Checkpointer
         var secondFreeze = TimeSpan.Zero;
         try
         {
+            options.Barrier?.Frozen();
             reporter.Enter(OperationPhase.Collecting);
             options.LauncherChannels?.Frozen();
             session = new DumpSession(tracer, image, frozen, options.WholeJob, options.ExternalPid)
@@ -261,6 +262,18 @@ internal static class Checkpointer
             dir.Commit();
             timer.Mark("write manifest, commit");
             CrashPoints.Reach("committed");
+            if (options.Barrier != null)
+            {
+                try { options.Barrier.Durable(); }
+                catch
+                {
+                    // Abandoned by the job: this part must not stand alone as a checkpoint.
+                    try { Directory.Delete(dir.FinalPath, recursive: true); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                    throw;
+                }
+                timer.Mark("wait for the other parts");
+            }
             if (snapshots.Count > 0)
             {
                 // The image is committed: nothing here may fail the checkpoint any more.

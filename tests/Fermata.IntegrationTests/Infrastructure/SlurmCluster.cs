@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Fermata.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// A real Slurm cluster on this machine (munged, slurmctld and four slurmd hosts, n1 to n4, each a
+/// A real Slurm cluster on this machine (munged, slurmctld and six slurmd hosts, n1 to n6, each a
 /// network namespace with an address of its own; tests/slurm/cluster), started once for the test
 /// run and stopped when it ends. Jobs are submitted as the ordinary test user, from a directory of
 /// theirs.

@@ -88,8 +88,15 @@ internal sealed class JobDirectory
     public List<string> Prune(int keep, IEnumerable<int>? alsoKeep = null)
     {
         if (keep <= 0) return [];
+        return PruneAllBut(Checkpoints().TakeLast(keep).Concat(alsoKeep ?? []));
+    }
+
+    /// <summary>Removes every checkpoint but <paramref name="keep"/>, the latest, and the
+    /// earlier ones they are incremental to.</summary>
+    public List<string> PruneAllBut(IEnumerable<int> keep)
+    {
         var numbers = Checkpoints();
-        var roots = numbers.TakeLast(keep).Concat(alsoKeep ?? []).Select(CheckpointPath).ToList();
+        var roots = keep.Select(CheckpointPath).ToList();
         if (Latest() is { } latest) roots.Add(CheckpointPath(latest));
         var removed = ImageReferences.Unneeded(numbers.Select(CheckpointPath).ToList(), roots);
         foreach (var dir in removed) Directory.Delete(dir, recursive: true);

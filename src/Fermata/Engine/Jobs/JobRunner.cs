@@ -16,6 +16,8 @@ internal sealed record RunRequest
     /// <summary>Files that may have changed since the checkpoint a restart continues from.</summary>
     public IReadOnlyCollection<string> AllowChanged { get; init; } = [];
     public required Action<string> Log { get; init; }
+    /// <summary>The part of a job of several tasks this run is (srun), or null for a job of one.</summary>
+    public Parts.JobPart? Part { get; init; }
 }
 
 /// <summary>How a generation of the job ended.</summary>
@@ -29,6 +31,9 @@ internal sealed record RunOutcome
     public int Signal { get; init; }
     public CheckpointResult? LastCheckpoint { get; init; }
     public int Generation { get; init; }
+    /// <summary>Why the job was ended to continue from its last checkpoint (a part was lost),
+    /// instead of by a checkpoint of its own; null otherwise.</summary>
+    public string? Ended { get; init; }
 }
 
 /// <summary>
@@ -42,6 +47,9 @@ internal static class JobRunner
 {
     public static RunOutcome Run(RunRequest request)
     {
+        if (request.Part is { } part) return RunPart(request, part);
+        if (Directory.Exists(Path.Combine(request.Directory, "part-0")))
+            throw new ConflictException($"{Path.GetFullPath(request.Directory)} holds a job of several parts: run it as it was, one `fermata run` per task under srun");
         var job = new JobDirectory(request.Directory);
         var log = request.Log;
         if (job.Exists && job.Finished() is { } finished)
@@ -66,9 +74,7 @@ internal static class JobRunner
         }
         else
         {
-            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
-            init = JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, log);
+            init = Launch(request, supervisor);
             job.SetGeneration(generation);
             log($"generation {generation}: started {string.Join(' ', request.Argv)}");
         }
@@ -82,6 +88,101 @@ internal static class JobRunner
             LastCheckpoint = supervisor.LastCheckpoint,
             Generation = generation,
         };
+    }
+
+    /// <summary>
+    /// One part of a job of several tasks (<see cref="Parts.JobPart"/>): a job of its own in
+    /// DIR/part-K. The parts first agree where to start (part 0 decides: the newest checkpoint in
+    /// DIR/committed that every part holds, or a launch), then each restores its share or
+    /// launches the program, and runs under its launcher, whose checkpoints part 0 coordinates.
+    /// </summary>
+    private static RunOutcome RunPart(RunRequest request, Parts.JobPart part)
+    {
+        var log = request.Log;
+        if (request.Settings.Local.Length > 0)
+            throw new FermataException("--local is not supported yet for a job of several parts: leave it out, and each part writes straight to --dir");
+        string top = Path.GetFullPath(request.Directory);
+        if (JobDirectory.IsJobDirectory(top))
+            throw new ConflictException($"{top} holds a job of one part: run it as it was, with one `fermata run`, not under srun");
+        Directory.CreateDirectory(top);
+        File.SetUnixFileMode(top, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var job = new JobDirectory(part.DirectoryIn(top));
+        if (job.Exists && job.Finished() is { } finished)
+            throw new ConflictException($"{part} of the job in {top} has already finished (status {finished}); to run the job again, remove that directory or give another --dir");
+        if (job.Exists && job.RunningLauncher() is { } running)
+            throw new ConflictException($"{part} of the job in {top} is running already (launcher PID {running})");
+        var committed = new Parts.CommittedCheckpoints(top).Read().Numbers;
+        var mine = job.Exists ? job.Checkpoints() : [];
+        int[] have = [.. committed.Where(mine.Contains)];
+        int generation = (job.Exists ? job.Generation() : 0) + 1;
+        if (committed.Count > 0 && request.MaxRestarts is { } max && generation - 1 > max)
+            throw new FermataException($"the job in {top} has been restarted {generation - 2} times, the most --max-restarts {max} allows; not restarting it again");
+
+        Directory.CreateDirectory(job.Path);
+        var settings = job.Create(request.Settings);
+        using var supervisor = new JobSupervisor(job, settings, log, announceStop: false);
+        int start, tasks = 0;
+        using var coordinator = part.Coordinates ? new Parts.PartCoordinator(part, top, log) : null;
+        using var link = part.Coordinates ? null : new Parts.PartLink(part, log);
+        if (coordinator != null)
+        {
+            supervisor.JoinParts(part, coordinator, null);
+            if (part.Count > 1) tasks = Parts.PartTasks.Start(part);
+            try { start = coordinator.AgreeStart(have); }
+            catch
+            {
+                if (tasks > 0) Linux.Interop.Libc.Kill(tasks, Linux.Signals.SIGTERM);
+                throw;
+            }
+        }
+        else
+        {
+            supervisor.JoinParts(part, null, link);
+            start = link!.Join(top, have);
+        }
+        int init;
+        string? restoredFrom = null;
+        if (start > 0)
+        {
+            restoredFrom = job.CheckpointPath(start);
+            var result = Restorer.Restore(restoredFrom, new RestoreOptions { AllowChanged = request.AllowChanged, LauncherChannels = supervisor.Programs });
+            foreach (var w in result.Warnings) log($"warning: {w}");
+            init = result.HostPid;
+            job.SetGeneration(generation);
+            log($"generation {generation}: restarted from {restoredFrom}, the job's checkpoint {start}");
+        }
+        else
+        {
+            init = Launch(request, supervisor);
+            job.SetGeneration(generation);
+            log($"generation {generation}: started {string.Join(' ', request.Argv)}");
+        }
+        int status = supervisor.Run(init, restoredFrom, generation);
+        if (!supervisor.Stopped && status == 0) job.MarkFinished(status);
+        if (tasks > 0)
+        {
+            // The batch script's end is the allocation's: the other parts must have ended first.
+            log("waiting for the other parts to end");
+            int others = Linux.ProcessSpawner.WaitForExit(tasks);
+            if (!supervisor.Stopped && status == 0 && others != 0) status = others;
+        }
+        return new RunOutcome
+        {
+            ExitStatus = status,
+            Checkpointed = supervisor.Stopped,
+            Signal = supervisor.StoppedBySignal,
+            LastCheckpoint = supervisor.LastCheckpoint,
+            Generation = generation,
+            Ended = supervisor.EndedBecause,
+        };
+    }
+
+    /// <summary>Launches the program as a new job under <paramref name="supervisor"/>; returns its init.</summary>
+    private static int Launch(RunRequest request, JobSupervisor supervisor)
+    {
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+        return JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, request.Log);
     }
 
     /// <summary>Restores the newest checkpoint that passes every check; returns the job's init

@@ -41,7 +41,9 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
 
     /// <param name="Periodic">An --interval checkpoint (it answers programs waiting for the next one).</param>
     /// <param name="Owed">A program's request, let go when an earlier checkpoint answered it.</param>
-    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0, bool Periodic = false, OwedCheckpoint? Owed = null);
+    /// <param name="Number">A part's checkpoint: the number part 0 gave it.</param>
+    /// <param name="Message">Why the job ends ("end": a part of it was lost).</param>
+    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0, bool Periodic = false, OwedCheckpoint? Owed = null, int Number = 0, string Message = "");
 
     private readonly ProgramChannels? _programs;
     private int _generation;
@@ -62,6 +64,10 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// <summary>The last checkpoint this launcher took, if any.</summary>
     public CheckpointResult? LastCheckpoint { get; private set; }
 
+    /// <summary>Why the job was ended without a checkpoint, to continue from its last one (a
+    /// part of a job over several nodes was lost); null otherwise.</summary>
+    public string? EndedBecause { get; private set; }
+
     /// <summary>The signal whose checkpoint stopped the job (0: a request from another shell, or
     /// the job was not stopped by a checkpoint).</summary>
     public int StoppedBySignal { get; private set; }
@@ -75,6 +81,28 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
 
     private readonly Socket? _listener;
     private readonly List<PosixSignalRegistration> _registrations = [];
+
+    /// <summary>A job of several parts (<see cref="Parts.JobPart"/>): part 0 coordinates every
+    /// checkpoint, the others take part when told.</summary>
+    private Parts.JobPart? _part;
+    private Parts.PartCoordinator? _coordinator;
+    private Parts.PartLink? _link;
+
+    /// <summary>Makes this launcher's job one part of a job of several (before <see cref="Run"/>):
+    /// its checkpoints are the coordinator's rounds. The caller keeps the coordinator or link
+    /// until every part has ended.</summary>
+    public void JoinParts(Parts.JobPart part, Parts.PartCoordinator? coordinator, Parts.PartLink? link)
+    {
+        _part = part;
+        _coordinator = coordinator;
+        _link = link;
+        if (link != null)
+        {
+            link.CheckpointRequested = (n, leave) => _requests.Add(new Request("part checkpoint", leave, Number: n));
+            link.EndRequested = why => _requests.Add(new Request("end", false, Message: why));
+        }
+        if (coordinator != null) coordinator.PartLost = lost => _requests.Add(new Request("end", false, Message: $"part {lost} of the job is gone (its node or its launcher failed)"));
+    }
 
     /// <summary>
     /// Makes the launcher reachable before its job exists: the control socket listens and the
@@ -161,16 +189,44 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
 
             foreach (var request in _requests.GetConsumingEnumerable())
             {
-                if (request.Kind == "exited") return Collect();
+                if (request.Kind == "exited")
+                {
+                    int status = Collect();
+                    _link?.Exited(status);
+                    return status;
+                }
                 if (request.Kind.StartsWith("forward ", StringComparison.Ordinal)) { Forward(int.Parse(request.Kind[8..])); continue; }
+                if (request.Kind == "end")
+                {
+                    EndPart(request.Message);
+                    EndedBecause = request.Message;
+                    Stopped = true;
+                    return ExitCheckpointed;
+                }
+                if (request.Kind == "part checkpoint")
+                {
+                    if (PartCheckpoint(request.Number, request.LeaveRunning))
+                    {
+                        Stopped = true;
+                        return ExitCheckpointed;
+                    }
+                    continue;
+                }
                 if (request.Kind == "checkpoint")
                 {
                     if (request.Owed is { Settled: true }) continue; // a checkpoint since answered it
+                    if (_link != null)
+                    {
+                        // The walltime signal reaches every part: part 0 acts on it for all.
+                        Answer(request.Reply, new JobReply(JobReplyStatus.Error, $"this is {_part} of a job: its checkpoints are taken by part 0"));
+                        if (request.Owed is { } unowed) _programs?.Fail(unowed, "checkpoints of a job of several parts are taken by part 0");
+                        continue;
+                    }
                     JobReply reply;
                     bool stopped = false;
                     try
                     {
-                        var (path, stop) = Checkpoint(request.LeaveRunning, request.Periodic);
+                        var (path, stop) = _coordinator != null ? CoordinatedCheckpoint(request.LeaveRunning, request.Periodic) : Checkpoint(request.LeaveRunning, request.Periodic);
                         reply = new JobReply(JobReplyStatus.Ok, Path: path);
                         stopped = stop;
                     }
@@ -224,10 +280,16 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// first and waited for (up to the deadline); the programs' requests it answers are chosen
     /// with the job about to freeze, and answered after.
     /// </summary>
-    private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic)
+    private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic, int number = 0, ICheckpointBarrier? barrier = null)
     {
-        int n;
-        try { n = Math.Max(_dir.NextNumber(), _local != null ? LocalCheckpoints.Numbers(_settings).LastOrDefault() + 1 : 0); }
+        int n = number;
+        try
+        {
+            if (n == 0) n = Math.Max(_dir.NextNumber(), _local != null ? LocalCheckpoints.Numbers(_settings).LastOrDefault() + 1 : 0);
+            // A part's share of a checkpoint that was never committed (abandoned, or cut short by
+            // a crash) takes no room from the one that now has its number.
+            else if (Directory.Exists(_dir.CheckpointPath(n))) Directory.Delete(_dir.CheckpointPath(n), recursive: true);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new FermataException($"cannot read the job's directory {_dir.Path}: {e.Message}");
@@ -238,7 +300,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         try
         {
             if (_programs?.Choose(n, periodic) == true) leaveRunning = false;
-            return (Checkpoint(n, leaveRunning), !leaveRunning);
+            return (Checkpoint(n, leaveRunning, barrier), !leaveRunning);
         }
         catch (Exception e)
         {
@@ -252,7 +314,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         }
     }
 
-    private string Checkpoint(int n, bool leaveRunning)
+    private string Checkpoint(int n, bool leaveRunning, ICheckpointBarrier? barrier)
     {
         var result = Checkpointer.Checkpoint(_init, new CheckpointOptions
         {
@@ -266,11 +328,18 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
             WaitTimeout = _settings.TimeoutSeconds > 0 ? TimeSpan.FromSeconds(_settings.TimeoutSeconds) : null,
             Files = _settings.FilesPolicy,
             Parent = UsableParent(),
+            Barrier = barrier,
         });
         _parent = result.Directory;
         LastCheckpoint = result;
         _lastCheckpointAt = DateTime.UtcNow;
         if (_local != null) _local.Committed(n);
+        else if (_part != null)
+        {
+            // Only the job's committed checkpoints (and what they need) are kept in a part.
+            _dir.SetLatest(n);
+            _dir.PruneAllBut(new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers);
+        }
         else
         {
             _dir.SetLatest(n);
@@ -282,6 +351,65 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
              (result.Parent != null ? $", {stats.PagesInherited * PageSize.Bytes / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
              $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
+    }
+
+    /// <summary>Part 0: checkpoint N of the whole job, as a round every part takes part in
+    /// (<see cref="Parts.PartCoordinator"/>); after one that stopped the job, waits until every
+    /// part's processes are gone.</summary>
+    private (string Path, bool Stopped) CoordinatedCheckpoint(bool leaveRunning, bool periodic)
+    {
+        int n = _coordinator!.NextNumber();
+        var barrier = _coordinator.Begin(n, leaveRunning, _settings.Keep);
+        try
+        {
+            var result = Checkpoint(leaveRunning, periodic, n, barrier);
+            if (result.Stopped) _coordinator.WaitStopped(n, TimeSpan.FromMinutes(1));
+            _log($"checkpoint {n} of the job is committed: every one of its {_part!.Count} parts is on disk");
+            return result;
+        }
+        catch (Exception e) when (e is FermataException or IOException && e is not Parts.CheckpointAbandonedException)
+        {
+            _coordinator.Abandon(n, $"part 0 failed: {e.Message}");
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A part of the job was lost, and its processes with it: the others cannot go on as one
+    /// job, so every part ends its processes here, and the job continues (requeued, or run again)
+    /// from its last committed checkpoint, losing only what it computed since.
+    /// </summary>
+    private void EndPart(string why)
+    {
+        if (_coordinator != null)
+        {
+            int last = _coordinator.LastCommitted();
+            _log($"{why}: the job stops on every node, to continue from {(last > 0 ? $"its checkpoint {last}" : "its start, having no checkpoint yet")}");
+            _coordinator.EndAll(why);
+        }
+        else _log($"{why}: this part stops, for the job to continue from its last checkpoint");
+        Libc.Kill(_init, Signals.SIGKILL); // the job's init: the kernel ends every process of its namespace
+        try { ProcessSpawner.WaitForExit(_init); }
+        catch (SystemCallException) { }
+    }
+
+    /// <summary>Any other part: its share of checkpoint <paramref name="n"/>, as part 0 asked;
+    /// true when it stopped the job's processes here.</summary>
+    private bool PartCheckpoint(int n, bool leaveRunning)
+    {
+        try
+        {
+            var (_, stopped) = Checkpoint(leaveRunning, periodic: false, n, _link!.Barrier(n));
+            if (stopped) _link.Stopped(n);
+            return stopped;
+        }
+        catch (Exception e) when (e is FermataException or IOException or UnauthorizedAccessException)
+        {
+            // A part's launcher outlives a failed share: it says so, and its processes run on.
+            if (e is not Parts.CheckpointAbandonedException) _link!.Failed(n, e.Message);
+            _log($"checkpoint {n} failed here: {e.Message}");
+            return false;
+        }
     }
 
     /// <summary>The checkpoint the next one is incremental to: the previous one, where it still

@@ -35,7 +35,8 @@ internal sealed class SlurmJob
     /// Slurm requeues by itself is left to it; otherwise a requeueable job is requeued; a job
     /// submitted without --requeue is not, and the log says how to continue it.
     /// </summary>
-    public void Continue(int signal, Action<string> log)
+    /// <param name="reason">Why, when no signal asked for it (a part of the job was lost).</param>
+    public void Continue(int signal, Action<string> log, string? reason = null)
     {
         var fields = Show();
         string state = fields.GetValueOrDefault("JobState", "");
@@ -51,7 +52,7 @@ internal sealed class SlurmJob
         }
         var (status, output) = Scontrol("requeue", Id);
         log(status == 0
-            ? $"requeued Slurm job {Id} (after {Signals.Name(signal)}): it continues from its checkpoint when it runs again"
+            ? $"requeued Slurm job {Id} (after {reason ?? Signals.Name(signal)}): it continues from its checkpoint when it runs again"
             : $"could not requeue Slurm job {Id}: {output.Trim()}; submit the script again to continue it");
     }
 

@@ -1,0 +1,46 @@
+namespace Fermata.Engine.Jobs.Parts;
+
+/// <summary>
+/// Which part of a job spread over the nodes of a Slurm allocation this `fermata run` runs.
+/// `fermata run --per-node` in a batch script is part 0: it runs the program on its own node and
+/// starts the other parts with srun, one task per other node (<see cref="PartTasks"/>). Each part
+/// is a Fermata job of its own on its node (DIR/part-K), and part 0 coordinates the checkpoints
+/// of them all (<see cref="PartCoordinator"/>).
+/// </summary>
+/// <param name="Index">The part's number: 0 for the batch script's, 1 on for srun's tasks.</param>
+/// <param name="Count">How many parts the job has (the allocation's nodes).</param>
+/// <param name="Step">What names this run of the job uniquely (job, requeue count and a random
+/// word), so that a part never takes the coordinator of an earlier run for its own.</param>
+internal sealed record JobPart(int Index, int Count, string Step)
+{
+    /// <summary>The environment variable part 0 gives srun's tasks: the step they belong to.</summary>
+    public const string Variable = "FERMATA_PART_OF";
+
+    public bool Coordinates => Index == 0;
+
+    /// <summary>Part 0 of a job over every node of this Slurm allocation, or null outside one.</summary>
+    public static JobPart? Lead()
+    {
+        if (Get("SLURM_JOB_ID") is not { Length: > 0 } job) return null;
+        if (!int.TryParse(Get("SLURM_JOB_NUM_NODES") ?? Get("SLURM_NNODES"), out int nodes) || nodes < 1) return null;
+        string word = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+        return new JobPart(0, nodes, $"{job}.{Get("SLURM_RESTART_COUNT") ?? "0"}.{word}");
+    }
+
+    /// <summary>The part this process is, as one of the tasks part 0 started with srun; null
+    /// when it is not one.</summary>
+    public static JobPart? FromEnvironment()
+    {
+        if (Get(Variable) is not { Length: > 0 } step) return null;
+        if (!int.TryParse(Get("SLURM_STEP_NUM_TASKS"), out int tasks) || tasks < 1) return null;
+        if (!int.TryParse(Get("SLURM_PROCID"), out int index) || index < 0 || index >= tasks) return null;
+        return new JobPart(index + 1, tasks + 1, step);
+    }
+
+    private static string? Get(string name) => Environment.GetEnvironmentVariable(name);
+
+    /// <summary>The part's own job directory inside the job's.</summary>
+    public string DirectoryIn(string jobDirectory) => Path.Combine(jobDirectory, $"part-{Index}");
+
+    public override string ToString() => $"part {Index} of {Count}";
+}

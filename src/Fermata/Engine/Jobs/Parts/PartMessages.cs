@@ -1,0 +1,96 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Fermata.Engine.Jobs.Parts;
+
+/// <summary>What the parts of a job and their coordinator say to each other.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<PartMessageKind>))]
+internal enum PartMessageKind
+{
+    /// <summary>A part joins: its index, the coordinator's token, the committed checkpoints it holds.</summary>
+    [JsonStringEnumMemberName("hello")] Hello,
+    /// <summary>Every part is here: start from checkpoint Number (0: launch the program).</summary>
+    [JsonStringEnumMemberName("start")] Start,
+    /// <summary>Take checkpoint Number of your part (and stop it, unless LeaveRunning).</summary>
+    [JsonStringEnumMemberName("checkpoint")] Checkpoint,
+    /// <summary>My part is frozen.</summary>
+    [JsonStringEnumMemberName("frozen")] Frozen,
+    /// <summary>Every part is frozen: read yours.</summary>
+    [JsonStringEnumMemberName("go")] Go,
+    /// <summary>My part of checkpoint Number is on disk, durable (the first phase's yes).</summary>
+    [JsonStringEnumMemberName("prepared")] Prepared,
+    /// <summary>Checkpoint Number is the job's: go on (or stop).</summary>
+    [JsonStringEnumMemberName("commit")] Commit,
+    /// <summary>Checkpoint Number is abandoned (Message says why): remove your part, run on.</summary>
+    [JsonStringEnumMemberName("abort")] Abort,
+    /// <summary>My part of checkpoint Number failed (Message).</summary>
+    [JsonStringEnumMemberName("failed")] Failed,
+    /// <summary>My part's processes are gone after a stopping checkpoint.</summary>
+    [JsonStringEnumMemberName("stopped")] Stopped,
+    /// <summary>My part's program ended with Status.</summary>
+    [JsonStringEnumMemberName("exited")] Exited,
+    /// <summary>A part was lost: end your processes and exit, so that the job continues from
+    /// its last committed checkpoint (Message says which part and why).</summary>
+    [JsonStringEnumMemberName("end")] End,
+}
+
+internal sealed record PartMessage(PartMessageKind Kind, int Part = 0, int Number = 0, bool LeaveRunning = false,
+    string Token = "", string Message = "", int[]? Have = null, int Status = 0);
+
+[JsonSerializable(typeof(PartMessage))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
+internal sealed partial class PartJson : JsonSerializerContext;
+
+/// <summary>
+/// One connection between a part and the coordinator: JSON objects, one per line, each at most
+/// <see cref="MaxLength"/> bytes. Sending is safe from any thread; one thread receives.
+/// </summary>
+internal sealed class PartChannel(Socket socket) : IDisposable
+{
+    public const int MaxLength = 64 * 1024;
+    private readonly Lock _sending = new();
+    private readonly byte[] _buffer = new byte[MaxLength + 1];
+    private int _have;
+
+    public bool Send(PartMessage message)
+    {
+        byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(message, PartJson.Default.PartMessage), (byte)'\n'];
+        lock (_sending)
+        {
+            try
+            {
+                for (int sent = 0; sent < line.Length;) sent += socket.Send(line, sent, line.Length - sent, SocketFlags.None);
+                return true;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
+        }
+    }
+
+    /// <summary>The next message; null when the peer went away, said something that is not a
+    /// message, or was silent past <paramref name="timeout"/> (infinite when null).</summary>
+    public PartMessage? Receive(TimeSpan? timeout = null)
+    {
+        socket.ReceiveTimeout = timeout is { } t ? Math.Max(1, (int)t.TotalMilliseconds) : 0;
+        while (true)
+        {
+            int newline = Array.IndexOf(_buffer, (byte)'\n', 0, _have);
+            if (newline >= 0)
+            {
+                var line = _buffer.AsSpan(0, newline).ToArray();
+                _buffer.AsSpan(newline + 1, _have - newline - 1).CopyTo(_buffer);
+                _have -= newline + 1;
+                try { return JsonSerializer.Deserialize(line, PartJson.Default.PartMessage); }
+                catch (JsonException) { return null; }
+            }
+            if (_have >= MaxLength) return null;
+            int n;
+            try { n = socket.Receive(_buffer, _have, _buffer.Length - _have, SocketFlags.None); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return null; }
+            if (n <= 0) return null;
+            _have += n;
+        }
+    }
+
+    public void Dispose() => socket.Dispose();
+}

@@ -1,0 +1,30 @@
+using Fermata.Errors;
+using Fermata.Linux;
+
+namespace Fermata.Engine.Jobs.Parts;
+
+/// <summary>
+/// Part 0 starts the other parts: one srun step with a task on every other node of the
+/// allocation, each task the same `fermata run` command line as part 0's, told by
+/// <see cref="JobPart.Variable"/> which job it is a part of. The batch script's own signal
+/// (#SBATCH --signal=B:USR1@LEAD) reaches part 0 alone, which checkpoints every part; srun would
+/// pass a signal it got to every process of its tasks, the programs included.
+/// </summary>
+internal static class PartTasks
+{
+    /// <summary>Starts srun for parts 1 and on; returns its PID (a child of ours, to wait for).</summary>
+    public static int Start(JobPart lead)
+    {
+        string node = Environment.GetEnvironmentVariable("SLURMD_NODENAME") ?? "";
+        if (node.Length == 0) throw new FermataException("--per-node: SLURMD_NODENAME is not set; run it from a Slurm batch script");
+        string srun = Api.ProgramPath.Resolve("srun");
+        int others = lead.Count - 1;
+        var self = Environment.GetCommandLineArgs();
+        string host = Environment.ProcessPath ?? throw new FermataException("cannot tell which program this is, to start it on the other nodes");
+        // Managed, argv[0] is the entry assembly and the host is dotnet; native, the host is all.
+        string[] command = host.EndsWith("/dotnet", StringComparison.Ordinal) ? [host, .. self] : [host, .. self[1..]];
+        string[] argv = ["srun", $"--nodes={others}", $"--ntasks={others}", "--ntasks-per-node=1", $"--exclude={node}",
+            "--kill-on-bad-exit=0", $"--export=ALL,{JobPart.Variable}={lead.Step}", .. command];
+        return ProcessSpawner.Spawn(srun, argv, new ProcessSpawner.Options { StdinPath = "/dev/null" });
+    }
+}

@@ -76,7 +76,7 @@ internal static class CheckpointCommand
         if (Directory.Exists(what))
         {
             // A job over several nodes (run --per-node): its part 0 takes checkpoints of them all.
-            if (!JobDirectory.IsJobDirectory(what) && JobDirectory.IsJobDirectory(Path.Combine(what, "part-0"))) what = Path.Combine(what, "part-0");
+            if (!JobDirectory.IsJobDirectory(what) && Engine.Jobs.Parts.JobPart.IsJobOfParts(what)) what = Engine.Jobs.Parts.JobPart.Coordinator(what);
             var job = new JobDirectory(what);
             if (!job.Exists && Linux.Interop.Libc.StatAt(Linux.Interop.Libc.AT_FDCWD, job.Path, out var st, 0) == 0
                 && st.Uid != Linux.Interop.Libc.GetEUid() && Linux.Interop.Libc.GetEUid() != 0)

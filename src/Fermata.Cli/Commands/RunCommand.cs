@@ -68,9 +68,10 @@ internal static class RunCommand
             var slurm = SlurmJob.Current;
             // --per-node: this is part 0 (the batch script's), or one of the parts it started on
             // the other nodes; part 0 coordinates their checkpoints.
-            var part = Engine.Jobs.Parts.JobPart.FromEnvironment();
-            if (part == null && parse.GetValue(perNode))
-                part = Engine.Jobs.Parts.JobPart.Lead() ?? throw new FermataException("--per-node runs the program on every node of a Slurm allocation: use it in a batch script");
+            var part = parse.GetValue(perNode)
+                ? Engine.Jobs.Parts.JobPart.FromEnvironment() ?? Engine.Jobs.Parts.JobPart.Lead()
+                  ?? throw new FermataException("--per-node runs the program on every node of a Slurm allocation: use it in a batch script")
+                : null;
             if (part != null) _prefix = $"fermata run (part {part.Index} of {part.Count})";
             if (slurm != null) Log($"Slurm job {slurm.Id}, SLURM_RESTART_COUNT={slurm.RestartCount}");
             var outcome = JobRunner.Run(new RunRequest
@@ -84,6 +85,11 @@ internal static class RunCommand
                 Log = Log,
                 Part = part,
             });
+            if (outcome.Ended is { } fatal && !outcome.Checkpointed)
+            {
+                Log($"the job cannot continue: {fatal}");
+                return outcome.ExitStatus;
+            }
             if (!outcome.Checkpointed)
             {
                 Log(outcome.ExitStatus == 0

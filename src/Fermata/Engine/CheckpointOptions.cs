@@ -97,3 +97,8 @@ internal interface ICheckpointBarrier
     /// is (every part's), throws when it was abandoned.</summary>
     void Durable();
 }
+
+/// <summary>Thrown by <see cref="ICheckpointBarrier.Durable"/> when nobody can say whether the
+/// job committed the checkpoint: the image is kept (it is restored only if the job's record lists
+/// it) and the processes run on.</summary>
+internal sealed class CheckpointInDoubtException(string message) : Errors.FermataException(message);

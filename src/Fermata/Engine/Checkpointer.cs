@@ -265,7 +265,7 @@ internal static class Checkpointer
             if (options.Barrier != null)
             {
                 try { options.Barrier.Durable(); }
-                catch
+                catch (Exception failure) when (failure is not CheckpointInDoubtException)
                 {
                     // Abandoned by the job: this part must not stand alone as a checkpoint.
                     try { Directory.Delete(dir.FinalPath, recursive: true); }

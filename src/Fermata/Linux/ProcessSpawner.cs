@@ -112,6 +112,16 @@ internal static unsafe class ProcessSpawner
         return result;
     }
 
+    /// <summary>A child's status if it has exited (collecting it), else null; never waits.</summary>
+    public static int? TryCollect(int pid)
+    {
+        int r = Libc.WaitPid(pid, out int status, Libc.__WALL | Libc.WNOHANG);
+        if (r == 0) return null;
+        if (r < 0) throw Libc.Error($"wait for process {pid}");
+        var ws = new WaitStatus(status);
+        return ws.Exited ? ws.ExitCode : ws.Signaled ? 128 + ws.TermSignal : null;
+    }
+
     /// <summary>Waits for a child to exit and returns its status in the shell's convention
     /// (exit code, or 128 + signal).</summary>
     public static int WaitForExit(int pid)

@@ -143,6 +143,22 @@ internal sealed class JobDirectory
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }
     }
 
+    /// <summary>Writes <paramref name="name"/> in <paramref name="directory"/> so that it is either
+    /// all there or not at all, and stays after a crash: written aside (a name of this host and
+    /// process, the directory being perhaps shared by several nodes), fsynced, renamed, and the
+    /// directory fsynced.</summary>
+    public static void WriteDurably(string directory, string name, string text, UnixFileMode mode)
+    {
+        string temp = System.IO.Path.Combine(directory, $".{name}.tmp-{Environment.MachineName}-{Environment.ProcessId}");
+        using (var file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode }))
+        {
+            file.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, System.IO.Path.Combine(directory, name), overwrite: true);
+        Sync(directory);
+    }
+
     private void WriteAtomically(string name, string text)
     {
         string temp = System.IO.Path.Combine(Path, $".{name}.tmp-{Environment.MachineName}-{Environment.ProcessId}");

@@ -48,8 +48,8 @@ internal static class JobRunner
     public static RunOutcome Run(RunRequest request)
     {
         if (request.Part is { } part) return RunPart(request, part);
-        if (Directory.Exists(Path.Combine(request.Directory, "part-0")))
-            throw new ConflictException($"{Path.GetFullPath(request.Directory)} holds a job of several parts: run it as it was, one `fermata run` per task under srun");
+        if (Parts.JobPart.IsJobOfParts(request.Directory))
+            throw new ConflictException($"{Path.GetFullPath(request.Directory)} holds a job over several nodes: run it as it was, with --per-node");
         var job = new JobDirectory(request.Directory);
         var log = request.Log;
         if (job.Exists && job.Finished() is { } finished)
@@ -80,15 +80,18 @@ internal static class JobRunner
         }
         int status = supervisor.Run(init, restoredFrom, generation);
         if (!supervisor.Stopped && status == 0) job.MarkFinished(status);
-        return new RunOutcome
-        {
-            ExitStatus = status,
-            Checkpointed = supervisor.Stopped,
-            Signal = supervisor.StoppedBySignal,
-            LastCheckpoint = supervisor.LastCheckpoint,
-            Generation = generation,
-        };
+        return Outcome(supervisor, status, generation);
     }
+
+    private static RunOutcome Outcome(JobSupervisor supervisor, int status, int generation) => new()
+    {
+        ExitStatus = status,
+        Checkpointed = supervisor.Stopped,
+        Signal = supervisor.StoppedBySignal,
+        LastCheckpoint = supervisor.LastCheckpoint,
+        Generation = generation,
+        Ended = supervisor.EndedBecause,
+    };
 
     /// <summary>
     /// One part of a job of several tasks (<see cref="Parts.JobPart"/>): a job of its own in
@@ -100,12 +103,12 @@ internal static class JobRunner
     {
         var log = request.Log;
         if (request.Settings.Local.Length > 0)
-            throw new FermataException("--local is not supported yet for a job of several parts: leave it out, and each part writes straight to --dir");
+            throw new FermataException("--local is not supported yet with --per-node: leave it out, and each part writes straight to --dir");
         string top = Path.GetFullPath(request.Directory);
         if (JobDirectory.IsJobDirectory(top))
-            throw new ConflictException($"{top} holds a job of one part: run it as it was, with one `fermata run`, not under srun");
-        Directory.CreateDirectory(top);
-        File.SetUnixFileMode(top, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            throw new ConflictException($"{top} holds a job of one node: run it as it was, without --per-node");
+        // Made only by the owner's parts (it holds the secret the parts prove themselves with).
+        if (!Directory.Exists(top)) Directory.CreateDirectory(top, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var job = new JobDirectory(part.DirectoryIn(top));
         if (job.Exists && job.Finished() is { } finished)
             throw new ConflictException($"{part} of the job in {top} has already finished (status {finished}); to run the job again, remove that directory or give another --dir");
@@ -121,67 +124,83 @@ internal static class JobRunner
         Directory.CreateDirectory(job.Path);
         var settings = job.Create(request.Settings);
         using var supervisor = new JobSupervisor(job, settings, log, announceStop: false);
-        int start, tasks = 0;
         using var coordinator = part.Coordinates ? new Parts.PartCoordinator(part, top, log) : null;
         using var link = part.Coordinates ? null : new Parts.PartLink(part, log);
-        if (coordinator != null)
+        int tasks = 0;
+        try
         {
-            supervisor.JoinParts(part, coordinator, null);
-            if (part.Count > 1) tasks = Parts.PartTasks.Start(part);
-            try { start = coordinator.AgreeStart(have); }
-            catch
+            int start;
+            if (coordinator != null)
             {
-                if (tasks > 0) Linux.Interop.Libc.Kill(tasks, Linux.Signals.SIGTERM);
-                throw;
+                supervisor.JoinParts(part, coordinator, null);
+                if (part.Count > 1) tasks = Parts.PartTasks.Start(part);
+                start = coordinator.AgreeStart(have);
             }
+            else
+            {
+                supervisor.JoinParts(part, null, link);
+                start = link!.Join(top, have);
+            }
+            int init;
+            string? restoredFrom = null;
+            if (start > 0)
+            {
+                restoredFrom = job.CheckpointPath(start);
+                try
+                {
+                    var result = Restorer.Restore(restoredFrom, new RestoreOptions { AllowChanged = request.AllowChanged, LauncherChannels = supervisor.Programs });
+                    foreach (var w in result.Warnings) log($"warning: {w}");
+                    init = result.HostPid;
+                }
+                catch (FermataException e)
+                {
+                    // Every part must restore its share of the same checkpoint: one that cannot
+                    // fails the job, which no requeue would mend.
+                    supervisor.RestoreFailed();
+                    link?.Failed(0, $"restoring {restoredFrom} failed: {e.Message}");
+                    throw;
+                }
+                job.SetGeneration(generation);
+                log($"generation {generation}: restarted from {restoredFrom}, the job's checkpoint {start}");
+            }
+            else
+            {
+                init = Launch(request, supervisor, part);
+                job.SetGeneration(generation);
+                log($"generation {generation}: started {string.Join(' ', request.Argv)}");
+            }
+            int status = supervisor.Run(init, restoredFrom, generation);
+            if (tasks > 0)
+            {
+                // The batch script's end is the allocation's: the other parts end first. After a
+                // stop they are ending already; after a finish they may still be computing.
+                log("waiting for the other parts to end");
+                int others = Parts.PartTasks.Wait(tasks, supervisor.Stopped ? TimeSpan.FromMinutes(2) : null, log);
+                tasks = 0;
+                if (!supervisor.Stopped && status == 0 && others != 0) status = others;
+            }
+            if (!supervisor.Stopped && status == 0) job.MarkFinished(status);
+            return Outcome(supervisor, status, generation);
         }
-        else
+        finally
         {
-            supervisor.JoinParts(part, null, link);
-            start = link!.Join(top, have);
+            if (tasks > 0) Parts.PartTasks.Wait(tasks, TimeSpan.Zero, log); // a failure: the others go too
         }
-        int init;
-        string? restoredFrom = null;
-        if (start > 0)
-        {
-            restoredFrom = job.CheckpointPath(start);
-            var result = Restorer.Restore(restoredFrom, new RestoreOptions { AllowChanged = request.AllowChanged, LauncherChannels = supervisor.Programs });
-            foreach (var w in result.Warnings) log($"warning: {w}");
-            init = result.HostPid;
-            job.SetGeneration(generation);
-            log($"generation {generation}: restarted from {restoredFrom}, the job's checkpoint {start}");
-        }
-        else
-        {
-            init = Launch(request, supervisor);
-            job.SetGeneration(generation);
-            log($"generation {generation}: started {string.Join(' ', request.Argv)}");
-        }
-        int status = supervisor.Run(init, restoredFrom, generation);
-        if (!supervisor.Stopped && status == 0) job.MarkFinished(status);
-        if (tasks > 0)
-        {
-            // The batch script's end is the allocation's: the other parts must have ended first.
-            log("waiting for the other parts to end");
-            int others = Linux.ProcessSpawner.WaitForExit(tasks);
-            if (!supervisor.Stopped && status == 0 && others != 0) status = others;
-        }
-        return new RunOutcome
-        {
-            ExitStatus = status,
-            Checkpointed = supervisor.Stopped,
-            Signal = supervisor.StoppedBySignal,
-            LastCheckpoint = supervisor.LastCheckpoint,
-            Generation = generation,
-            Ended = supervisor.EndedBecause,
-        };
     }
 
-    /// <summary>Launches the program as a new job under <paramref name="supervisor"/>; returns its init.</summary>
-    private static int Launch(RunRequest request, JobSupervisor supervisor)
+    /// <summary>Launches the program as a new job under <paramref name="supervisor"/>; returns its
+    /// init. A part's program learns which part it is (FERMATA_PART, FERMATA_PARTS), not how
+    /// Fermata found out.</summary>
+    private static int Launch(RunRequest request, JobSupervisor supervisor, Parts.JobPart? part = null)
     {
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+        if (part != null)
+        {
+            environment.Remove(Parts.JobPart.Variable);
+            environment["FERMATA_PART"] = part.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            environment["FERMATA_PARTS"] = part.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, request.Log);
     }
 

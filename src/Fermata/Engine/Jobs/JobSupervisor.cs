@@ -43,7 +43,8 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// <param name="Owed">A program's request, let go when an earlier checkpoint answered it.</param>
     /// <param name="Number">A part's checkpoint: the number part 0 gave it.</param>
     /// <param name="Message">Why the job ends ("end": a part of it was lost).</param>
-    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0, bool Periodic = false, OwedCheckpoint? Owed = null, int Number = 0, string Message = "");
+    /// <param name="Fatal">The job cannot continue at all (a part cannot restore its share).</param>
+    private sealed record Request(string Kind, bool LeaveRunning, Socket? Reply = null, int Signal = 0, bool Periodic = false, OwedCheckpoint? Owed = null, int Number = 0, string Message = "", bool Fatal = false);
 
     private readonly ProgramChannels? _programs;
     private int _generation;
@@ -98,10 +99,13 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         _link = link;
         if (link != null)
         {
-            link.CheckpointRequested = (n, leave) => _requests.Add(new Request("part checkpoint", leave, Number: n));
+            link.CheckpointRequested = (n, leave, periodic) => _requests.Add(new Request("part checkpoint", leave, Periodic: periodic, Number: n));
             link.EndRequested = why => _requests.Add(new Request("end", false, Message: why));
         }
-        if (coordinator != null) coordinator.PartLost = lost => _requests.Add(new Request("end", false, Message: $"part {lost} of the job is gone (its node or its launcher failed)"));
+        if (coordinator != null)
+            coordinator.PartLost = (lost, broken) => _requests.Add(broken == null
+                ? new Request("end", false, Message: $"part {lost} of the job is gone (its node or its launcher failed)")
+                : new Request("end", false, Message: $"part {lost} of the job cannot run: {broken}", Fatal: true));
     }
 
     /// <summary>
@@ -198,14 +202,15 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
                 if (request.Kind.StartsWith("forward ", StringComparison.Ordinal)) { Forward(int.Parse(request.Kind[8..])); continue; }
                 if (request.Kind == "end")
                 {
-                    EndPart(request.Message);
+                    EndPart(request.Message, request.Fatal);
                     EndedBecause = request.Message;
+                    if (request.Fatal) return 1;
                     Stopped = true;
                     return ExitCheckpointed;
                 }
                 if (request.Kind == "part checkpoint")
                 {
-                    if (PartCheckpoint(request.Number, request.LeaveRunning))
+                    if (PartCheckpoint(request.Number, request.LeaveRunning, request.Periodic))
                     {
                         Stopped = true;
                         return ExitCheckpointed;
@@ -231,7 +236,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
                         stopped = stop;
                     }
                     catch (PermissionException e) { reply = new JobReply(JobReplyStatus.Denied, e.Message); }
-                    catch (FermataException e)
+                    catch (Exception e) when (e is FermataException or IOException or UnauthorizedAccessException)
                     {
                         reply = new JobReply(JobReplyStatus.Error, e.Message);
                         _log($"checkpoint failed: {e.Message}");
@@ -280,7 +285,10 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// first and waited for (up to the deadline); the programs' requests it answers are chosen
     /// with the job about to freeze, and answered after.
     /// </summary>
-    private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic, int number = 0, ICheckpointBarrier? barrier = null)
+    /// <param name="number">The number the job's part 0 gave it (a part), or 0 to pick one.</param>
+    /// <param name="barrierFor">A part's barrier, made once the checkpoint knows whether it stops
+    /// the job (part 0 then starts the round with that).</param>
+    private (string Path, bool Stopped) Checkpoint(bool leaveRunning, bool periodic, int number = 0, Func<bool, ICheckpointBarrier>? barrierFor = null)
     {
         int n = number;
         try
@@ -299,8 +307,10 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         string? error = null;
         try
         {
-            if (_programs?.Choose(n, periodic) == true) leaveRunning = false;
-            return (Checkpoint(n, leaveRunning, barrier), !leaveRunning);
+            // A program may ask that the checkpoint stop the job; in a job of several parts only
+            // part 0's programs decide, for every part.
+            if (_programs?.Choose(n, periodic) == true && _link == null) leaveRunning = false;
+            return (Checkpoint(n, leaveRunning, barrierFor?.Invoke(leaveRunning)), !leaveRunning);
         }
         catch (Exception e)
         {
@@ -336,9 +346,14 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         if (_local != null) _local.Committed(n);
         else if (_part != null)
         {
-            // Only the job's committed checkpoints (and what they need) are kept in a part.
-            _dir.SetLatest(n);
-            _dir.PruneAllBut(new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers);
+            // Only the job's committed checkpoints (and what they need) are kept in a part. The
+            // checkpoint is the job's by now: tidying up must not fail it.
+            try
+            {
+                _dir.SetLatest(n);
+                _dir.PruneAllBut(new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException) { _log($"warning: checkpoint {n}: {e.Message}"); }
         }
         else
         {
@@ -358,19 +373,45 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// part's processes are gone.</summary>
     private (string Path, bool Stopped) CoordinatedCheckpoint(bool leaveRunning, bool periodic)
     {
-        int n = _coordinator!.NextNumber();
-        var barrier = _coordinator.Begin(n, leaveRunning, _settings.Keep);
+        int n;
+        try { n = _coordinator!.NextNumber(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new FermataException($"cannot read the job's record of checkpoints: {e.Message}"); }
+        bool begun = false;
         try
         {
-            var result = Checkpoint(leaveRunning, periodic, n, barrier);
+            var result = Checkpoint(leaveRunning, periodic, n, leave =>
+            {
+                begun = true;
+                return _coordinator.Begin(n, leave, periodic, _settings.Keep);
+            });
             if (result.Stopped) _coordinator.WaitStopped(n, TimeSpan.FromMinutes(1));
             _log($"checkpoint {n} of the job is committed: every one of its {_part!.Count} parts is on disk");
             return result;
         }
-        catch (Exception e) when (e is FermataException or IOException && e is not Parts.CheckpointAbandonedException)
+        catch (Exception e) when (begun && e is FermataException or IOException or UnauthorizedAccessException && e is not Parts.CheckpointAbandonedException)
         {
+            // Part 0's own share failed: the others' are abandoned with it.
             _coordinator.Abandon(n, $"part 0 failed: {e.Message}");
             throw;
+        }
+    }
+
+    /// <summary>Any other part: its share of checkpoint <paramref name="n"/>, as part 0 asked;
+    /// true when it stopped the job's processes here.</summary>
+    private bool PartCheckpoint(int n, bool leaveRunning, bool periodic)
+    {
+        try
+        {
+            var (_, stopped) = Checkpoint(leaveRunning, periodic, n, _ => _link!.Barrier(n));
+            if (stopped) _link!.Stopped(n);
+            return stopped;
+        }
+        catch (Exception e) when (e is FermataException or IOException or UnauthorizedAccessException)
+        {
+            // A part's launcher outlives a failed share: it says so, and its processes run on.
+            if (e is not Parts.CheckpointAbandonedException and not CheckpointInDoubtException) _link!.Failed(n, e.Message);
+            _log($"checkpoint {n} failed here: {e.Message}");
+            return false;
         }
     }
 
@@ -379,37 +420,22 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     /// job, so every part ends its processes here, and the job continues (requeued, or run again)
     /// from its last committed checkpoint, losing only what it computed since.
     /// </summary>
-    private void EndPart(string why)
+    private void EndPart(string why, bool fatal)
     {
         if (_coordinator != null)
         {
-            int last = _coordinator.LastCommitted();
-            _log($"{why}: the job stops on every node, to continue from {(last > 0 ? $"its checkpoint {last}" : "its start, having no checkpoint yet")}");
+            int last = 0;
+            try { last = _coordinator.LastCommitted(); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException) { }
+            _log(fatal
+                ? $"{why}: the job stops on every node, and cannot continue until that is mended"
+                : $"{why}: the job stops on every node, to continue from {(last > 0 ? $"its checkpoint {last}" : "its start, having no checkpoint yet")}");
             _coordinator.EndAll(why);
         }
         else _log($"{why}: this part stops, for the job to continue from its last checkpoint");
         Libc.Kill(_init, Signals.SIGKILL); // the job's init: the kernel ends every process of its namespace
         try { ProcessSpawner.WaitForExit(_init); }
         catch (SystemCallException) { }
-    }
-
-    /// <summary>Any other part: its share of checkpoint <paramref name="n"/>, as part 0 asked;
-    /// true when it stopped the job's processes here.</summary>
-    private bool PartCheckpoint(int n, bool leaveRunning)
-    {
-        try
-        {
-            var (_, stopped) = Checkpoint(leaveRunning, periodic: false, n, _link!.Barrier(n));
-            if (stopped) _link.Stopped(n);
-            return stopped;
-        }
-        catch (Exception e) when (e is FermataException or IOException or UnauthorizedAccessException)
-        {
-            // A part's launcher outlives a failed share: it says so, and its processes run on.
-            if (e is not Parts.CheckpointAbandonedException) _link!.Failed(n, e.Message);
-            _log($"checkpoint {n} failed here: {e.Message}");
-            return false;
-        }
     }
 
     /// <summary>The checkpoint the next one is incremental to: the previous one, where it still

@@ -1,7 +1,5 @@
 using System.Globalization;
 using Fermata.Errors;
-using Fermata.Linux;
-using Fermata.Linux.Interop;
 
 namespace Fermata.Engine.Jobs.Parts;
 
@@ -46,14 +44,8 @@ internal sealed class CommittedCheckpoints(string jobDirectory)
     {
         var numbers = Read().Numbers.Where(n => n < number).Append(number).ToList();
         if (keep > 0 && numbers.Count > keep) numbers = numbers[^keep..];
-        string temp = Path.Combine(jobDirectory, $".{FileName}.tmp-{Environment.ProcessId}");
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        {
-            file.Write(System.Text.Encoding.ASCII.GetBytes($"parts {parts}\n" + string.Concat(numbers.Select(n => $"{n}\n"))));
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, PathOf, overwrite: true);
-        JobDirectory.Sync(jobDirectory);
+        JobDirectory.WriteDurably(jobDirectory, FileName, $"parts {parts}\n" + string.Concat(numbers.Select(n => $"{n}\n")),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return numbers;
     }
 }

@@ -31,21 +31,10 @@ internal sealed record CoordinatorAddress(string Step, int Port, string Token, I
             .Where(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(a)),
          IPAddress.Loopback];
 
-    public void Write(string jobDirectory)
-    {
-        string path = PathIn(jobDirectory), temp = $"{path}.tmp-{Environment.ProcessId}";
-        string text = $"step {Step}\nport {Port}\ntoken {Token}\n" + string.Concat(Addresses.Select(a => $"address {a}\n"));
-        using (var file = new FileStream(temp, new FileStreamOptions
-               {
-                   Mode = FileMode.Create, Access = FileAccess.Write,
-                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-               }))
-        {
-            file.Write(System.Text.Encoding.ASCII.GetBytes(text));
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-    }
+    public void Write(string jobDirectory) =>
+        JobDirectory.WriteDurably(jobDirectory, FileName,
+            $"step {Step}\nport {Port}\ntoken {Token}\n" + string.Concat(Addresses.Select(a => $"address {a}\n")),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
     /// <summary>The coordinator of <paramref name="step"/>, waiting up to <paramref name="timeout"/>
     /// for part 0 to write it.</summary>

@@ -22,6 +22,8 @@ internal sealed record JobPart(int Index, int Count, string Step)
     public static JobPart? Lead()
     {
         if (Get("SLURM_JOB_ID") is not { Length: > 0 } job) return null;
+        if (Get("SLURM_STEP_ID") is { Length: > 0 })
+            throw new Errors.FermataException("--per-node belongs in the batch script itself (exec fermata run --per-node ...), not under srun: it starts the other nodes' parts itself");
         if (!int.TryParse(Get("SLURM_JOB_NUM_NODES") ?? Get("SLURM_NNODES"), out int nodes) || nodes < 1) return null;
         string word = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
         return new JobPart(0, nodes, $"{job}.{Get("SLURM_RESTART_COUNT") ?? "0"}.{word}");
@@ -32,15 +34,24 @@ internal sealed record JobPart(int Index, int Count, string Step)
     public static JobPart? FromEnvironment()
     {
         if (Get(Variable) is not { Length: > 0 } step) return null;
-        if (!int.TryParse(Get("SLURM_STEP_NUM_TASKS"), out int tasks) || tasks < 1) return null;
-        if (!int.TryParse(Get("SLURM_PROCID"), out int index) || index < 0 || index >= tasks) return null;
+        if (!int.TryParse(Get("SLURM_STEP_NUM_TASKS"), out int tasks) || tasks < 1
+            || !int.TryParse(Get("SLURM_PROCID"), out int index) || index < 0 || index >= tasks)
+            throw new Errors.FermataException($"{Variable} is set, but this is no task of the srun step a job's part 0 starts (SLURM_PROCID, SLURM_STEP_NUM_TASKS)");
         return new JobPart(index + 1, tasks + 1, step);
     }
 
     private static string? Get(string name) => Environment.GetEnvironmentVariable(name);
 
     /// <summary>The part's own job directory inside the job's.</summary>
-    public string DirectoryIn(string jobDirectory) => Path.Combine(jobDirectory, $"part-{Index}");
+    public string DirectoryIn(string jobDirectory) => PartDirectory(jobDirectory, Index);
+
+    private static string PartDirectory(string jobDirectory, int index) => Path.Combine(jobDirectory, $"part-{index}");
+
+    /// <summary>Whether <paramref name="directory"/> holds a job over several nodes.</summary>
+    public static bool IsJobOfParts(string directory) => JobDirectory.IsJobDirectory(PartDirectory(directory, 0));
+
+    /// <summary>Part 0's directory in a job over several nodes, which takes its checkpoints.</summary>
+    public static string Coordinator(string directory) => PartDirectory(directory, 0);
 
     public override string ToString() => $"part {Index} of {Count}";
 }

@@ -7,21 +7,26 @@ namespace Fermata.Engine.Jobs.Parts;
 
 /// <summary>
 /// The side of every part but 0: joins the coordinator, learns where to start, and takes part in
-/// each checkpoint it is told of (<see cref="PartCoordinator"/> has the protocol). A part whose
-/// coordinator goes away runs on, and takes no checkpoint.
+/// each checkpoint it is told of (<see cref="PartCoordinator"/> has the protocol). A part that
+/// loses its coordinator ends its processes: the job can only continue as a whole, from its last
+/// committed checkpoint.
 /// </summary>
 internal sealed class PartLink : IDisposable
 {
     private readonly JobPart _part;
     private readonly Action<string> _log;
     private PartChannel? _channel;
-    private readonly BlockingCollection<PartMessage?> _inbox = new();
+    private string _jobDirectory = "";
+    private readonly BlockingCollection<PartMessage> _inbox = new();
+    /// <summary>Set, for good, once part 0 is gone.</summary>
+    private readonly CancellationTokenSource _lost = new();
     private volatile bool _disposed;
 
-    /// <summary>Called (on the link's thread) when the coordinator asks for a checkpoint.</summary>
-    public Action<int, bool>? CheckpointRequested { get; set; }
+    /// <summary>Called (on the link's thread) when the coordinator asks for checkpoint N:
+    /// (N, leave running, periodic).</summary>
+    public Action<int, bool, bool>? CheckpointRequested { get; set; }
 
-    /// <summary>Called when the coordinator ends the job (another part was lost), with why.</summary>
+    /// <summary>Called when the job must end here (another part was lost, or part 0), with why.</summary>
     public Action<string>? EndRequested { get; set; }
 
     public PartLink(JobPart part, Action<string> log)
@@ -45,29 +50,34 @@ internal sealed class PartLink : IDisposable
     /// this part holds, and returns where to start (0: launch the program).</summary>
     public int Join(string jobDirectory, int[] have)
     {
+        _jobDirectory = jobDirectory;
         var address = CoordinatorAddress.WaitFor(jobDirectory, _part.Step, PartCoordinator.JoinTimeout);
-        Socket? socket = null;
         var errors = new List<string>();
         foreach (var ip in address.Addresses)
         {
-            var s = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             try
             {
-                var connect = s.ConnectAsync(new IPEndPoint(ip, address.Port));
-                if (!connect.Wait(TimeSpan.FromSeconds(5))) throw new SocketException((int)SocketError.TimedOut);
-                socket = s;
+                if (!socket.ConnectAsync(new IPEndPoint(ip, address.Port)).Wait(TimeSpan.FromSeconds(5)))
+                    throw new SocketException((int)SocketError.TimedOut);
+                KeepAlive(socket);
+                var channel = new PartChannel(socket);
+                if (Introduce(channel, address.Token, have) is { } why)
+                {
+                    errors.Add($"{ip}: {why}");
+                    channel.Dispose();
+                    continue;
+                }
+                _channel = channel;
                 break;
             }
             catch (Exception e) when (e is SocketException or AggregateException)
             {
                 errors.Add($"{ip}: {(e is AggregateException a ? a.InnerException?.Message : e.Message)}");
-                s.Dispose();
+                socket.Dispose();
             }
         }
-        if (socket == null) throw new FermataException($"cannot reach part 0 of the job at port {address.Port} ({string.Join("; ", errors)})");
-        KeepAlive(socket);
-        _channel = new PartChannel(socket);
-        _channel.Send(new PartMessage(PartMessageKind.Hello, Part: _part.Index, Token: address.Token, Have: have));
+        if (_channel == null) throw new FermataException($"cannot reach part 0 of the job at port {address.Port} ({string.Join("; ", errors)})");
         var start = _channel.Receive(PartCoordinator.JoinTimeout + TimeSpan.FromMinutes(1));
         if (start is { Kind: PartMessageKind.Abort }) throw new FermataException($"part 0 did not start the job: {start.Message}");
         if (start is not { Kind: PartMessageKind.Start }) throw new FermataException("part 0 of the job went away before it started");
@@ -75,26 +85,40 @@ internal sealed class PartLink : IDisposable
         return start.Number;
     }
 
+    /// <summary>Answers the coordinator's challenge and checks its answer to ours: neither side
+    /// trusts one that does not know the job's secret. Null when both proved themselves.</summary>
+    private string? Introduce(PartChannel channel, string secret, int[] have)
+    {
+        var challenge = channel.Receive(TimeSpan.FromSeconds(10));
+        if (challenge is not { Kind: PartMessageKind.Challenge, Token: { Length: > 0 } theirs }) return "no challenge from part 0";
+        string ours = PartChannel.NewChallenge();
+        channel.Send(new PartMessage(PartMessageKind.Hello, _part.Index, Token: PartChannel.Proof(secret, $"part {_part.Index}", theirs), Message: ours, Have: have));
+        var welcome = channel.Receive(TimeSpan.FromSeconds(10));
+        return welcome is { Kind: PartMessageKind.Welcome } && PartChannel.Proves(welcome.Token, PartChannel.Proof(secret, "coordinator", ours))
+            ? null : "it did not prove it is part 0 of this job";
+    }
+
     private void Listen()
     {
         while (!_disposed)
         {
             var message = _channel!.Receive();
-            if (message is { Kind: PartMessageKind.Checkpoint }) CheckpointRequested?.Invoke(message.Number, message.LeaveRunning);
-            else if (message is { Kind: PartMessageKind.End }) EndRequested?.Invoke(message.Message);
-            else _inbox.Add(message);
             if (message == null)
             {
-                if (!_disposed) _log("lost part 0 of the job: this part runs on, and takes no more checkpoints");
+                _lost.Cancel();
+                if (!_disposed) EndRequested?.Invoke("lost part 0 of the job (its node or its launcher failed)");
                 return;
             }
+            if (message.Kind == PartMessageKind.Checkpoint) CheckpointRequested?.Invoke(message.Number, message.LeaveRunning, message.Periodic);
+            else if (message.Kind == PartMessageKind.End) EndRequested?.Invoke(message.Message ?? "part 0 ended the job");
+            else _inbox.Add(message);
         }
     }
 
     /// <summary>This part's barrier for checkpoint <paramref name="number"/>.</summary>
     public ICheckpointBarrier Barrier(int number) => new Round(this, number);
 
-    /// <summary>This part's share of <paramref name="number"/> failed.</summary>
+    /// <summary>This part's share of <paramref name="number"/> failed (0: the part cannot run at all).</summary>
     public void Failed(int number, string why) => _channel?.Send(new PartMessage(PartMessageKind.Failed, _part.Index, number, Message: why));
 
     /// <summary>After a stopping checkpoint: this part's processes are gone.</summary>
@@ -103,19 +127,21 @@ internal sealed class PartLink : IDisposable
     public void Exited(int status) => _channel?.Send(new PartMessage(PartMessageKind.Exited, _part.Index, Status: status));
 
     /// <summary>Says <paramref name="kind"/>, then waits for <paramref name="answer"/> about
-    /// <paramref name="number"/>; an abort, or losing the coordinator, abandons the checkpoint.</summary>
-    private void Exchange(PartMessageKind kind, PartMessageKind answer, int number)
+    /// <paramref name="number"/>: false when part 0 is gone; an abort throws.</summary>
+    private bool Exchange(PartMessageKind kind, PartMessageKind answer, int number)
     {
-        if (_channel == null || !_channel.Send(new PartMessage(kind, _part.Index, number)))
-            throw new CheckpointAbandonedException(number, "part 0 of the job is gone");
-        while (true)
+        if (_lost.IsCancellationRequested || _channel == null || !_channel.Send(new PartMessage(kind, _part.Index, number))) return false;
+        try
         {
-            if (!_inbox.TryTake(out var message, TimeSpan.FromHours(1)) || message == null)
-                throw new CheckpointAbandonedException(number, "part 0 of the job is gone");
-            if (message.Number != number) continue;
-            if (message.Kind == PartMessageKind.Abort) throw new CheckpointAbandonedException(number, message.Message);
-            if (message.Kind == answer) return;
+            while (true)
+            {
+                var message = _inbox.Take(_lost.Token);
+                if (message.Number != number) continue; // about an earlier, abandoned checkpoint
+                if (message.Kind == PartMessageKind.Abort) throw new CheckpointAbandonedException(number, message.Message ?? "");
+                if (message.Kind == answer) return true;
+            }
         }
+        catch (OperationCanceledException) { return false; }
     }
 
     public void Dispose()
@@ -126,8 +152,21 @@ internal sealed class PartLink : IDisposable
 
     private sealed class Round(PartLink link, int number) : ICheckpointBarrier
     {
-        public void Frozen() => link.Exchange(PartMessageKind.Frozen, PartMessageKind.Go, number);
+        public void Frozen()
+        {
+            if (!link.Exchange(PartMessageKind.Frozen, PartMessageKind.Go, number))
+                throw new CheckpointAbandonedException(number, "part 0 of the job is gone");
+        }
 
-        public void Durable() => link.Exchange(PartMessageKind.Prepared, PartMessageKind.Commit, number);
+        /// <summary>Once this part said its share is durable, only part 0's word removes it.
+        /// Part 0 gone before it said: DIR/committed (on the shared file system) says whether it
+        /// committed; if not, the share stays (in doubt, never restored unless committed, and
+        /// pruned later).</summary>
+        public void Durable()
+        {
+            if (link.Exchange(PartMessageKind.Prepared, PartMessageKind.Commit, number)) return;
+            if (new CommittedCheckpoints(link._jobDirectory).Read().Numbers.Contains(number)) return;
+            throw new CheckpointInDoubtException($"checkpoint {number} is in doubt: part 0 of the job went away before it said whether every part's share was on disk, and it is not in DIR/committed");
+        }
     }
 }

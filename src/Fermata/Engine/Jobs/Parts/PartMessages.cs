@@ -8,8 +8,13 @@ namespace Fermata.Engine.Jobs.Parts;
 [JsonConverter(typeof(JsonStringEnumConverter<PartMessageKind>))]
 internal enum PartMessageKind
 {
-    /// <summary>A part joins: its index, the coordinator's token, the committed checkpoints it holds.</summary>
+    /// <summary>The coordinator's first word to a connection: a random challenge (Token).</summary>
+    [JsonStringEnumMemberName("challenge")] Challenge,
+    /// <summary>A part joins: its index, its proof (Token: HMAC of the challenge under the job's
+    /// secret), a challenge of its own (Message), the committed checkpoints it holds (Have).</summary>
     [JsonStringEnumMemberName("hello")] Hello,
+    /// <summary>The coordinator's proof (Token: HMAC of the part's challenge).</summary>
+    [JsonStringEnumMemberName("welcome")] Welcome,
     /// <summary>Every part is here: start from checkpoint Number (0: launch the program).</summary>
     [JsonStringEnumMemberName("start")] Start,
     /// <summary>Take checkpoint Number of your part (and stop it, unless LeaveRunning).</summary>
@@ -28,7 +33,8 @@ internal enum PartMessageKind
     [JsonStringEnumMemberName("failed")] Failed,
     /// <summary>My part's processes are gone after a stopping checkpoint.</summary>
     [JsonStringEnumMemberName("stopped")] Stopped,
-    /// <summary>My part's program ended with Status.</summary>
+    /// <summary>My part's program ended with Status. With number 0, Failed says the part cannot
+    /// run at all (its restore failed), which no requeue would mend.</summary>
     [JsonStringEnumMemberName("exited")] Exited,
     /// <summary>A part was lost: end your processes and exit, so that the job continues from
     /// its last committed checkpoint (Message says which part and why).</summary>
@@ -36,7 +42,7 @@ internal enum PartMessageKind
 }
 
 internal sealed record PartMessage(PartMessageKind Kind, int Part = 0, int Number = 0, bool LeaveRunning = false,
-    string Token = "", string Message = "", int[]? Have = null, int Status = 0);
+    string? Token = "", string? Message = "", int[]? Have = null, int Status = 0, bool Periodic = false);
 
 [JsonSerializable(typeof(PartMessage))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
@@ -68,10 +74,10 @@ internal sealed class PartChannel(Socket socket) : IDisposable
     }
 
     /// <summary>The next message; null when the peer went away, said something that is not a
-    /// message, or was silent past <paramref name="timeout"/> (infinite when null).</summary>
+    /// message, or did not finish it within <paramref name="timeout"/> (infinite when null).</summary>
     public PartMessage? Receive(TimeSpan? timeout = null)
     {
-        socket.ReceiveTimeout = timeout is { } t ? Math.Max(1, (int)t.TotalMilliseconds) : 0;
+        var deadline = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         while (true)
         {
             int newline = Array.IndexOf(_buffer, (byte)'\n', 0, _have);
@@ -85,12 +91,35 @@ internal sealed class PartChannel(Socket socket) : IDisposable
             }
             if (_have >= MaxLength) return null;
             int n;
-            try { n = socket.Receive(_buffer, _have, _buffer.Length - _have, SocketFlags.None); }
+            try
+            {
+                if (deadline != DateTime.MaxValue)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero) return null;
+                    socket.ReceiveTimeout = Math.Max(1, (int)left.TotalMilliseconds);
+                }
+                else socket.ReceiveTimeout = 0;
+                n = socket.Receive(_buffer, _have, _buffer.Length - _have, SocketFlags.None);
+            }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { return null; }
             if (n <= 0) return null;
             _have += n;
         }
     }
+
+    /// <summary>The proof that one side knows the job's secret: HMAC-SHA256 of what the other
+    /// side chose, labelled by who proves it (hex).</summary>
+    public static string Proof(string secret, string who, string challenge) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(secret), System.Text.Encoding.UTF8.GetBytes($"{who} {challenge}")));
+
+    /// <summary>Whether <paramref name="proof"/> is the expected one (in constant time).</summary>
+    public static bool Proves(string? proof, string expected) =>
+        proof != null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(proof), System.Text.Encoding.ASCII.GetBytes(expected));
+
+    public static string NewChallenge() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 
     public void Dispose() => socket.Dispose();
 }

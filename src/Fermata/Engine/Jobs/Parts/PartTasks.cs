@@ -27,4 +27,27 @@ internal static class PartTasks
             "--kill-on-bad-exit=0", $"--export=ALL,{JobPart.Variable}={lead.Step}", .. command];
         return ProcessSpawner.Spawn(srun, argv, new ProcessSpawner.Options { StdinPath = "/dev/null" });
     }
+
+    /// <summary>Waits for srun (<paramref name="pid"/>) to end, at most <paramref name="limit"/>
+    /// (null: as long as it takes); past it, srun is asked to end its tasks (SIGTERM, which it
+    /// passes on), then killed. Returns its status.</summary>
+    public static int Wait(int pid, TimeSpan? limit, Action<string> log)
+    {
+        if (limit is not { } l) return ProcessSpawner.WaitForExit(pid);
+        var deadline = DateTime.UtcNow + l;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (ProcessSpawner.TryCollect(pid) is { } status) return status;
+            Thread.Sleep(100);
+        }
+        if (l > TimeSpan.Zero) log($"the other parts did not end within {l.TotalSeconds:0} s: ending them");
+        Linux.Interop.Libc.Kill(pid, Signals.SIGTERM);
+        for (int i = 0; i < 100; i++)
+        {
+            if (ProcessSpawner.TryCollect(pid) is { } status) return status;
+            Thread.Sleep(100);
+        }
+        Linux.Interop.Libc.Kill(pid, Signals.SIGKILL);
+        return ProcessSpawner.WaitForExit(pid);
+    }
 }

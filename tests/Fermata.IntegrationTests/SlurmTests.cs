@@ -198,6 +198,18 @@ public sealed class SlurmPartsTests
                 Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/1, the job's checkpoint 1", log);
             Assert.Equal("parts 3\n1\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
             AssertEveryPartUninterrupted(dir);
+
+            // One part alone is no job: neither restarted nor collected on its own.
+            string fermata = Repo.Which("dotnet");
+            (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "restart", $"{dir}/ckpt/part-1"]);
+            Assert.True(status != 0 && output.Contains("belongs to a job over several nodes", StringComparison.Ordinal), output);
+            (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "gc", $"{dir}/ckpt/part-1"]);
+            Assert.True(status != 0 && output.Contains("is one part of a job over several nodes", StringComparison.Ordinal), output);
+            // The whole job, finished: every part's checkpoints go.
+            (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "gc", $"{dir}/ckpt"]);
+            Assert.True(status == 0, output);
+            Assert.Contains("gc: removed 3 checkpoints", output);
+            for (int part = 0; part < 3; part++) Assert.False(Directory.Exists(Path.Combine(dir, "ckpt", $"part-{part}", "1")));
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }
     }

@@ -55,6 +55,8 @@ internal static class RestartCommand
         if (!Directory.Exists(full)) throw new ImageException($"{dir}: no such directory");
         JobDirectory job;
         string? checkpoint = null;
+        if (Engine.Jobs.Parts.JobPart.Within(full))
+            throw new ConflictException($"{dir} belongs to a job over several nodes: continue it with its batch script (fermata run --per-node), which restores every part from the same checkpoint");
         if (JobDirectory.IsJobDirectory(full)) job = new JobDirectory(full);
         else if (Path.GetDirectoryName(full) is { } parent && JobDirectory.IsJobDirectory(parent))
         {

@@ -24,6 +24,10 @@ internal static class CheckpointCollector
         if (ImageDirectory.IsImage(full))
             throw new FermataException($"{full} is a single image; run gc on the directory that holds your checkpoints");
 
+        if (Path.GetDirectoryName(full) is { } parent && Jobs.Parts.JobPart.IsJobOfParts(parent) && JobDirectory.IsJobDirectory(full))
+            throw new ConflictException($"{full} is one part of a job over several nodes: run gc on {parent}, which keeps every part's share of the same checkpoints");
+        if (Jobs.Parts.JobPart.IsJobOfParts(full)) return CollectParts(full, keep);
+
         List<string> images, roots;
         if (JobDirectory.IsJobDirectory(full))
         {
@@ -43,6 +47,30 @@ internal static class CheckpointCollector
                 .Where(d => d.Created != null).OrderBy(d => d.Created).Select(d => d.Dir).ToList();
             roots = images.TakeLast(keep).ToList();
         }
+        return Remove(full, images, roots);
+    }
+
+    /// <summary>A job over several nodes: in every part, all but the newest <paramref name="keep"/>
+    /// of the job's committed checkpoints (none once the job finished), shares of checkpoints
+    /// never committed, and what nothing kept takes pages from.</summary>
+    private static Result CollectParts(string full, int keep)
+    {
+        var committed = new Jobs.Parts.CommittedCheckpoints(full).Read().Numbers;
+        bool finished = new JobDirectory(Jobs.Parts.JobPart.Coordinator(full)).Finished() != null;
+        var kept = finished ? [] : committed.TakeLast(keep).ToHashSet();
+        var total = new Result([], 0, 0, 0);
+        foreach (var dir in Directory.EnumerateDirectories(full, "part-*").Where(JobDirectory.IsJobDirectory).Order(StringComparer.Ordinal))
+        {
+            var part = new JobDirectory(dir);
+            var numbers = part.Checkpoints();
+            var r = Remove(dir, numbers.Select(part.CheckpointPath).ToList(), numbers.Where(kept.Contains).Select(part.CheckpointPath).ToList());
+            total = new Result([.. total.Removed, .. r.Removed], total.Temporaries + r.Temporaries, total.BytesFreed + r.BytesFreed, total.Kept + r.Kept);
+        }
+        return total;
+    }
+
+    private static Result Remove(string full, List<string> images, List<string> roots)
+    {
         var remove = ImageReferences.Unneeded(images, roots);
         ulong freed = 0;
         foreach (var dir in remove)

@@ -50,6 +50,16 @@ internal sealed record JobPart(int Index, int Count, string Step)
     /// <summary>Whether <paramref name="directory"/> holds a job over several nodes.</summary>
     public static bool IsJobOfParts(string directory) => JobDirectory.IsJobDirectory(PartDirectory(directory, 0));
 
+    /// <summary>Whether <paramref name="path"/> is such a job's directory, one of its parts, or a
+    /// checkpoint of one of them.</summary>
+    public static bool Within(string path)
+    {
+        string? p = Path.GetFullPath(path).TrimEnd('/');
+        for (int up = 0; up < 3 && p is { Length: > 0 }; up++, p = Path.GetDirectoryName(p))
+            if (IsJobOfParts(p)) return true;
+        return false;
+    }
+
     /// <summary>Part 0's directory in a job over several nodes, which takes its checkpoints.</summary>
     public static string Coordinator(string directory) => PartDirectory(directory, 0);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Fermata.IntegrationTests.Infrastructure;
 
 namespace Fermata.IntegrationTests;
@@ -144,8 +145,8 @@ public sealed class SlurmPartsTests
 {
     private const uint Limit = 60_000_000, Steps = 20;
 
-    private static string Script(string dir, string environment = "") =>
-        SlurmJobs.Script(dir, ["--per-node"], "/bin/sh", "-c", $"'exec {Workloads.Compiled("primes")} {Limit} {Steps} > {dir}/out-$SLURMD_NODENAME.txt'")
+    private static string Script(string dir, string environment = "", params string[] options) =>
+        SlurmJobs.Script(dir, ["--per-node", .. options], "/bin/sh", "-c", $"'exec {Workloads.Compiled("primes")} {Limit} {Steps} > {dir}/out-$SLURMD_NODENAME.txt'")
             .Replace("#!/bin/sh\n", $"#!/bin/sh\n{environment}", StringComparison.Ordinal);
 
     private static string Part(string dir, string node) => Path.Combine(dir, $"out-{node}.txt");
@@ -153,10 +154,11 @@ public sealed class SlurmPartsTests
     private static int Lines(string dir, string node) => File.Exists(Part(dir, node)) ? File.ReadAllText(Part(dir, node)).Count(c => c == '\n') : 0;
 
     /// <summary>Submits the job on n3, n4 and n5 (n6 drained) and waits until every part printed.</summary>
-    private static string Start(SlurmCluster slurm, string dir, string environment = "")
+    private static string Start(SlurmCluster slurm, string dir, string environment = "", string[]? options = null, bool requeue = true)
     {
         SlurmHostsCollection.Drain(slurm, "n6", true);
-        string job = slurm.Submit(dir, Script(dir, environment), ["--requeue", "-N", "3", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+        string job = slurm.Submit(dir, Script(dir, environment, options ?? []),
+            [requeue ? "--requeue" : "--no-requeue", "-N", "3", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
         SlurmCluster.WaitFor(() => new[] { "n3", "n4", "n5" }.All(n => Lines(dir, n) >= 2), TimeSpan.FromMinutes(3), "every part to make progress");
         Assert.Equal("n[3-5]", slurm.Show(job)["NodeList"]);
         return job;
@@ -251,6 +253,57 @@ public sealed class SlurmPartsTests
             AssertEveryPartUninterrupted(dir);
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>
+    /// Two levels (--local): every part writes its share to its node-local directory and copies it
+    /// to DIR in the background. Part 2's copy of the stopping checkpoint fails (its shared
+    /// directory made read-only), and its node-local copy is then lost with the node: the job,
+    /// submitted again, continues from the newest checkpoint every part still has, the one before.
+    /// </summary>
+    [Fact]
+    public void WithALocalLevelAPartLostBeforeItsCopyMakesTheJobContinueFromTheCheckpointBefore()
+    {
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-local");
+        string local = slurm.WorkDirectory("parts-local-level");
+        try
+        {
+            string job = Start(slurm, dir, options: ["--local", local], requeue: false);
+            var (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            SlurmCluster.WaitFor(() => Regex.Matches(SlurmJobs.Log(dir), "checkpoint 1 copied to").Count == 3, TimeSpan.FromMinutes(2), "every part's checkpoint 1 to reach DIR");
+            string share = Path.Combine(dir, "ckpt", "part-2");
+            File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+            Assert.True(status == 0, output);
+            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(4));
+            File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string log = SlurmJobs.Log(dir);
+            Assert.Equal("parts 3\n1\n2\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+            Assert.Contains("checkpoint 2 stays only in", log);
+            Assert.False(Directory.Exists(Path.Combine(share, "2")));
+            // The node that held part 2's only copy of checkpoint 2 is gone.
+            string area = Directory.GetDirectories(local, "fermata-job-*").Single(a => IsPart2(dir, a));
+            Directory.Delete(Path.Combine(area, "2"), recursive: true);
+
+            string again = slurm.Submit(dir, Script(dir, "", "--local", local),
+                ["--no-requeue", "-N", "3", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+            end = slurm.WaitForEnd(again, TimeSpan.FromMinutes(6));
+            log = SlurmJobs.Log(dir);
+            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+            for (int part = 0; part < 3; part++)
+                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/part-{part}/1, the job's checkpoint 1", log);
+            AssertEveryPartUninterrupted(dir);
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>Whether the local area <paramref name="area"/> is part 2's (named after its job id).</summary>
+    private static bool IsPart2(string dir, string area)
+    {
+        string conf = File.ReadAllText(Path.Combine(dir, "ckpt", "part-2", "job.conf"));
+        return Regex.Match(conf, @"^id=(\S+)$", RegexOptions.Multiline) is { Success: true } m && Path.GetFileName(area) == $"fermata-job-{m.Groups[1].Value}";
     }
 
     /// <summary>A node's launcher killed in the middle of a checkpoint (after it froze and read

@@ -207,6 +207,10 @@ public sealed class SocketTests
 [Collection(JobsCollection.Name)]
 public sealed class JobSocketTests
 {
+    /// <summary>Ticks of 20 ms: long enough (3 s) that a checkpoint command started at tick 5
+    /// lands mid-run on a machine the other tests keep busy.</summary>
+    private const string Ticks = "150";
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -216,10 +220,10 @@ public sealed class JobSocketTests
         string? user = JobWorkloads.User(asOrdinaryUser);
         string sockets = Workloads.Compiled("sockets");
         Directory.CreateDirectory(s.Path("ref"));
-        string expected = Reference.Run(s.Path("ref/out.log"), sockets, "family", s.Path("ref/out.log"), s.Path("ref"), "40", "0");
+        string expected = Reference.Run(s.Path("ref/out.log"), sockets, "family", s.Path("ref/out.log"), s.Path("ref"), Ticks, "0");
         Assert.DoesNotContain("FAILED", expected);
         string dir = s.Path("job"), output = s.Path("out.log");
-        using (var launch = JobRun.Launch(user, dir, [], sockets, "family", output, s.Dir, "40", "20"))
+        using (var launch = JobRun.Launch(user, dir, [], sockets, "family", output, s.Dir, Ticks, "20"))
         {
             launch.WaitForTick(output, 5);
             JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
@@ -238,7 +242,7 @@ public sealed class JobSocketTests
         // which an ordinary user's job in the host's network namespace does not have.
         using var s = new Scratch();
         string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("out.log");
-        using var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("sockets"), "flood", output, s.Dir, "40", "20");
+        using var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("sockets"), "flood", output, s.Dir, Ticks, "20");
         launch.WaitForTick(output, 5);
         var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);
         Expect.Refused(checkpoint, "have not arrived", "CAP_NET_ADMIN");
@@ -253,12 +257,12 @@ public sealed class JobSocketTests
         // repair needs no privilege beyond the user's own.
         using var s = new Scratch();
         string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("out.log");
-        using (var launch = JobRun.Launch(user, dir, ["--net", "private"], Workloads.Compiled("sockets"), "flood", output, s.Dir, "40", "20"))
+        using (var launch = JobRun.Launch(user, dir, ["--net", "private"], Workloads.Compiled("sockets"), "flood", output, s.Dir, Ticks, "20"))
         {
             launch.WaitForTick(output, 5);
             JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
         }
-        Assert.True(Workload.LastTick(output) < 40, "the checkpoint should land mid-run");
+        Assert.True(Workload.LastTick(output) < int.Parse(Ticks), "the checkpoint should land mid-run");
         using var restart = JobRun.Restart(user, dir);
         restart.ExpectExit(0);
         Assert.Contains("check flood-every-byte-once-in-order ok", File.ReadAllText(output));

@@ -80,5 +80,5 @@ internal static class LaunchCommand
     }
 
     /// <summary>The program's path as a shell would find it (the library's own lookup).</summary>
-    internal static string ResolveProgram(string name) => Api.ProgramPath.Resolve(name);
+    internal static string ResolveProgram(string name) => Linux.ProgramPath.Resolve(name);
 }

@@ -98,7 +98,7 @@ public static class FermataEngine
     internal static RunningJob Launch(LaunchRequest request, JobHost host)
     {
         ArgumentNullException.ThrowIfNull(request);
-        string program = ProgramPath.Resolve(request.Program);
+        string program = Linux.ProgramPath.Resolve(request.Program);
         var settings = new JobSettings
         {
             IntervalSeconds = request.Interval?.TotalSeconds ?? 0,

@@ -126,7 +126,7 @@ internal sealed class JobDirectory
 
     public void RemoveLauncher()
     {
-        try { File.Delete(System.IO.Path.Combine(Path, LauncherFile)); } catch (IOException) { }
+        try { File.Delete(System.IO.Path.Combine(Path, LauncherFile)); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>The PID DIR/launcher.pid names (a launcher that may since have gone).</summary>

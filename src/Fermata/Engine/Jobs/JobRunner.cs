@@ -68,7 +68,7 @@ internal static class JobRunner
         string? restoredFrom = null;
         if (restart)
         {
-            (init, restoredFrom) = RestoreLatestUsable(job, settings, supervisor, request.AllowChanged, log);
+            (init, restoredFrom) = RestoreLatestUsable(job, Candidates(job, settings), supervisor, request.AllowChanged, log);
             job.SetGeneration(generation);
             log($"generation {generation}: restarted from {restoredFrom}");
         }
@@ -102,8 +102,6 @@ internal static class JobRunner
     private static RunOutcome RunPart(RunRequest request, Parts.JobPart part)
     {
         var log = request.Log;
-        if (request.Settings.Local.Length > 0)
-            throw new FermataException("--local is not supported yet with --per-node: leave it out, and each part writes straight to --dir");
         string top = Path.GetFullPath(request.Directory);
         if (JobDirectory.IsJobDirectory(top))
             throw new ConflictException($"{top} holds a job of one node: run it as it was, without --per-node");
@@ -115,8 +113,9 @@ internal static class JobRunner
         if (job.Exists && job.RunningLauncher() is { } running)
             throw new ConflictException($"{part} of the job in {top} is running already (launcher PID {running})");
         var committed = new Parts.CommittedCheckpoints(top).Read().Numbers;
-        var mine = job.Exists ? job.Checkpoints() : [];
-        int[] have = [.. committed.Where(mine.Contains)];
+        // What this part holds, at either level (a node-local one is this node's, if it is the same node).
+        var candidates = job.Exists ? Candidates(job, job.ReadSettings() with { Local = request.Settings.Local }) : [];
+        int[] have = [.. committed.Where(n => candidates.Any(c => Path.GetFileName(c) == $"{n}"))];
         int generation = (job.Exists ? job.Generation() : 0) + 1;
         if (committed.Count > 0 && request.MaxRestarts is { } max && generation - 1 > max)
             throw new FermataException($"the job in {top} has been restarted {generation - 2} times, the most --max-restarts {max} allows; not restarting it again");
@@ -145,19 +144,14 @@ internal static class JobRunner
             string? restoredFrom = null;
             if (start > 0)
             {
-                restoredFrom = job.CheckpointPath(start);
-                try
-                {
-                    var result = Restorer.Restore(restoredFrom, new RestoreOptions { AllowChanged = request.AllowChanged, LauncherChannels = supervisor.Programs });
-                    foreach (var w in result.Warnings) log($"warning: {w}");
-                    init = result.HostPid;
-                }
+                // Its share of that checkpoint: the local copy first, then the shared one.
+                try { (init, restoredFrom) = RestoreLatestUsable(job, candidates.Where(c => Path.GetFileName(c) == $"{start}").ToList(), supervisor, request.AllowChanged, log); }
                 catch (FermataException e)
                 {
                     // Every part must restore its share of the same checkpoint: one that cannot
                     // fails the job, which no requeue would mend.
                     supervisor.RestoreFailed();
-                    link?.Failed(0, $"restoring {restoredFrom} failed: {e.Message}");
+                    link?.Failed(0, e.Message);
                     throw;
                 }
                 job.SetGeneration(generation);
@@ -204,11 +198,12 @@ internal static class JobRunner
         return JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, request.Log);
     }
 
-    /// <summary>Restores the newest checkpoint that passes every check; returns the job's init
-    /// and the checkpoint used.</summary>
-    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, JobSettings settings, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
+    /// <summary>Restores the first of <paramref name="candidates"/> (newest first, a local copy
+    /// before the shared one) that passes every check; returns the job's init and the checkpoint
+    /// used.</summary>
+    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, List<string> candidates, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
     {
-        foreach (string path in Candidates(job, settings))
+        foreach (string path in candidates)
         {
             try
             {
@@ -219,10 +214,11 @@ internal static class JobRunner
             catch (ImageException e)
             {
                 supervisor.RestoreFailed();
-                log($"checkpoint {path} cannot be used ({e.Message}); trying the one before it");
+                log($"checkpoint {path} cannot be used ({e.Message}){(path == candidates[^1] ? "" : "; trying the next")}");
             }
         }
-        throw new ImageException($"no checkpoint in {job.Path}{(settings.Local.Length > 0 ? $" or {LocalCheckpoints.AreaOf(settings)}" : "")} can be used; the job cannot continue");
+        throw new ImageException(candidates.Count == 0 ? $"the job in {job.Path} has no checkpoint here"
+            : $"none of {string.Join(", ", candidates)} can be used; the job cannot continue");
     }
 
     /// <summary>

@@ -95,6 +95,8 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     public void JoinParts(Parts.JobPart part, Parts.PartCoordinator? coordinator, Parts.PartLink? link)
     {
         _part = part;
+        // The shared level of a part keeps only the job's committed checkpoints.
+        if (_local != null) _local.SharedKeeps = () => new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers;
         _coordinator = coordinator;
         _link = link;
         if (link != null)
@@ -270,7 +272,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         if (_listener != null)
         {
             _listener.Dispose();
-            try { File.Delete(JobControl.SocketPath(_dir)); } catch (Exception e) when (e is IOException or FermataException) { }
+            try { File.Delete(JobControl.SocketPath(_dir)); } catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException) { }
             JobControl.Unregister(Environment.ProcessId);
         }
         _programs?.Dispose();
@@ -295,8 +297,10 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         {
             if (n == 0) n = Math.Max(_dir.NextNumber(), _local != null ? LocalCheckpoints.Numbers(_settings).LastOrDefault() + 1 : 0);
             // A part's share of a checkpoint that was never committed (abandoned, or cut short by
-            // a crash) takes no room from the one that now has its number.
-            else if (Directory.Exists(_dir.CheckpointPath(n))) Directory.Delete(_dir.CheckpointPath(n), recursive: true);
+            // a crash) takes no room from the one that now has its number, at either level.
+            else
+                foreach (string stale in new[] { _dir.CheckpointPath(n), _local?.PathOf(n) ?? "" }.Where(Directory.Exists))
+                    Directory.Delete(stale, recursive: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -343,7 +347,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         _parent = result.Directory;
         LastCheckpoint = result;
         _lastCheckpointAt = DateTime.UtcNow;
-        if (_local != null) _local.Committed(n);
+        if (_local != null) _local.Committed(n); // a part's shared level keeps what JoinParts said
         else if (_part != null)
         {
             // Only the job's committed checkpoints (and what they need) are kept in a part. The

@@ -35,6 +35,10 @@ internal sealed class LocalCheckpoints : IDisposable
     /// <summary>The job's own directory at the local level.</summary>
     public string Area => _level.Path;
 
+    /// <summary>The checkpoints the shared level keeps (with what they need), when that is not
+    /// the newest --keep: a part of a job over several nodes keeps the job's committed ones.</summary>
+    public Func<IEnumerable<int>>? SharedKeeps { get; set; }
+
     public LocalCheckpoints(JobDirectory shared, JobSettings settings, Action<string> log)
     {
         _shared = shared;
@@ -114,7 +118,8 @@ internal sealed class LocalCheckpoints : IDisposable
                 if (Copy(n))
                 {
                     _shared.SetLatest(n);
-                    _shared.Prune(_sharedKeep);
+                    if (SharedKeeps is { } keeps) _shared.PruneAllBut(keeps());
+                    else _shared.Prune(_sharedKeep);
                     _log($"checkpoint {n} copied to {_shared.CheckpointPath(n)} in {clock.Elapsed.TotalSeconds:0.00} s");
                 }
                 PruneLocal(n);

@@ -82,7 +82,7 @@ internal sealed class HostAddresses
     {
         var moves = new HostAddresses();
         var image = ctx.Image;
-        var recorded = image.Manifest.HostAddresses;
+        var recorded = image.Manifest.HostAddresses.Where(a => a.Address.Length is 4 or 16).ToList();
         if (recorded.Count == 0 || !image.Manifest.Sockets.Any(s => s.Family is SocketFamily.Inet or SocketFamily.Inet6)) return moves;
         var here = ReadIn(ctx);
         var present = here.Select(h => h.Address).ToHashSet();

@@ -17,7 +17,7 @@ internal static class PartTasks
     {
         string node = Environment.GetEnvironmentVariable("SLURMD_NODENAME") ?? "";
         if (node.Length == 0) throw new FermataException("--per-node: SLURMD_NODENAME is not set; run it from a Slurm batch script");
-        string srun = Api.ProgramPath.Resolve("srun");
+        string srun = ProgramPath.Resolve("srun");
         int others = lead.Count - 1;
         var self = Environment.GetCommandLineArgs();
         string host = Environment.ProcessPath ?? throw new FermataException("cannot tell which program this is, to start it on the other nodes");

@@ -1,6 +1,6 @@
 using Fermata.Errors;
 
-namespace Fermata.Api;
+namespace Fermata.Linux;
 
 /// <summary>A program's path as a shell would find it: a name with a slash as it is, otherwise
 /// the first executable of that name on PATH.</summary>

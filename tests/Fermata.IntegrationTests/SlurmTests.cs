@@ -293,7 +293,7 @@ public sealed class SlurmPartsTests
             log = SlurmJobs.Log(dir);
             Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
             for (int part = 0; part < 3; part++)
-                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/part-{part}/1, the job's checkpoint 1", log);
+                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/(part-{part}|fermata-job-[0-9a-f]+)/1, the job's checkpoint 1", log);
             AssertEveryPartUninterrupted(dir);
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }

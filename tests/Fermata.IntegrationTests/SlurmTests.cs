@@ -30,6 +30,24 @@ public static class SlurmJobs
     public static string Out(string dir) => File.Exists(Path.Combine(dir, "out.txt")) ? File.ReadAllText(Path.Combine(dir, "out.txt")) : "";
 
     public static int Lines(string dir) => Out(dir).Count(c => c == '\n');
+
+    /// <summary>USR1 to the job's batch script, sent by its user (as #SBATCH --signal=B:USR1 would).</summary>
+    public static void Usr1(SlurmCluster slurm, string dir, string job)
+    {
+        var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
+        Assert.True(status == 0, output);
+    }
+
+    /// <summary>Waits for the job's end, which must be COMPLETED after exactly one requeue;
+    /// returns its final fields and the log.</summary>
+    public static (Dictionary<string, string> End, string Log) CompletedAfterOneRequeue(SlurmCluster slurm, string dir, string job, TimeSpan limit)
+    {
+        var end = slurm.WaitForEnd(job, limit);
+        string log = Log(dir);
+        Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
+        Assert.Equal("1", end["Restarts"]);
+        return (end, log);
+    }
 }
 
 [CollectionDefinition(SlurmJobs.Name)]
@@ -116,13 +134,9 @@ public sealed class SlurmHostMoveTests
             Assert.Equal("n3", slurm.Show(job)["NodeList"]);
             SlurmHostsCollection.Drain(slurm, "n3", true);
             SlurmHostsCollection.Drain(slurm, "n4", false);
-            var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
-            Assert.True(status == 0, output);
+            SlurmJobs.Usr1(slurm, dir, job);
 
-            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(6));
-            string log = SlurmJobs.Log(dir);
-            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
-            Assert.Equal("1", end["Restarts"]);
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(6));
             Assert.Equal("n4", end["NodeList"]);
             Assert.Equal(expected, SlurmJobs.Out(dir));
             var hosts = slurm.Hosts;
@@ -187,13 +201,9 @@ public sealed class SlurmPartsTests
             string job = Start(slurm, dir);
             SlurmHostsCollection.Drain(slurm, "n3", true);
             SlurmHostsCollection.Drain(slurm, "n6", false);
-            var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
-            Assert.True(status == 0, output);
+            SlurmJobs.Usr1(slurm, dir, job);
 
-            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
-            string log = SlurmJobs.Log(dir);
-            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
-            Assert.Equal("1", end["Restarts"]);
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
             Assert.Equal("n[4-6]", end["NodeList"]);
             Assert.Contains("checkpoint 1 of the job is committed: every one of its 3 parts is on disk", log);
             for (int part = 0; part < 3; part++)
@@ -203,7 +213,7 @@ public sealed class SlurmPartsTests
 
             // One part alone is no job: neither restarted nor collected on its own.
             string fermata = Repo.Which("dotnet");
-            (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "restart", $"{dir}/ckpt/part-1"]);
+            var (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "restart", $"{dir}/ckpt/part-1"]);
             Assert.True(status != 0 && output.Contains("belongs to a job over several nodes", StringComparison.Ordinal), output);
             (status, output) = slurm.AsUser(dir, [fermata, Repo.CliDll, "gc", $"{dir}/ckpt/part-1"]);
             Assert.True(status != 0 && output.Contains("is one part of a job over several nodes", StringComparison.Ordinal), output);
@@ -242,13 +252,9 @@ public sealed class SlurmPartsTests
             (status, output) = Checkpoint(slurm, dir);
             Assert.True(status == 0, output);
             Assert.Equal("parts 3\n2\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
-            (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
-            Assert.True(status == 0, output);
+            SlurmJobs.Usr1(slurm, dir, job);
 
-            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
-            string log = SlurmJobs.Log(dir);
-            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
-            Assert.Equal("1", end["Restarts"]);
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
             Assert.Contains("restarted from", log);
             AssertEveryPartUninterrupted(dir);
         }
@@ -275,8 +281,7 @@ public sealed class SlurmPartsTests
             SlurmCluster.WaitFor(() => Regex.Matches(SlurmJobs.Log(dir), "checkpoint 1 copied to").Count == 3, TimeSpan.FromMinutes(2), "every part's checkpoint 1 to reach DIR");
             string share = Path.Combine(dir, "ckpt", "part-2");
             File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserExecute);
-            (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
-            Assert.True(status == 0, output);
+            SlurmJobs.Usr1(slurm, dir, job);
             var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(4));
             File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             string log = SlurmJobs.Log(dir);
@@ -324,10 +329,7 @@ public sealed class SlurmPartsTests
             Assert.True(status != 0, output);
             Assert.Contains("checkpoint 2 abandoned on every node: part 2 went away", output);
 
-            var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(8));
-            string log = SlurmJobs.Log(dir);
-            Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
-            Assert.Equal("1", end["Restarts"]);
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
             Assert.Contains("part 2 of the job is gone (its node or its launcher failed): the job stops on every node, to continue from its checkpoint 1", log);
             Assert.Equal("parts 3\n1\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
             for (int part = 0; part < 3; part++)
@@ -400,13 +402,9 @@ public sealed class SlurmTests
     private static void Usr1ThenOneRequeue(SlurmCluster slurm, string dir, string job, int lines)
     {
         SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= lines, TimeSpan.FromMinutes(3), "the job to make progress");
-        var (status, output) = slurm.AsUser(dir, ["scancel", "--signal=USR1", "--batch", job]);
-        Assert.True(status == 0, output);
+        SlurmJobs.Usr1(slurm, dir, job);
 
-        var end = slurm.WaitForEnd(job, TimeSpan.FromMinutes(6));
-        string log = SlurmJobs.Log(dir);
-        Assert.True(end["JobState"] == "COMPLETED", $"state {end["JobState"]}\n{log}");
-        Assert.Equal("1", end["Restarts"]);
+        var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(6));
         Assert.Contains("requeued Slurm job", log);
         Assert.Matches("generation 2: restarted from .*/(ckpt|fermata-job-[0-9a-f]+)/1", log); // the local level first, where there is one
     }

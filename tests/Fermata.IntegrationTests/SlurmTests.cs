@@ -278,7 +278,9 @@ public sealed class SlurmPartsTests
             string job = Start(slurm, dir, options: ["--local", local], requeue: false);
             var (status, output) = Checkpoint(slurm, dir);
             Assert.True(status == 0, output);
-            SlurmCluster.WaitFor(() => Regex.Matches(SlurmJobs.Log(dir), "checkpoint 1 copied to").Count == 3, TimeSpan.FromMinutes(2), "every part's checkpoint 1 to reach DIR");
+            SlurmCluster.WaitFor(() => SlurmJobs.Log(dir).Contains($"checkpoint 1 of the job has reached {dir}/ckpt from every node: it survives the loss of any node", StringComparison.Ordinal),
+                TimeSpan.FromMinutes(2), "every part's checkpoint 1 to reach DIR");
+            Assert.Equal(3, Regex.Matches(SlurmJobs.Log(dir), "checkpoint 1 copied to").Count);
             string share = Path.Combine(dir, "ckpt", "part-2");
             File.SetUnixFileMode(share, UnixFileMode.UserRead | UnixFileMode.UserExecute);
             SlurmJobs.Usr1(slurm, dir, job);
@@ -287,6 +289,7 @@ public sealed class SlurmPartsTests
             string log = SlurmJobs.Log(dir);
             Assert.Equal("parts 3\n1\n2\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
             Assert.Contains("checkpoint 2 stays only in", log);
+            Assert.Contains($"checkpoint 2 of the job did not reach {dir}/ckpt from part(s) 2: it is lost with their node(s)", log);
             Assert.False(Directory.Exists(Path.Combine(share, "2")));
             // The node that held part 2's only copy of checkpoint 2 is gone.
             string area = Directory.GetDirectories(local, "fermata-job-*").Single(a => IsPart2(dir, a));
@@ -335,6 +338,52 @@ public sealed class SlurmPartsTests
             for (int part = 0; part < 3; part++)
                 Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/1, the job's checkpoint 1", log);
             AssertEveryPartUninterrupted(dir);
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>
+    /// Two parts whose programs talk over TCP, one on each node, a block each way per step with
+    /// bytes always on their way (tests/workloads/parts_exchange.py). A checkpoint that leaves
+    /// the job running is taken mid-traffic, then USR1 checkpoints and requeues it while its
+    /// nodes are drained: it continues on two other nodes, with other addresses, where the
+    /// connection between the parts is made anew and what was on its way is written first.
+    /// Each side checks every block and prints one line per step: no byte lost, repeated or
+    /// reordered in either direction.
+    /// </summary>
+    [Fact]
+    public void PartsTalkingOverTcpContinueOnOtherNodesWithNothingLostOrRepeated()
+    {
+        const int steps = 2000;
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-tcp");
+        string Out(int part) => Path.Combine(dir, $"out-part{part}.txt");
+        int Lines(int part) => File.Exists(Out(part)) ? File.ReadAllText(Out(part)).Count(c => c == '\n') : 0;
+        try
+        {
+            SlurmHostsCollection.Drain(slurm, "n5", true);
+            SlurmHostsCollection.Drain(slurm, "n6", true);
+            string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--per-node"], Repo.Python, Path.Combine(Repo.Workloads, "parts_exchange.py"), dir, $"{steps}", "16384", "0.02"),
+                ["--requeue", "-N", "2", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+            SlurmCluster.WaitFor(() => Lines(0) >= 100 && Lines(1) >= 100, TimeSpan.FromMinutes(3), "the two parts to talk");
+            Assert.Equal("n[3-4]", slurm.Show(job)["NodeList"]);
+            var (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            int before = Lines(1);
+            SlurmCluster.WaitFor(() => Lines(1) >= before + 20, TimeSpan.FromMinutes(1), "the parts to talk on after a checkpoint that left them running");
+            SlurmHostsCollection.Drain(slurm, "n3", true);
+            SlurmHostsCollection.Drain(slurm, "n4", true);
+            SlurmHostsCollection.Drain(slurm, "n5", false);
+            SlurmHostsCollection.Drain(slurm, "n6", false);
+            SlurmJobs.Usr1(slurm, dir, job);
+
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
+            Assert.Equal("n[5-6]", end["NodeList"]);
+            Assert.Contains("the job's parts hold 1 connection(s) between them, made anew as they restore", log);
+            Assert.Matches("part 1 of 2\\): generation 2: restarted from .*/ckpt/part-1/2, the job's checkpoint 2", log);
+            string expected = string.Concat(Enumerable.Range(1, steps).Select(i => $"{i} ok\n"));
+            for (int part = 0; part < 2; part++)
+                Assert.True(expected == File.ReadAllText(Out(part)), $"part {part} printed otherwise:\n{File.ReadAllText(Out(part))}\n{log}");
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }
     }

@@ -94,8 +94,10 @@ internal interface ICheckpointBarrier
     void Frozen();
 
     /// <summary>This part's image is committed and durable; returns once the job's checkpoint
-    /// is (every part's), throws when it was abandoned.</summary>
-    void Durable();
+    /// is (every part's), throws when it was abandoned. <paramref name="ends"/>: this part's TCP
+    /// connections that may lead to another part, which must have been read at the same cut as
+    /// their other ends.</summary>
+    void Durable(IReadOnlyList<Resources.Sockets.PartEnd> ends);
 }
 
 /// <summary>Thrown by <see cref="ICheckpointBarrier.Durable"/> when nobody can say whether the

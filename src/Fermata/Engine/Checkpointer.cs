@@ -138,6 +138,7 @@ internal static class Checkpointer
                 ImageId = id,
                 External = options.External,
                 LauncherChannels = options.LauncherChannels,
+                AcrossParts = options.Barrier != null,
             };
             var records = new List<(DumpContext Context, ProcessRecord Record)>();
             var leftovers = new HashSet<int>();
@@ -264,7 +265,7 @@ internal static class Checkpointer
             CrashPoints.Reach("committed");
             if (options.Barrier != null)
             {
-                try { options.Barrier.Durable(); }
+                try { options.Barrier.Durable(Resources.Sockets.PartConnections.Ends(manifest.Sockets, withWaiting: false)); }
                 catch (Exception failure) when (failure is not CheckpointInDoubtException)
                 {
                     // Abandoned by the job: this part must not stand alone as a checkpoint.

@@ -198,6 +198,8 @@ internal static class Restorer
             // Every process is emptied first: a shared object (a socket) may be made in any process
             // of the job, whatever the order of the rest.
             foreach (var ctx in live) AddressSpacePreparer.Prepare(ctx);
+            // Before any process waits for another part: this part's listeners for them.
+            Resources.Sockets.SocketBuilder.ListenForOtherParts(session);
             foreach (var ctx in live)
             {
                 reporter.Cancel.ThrowIfCancellationRequested();

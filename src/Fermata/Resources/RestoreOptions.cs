@@ -40,6 +40,10 @@ internal sealed record RestoreOptions
     /// <summary>The restarting launcher, which takes over the job's connections to the launcher
     /// that checkpointed it (null: they come back as connections whose peer went away).</summary>
     public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
+
+    /// <summary>A part of a job over several nodes restarting: its connections to the other
+    /// parts are made anew with them (null: none, or not such a job).</summary>
+    public Resources.Sockets.IPartConnections? PartConnections { get; init; }
 }
 
 internal sealed record RestoreResult

@@ -145,7 +145,14 @@ internal static class JobRunner
             if (start > 0)
             {
                 // Its share of that checkpoint: the local copy first, then the shared one.
-                try { (init, restoredFrom) = RestoreLatestUsable(job, candidates.Where(c => Path.GetFileName(c) == $"{start}").ToList(), supervisor, request.AllowChanged, log); }
+                var shares = candidates.Where(c => Path.GetFileName(c) == $"{start}").ToList();
+                try
+                {
+                    // The connections between parts are made anew as every part restores.
+                    var ends = PartEnds(shares);
+                    var connections = coordinator?.ExchangeEnds(ends) ?? link!.ExchangeEnds(ends);
+                    (init, restoredFrom) = RestoreLatestUsable(job, shares, supervisor, request.AllowChanged, log, connections);
+                }
                 catch (FermataException e)
                 {
                     // Every part must restore its share of the same checkpoint: one that cannot
@@ -201,13 +208,14 @@ internal static class JobRunner
     /// <summary>Restores the first of <paramref name="candidates"/> (newest first, a local copy
     /// before the shared one) that passes every check; returns the job's init and the checkpoint
     /// used.</summary>
-    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, List<string> candidates, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log)
+    private static (int Init, string Checkpoint) RestoreLatestUsable(JobDirectory job, List<string> candidates, JobSupervisor supervisor, IReadOnlyCollection<string> allowChanged, Action<string> log,
+        Resources.Sockets.IPartConnections? connections = null)
     {
         foreach (string path in candidates)
         {
             try
             {
-                var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged, LauncherChannels = supervisor.Programs });
+                var result = Restorer.Restore(path, new RestoreOptions { AllowChanged = allowChanged, LauncherChannels = supervisor.Programs, PartConnections = connections });
                 foreach (var w in result.Warnings) log($"warning: {w}");
                 return (result.HostPid, path);
             }
@@ -219,6 +227,19 @@ internal static class JobRunner
         }
         throw new ImageException(candidates.Count == 0 ? $"the job in {job.Path} has no checkpoint here"
             : $"none of {string.Join(", ", candidates)} can be used; the job cannot continue");
+    }
+
+    /// <summary>A part's connections that may lead to other parts, as its share of the
+    /// checkpoint recorded them (every copy of a share holds the same; none readable: none, and
+    /// the restore says what is wrong with it).</summary>
+    private static List<Resources.Sockets.PartEnd> PartEnds(List<string> shares)
+    {
+        foreach (string share in shares)
+        {
+            try { return Resources.Sockets.PartConnections.Ends(Resources.CheckpointManifest.Read(Path.Combine(share, Image.ImageFormat.ManifestFile)).Sockets, withWaiting: true); }
+            catch (Exception e) when (e is ImageException or IOException or UnauthorizedAccessException) { }
+        }
+        return [];
     }
 
     /// <summary>

@@ -96,7 +96,16 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     {
         _part = part;
         // The shared level of a part keeps only the job's committed checkpoints.
-        if (_local != null) _local.SharedKeeps = () => new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers;
+        if (_local != null)
+        {
+            _local.SharedKeeps = () => new Parts.CommittedCheckpoints(Path.GetDirectoryName(_dir.Path)!).Read().Numbers;
+            // Part 0 says when a checkpoint has reached the shared level on every node.
+            _local.Copied = (n, there) =>
+            {
+                if (coordinator != null) coordinator.Copied(0, n, there);
+                else link?.Copied(n, there);
+            };
+        }
         _coordinator = coordinator;
         _link = link;
         if (link != null)
@@ -233,7 +242,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
                     bool stopped = false;
                     try
                     {
-                        var (path, stop) = _coordinator != null ? CoordinatedCheckpoint(request.LeaveRunning, request.Periodic) : Checkpoint(request.LeaveRunning, request.Periodic);
+                        var (path, stop) = _coordinator != null ? CoordinatedCheckpointRetried(request.LeaveRunning, request.Periodic) : Checkpoint(request.LeaveRunning, request.Periodic);
                         reply = new JobReply(JobReplyStatus.Ok, Path: path);
                         stopped = stop;
                     }
@@ -370,6 +379,25 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
              (result.Parent != null ? $", {stats.PagesInherited * PageSize.Bytes / (1024.0 * 1024):0.0} MiB unchanged since {Path.GetFileName(result.Parent)}" : "") +
              $"), frozen {result.Frozen.TotalMilliseconds:0} ms, took {result.Total.TotalSeconds:0.00} s -> {result.Directory}");
         return result.Directory;
+    }
+
+    /// <summary>Tries of a checkpoint that stops a job of several parts (the walltime's): one
+    /// abandoned for a passing reason (a connection between parts whose reader's buffer was full
+    /// at the cut) is tried again after a pause, while the job runs on.</summary>
+    private const int StoppingTries = 3;
+    private static readonly TimeSpan StoppingPause = TimeSpan.FromSeconds(2);
+
+    private (string Path, bool Stopped) CoordinatedCheckpointRetried(bool leaveRunning, bool periodic)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return CoordinatedCheckpoint(leaveRunning, periodic); }
+            catch (Parts.CheckpointAbandonedException e) when (!leaveRunning && attempt < StoppingTries)
+            {
+                _log($"{e.Message}; trying again in {StoppingPause.TotalSeconds:0} s ({StoppingTries - attempt} more {(StoppingTries - attempt == 1 ? "try" : "tries")})");
+                Thread.Sleep(StoppingPause);
+            }
+        }
     }
 
     /// <summary>Part 0: checkpoint N of the whole job, as a round every part takes part in

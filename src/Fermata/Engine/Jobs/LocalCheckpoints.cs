@@ -39,6 +39,10 @@ internal sealed class LocalCheckpoints : IDisposable
     /// the newest --keep: a part of a job over several nodes keeps the job's committed ones.</summary>
     public Func<IEnumerable<int>>? SharedKeeps { get; set; }
 
+    /// <summary>Told (on the copying thread) when checkpoint N's copy to the shared level is done:
+    /// whether it is there now. A part of a job over several nodes tells part 0.</summary>
+    public Action<int, bool>? Copied { get; set; }
+
     public LocalCheckpoints(JobDirectory shared, JobSettings settings, Action<string> log)
     {
         _shared = shared;
@@ -123,11 +127,13 @@ internal sealed class LocalCheckpoints : IDisposable
                     _log($"checkpoint {n} copied to {_shared.CheckpointPath(n)} in {clock.Elapsed.TotalSeconds:0.00} s");
                 }
                 PruneLocal(n);
+                Copied?.Invoke(n, Directory.Exists(_shared.CheckpointPath(n)));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException)
             {
                 _chainBroken = true;
                 _log($"checkpoint {n} stays only in {PathOf(n)}: copying it to {_shared.Path} failed ({e.Message}); the next checkpoint is a full one");
+                Copied?.Invoke(n, false);
             }
             finally
             {

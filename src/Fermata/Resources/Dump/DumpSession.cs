@@ -29,6 +29,9 @@ internal sealed class DumpSession : IDisposable
     /// <summary>The launcher's connections to the job's programs, recorded as such (null: a
     /// checkpoint without a launcher, where they are connections like any other).</summary>
     public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
+    /// <summary>The checkpoint is one part of a job over several nodes: a TCP connection to a
+    /// peer outside it may lead to another part (<see cref="Resources.Sockets.PartConnections"/>).</summary>
+    public bool AcrossParts { get; init; }
 
     /// <summary>The previous checkpoint, for an incremental one; null for a full checkpoint.</summary>
     public ParentBaseline? Baseline { get; init; }

@@ -18,6 +18,10 @@ namespace Fermata.Resources.Sockets;
 internal static class RemoteSockets
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+    /// <summary>For a connection to another part of a job, which restores on its own node at the
+    /// same time: its connect may come once that part has put back a large memory, and the
+    /// bytes written to it leave as that part's program reads them.</summary>
+    public static readonly TimeSpan OtherHostDeadline = TimeSpan.FromMinutes(2);
     /// <summary>Bytes of queued data written per injected call (the scratch area holds them).</summary>
     private const int Chunk = 64 << 10;
     private const ulong AddressOffset = 0, ValueOffset = 512, DataOffset = 1024;
@@ -79,8 +83,9 @@ internal static class RemoteSockets
     /// <summary>accept4(2) on a listener the process holds, waiting for a connection just made
     /// to it; the new socket above the process's descriptors. A listener the restore made itself
     /// is <paramref name="nonBlocking"/> (its description's own flags come later).</summary>
-    public static int Accept(RestoreContext ctx, int listener, string what, bool nonBlocking = false)
+    public static int Accept(RestoreContext ctx, int listener, string what, bool nonBlocking = false, TimeSpan? deadline = null)
     {
+        var limit = deadline ?? Deadline;
         int flags = nonBlocking ? Libc.O_NONBLOCK : (int)ctx.Main.Check("read a listener's flags", SyscallNumbers.Fcntl, listener, Libc.F_GETFL);
         if ((flags & Libc.O_NONBLOCK) == 0) ctx.Main.Check("make a listener non-blocking", SyscallNumbers.Fcntl, listener, Libc.F_SETFL, flags | Libc.O_NONBLOCK);
         try
@@ -91,7 +96,7 @@ internal static class RemoteSockets
             {
                 long r = ctx.Main.Call(SyscallNumbers.Accept4, listener, 0, 0, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
                 if (r >= 0) return ctx.MoveHigh((int)r);
-                if (r != -Errno.EAGAIN || clock.Elapsed > Deadline) throw new SystemCallException($"accept {what} again", (int)-r);
+                if (r != -Errno.EAGAIN || clock.Elapsed > limit) throw new SystemCallException($"accept {what} again", (int)-r);
                 Pause(attempt++);
             }
         }
@@ -103,8 +108,9 @@ internal static class RemoteSockets
 
     /// <summary>Writes <paramref name="data"/> into a socket (to <paramref name="to"/> when given:
     /// one datagram), waiting while the receiver's buffer is full, up to a deadline.</summary>
-    public static void Send(RestoreContext ctx, int fd, ReadOnlySpan<byte> data, ReadOnlySpan<byte> to, bool oneMessage, string what)
+    public static void Send(RestoreContext ctx, int fd, ReadOnlySpan<byte> data, ReadOnlySpan<byte> to, bool oneMessage, string what, TimeSpan? deadline = null)
     {
+        var limit = deadline ?? Deadline;
         ulong address = to.IsEmpty ? 0 : ctx.WriteScratch(to, AddressOffset);
         var clock = Stopwatch.StartNew();
         for (int done = 0; done < data.Length || (oneMessage && done == 0 && data.Length == 0);)
@@ -112,7 +118,7 @@ internal static class RemoteSockets
             int length = oneMessage ? data.Length : Math.Min(Chunk, data.Length - done);
             ulong at = ctx.WriteScratch(data.Slice(done, length), DataOffset);
             long r = ctx.Main.Call(SyscallNumbers.Sendto, fd, (long)at, length, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL, (long)address, to.Length);
-            if (r == -Errno.EAGAIN && clock.Elapsed < Deadline)
+            if (r == -Errno.EAGAIN && clock.Elapsed < limit)
             {
                 Thread.Sleep(1);
                 continue;
@@ -122,6 +128,18 @@ internal static class RemoteSockets
             done += (int)r;
             clock.Restart();
         }
+    }
+
+    /// <summary>Makes a socket's send buffer hold at least <paramref name="bytes"/> more (beyond
+    /// the system's limit where the restore may: SO_SNDBUFFORCE), so that they are queued at
+    /// once; a program's own buffer size is set again after.</summary>
+    public static void EnsureSendRoom(RestoreContext ctx, int fd, int bytes, string what)
+    {
+        // getsockopt reports twice what was asked; the kernel doubles what it is given.
+        int want = (int)Math.Min(int.MaxValue / 2, (bytes + (256L << 10)) / 2 + 1);
+        ulong at = ctx.WriteScratch(BitConverter.GetBytes(want), ValueOffset);
+        if (ctx.Main.Call(SyscallNumbers.Setsockopt, fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, (long)at, sizeof(int)) < 0)
+            ctx.Main.Check($"make room for the bytes {what} had on their way", SyscallNumbers.Setsockopt, fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, (long)at, sizeof(int));
     }
 
     /// <summary>Between two tries of a call that waits on the network: loopback answers in

@@ -31,14 +31,14 @@ internal sealed class SocketBuilder
     private RestoreSession _session = null!;
     private HostAddresses _addresses = null!;
 
+    /// <summary>Listeners made before any socket for the connections to other parts this end
+    /// takes (by socket id): their process and descriptor.</summary>
+    private readonly Dictionary<uint, (RestoreContext Owner, int Fd)> _partListeners = [];
+
     /// <summary>A new descriptor in <paramref name="ctx"/> for socket <paramref name="s"/>.</summary>
     public int Obtain(RestoreContext ctx, SocketRecord s)
     {
-        if (_session == null)
-        {
-            _session = ctx.Session;
-            _addresses = HostAddresses.Move(ctx); // before any socket is made: on another host, addresses may move
-        }
+        Begin(ctx);
         Build(s);
         if (!_made.TryGetValue(s.Id, out var made))
             throw new ImageException($"socket {s.Id} is held by a descriptor, though the image queues it on a listener");
@@ -48,8 +48,42 @@ internal sealed class SocketBuilder
         return ctx.CopyFrom(made.Owner, made.Fd);
     }
 
+    private void Begin(RestoreContext ctx)
+    {
+        if (_session != null) return;
+        _session = ctx.Session;
+        _addresses = HostAddresses.Move(ctx); // before any socket is made: on another host, addresses may move
+    }
+
     private SocketRecord Socket(uint id) => _session.Image.Socket(id);
 
+    /// <summary>
+    /// Before any process's descriptors: a listener, on this host's address, for each connection
+    /// to another part whose end here listens, announced to that part at once. Every part does
+    /// this before it waits for any other part's listener, so no two wait for each other; the
+    /// connections then complete in the kernel's backlog, whatever order each part takes.
+    /// </summary>
+    public static void ListenForOtherParts(RestoreSession session)
+    {
+        if (session.Options.PartConnections is not { } parts) return;
+        var live = session.Contexts.Where(c => !c.Process.Zombie).ToList();
+        if (live.Count == 0) return;
+        var builder = session.KindState<SocketBuilder>();
+        builder.Begin(live[0]);
+        foreach (var s in session.Image.Manifest.Sockets.Where(s => s.State == SocketState.AcrossParts))
+        {
+            if (parts.PeerOf(s.Id) is not { Listens: false }) continue;
+            var owner = builder.Maker(s);
+            int fd = RemoteSockets.Create(owner, s);
+            SocketOptionsRestorer.BeforeBind(owner, fd, s);
+            var local = SocketAddress.Inet(s.LocalAddress)!;
+            long r = RemoteSockets.Bind(owner, fd, SocketAddress.FromEndPoint(new System.Net.IPEndPoint(local.Address, 0)));
+            if (r < 0) throw new SystemCallException($"listen for {RemoteSockets.What(s)} on {local.Address}", (int)-r);
+            RemoteSockets.Listen(owner, fd, 1, RemoteSockets.What(s));
+            builder._partListeners[s.Id] = (owner, fd);
+            parts.Listening(s.Id, ReadName(owner, fd));
+        }
+    }
     private void Build(SocketRecord s)
     {
         if (_made.ContainsKey(s.Id) || _queued.Contains(s.Id)) return;
@@ -62,6 +96,7 @@ internal sealed class SocketBuilder
             case SocketState.Connecting: Connecting(s); break;
             case SocketState.Repaired: Repaired(s); break;
             case SocketState.LauncherChannel: LauncherChannel(s); break;
+            case SocketState.AcrossParts: AcrossParts(s); break;
             case SocketState.Unconnected: Unconnected(s); break;
             default: throw new ImageException($"socket {s.Id} is in a state this Fermata cannot restore ({s.State})");
         }
@@ -331,6 +366,53 @@ internal sealed class SocketBuilder
             maker.Warnings.Add($"{RemoteSockets.What(s)} could not be made again in place ({e.Message}); it comes back as a connection whose peer went away");
             PeerGone(s);
         }
+    }
+
+    /// <summary>
+    /// A connection to another part of the job, made anew: this end accepts on the listener made
+    /// for it, or connects to the one the other part announced. It then writes what waited at
+    /// the other end and what it had sent that never arrived, before either program runs. A peer
+    /// that no part holds is repaired in place where the checkpoint could, or closed as the user
+    /// allowed.
+    /// </summary>
+    private void AcrossParts(SocketRecord s)
+    {
+        if (_session.Options.PartConnections?.PeerOf(s.Id) is not { } peer)
+        {
+            if (s.Tcp.MaxSegment > 0) Repaired(s);
+            else if (s.FallbackToClosed) PeerGone(s);
+            else throw new ImageException($"{RemoteSockets.What(s)} was connected to {s.External}, in another part of a job over several nodes; it can only be restored with that part (fermata run --per-node)");
+            return;
+        }
+        string what = RemoteSockets.What(s);
+        RestoreContext owner;
+        int fd;
+        if (_partListeners.Remove(s.Id, out var listener))
+        {
+            owner = listener.Owner;
+            fd = RemoteSockets.Accept(owner, listener.Fd, what, nonBlocking: true, RemoteSockets.OtherHostDeadline);
+            owner.CloseInTarget(listener.Fd);
+        }
+        else
+        {
+            owner = Maker(s);
+            fd = RemoteSockets.Create(owner, s);
+            SocketOptionsRestorer.BeforeBind(owner, fd, s);
+            Connect(owner, fd, s, _session.Options.PartConnections.ListenerFor(s.Id));
+        }
+        Register(s, owner, fd);
+        SocketOptionsRestorer.AfterConnect(owner, fd, s);
+        var first = PartConnections.FirstWrites(s, peer);
+        if (first.Length > 0)
+        {
+            // Room for all of it in this end's send queue, whatever the other end's window.
+            RemoteSockets.EnsureSendRoom(owner, fd, first.Length, what);
+            RemoteSockets.Send(owner, fd, first, [], oneMessage: false, what, RemoteSockets.OtherHostDeadline);
+            if (s.Options.BuffersSet) RemoteSockets.SetInt(owner, fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, s.Options.SendBuffer / 2, $"set the send buffer of {what} again");
+        }
+        if ((s.Shutdown & 2) != 0) RemoteSockets.Shutdown(owner, fd, Libc.SHUT_WR, what);
+        if ((s.Shutdown & 1) != 0) RemoteSockets.Shutdown(owner, fd, Libc.SHUT_RD, what);
+        SocketOptionsRestorer.AfterRefill(owner, fd, s);
     }
 
     private static byte[] ReadName(RestoreContext ctx, int fd)

@@ -38,7 +38,10 @@ internal static unsafe class SocketPeers
             }
             var tcp = entries.Where(IsTcp).ToList();
             PairTcp(tcp);
-            var stuck = Drain(tcp.Where(e => e.Record.Peer != 0 && e.Handle != null).ToList());
+            // In a job over several nodes, a connection to another part is read once what was on
+            // its way has landed too (that part is frozen as well).
+            var stuck = Drain(tcp.Where(e => e.Handle != null && (e.Record.Peer != 0 || session.AcrossParts && NeedsPeer(e))).ToList())
+                .Where(e => e.Record.Peer != 0).ToList();
             var undelivered = stuck.Count > 0 ? InFlight(table, stuck) : [];
             foreach (var e in tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.PeerGone))
             {
@@ -166,7 +169,8 @@ internal static unsafe class SocketPeers
     /// <summary>
     /// Connections whose other end is outside the checkpoint: a connection to the job's launcher
     /// is a launcher channel (<see cref="ILauncherChannels"/>); the process's stdin, stdout or
-    /// stderr is connected to the restoring command's own; any other is refused naming its peer,
+    /// stderr is connected to the restoring command's own; in a job over several nodes, a TCP
+    /// connection may lead to another part (<see cref="PartConnections"/>); any other is refused naming its peer,
     /// or, with --external close, restored as a connection whose peer went away.
     /// </summary>
     private static void Outside(DumpSession session, SocketTable table, List<SocketTable.Entry> outside)
@@ -190,6 +194,11 @@ internal static unsafe class SocketPeers
             {
                 session.Image.MakeExternal(e.Description, k);
                 session.Image.Manifest.Sockets.Remove(e.Record);
+                continue;
+            }
+            if (IsTcp(e) && e.Handle != null && session.AcrossParts)
+            {
+                PartConnections.Capture(session, e, peer);
                 continue;
             }
             if (IsTcp(e) && e.Handle != null && TcpRepair.Allowed(e.Handle))
@@ -225,7 +234,7 @@ internal static unsafe class SocketPeers
     /// </summary>
     private static void SilenceBeforeKill(DumpSession session, List<SocketTable.Entry> tcp)
     {
-        var connected = tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.Repaired or SocketState.PeerGone).ToList();
+        var connected = tcp.Where(e => e.Handle != null && e.Record.State is SocketState.Connected or SocketState.Repaired or SocketState.PeerGone or SocketState.AcrossParts).ToList();
         if (connected.Count == 0) return;
         if (!TcpRepair.Allowed(connected[0].Handle!))
         {

@@ -43,6 +43,12 @@ internal enum SocketState
     /// <summary>A connection to the job's launcher (the program protocol): a restart connects
     /// it to the new launcher, which carries on with <see cref="SocketRecord.LauncherState"/>.</summary>
     LauncherChannel = 6,
+    /// <summary>A TCP connection whose peer may be a process of another part of a job over
+    /// several nodes: a restart makes it anew between the two parts' processes, wherever they
+    /// now run, and the bytes each end had on its way are written by the other end first
+    /// (<see cref="PartConnections"/>). A peer that is no part's is repaired in place where the
+    /// checkpoint could read its TCP state (<see cref="SocketRecord.Tcp"/>).</summary>
+    AcrossParts = 7,
 }
 
 /// <summary>
@@ -98,6 +104,15 @@ internal sealed class SocketRecord : IWireRecord<SocketRecord>
     /// <summary>A launcher channel: what the launcher owed the program at the cut (its own
     /// format, JSON; see docs/protocol.md).</summary>
     public byte[] LauncherState { get; set; } = [];
+    /// <summary>A connection across parts: the bytes it had received from its peer in all, and
+    /// the bytes it had sent that the peer acknowledged, at the cut (tcpi_bytes_received and
+    /// tcpi_bytes_acked); the two ends' counts tell which of one end's unacknowledged bytes the
+    /// other already holds.</summary>
+    public ulong StreamReceived { get; set; }
+    public ulong StreamAcknowledged { get; set; }
+    /// <summary>A connection across parts: bytes it sent that its peer had not acknowledged at
+    /// the cut (only where the peer's full buffer held them back; read by TCP repair).</summary>
+    public byte[] Unacknowledged { get; set; } = [];
 
     public static RecordSchema<SocketRecord> Schema { get; } = new RecordSchema<SocketRecord>("SocketRecord", "socket",
             "A socket: what it is, its names, its peer, options and queued data. A connection with both ends in the image is made again by connecting anew and refilling its queues.")
@@ -125,7 +140,10 @@ internal sealed class SocketRecord : IWireRecord<SocketRecord>
         .Message(23, "tcp", s => s.Tcp, (s, v) => s.Tcp = v, "a TCP connection repaired in place")
         .Bytes(24, "netlink_groups", s => s.NetlinkGroups, (s, v) => s.NetlinkGroups = v, "the multicast groups a netlink socket listens to")
         .Bool(25, "fallback_to_closed", s => s.FallbackToClosed, (s, v) => s.FallbackToClosed = v, "a repaired connection that cannot be repaired at restore comes back closed (--external close)")
-        .Bytes(26, "launcher_state", s => s.LauncherState, (s, v) => s.LauncherState = v, "a connection to the job's launcher: what the launcher owed the program at the cut (JSON, see docs/protocol.md)");
+        .Bytes(26, "launcher_state", s => s.LauncherState, (s, v) => s.LauncherState = v, "a connection to the job's launcher: what the launcher owed the program at the cut (JSON, see docs/protocol.md)")
+        .UInt64(27, "stream_received", s => s.StreamReceived, (s, v) => s.StreamReceived = v, "a connection across parts: bytes received from its peer in all")
+        .UInt64(28, "stream_acknowledged", s => s.StreamAcknowledged, (s, v) => s.StreamAcknowledged = v, "a connection across parts: bytes sent and acknowledged by its peer in all")
+        .Bytes(29, "unacknowledged", s => s.Unacknowledged, (s, v) => s.Unacknowledged = v, "a connection across parts: bytes sent and not yet acknowledged");
 }
 
 /// <summary>One message queued on a datagram or seqpacket socket, and who sent it.</summary>

@@ -37,6 +37,10 @@ internal sealed class PartCoordinator : IDisposable
     private readonly ConcurrentDictionary<int, int?> _ended = new();
     /// <summary>Parts that cannot run at all (their restore failed), and why.</summary>
     private readonly ConcurrentDictionary<int, string> _broken = new();
+    /// <summary>At a restart: every part's connections that may lead to another, and this
+    /// part's view of them.</summary>
+    private List<Resources.Sockets.PartEnd>[] _restartEnds = [];
+    private PartConnectionMap? _map;
     private int _strangers;
     private int _lastNumber;
     private volatile bool _disposed;
@@ -89,7 +93,7 @@ internal sealed class PartCoordinator : IDisposable
             PartLink.KeepAlive(client);
             string challenge = PartChannel.NewChallenge();
             channel.Send(new PartMessage(PartMessageKind.Challenge, Token: challenge));
-            var hello = channel.Receive(TimeSpan.FromSeconds(10));
+            var hello = channel.Receive(TimeSpan.FromSeconds(10), PartChannel.StrangerLength);
             Interlocked.Decrement(ref _strangers);
             part = hello?.Part ?? -1;
             if (hello is not { Kind: PartMessageKind.Hello, Message: { Length: > 0 } theirs } || part < 1 || part >= _part.Count
@@ -111,6 +115,16 @@ internal sealed class PartCoordinator : IDisposable
                 var message = channel.Receive();
                 if (message is { Kind: PartMessageKind.Exited }) _ended.TryAdd(part, message.Status);
                 if (message is { Kind: PartMessageKind.Failed, Number: 0 }) _broken[part] = message.Message ?? "";
+                if (message is { Kind: PartMessageKind.Listening })
+                {
+                    Route(message);
+                    continue;
+                }
+                if (message is { Kind: PartMessageKind.Copied })
+                {
+                    Copied(part, message.Number, message.Status == 0);
+                    continue;
+                }
                 _inbox.Add((part, message));
                 if (message != null) continue;
                 if (_ended.TryAdd(part, null) && !_disposed) PartLost?.Invoke(part, _broken.GetValueOrDefault(part));
@@ -159,6 +173,81 @@ internal sealed class PartCoordinator : IDisposable
         }
         Broadcast(new PartMessage(PartMessageKind.Start, Number: start));
         return start;
+    }
+
+    /// <summary>
+    /// At a restart, before restoring: gathers every part's connections that may lead to
+    /// another part, matches their ends, and tells each part which of its ends another part
+    /// faces (with that end's count and waiting bytes, and which listens). Returns part 0's view.
+    /// </summary>
+    public PartConnectionMap ExchangeEnds(List<Resources.Sockets.PartEnd> mine)
+    {
+        var ends = new List<Resources.Sockets.PartEnd>?[_part.Count];
+        ends[0] = mine;
+        var deadline = DateTime.UtcNow + JoinTimeout;
+        while (ends.Any(e => e == null))
+        {
+            if (Take(deadline) is not { } item)
+                throw Fail($"parts {string.Join(", ", Enumerable.Range(0, _part.Count).Where(p => ends[p] == null))} did not list their connections within {JoinTimeout.TotalSeconds:0} s");
+            if (item.Message == null) throw Fail($"part {item.Part} went away before the job restarted");
+            if (item.Message.Kind == PartMessageKind.Failed) throw Fail($"part {item.Part} cannot restart: {item.Message.Message}");
+            if (item.Message.Kind == PartMessageKind.Ends) ends[item.Part] = item.Message.Ends ?? [];
+        }
+        var all = ends.Select(e => e!).ToList();
+        var answers = PartConnectionMap.Match(all);
+        var map = new PartConnectionMap(mine, answers[0], (end, address) => Route(new PartMessage(PartMessageKind.Listening, 0, Ends: [end], Address: address)));
+        lock (_channels)
+        {
+            _restartEnds = [.. all];
+            _map = map;
+        }
+        for (int p = 1; p < _part.Count; p++) _channels[p]?.Send(new PartMessage(PartMessageKind.Ends, Ends: answers[p]));
+        int count = answers.Sum(a => a.Count) / 2;
+        if (count > 0) _log($"the job's parts hold {count} connection(s) between them, made anew as they restore");
+        return map;
+    }
+
+    /// <summary>With a node-local level, each checkpoint's parts whose copy to the shared level
+    /// is done, and those whose copy failed.</summary>
+    private readonly Dictionary<int, (HashSet<int> There, List<int> Failed)> _copies = [];
+
+    /// <summary>
+    /// Part <paramref name="part"/>'s copy of checkpoint <paramref name="number"/> to the shared
+    /// level is done or failed. Once every part has said, one line tells the user whether the
+    /// checkpoint now survives the loss of any node (it is on the shared file system entire) or
+    /// which nodes still hold the only copy of their share.
+    /// </summary>
+    public void Copied(int part, int number, bool there)
+    {
+        string? line = null;
+        lock (_copies)
+        {
+            if (!_copies.TryGetValue(number, out var copies)) _copies[number] = copies = ([], []);
+            if (there) copies.There.Add(part);
+            else if (!copies.Failed.Contains(part)) copies.Failed.Add(part);
+            if (copies.There.Count + copies.Failed.Count < _part.Count) return;
+            _copies.Remove(number);
+            line = copies.Failed.Count == 0
+                ? $"checkpoint {number} of the job has reached {_jobDirectory} from every node: it survives the loss of any node"
+                : $"checkpoint {number} of the job did not reach {_jobDirectory} from part(s) {string.Join(", ", copies.Failed.Order())}: it is lost with their node(s)";
+        }
+        _log(line);
+    }
+
+    /// <summary>Passes an end's listener on to the part that holds the other end.</summary>
+    private void Route(PartMessage message)
+    {
+        if (message is not { Ends: [var theirs, ..], Address: not null }) return;
+        List<Resources.Sockets.PartEnd>[] ends;
+        PartConnectionMap? map;
+        lock (_channels) (ends, map) = (_restartEnds, _map);
+        for (int q = 0; q < ends.Length; q++)
+        {
+            if (!ends[q].Any(theirs.Faces)) continue;
+            if (q == 0) map?.Heard(theirs, message.Address);
+            else _channels[q]?.Send(message);
+            return;
+        }
     }
 
     /// <summary>The next item in the inbox, or null once <paramref name="deadline"/> passed.</summary>
@@ -231,9 +320,10 @@ internal sealed class PartCoordinator : IDisposable
     /// Waits for <paramref name="kind"/> about <paramref name="number"/> from every other part;
     /// a failure, a part ending or going away, or the deadline abandons the checkpoint everywhere.
     /// </summary>
-    private void Gather(PartMessageKind kind, int number, TimeSpan timeout, string phase)
+    private Dictionary<int, PartMessage> Gather(PartMessageKind kind, int number, TimeSpan timeout, string phase)
     {
         var waiting = Enumerable.Range(1, _part.Count - 1).ToHashSet();
+        var said = new Dictionary<int, PartMessage>();
         var deadline = DateTime.UtcNow + timeout;
         while (waiting.Count > 0)
         {
@@ -250,13 +340,18 @@ internal sealed class PartCoordinator : IDisposable
             else if (item.Value.Message.Kind == PartMessageKind.Exited) why = $"part {item.Value.Part}'s program ended (status {item.Value.Message.Status})";
             else if (item.Value.Message.Number != number) continue; // about an earlier, abandoned checkpoint
             else if (item.Value.Message.Kind == PartMessageKind.Failed) why = $"part {item.Value.Part} failed: {item.Value.Message.Message}";
-            else if (item.Value.Message.Kind == kind) waiting.Remove(item.Value.Part);
+            else if (item.Value.Message.Kind == kind)
+            {
+                waiting.Remove(item.Value.Part);
+                said[item.Value.Part] = item.Value.Message;
+            }
             if (why != null)
             {
                 Abandon(number, why);
                 throw new CheckpointAbandonedException(number, why);
             }
         }
+        return said;
     }
 
     public void Dispose()
@@ -282,9 +377,15 @@ internal sealed class PartCoordinator : IDisposable
             coordinator.Broadcast(new PartMessage(PartMessageKind.Go, Number: number));
         }
 
-        public void Durable()
+        public void Durable(IReadOnlyList<Resources.Sockets.PartEnd> ends)
         {
-            coordinator.Gather(PartMessageKind.Prepared, number, WriteDeadline, "writing their share");
+            var said = coordinator.Gather(PartMessageKind.Prepared, number, WriteDeadline, "writing their share");
+            var all = Enumerable.Range(0, coordinator._part.Count).Select(p => p == 0 ? [.. ends] : said[p].Ends ?? []).ToList();
+            if (PartConnectionMap.Check(all) is { } wrong)
+            {
+                coordinator.Abandon(number, wrong);
+                throw new CheckpointAbandonedException(number, wrong);
+            }
             try { new CommittedCheckpoints(coordinator._jobDirectory).Add(coordinator._part.Count, number, keep); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException)
             {

@@ -21,6 +21,10 @@ internal sealed class PartLink : IDisposable
     /// <summary>Set, for good, once part 0 is gone.</summary>
     private readonly CancellationTokenSource _lost = new();
     private volatile bool _disposed;
+    /// <summary>A restart's connections to the other parts, once the coordinator matched them;
+    /// listeners announced before that wait in <see cref="_early"/>.</summary>
+    private PartConnectionMap? _map;
+    private readonly List<PartMessage> _early = [];
 
     /// <summary>Called (on the link's thread) when the coordinator asks for checkpoint N:
     /// (N, leave running, periodic).</summary>
@@ -89,11 +93,11 @@ internal sealed class PartLink : IDisposable
     /// trusts one that does not know the job's secret. Null when both proved themselves.</summary>
     private string? Introduce(PartChannel channel, string secret, int[] have)
     {
-        var challenge = channel.Receive(TimeSpan.FromSeconds(10));
+        var challenge = channel.Receive(TimeSpan.FromSeconds(10), PartChannel.StrangerLength);
         if (challenge is not { Kind: PartMessageKind.Challenge, Token: { Length: > 0 } theirs }) return "no challenge from part 0";
         string ours = PartChannel.NewChallenge();
         channel.Send(new PartMessage(PartMessageKind.Hello, _part.Index, Token: PartChannel.Proof(secret, $"part {_part.Index}", theirs), Message: ours, Have: have));
-        var welcome = channel.Receive(TimeSpan.FromSeconds(10));
+        var welcome = channel.Receive(TimeSpan.FromSeconds(10), PartChannel.StrangerLength);
         return welcome is { Kind: PartMessageKind.Welcome } && PartChannel.Proves(welcome.Token, PartChannel.Proof(secret, "coordinator", ours))
             ? null : "it did not prove it is part 0 of this job";
     }
@@ -106,12 +110,61 @@ internal sealed class PartLink : IDisposable
             if (message == null)
             {
                 _lost.Cancel();
+                _map?.Lost("lost part 0 of the job");
                 if (!_disposed) EndRequested?.Invoke("lost part 0 of the job (its node or its launcher failed)");
                 return;
             }
             if (message.Kind == PartMessageKind.Checkpoint) CheckpointRequested?.Invoke(message.Number, message.LeaveRunning, message.Periodic);
             else if (message.Kind == PartMessageKind.End) EndRequested?.Invoke(message.Message ?? "part 0 ended the job");
+            else if (message.Kind == PartMessageKind.Listening) Heard(message);
             else _inbox.Add(message);
+        }
+    }
+
+    private void Heard(PartMessage message)
+    {
+        if (message is not { Ends: [var theirs, ..], Address: { } address }) return;
+        lock (_early)
+        {
+            if (_map == null) _early.Add(message);
+            else _map.Heard(theirs, address);
+        }
+    }
+
+    /// <summary>
+    /// At a restart, before restoring: tells the coordinator this part's connections that may
+    /// lead to other parts (with the bytes waiting at each) and learns which the other parts
+    /// hold; the restore then makes those anew (<see cref="Resources.Sockets.IPartConnections"/>).
+    /// </summary>
+    public PartConnectionMap ExchangeEnds(List<Resources.Sockets.PartEnd> mine)
+    {
+        if (_channel == null || !_channel.Send(new PartMessage(PartMessageKind.Ends, _part.Index, Ends: mine)))
+            throw new FermataException("lost part 0 of the job before the restart");
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_lost.Token);
+            timeout.CancelAfter(PartCoordinator.JoinTimeout);
+            while (true)
+            {
+                var message = _inbox.Take(timeout.Token);
+                if (message.Kind == PartMessageKind.Abort) throw new FermataException($"part 0 did not restart the job: {message.Message}");
+                if (message.Kind != PartMessageKind.Ends) continue;
+                var map = new PartConnectionMap(mine, message.Ends ?? [], (end, address) =>
+                    _channel.Send(new PartMessage(PartMessageKind.Listening, _part.Index, Ends: [end], Address: address)));
+                lock (_early)
+                {
+                    _map = map;
+                    foreach (var early in _early) map.Heard(early.Ends![0], early.Address!);
+                    _early.Clear();
+                }
+                if (_lost.IsCancellationRequested) map.Lost("lost part 0 of the job");
+                return map;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            throw new FermataException(_lost.IsCancellationRequested ? "lost part 0 of the job before the restart"
+                : $"part 0 did not match the job's connections within {PartCoordinator.JoinTimeout.TotalSeconds:0} s");
         }
     }
 
@@ -124,13 +177,17 @@ internal sealed class PartLink : IDisposable
     /// <summary>After a stopping checkpoint: this part's processes are gone.</summary>
     public void Stopped(int number) => _channel?.Send(new PartMessage(PartMessageKind.Stopped, _part.Index, number));
 
+    /// <summary>With a node-local level: this part's copy of <paramref name="number"/> to the
+    /// shared level is done (<paramref name="there"/>) or failed.</summary>
+    public void Copied(int number, bool there) => _channel?.Send(new PartMessage(PartMessageKind.Copied, _part.Index, number, Status: there ? 0 : 1));
+
     public void Exited(int status) => _channel?.Send(new PartMessage(PartMessageKind.Exited, _part.Index, Status: status));
 
     /// <summary>Says <paramref name="kind"/>, then waits for <paramref name="answer"/> about
     /// <paramref name="number"/>: false when part 0 is gone; an abort throws.</summary>
-    private bool Exchange(PartMessageKind kind, PartMessageKind answer, int number)
+    private bool Exchange(PartMessageKind kind, PartMessageKind answer, int number, List<Resources.Sockets.PartEnd>? ends = null)
     {
-        if (_lost.IsCancellationRequested || _channel == null || !_channel.Send(new PartMessage(kind, _part.Index, number))) return false;
+        if (_lost.IsCancellationRequested || _channel == null || !_channel.Send(new PartMessage(kind, _part.Index, number, Ends: ends))) return false;
         try
         {
             while (true)
@@ -162,9 +219,9 @@ internal sealed class PartLink : IDisposable
         /// Part 0 gone before it said: DIR/committed (on the shared file system) says whether it
         /// committed; if not, the share stays (in doubt, never restored unless committed, and
         /// pruned later).</summary>
-        public void Durable()
+        public void Durable(IReadOnlyList<Resources.Sockets.PartEnd> ends)
         {
-            if (link.Exchange(PartMessageKind.Prepared, PartMessageKind.Commit, number)) return;
+            if (link.Exchange(PartMessageKind.Prepared, PartMessageKind.Commit, number, [.. ends])) return;
             if (new CommittedCheckpoints(link._jobDirectory).Read().Numbers.Contains(number)) return;
             throw new CheckpointInDoubtException($"checkpoint {number} is in doubt: part 0 of the job went away before it said whether every part's share was on disk, and it is not in DIR/committed");
         }

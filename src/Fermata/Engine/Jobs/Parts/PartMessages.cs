@@ -23,7 +23,8 @@ internal enum PartMessageKind
     [JsonStringEnumMemberName("frozen")] Frozen,
     /// <summary>Every part is frozen: read yours.</summary>
     [JsonStringEnumMemberName("go")] Go,
-    /// <summary>My part of checkpoint Number is on disk, durable (the first phase's yes).</summary>
+    /// <summary>My part of checkpoint Number is on disk, durable (the first phase's yes); Ends
+    /// are its connections that may lead to another part, for the coordinator to check.</summary>
     [JsonStringEnumMemberName("prepared")] Prepared,
     /// <summary>Checkpoint Number is the job's: go on (or stop).</summary>
     [JsonStringEnumMemberName("commit")] Commit,
@@ -39,10 +40,21 @@ internal enum PartMessageKind
     /// <summary>A part was lost: end your processes and exit, so that the job continues from
     /// its last committed checkpoint (Message says which part and why).</summary>
     [JsonStringEnumMemberName("end")] End,
+    /// <summary>At a restart, before restoring: a part's connections that may lead to another
+    /// part (Ends, with what waited at each). The coordinator answers each part with the ends
+    /// that another part faces, each with its peer's count and waiting bytes, and which listens.</summary>
+    [JsonStringEnumMemberName("ends")] Ends,
+    /// <summary>During a restart's restore: the end Ends[0] listens for its new connection at
+    /// Address (a sockaddr); the coordinator passes it on to the part with the other end.</summary>
+    [JsonStringEnumMemberName("listening")] Listening,
+    /// <summary>With a node-local level: my copy of checkpoint Number to the shared level is
+    /// done (Status 0) or failed (Status 1).</summary>
+    [JsonStringEnumMemberName("copied")] Copied,
 }
 
 internal sealed record PartMessage(PartMessageKind Kind, int Part = 0, int Number = 0, bool LeaveRunning = false,
-    string? Token = "", string? Message = "", int[]? Have = null, int Status = 0, bool Periodic = false);
+    string? Token = "", string? Message = "", int[]? Have = null, int Status = 0, bool Periodic = false,
+    List<Resources.Sockets.PartEnd>? Ends = null, byte[]? Address = null);
 
 [JsonSerializable(typeof(PartMessage))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
@@ -50,13 +62,16 @@ internal sealed partial class PartJson : JsonSerializerContext;
 
 /// <summary>
 /// One connection between a part and the coordinator: JSON objects, one per line, each at most
-/// <see cref="MaxLength"/> bytes. Sending is safe from any thread; one thread receives.
+/// <see cref="MaxLength"/> bytes (a restart's list of connections carries the bytes that waited
+/// in them). Sending is safe from any thread; one thread receives.
 /// </summary>
 internal sealed class PartChannel(Socket socket) : IDisposable
 {
-    public const int MaxLength = 64 * 1024;
+    public const int MaxLength = 256 << 20;
+    /// <summary>The most a connection that has not proved itself may send in one line.</summary>
+    public const int StrangerLength = 64 << 10;
     private readonly Lock _sending = new();
-    private readonly byte[] _buffer = new byte[MaxLength + 1];
+    private byte[] _buffer = new byte[64 * 1024];
     private int _have;
 
     public bool Send(PartMessage message)
@@ -75,7 +90,7 @@ internal sealed class PartChannel(Socket socket) : IDisposable
 
     /// <summary>The next message; null when the peer went away, said something that is not a
     /// message, or did not finish it within <paramref name="timeout"/> (infinite when null).</summary>
-    public PartMessage? Receive(TimeSpan? timeout = null)
+    public PartMessage? Receive(TimeSpan? timeout = null, int limit = MaxLength)
     {
         var deadline = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         while (true)
@@ -89,7 +104,8 @@ internal sealed class PartChannel(Socket socket) : IDisposable
                 try { return JsonSerializer.Deserialize(line, PartJson.Default.PartMessage); }
                 catch (JsonException) { return null; }
             }
-            if (_have >= MaxLength) return null;
+            if (_have >= limit) return null;
+            if (_have == _buffer.Length) Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, limit + 1));
             int n;
             try
             {

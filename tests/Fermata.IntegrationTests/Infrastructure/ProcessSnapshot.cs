@@ -90,20 +90,37 @@ public sealed class ProcessSnapshot
         using var restore = FermataCli.Start(null, "restore", image);
         var stderr = restore.StandardError.ReadToEndAsync();
         var after = AfterRestore(pid, before.Values["exe"]);
-        Assert.True(restore.WaitForExit(TimeSpan.FromMinutes(2)), "the restore did not finish");
-        restore.WaitForExit();
-        Assert.True(restore.ExitCode == 0, $"the restore exited {restore.ExitCode}: {stderr.Result}");
         // A thread interrupted inside sigsuspend, ppoll or sigtimedwait shows that call's
         // temporary signal mask only while it is in the call; let go, the restored thread needs a
-        // moment to make the call again. A difference that lasts is a real one.
+        // moment to make the call again. A difference that lasts is a real one. This looks again
+        // while the process still runs: the restore in the foreground exits only with it.
         var settle = Stopwatch.StartNew();
         while (Differences(before, after).Length > 0 && settle.Elapsed < TimeSpan.FromSeconds(1))
         {
             Thread.Sleep(10);
-            try { after = Take(pid); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException) { break; } // it finished meanwhile
+            try
+            {
+                var again = Take(pid);
+                if (!Alive(pid)) break; // it finished meanwhile: what an exiting process shows is no answer
+                after = again;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FermataException) { break; }
         }
+        Assert.True(restore.WaitForExit(TimeSpan.FromMinutes(2)), "the restore did not finish");
+        restore.WaitForExit();
+        Assert.True(restore.ExitCode == 0, $"the restore exited {restore.ExitCode}: {stderr.Result}");
         AssertSame(before, after);
+    }
+
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            char state = stat[stat.LastIndexOf(')') + 2];
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException) { return false; }
     }
 
     /// <summary>Fails listing every difference between the two snapshots that

@@ -387,6 +387,62 @@ public sealed class SlurmPartsTests
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }
     }
+
+    /// <summary>
+    /// Each part of an ordinary user's job over two nodes holds a connection to a server outside
+    /// the job that reads nothing, so the bytes each part offers it are held back in the sender
+    /// (no TCP repair reads them). With --external close the checkpoints are taken all the same,
+    /// USR1 requeues the job, and each part comes back with that connection closed, as the user
+    /// allowed, finds it so, connects again, and otherwise goes on with no step lost or repeated.
+    /// </summary>
+    [Fact]
+    public void APartsConnectionToAServerOutsideTheJobComesBackClosedWithExternalClose()
+    {
+        const int steps = 3000;
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-outside");
+        string Out(int part) => Path.Combine(dir, $"out-part{part}.txt");
+        int Lines(int part) => File.Exists(Out(part)) ? File.ReadAllText(Out(part)).Count(c => c == '\n') : 0;
+        // The server, in this machine's network: the hosts reach it through their bridge.
+        string bridge = string.Join('.', slurm.Hosts["n1"].Split('.')[..3]) + ".1";
+        using var server = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(bridge), 0);
+        server.Start();
+        var accepted = new System.Collections.Concurrent.ConcurrentBag<System.Net.Sockets.Socket>();
+        _ = Task.Run(async () =>
+        {
+            try { while (true) accepted.Add(await server.AcceptSocketAsync()); }
+            catch (Exception) { /* stopped */ }
+        });
+        try
+        {
+            string port = ((System.Net.IPEndPoint)server.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--per-node", "--external", "close"], Repo.Python, Path.Combine(Repo.Workloads, "parts_outside.py"), dir, bridge, port, $"{steps}", "0.02"),
+                ["--requeue", "-N", "2", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2,n3,n4", .. SlurmJobs.Output(dir)]);
+            SlurmCluster.WaitFor(() => File.Exists(Path.Combine(dir, "full-part0")) && File.Exists(Path.Combine(dir, "full-part1")), TimeSpan.FromMinutes(3),
+                "both parts to fill their connection to the server");
+            var (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            int before = Lines(1);
+            SlurmCluster.WaitFor(() => Lines(1) >= before + 20, TimeSpan.FromMinutes(1), "the parts to go on after a checkpoint that left them running");
+            SlurmJobs.Usr1(slurm, dir, job);
+
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
+            Assert.Matches("part 1 of 2\\): generation 2: restarted from .*/ckpt/part-1/2, the job's checkpoint 2", log);
+            string expected = string.Concat(Enumerable.Range(1, steps).Select(i => $"{i}\n"));
+            for (int part = 0; part < 2; part++)
+            {
+                Assert.True(expected == File.ReadAllText(Out(part)), $"part {part} printed otherwise:\n{File.ReadAllText(Out(part))}\n{log}");
+                string closed = Path.Combine(dir, $"closed-part{part}.txt");
+                Assert.True(File.Exists(closed) && File.ReadAllLines(closed).Length == 1, $"part {part} did not find its connection closed once after the restart\n{log}");
+            }
+            Assert.True(accepted.Count >= 4, $"the server saw {accepted.Count} connections: the parts did not connect again");
+        }
+        finally
+        {
+            server.Stop();
+            foreach (var s in accepted) s.Dispose();
+        }
+    }
 }
 
 [Collection(SlurmJobs.Name)]

@@ -27,8 +27,11 @@ namespace Fermata.Resources.Sockets;
 /// <param name="ReceiveNext">Where TCP repair could read it: the next sequence number this end
 /// expects (rcv_nxt).</param>
 /// <param name="FirstUnacknowledged">Likewise: the sequence number of its first unacknowledged byte (snd_una).</param>
+/// <param name="HeldBack">Bytes it had sent that its reader had not taken and that could not be
+/// read (no TCP repair): such an end can come back only closed, never connected to a part.</param>
 internal sealed record PartEnd(string Local, string Remote, uint Socket = 0, ulong Received = 0, ulong Acknowledged = 0, int Unacknowledged = 0,
-    bool Repairable = false, bool Closable = false, byte[]? Waiting = null, bool Listens = false, uint ReceiveNext = 0, uint FirstUnacknowledged = 0)
+    bool Repairable = false, bool Closable = false, byte[]? Waiting = null, bool Listens = false, uint ReceiveNext = 0, uint FirstUnacknowledged = 0,
+    int HeldBack = 0)
 {
     /// <summary>Whether <paramref name="other"/> is this connection's other end.</summary>
     public bool Faces(PartEnd other) => Local == other.Remote && Remote == other.Local;
@@ -110,10 +113,14 @@ internal static unsafe class PartConnections
                 Thread.Sleep(1);
                 continue;
             }
-            if (outgoing > 0 && tcp == null)
-                throw new UnsupportedResourceException(
-                    $"{e.What} has {outgoing} bytes sent to {peer} that its reader has not taken (its buffer is full); reading them needs TCP repair (CAP_NET_ADMIN); checkpoint again when the reader has caught up");
+            // Without repair those bytes cannot be read. Whether that matters is known only when
+            // part 0 matches the ends: a peer in another part refuses the cut (PartConnectionMap.Check),
+            // a peer outside the job that --external close lets come back closed does not.
+            if (outgoing > 0 && tcp == null && session.External != ExternalPeers.Close)
+                throw new UnsupportedResourceException(HeldBackReason(e.What, outgoing, peer));
             var r = e.Record;
+            r.HeldBack = tcp == null ? outgoing : 0;
+            r.FallbackToClosed = session.External == ExternalPeers.Close;
             r.State = SocketState.AcrossParts;
             r.External = peer;
             r.Received = waiting;
@@ -122,13 +129,17 @@ internal static unsafe class PartConnections
             if (tcp != null)
             {
                 r.Tcp = tcp;
-                r.FallbackToClosed = session.External == ExternalPeers.Close;
                 e.SilenceBeforeKill = true;
             }
             return;
         }
         throw new UnsupportedResourceException($"{e.What}, connected to {peer}, kept receiving while the job was frozen; checkpoint again");
     }
+
+    /// <summary>Why a connection whose sent bytes were held back by its reader cannot be checkpointed
+    /// without TCP repair.</summary>
+    public static string HeldBackReason(string what, int bytes, string peer) =>
+        $"{what} has {bytes} bytes sent to {peer} that its reader has not taken (its buffer is full); reading them needs TCP repair (CAP_NET_ADMIN); checkpoint again when the reader has caught up";
 
     /// <summary>tcpi_bytes_received and tcpi_bytes_acked.</summary>
     private static (ulong Received, ulong Acknowledged) Counts(SafeFd socket, string what)
@@ -143,7 +154,7 @@ internal static unsafe class PartConnections
     public static List<PartEnd> Ends(IEnumerable<SocketRecord> sockets, bool withWaiting) =>
         sockets.Where(s => s.State == SocketState.AcrossParts)
             .Select(s => new PartEnd(Name(s.LocalAddress), Name(s.PeerAddress), s.Id, s.StreamReceived, s.StreamAcknowledged, s.Unacknowledged.Length,
-                s.Tcp.MaxSegment > 0, s.FallbackToClosed, withWaiting ? s.Received : null,
+                s.Tcp.MaxSegment > 0, s.FallbackToClosed, withWaiting ? s.Received : null, HeldBack: s.HeldBack,
                 ReceiveNext: s.Tcp.ReceiveSequence, FirstUnacknowledged: s.Tcp.SendSequence - (uint)s.Tcp.SendQueue.Length))
             .ToList();
 

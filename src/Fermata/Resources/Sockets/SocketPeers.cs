@@ -227,8 +227,8 @@ internal static unsafe class SocketPeers
     /// mode right before the kill: the kernel then closes it without a word, so neither an
     /// outside peer nor the kernel's TIME_WAIT keeps anything of it (the restart can take the
     /// same ports again). Where it may not (an ordinary user's job on the host's network), the
-    /// connections between the checkpoint's own processes are reset instead (SO_LINGER with no
-    /// time): closed in order, one end of each would wait out TIME_WAIT for a minute on the
+    /// connections between the checkpoint's own processes, and those to other parts of a job over
+    /// several nodes, are reset instead (SO_LINGER with no time): closed in order, one end of each would wait out TIME_WAIT for a minute on the
     /// port of a listener of the job, and the kernel refuses that port to the restored listener
     /// (SO_REUSEADDR does not help against a TIME_WAIT left by a socket that did not set it).
     /// </summary>
@@ -238,7 +238,7 @@ internal static unsafe class SocketPeers
         if (connected.Count == 0) return;
         if (!TcpRepair.Allowed(connected[0].Handle!))
         {
-            var inside = connected.Where(e => e.Record.State == SocketState.Connected && e.Record.Peer != 0).ToList();
+            var inside = connected.Where(e => e.Record.State == SocketState.Connected && e.Record.Peer != 0 || e.Record.State == SocketState.AcrossParts).ToList();
             foreach (var e in inside) e.SilenceBeforeKill = true;
             session.BeforeKill.Add(() =>
             {

@@ -113,6 +113,10 @@ internal sealed class SocketRecord : IWireRecord<SocketRecord>
     /// <summary>A connection across parts: bytes it sent that its peer had not acknowledged at
     /// the cut (only where the peer's full buffer held them back; read by TCP repair).</summary>
     public byte[] Unacknowledged { get; set; } = [];
+    /// <summary>A connection across parts read without TCP repair: how many bytes it had sent
+    /// that the peer's full buffer held back (unread, so the end can only come back closed, as
+    /// an end whose peer is outside the job and --external close allowed).</summary>
+    public int HeldBack { get; set; }
 
     public static RecordSchema<SocketRecord> Schema { get; } = new RecordSchema<SocketRecord>("SocketRecord", "socket",
             "A socket: what it is, its names, its peer, options and queued data. A connection with both ends in the image is made again by connecting anew and refilling its queues.")
@@ -143,7 +147,8 @@ internal sealed class SocketRecord : IWireRecord<SocketRecord>
         .Bytes(26, "launcher_state", s => s.LauncherState, (s, v) => s.LauncherState = v, "a connection to the job's launcher: what the launcher owed the program at the cut (JSON, see docs/protocol.md)")
         .UInt64(27, "stream_received", s => s.StreamReceived, (s, v) => s.StreamReceived = v, "a connection across parts: bytes received from its peer in all")
         .UInt64(28, "stream_acknowledged", s => s.StreamAcknowledged, (s, v) => s.StreamAcknowledged = v, "a connection across parts: bytes sent and acknowledged by its peer in all")
-        .Bytes(29, "unacknowledged", s => s.Unacknowledged, (s, v) => s.Unacknowledged = v, "a connection across parts: bytes sent and not yet acknowledged");
+        .Bytes(29, "unacknowledged", s => s.Unacknowledged, (s, v) => s.Unacknowledged = v, "a connection across parts: bytes sent and not yet acknowledged")
+        .NonNegative(30, "held_back", s => s.HeldBack, (s, v) => s.HeldBack = v, "a connection across parts read without TCP repair: bytes sent that the peer had not taken, and that were not read");
 }
 
 /// <summary>One message queued on a datagram or seqpacket socket, and who sent it.</summary>

@@ -36,7 +36,8 @@ internal sealed class PartConnectionMap : IPartConnections
 
     public PartEnd? PeerOf(uint socket) => _peers.GetValueOrDefault(socket);
 
-    public void Listening(uint socket, byte[] address) => _announce(_mine[socket], address);
+    // The other parts need only the end's addresses to match it, not the bytes waiting there.
+    public void Listening(uint socket, byte[] address) => _announce(_mine[socket] with { Waiting = null }, address);
 
     public byte[] ListenerFor(uint socket)
     {
@@ -108,6 +109,7 @@ internal sealed class PartConnectionMap : IPartConnections
                         return $"part {p}'s connection {end} leads outside the job, and reading it for a restart needs TCP repair (CAP_NET_ADMIN); checkpoint both ends together, or use --external close to restore it as a connection whose peer went away";
                     continue;
                 }
+                if (end.HeldBack > 0) return $"part {p}: " + PartConnections.HeldBackReason($"the job's connection {end}", end.HeldBack, $"part {q}");
                 if (q > p && PartEnd.Inconsistency(end, ends[q].First(end.Faces)) is { } why) return $"parts {p} and {q}: {why}";
             }
         return null;

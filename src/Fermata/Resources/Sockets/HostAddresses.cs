@@ -29,6 +29,9 @@ internal sealed class HostAddresses
     private readonly Dictionary<IPAddress, string> _interfaceOf = [];
     /// <summary>The moved addresses some socket had, for the warning.</summary>
     private readonly HashSet<IPAddress> _used = [];
+    /// <summary>Connections to other parts, as recorded: one that no part holds any more is
+    /// repaired in place, which only its old addresses can do.</summary>
+    private readonly Dictionary<uint, (byte[] Local, byte[] Peer)> _recorded = [];
 
     // ---- checkpoint ---------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ internal sealed class HostAddresses
         if (moves._moved.Count == 0) return moves;
         foreach (var s in image.Manifest.Sockets.Where(s => s.State != SocketState.Repaired))
         {
+            if (s.State == SocketState.AcrossParts) moves._recorded[s.Id] = (s.LocalAddress, s.PeerAddress);
             s.LocalAddress = moves.Translate(s.LocalAddress);
             s.PeerAddress = moves.Translate(s.PeerAddress);
             foreach (var m in s.Messages) m.Sender = moves.Translate(m.Sender);
@@ -109,6 +113,15 @@ internal sealed class HostAddresses
             ctx.Warnings.Add("the job's sockets move to this host's addresses: "
                 + string.Join(", ", moves._moved.Where(m => moves._used.Contains(m.Key)).Select(m => $"{m.Key} ({moves._interfaceOf[m.Key]}) is {m.Value} here")));
         return moves;
+    }
+
+    /// <summary>Gives a connection to another part its recorded addresses back, for a repair in
+    /// place (its peer proved to be outside the job): a connection repaired at a moved address
+    /// would look restored and never hear from its peer again; at its own address it is
+    /// refused, or closed as the user allowed.</summary>
+    public void KeepRecorded(SocketRecord s)
+    {
+        if (_recorded.TryGetValue(s.Id, out var recorded)) (s.LocalAddress, s.PeerAddress) = recorded;
     }
 
     /// <summary>Where a restore could not bind an address: the interface that had it at the

@@ -379,7 +379,11 @@ internal sealed class SocketBuilder
     {
         if (_session.Options.PartConnections?.PeerOf(s.Id) is not { } peer)
         {
-            if (s.Tcp.MaxSegment > 0) Repaired(s);
+            if (s.Tcp.MaxSegment > 0)
+            {
+                _addresses.KeepRecorded(s);
+                Repaired(s);
+            }
             else if (s.FallbackToClosed) PeerGone(s);
             else throw new ImageException($"{RemoteSockets.What(s)} was connected to {s.External}, in another part of a job over several nodes; it can only be restored with that part (fermata run --per-node)");
             return;

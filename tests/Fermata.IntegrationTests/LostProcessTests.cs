@@ -18,6 +18,7 @@ public sealed class LostProcessTests
     [Theory]
     [InlineData("tmpfile")]
     [InlineData("deletedcwd")]
+    [InlineData("deletedfifo")]
     [InlineData("procself")]
     public void StateThatOnceLostTheProcessNowRestores(string mode)
     {

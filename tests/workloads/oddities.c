@@ -5,6 +5,9 @@
 // and writes "check MODE ok" or "check MODE FAILED ...".
 //   tmpfile     an O_TMPFILE descriptor with contents, never linked
 //   deletedcwd  a working directory that was deleted
+//   deletedfifo a named FIFO held open read-write, with bytes in it, whose name and directory were
+//               removed (as Open MPI's mpirun holds its session directory's FIFO while the
+//               directory goes): still a FIFO with its bytes, and still without a name
 //   procself    an open /proc/self/status, read again after the ticks
 //   aio         a Linux AIO context (io_setup), whose ring is an [aio] mapping
 //   uring       an io_uring instance (io_uring_setup), held as a descriptor
@@ -44,6 +47,13 @@ int main(int argc, char **argv) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/gone", argv[3]);
         if (mkdir(dir, 0755) != 0 || chdir(dir) != 0 || rmdir(dir) != 0) { perror(dir); return 2; }
+    } else if (!strcmp(mode, "deletedfifo")) {
+        char dir[4096], fifo[4200];
+        snprintf(dir, sizeof dir, "%s/session", argv[3]);
+        snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+        if (mkdir(dir, 0700) != 0 || mkfifo(fifo, 0600) != 0) { perror(fifo); return 2; }
+        fd = open(fifo, O_RDWR);
+        if (fd < 0 || write(fd, "in flight\n", 10) != 10 || unlink(fifo) != 0 || rmdir(dir) != 0) { perror(fifo); return 2; }
     } else if (!strcmp(mode, "procself")) {
         fd = open("/proc/self/status", O_RDONLY);
         if (fd < 0) { perror("/proc/self/status"); return 2; }
@@ -74,6 +84,13 @@ int main(int argc, char **argv) {
         char cwd[4096];
         ok = stat(".", &st) == 0 && st.st_nlink == 0 && getcwd(cwd, sizeof cwd) == NULL && errno == ENOENT;
         snprintf(detail, sizeof detail, "links %lu", (unsigned long)st.st_nlink);
+    } else if (!strcmp(mode, "deletedfifo")) {
+        char buf[64] = "", dir[4096];
+        struct stat st, gone;
+        snprintf(dir, sizeof dir, "%s/session", argv[3]);
+        ok = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 0 && read(fd, buf, 10) == 10 && !strcmp(buf, "in flight\n")
+            && write(fd, "again\n", 6) == 6 && read(fd, buf, sizeof buf - 1) == 6 && stat(dir, &gone) != 0 && errno == ENOENT;
+        snprintf(detail, sizeof detail, "fifo %d, links %lu, read '%s'", S_ISFIFO(st.st_mode), (unsigned long)st.st_nlink, buf);
     } else if (!strcmp(mode, "procself")) {
         // The PID as /proc counts it (in a job, the job's own /proc) is /proc/self's name.
         char buf[8192] = "", want[64], self[32] = "";

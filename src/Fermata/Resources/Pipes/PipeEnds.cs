@@ -61,15 +61,42 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
         if (!ctx.Session.TryGetShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, out _, out _))
         {
             if (!pipe.Path.StartsWith('/')) throw new ImageException($"FIFO {pipe.Id} has no absolute path ({pipe.Path})");
-            ulong path = ctx.WriteString(pipe.Path);
-            long made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)path, S_IFIFO | (int)pipe.Mode, 0);
-            if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);
-            int holder = ctx.MoveHigh(ctx.OpenInTarget(pipe.Path, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC));
+            string at = pipe.Deleted ? MakeTemporaryFifo(pipe) : pipe.Path;
+            if (!pipe.Deleted)
+            {
+                long made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)ctx.WriteString(at), S_IFIFO | (int)pipe.Mode, 0);
+                if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);
+            }
+            int holder = ctx.MoveHigh(ctx.OpenInTarget(at, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC));
             ctx.KeptForOthers.Add(holder);
             ctx.Session.AddShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, ctx, holder);
             Fill(pipe, holder);
         }
-        return ctx.OpenInTarget(pipe.Path, (description.Flags & ~Libc.O_CLOEXEC) | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        string path = ctx.Session.RecreatedFifos.GetValueOrDefault(pipe.Id, pipe.Path);
+        return ctx.OpenInTarget(path, (description.Flags & ~Libc.O_CLOEXEC) | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+    }
+
+    /// <summary>
+    /// A FIFO that was deleted while open: made under a temporary name (beside its old one when
+    /// that directory is still there, else in /tmp), opened by every description, and removed
+    /// with the restore's other temporary names before any process runs, so that it is again a
+    /// FIFO no one can open by name.
+    /// </summary>
+    private string MakeTemporaryFifo(PipeRecord pipe)
+    {
+        string name = $".{System.IO.Path.GetFileName(pipe.Path)}.fermata-{Environment.ProcessId}-{pipe.Id}";
+        long made = -Errno.ENOENT;
+        string path = "";
+        foreach (var dir in new[] { System.IO.Path.GetDirectoryName(pipe.Path) ?? "/tmp", "/tmp" })
+        {
+            path = System.IO.Path.Combine(dir, name);
+            made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)ctx.WriteString(path), S_IFIFO | (int)pipe.Mode, 0);
+            if (made >= 0 || made == -Errno.EEXIST) break;
+        }
+        if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} (deleted while open) again as {path}", (int)-made);
+        ctx.TemporaryPaths.Add(path);
+        ctx.Session.RecreatedFifos[pipe.Id] = path;
+        return path;
     }
 
     private void Fill(PipeRecord pipe, int writeEnd)

@@ -12,6 +12,10 @@ internal sealed class PipeRecord : IWireRecord<PipeRecord>
     /// <summary>A named FIFO's path ("" for a pipe made by pipe(2)) and permission bits.</summary>
     public string Path { get; set; } = "";
     public uint Mode { get; set; }
+    /// <summary>A named FIFO whose name was removed while it was open (Open MPI removes its
+    /// session directory, FIFO and all, while mpirun still holds it): it has no name to come back
+    /// at, and must not get one back.</summary>
+    public bool Deleted { get; set; }
 
     public static RecordSchema<PipeRecord> Schema { get; } = new RecordSchema<PipeRecord>("PipeRecord", "pipe",
             "A pipe or named FIFO: its capacity and the bytes in flight in its buffer.")
@@ -20,5 +24,6 @@ internal sealed class PipeRecord : IWireRecord<PipeRecord>
         .NonNegative(3, "capacity", p => p.Capacity, (p, v) => p.Capacity = v, "bytes")
         .Bytes(4, "contents", p => p.Contents, (p, v) => p.Contents = v, "the bytes in flight")
         .String(5, "path", p => p.Path, (p, v) => p.Path = v, "named FIFOs only")
-        .UInt32(6, "mode", p => p.Mode, (p, v) => p.Mode = v, "permission bits (FIFOs)", Show.Octal);
+        .UInt32(6, "mode", p => p.Mode, (p, v) => p.Mode = v, "permission bits (FIFOs)", Show.Octal)
+        .Bool(7, "deleted", p => p.Deleted, (p, v) => p.Deleted = v, "a named FIFO whose name was removed while open: made again under a temporary name, removed before the processes run");
 }

@@ -41,9 +41,10 @@ internal static unsafe class PipesDumper
         var pipe = ctx.Image.AddPipe(fd.Stat.Ino, capacity, contents);
         if (IsNamedFifo(fd))
         {
-            pipe.Path = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal) ? fd.Link[..^" (deleted)".Length] : fd.Link;
+            pipe.Deleted = fd.Link.EndsWith(" (deleted)", StringComparison.Ordinal);
+            pipe.Path = pipe.Deleted ? fd.Link[..^" (deleted)".Length] : fd.Link;
             pipe.Mode = fd.Stat.Mode & 0xfff;
-            JobDirectories.Note(ctx.Image, pipe.Path);
+            if (!pipe.Deleted) JobDirectories.Note(ctx.Image, pipe.Path);
         }
         return pipe;
     }

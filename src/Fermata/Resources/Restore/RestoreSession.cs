@@ -35,6 +35,8 @@ internal sealed class RestoreSession : IDisposable
     public List<string> TemporaryPaths { get; } = [];
     /// <summary>Deleted files recreated from their saved contents: file id to path.</summary>
     public Dictionary<uint, string> RecreatedFiles { get; } = [];
+    /// <summary>Named FIFOs deleted while open, made again under a temporary name: pipe id to path.</summary>
+    public Dictionary<uint, string> RecreatedFifos { get; } = [];
 
     /// <summary>Shared objects by kind and id: the process holding it and its descriptor there.</summary>
     private readonly Dictionary<(SharedKind, uint), (RestoreContext Owner, int Fd)> _shared = [];

@@ -34,11 +34,15 @@ internal static class RunCommand
         {
             Description = "in a Slurm batch script: run PROGRAM on every node of the allocation (srun starts the others), as one job whose checkpoints take every node together (see docs/mpi.md)",
         };
+        var mpi = new Option<bool>("--mpi")
+        {
+            Description = "with --per-node: PROGRAM is an MPI launcher (mpirun, mpiexec) that runs on the first node and starts its daemons on the others as processes of their nodes' parts (see docs/mpi.md)",
+        };
         var program = new Argument<string[]>("PROGRAM") { Description = "the program and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run",
             "Run a program so that it survives walltime limits and preemption: launch it, or continue it from its latest checkpoint in DIR")
         {
-            dir, local, perNode, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
+            dir, local, perNode, mpi, maxRestarts, interval, keep, signal, compress, external, net, files, filesLimit, allowChanged, timeout, hookTimeout, program,
         };
         command.SetAction(parse =>
         {
@@ -68,6 +72,7 @@ internal static class RunCommand
             var slurm = SlurmJob.Current;
             // --per-node: this is part 0 (the batch script's), or one of the parts it started on
             // the other nodes; part 0 coordinates their checkpoints.
+            if (parse.GetValue(mpi) && !parse.GetValue(perNode)) throw new FermataException("--mpi goes with --per-node: it runs an MPI launcher's daemons on every node of the allocation");
             var part = parse.GetValue(perNode)
                 ? Engine.Jobs.Parts.JobPart.FromEnvironment() ?? Engine.Jobs.Parts.JobPart.Lead()
                   ?? throw new FermataException("--per-node runs the program on every node of a Slurm allocation: use it in a batch script")
@@ -84,6 +89,7 @@ internal static class RunCommand
                 AllowChanged = parse.GetValue(allowChanged) ?? [],
                 Log = Log,
                 Part = part,
+                Mpi = parse.GetValue(mpi),
             });
             if (outcome.Ended is { } fatal && !outcome.Checkpointed)
             {

@@ -18,6 +18,9 @@ internal sealed record RunRequest
     public required Action<string> Log { get; init; }
     /// <summary>The part of a job of several tasks this run is (srun), or null for a job of one.</summary>
     public Parts.JobPart? Part { get; init; }
+    /// <summary>The program is an MPI launcher that runs in part 0 and starts its daemons on the
+    /// other nodes through Fermata (<see cref="Parts.MpiDaemons"/>).</summary>
+    public bool Mpi { get; init; }
 }
 
 /// <summary>How a generation of the job ended.</summary>
@@ -129,6 +132,11 @@ internal static class JobRunner
         try
         {
             int start;
+            if (request.Mpi)
+            {
+                if (part.Coordinates && committed.Count == 0) Parts.MpiDaemons.Clear(top);
+                Parts.MpiDaemons.Announce(top, part);
+            }
             if (coordinator != null)
             {
                 supervisor.JoinParts(part, coordinator, null);
@@ -168,9 +176,13 @@ internal static class JobRunner
             {
                 init = Launch(request, supervisor, part);
                 job.SetGeneration(generation);
-                log($"generation {generation}: started {string.Join(' ', request.Argv)}");
+                log(request.Mpi && !part.Coordinates
+                    ? $"generation {generation}: started the node's loop for the MPI launcher's daemons"
+                    : $"generation {generation}: started {string.Join(' ', request.Argv)}");
             }
             int status = supervisor.Run(init, restoredFrom, generation);
+            // The MPI launcher ended: so do the other nodes' parts, once their daemons have.
+            if (request.Mpi && part.Coordinates && !supervisor.Stopped) Parts.MpiDaemons.End(top);
             if (tasks > 0)
             {
                 // The batch script's end is the allocation's: the other parts end first. After a
@@ -196,13 +208,20 @@ internal static class JobRunner
     {
         var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+        var (program, argv) = (request.Program, request.Argv);
         if (part != null)
         {
             environment.Remove(Parts.JobPart.Variable);
             environment["FERMATA_PART"] = part.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
             environment["FERMATA_PARTS"] = part.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (request.Mpi)
+            {
+                string top = Path.GetFullPath(request.Directory);
+                if (part.Coordinates) Parts.MpiDaemons.AddLauncherEnvironment(top, environment);
+                else (program, argv) = Parts.MpiDaemons.NodeProgram(top, part);
+            }
         }
-        return JobLauncher.Launch(request.Program, request.Argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, request.Log);
+        return JobLauncher.Launch(program, argv, supervisor.ProgramEnvironment(environment), request.Settings.PrivateNetwork, request.Log);
     }
 
     /// <summary>Restores the first of <paramref name="candidates"/> (newest first, a local copy

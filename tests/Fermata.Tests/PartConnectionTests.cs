@@ -54,6 +54,18 @@ public sealed class PartConnectionTests
     }
 
     [Fact]
+    public void MoreWaitingBytesThanTheWriterCouldQueueAtARestartAreRefused()
+    {
+        // The client writes the server's 300000 waiting bytes first at a restart: an ordinary
+        // user's send buffer of 425984 bytes takes them, one of 262144 bytes would not.
+        Assert.Null(PartConnectionMap.Check([[Server with { WaitingLength = 300000 }], [Client with { SendRoom = 425984 }]]));
+        string? why = PartConnectionMap.Check([[Server with { WaitingLength = 300000 }], [Client with { SendRoom = 262144 }]]);
+        Assert.NotNull(why);
+        Assert.Contains("would have to write 300000 bytes again at a restart", why);
+        Assert.Contains("checkpoint again when the reader has caught up", why);
+    }
+
+    [Fact]
     public void AConnectionLeadingOutsideTheJobNeedsRepairOrClosing()
     {
         string? why = PartConnectionMap.Check([[Server], []]);

@@ -120,21 +120,29 @@ internal static unsafe class ProcFiles
     /// <summary>The open descriptor numbers of a process, ascending.</summary>
     public static List<int> DescriptorNumbers(int pid)
     {
-        var result = new List<int>();
-        try
+        // /proc answers EACCES, not ENOENT, for a process reaped after its directory was
+        // found, and for one caught between the two halves of an execve; only a refusal that
+        // lasts is one.
+        for (int attempt = 0; ; attempt++)
         {
-            foreach (var f in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-                if (int.TryParse(System.IO.Path.GetFileName(f), out int fd)) result.Add(fd);
+            var result = new List<int>();
+            try
+            {
+                foreach (var f in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+                    if (int.TryParse(System.IO.Path.GetFileName(f), out int fd)) result.Add(fd);
+                result.Sort();
+                return result;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                throw new TargetException($"process {pid} is gone");
+            }
+            catch (UnauthorizedAccessException)
+            {
+                if (!Directory.Exists($"/proc/{pid}")) throw new TargetException($"process {pid} is gone");
+                if (attempt >= 20) throw new PermissionException($"permission denied listing /proc/{pid}/fd");
+                Thread.Sleep(5);
+            }
         }
-        catch (DirectoryNotFoundException)
-        {
-            throw new TargetException($"process {pid} is gone");
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new PermissionException($"permission denied listing /proc/{pid}/fd");
-        }
-        result.Sort();
-        return result;
     }
 }

@@ -27,11 +27,16 @@ namespace Fermata.Resources.Sockets;
 /// <param name="ReceiveNext">Where TCP repair could read it: the next sequence number this end
 /// expects (rcv_nxt).</param>
 /// <param name="FirstUnacknowledged">Likewise: the sequence number of its first unacknowledged byte (snd_una).</param>
+/// <param name="WaitingLength">At a checkpoint: how many bytes wait to be read at this end (its
+/// peer writes them first at a restart, before any program runs).</param>
+/// <param name="SendRoom">At a checkpoint: the most bytes a restore of this end may queue before
+/// its peer's program runs, all it then writes (an ordinary user's send buffer is capped by
+/// net.core.wmem_max; with CAP_NET_ADMIN it is not).</param>
 /// <param name="HeldBack">Bytes it had sent that its reader had not taken and that could not be
 /// read (no TCP repair): such an end can come back only closed, never connected to a part.</param>
 internal sealed record PartEnd(string Local, string Remote, uint Socket = 0, ulong Received = 0, ulong Acknowledged = 0, int Unacknowledged = 0,
     bool Repairable = false, bool Closable = false, byte[]? Waiting = null, bool Listens = false, uint ReceiveNext = 0, uint FirstUnacknowledged = 0,
-    int HeldBack = 0)
+    int HeldBack = 0, int WaitingLength = 0, int SendRoom = int.MaxValue)
 {
     /// <summary>Whether <paramref name="other"/> is this connection's other end.</summary>
     public bool Faces(PartEnd other) => Local == other.Remote && Remote == other.Local;
@@ -155,8 +160,17 @@ internal static unsafe class PartConnections
         sockets.Where(s => s.State == SocketState.AcrossParts)
             .Select(s => new PartEnd(Name(s.LocalAddress), Name(s.PeerAddress), s.Id, s.StreamReceived, s.StreamAcknowledged, s.Unacknowledged.Length,
                 s.Tcp.MaxSegment > 0, s.FallbackToClosed, withWaiting ? s.Received : null, HeldBack: s.HeldBack,
+                WaitingLength: s.Received.Length, SendRoom: s.Tcp.MaxSegment > 0 ? int.MaxValue : UnprivilegedSendRoom.Value,
                 ReceiveNext: s.Tcp.ReceiveSequence, FirstUnacknowledged: s.Tcp.SendSequence - (uint)s.Tcp.SendQueue.Length))
             .ToList();
+
+    /// <summary>Twice net.core.wmem_max: the send buffer SO_SNDBUF gives an ordinary user (the
+    /// kernel doubles what it is asked for, up to that cap).</summary>
+    private static readonly Lazy<int> UnprivilegedSendRoom = new(() =>
+    {
+        try { return (int)Math.Min(int.MaxValue, 2 * long.Parse(File.ReadAllText("/proc/sys/net/core/wmem_max").Trim(), System.Globalization.CultureInfo.InvariantCulture)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or OverflowException) { return 2 * 212992; }
+    });
 
     private static string Name(byte[] sockaddr) => SocketAddress.Inet(sockaddr) is { } e ? SocketAddress.Plain(e).ToString() : SocketAddress.Describe(sockaddr);
 

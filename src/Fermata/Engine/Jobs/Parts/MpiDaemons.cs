@@ -115,7 +115,7 @@ internal static class MpiDaemons
             ( sh -c "$(cat "$job.running")" </dev/null; echo $? >"$job.status.tmp"; mv "$job.status.tmp" "$job.status" ) &
           done
           if [ -z "$taken" ] && [ -e "$end" ]; then wait; exit 0; fi
-          [ -n "$taken" ] || sleep 0.2
+          [ -n "$taken" ] || sleep 0.5
         done
         """;
 
@@ -141,7 +141,11 @@ internal static class MpiDaemons
         if [ "$part" = "$area/part-0" ]; then exec /bin/sh -c "$*"; fi
         token="$(date +%s%N).$$"
         printf '%s' "$*" >"$part/$token.tmp" && mv "$part/$token.tmp" "$part/$token.command" || exit 255
-        while [ ! -e "$part/$token.status" ]; do sleep 0.2; done
+        # Quick while the daemon starts, then seldom: this waits as long as the daemon runs.
+        waited=0
+        while [ ! -e "$part/$token.status" ]; do
+          if [ "$waited" -lt 20 ]; then sleep 0.25; waited=$((waited + 1)); else sleep 2; fi
+        done
         exit "$(cat "$part/$token.status")"
         """ + "\n";
 }

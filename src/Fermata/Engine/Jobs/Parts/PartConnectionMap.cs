@@ -110,6 +110,12 @@ internal sealed class PartConnectionMap : IPartConnections
                     continue;
                 }
                 if (end.HeldBack > 0) return $"part {p}: " + PartConnections.HeldBackReason($"the job's connection {end}", end.HeldBack, $"part {q}");
+                // At a restart this end first writes what waited at the other, before either
+                // program runs: more than its send buffer can take would wait for a reader that
+                // is not running yet, and the restore would fail.
+                long first = (long)ends[q].First(end.Faces).WaitingLength + end.Unacknowledged;
+                if (first > end.SendRoom)
+                    return $"part {p}: the job's connection {end} would have to write {first} bytes again at a restart before its peer in part {q} runs (they waited there to be read), more than the {end.SendRoom} bytes this user may queue (net.core.wmem_max; CAP_NET_ADMIN lifts it); checkpoint again when the reader has caught up";
                 if (q > p && PartEnd.Inconsistency(end, ends[q].First(end.Faces)) is { } why) return $"parts {p} and {q}: {why}";
             }
         return null;

@@ -186,7 +186,11 @@ internal static class Checkpointer
                     if (WriteTracker.Arm(ctx, id)) tracked++;
                 timer.Mark("arm write tracking");
             }
-            if (options.LeaveRunning && options.Live)
+            // A part of a job over several nodes stays frozen until every part has committed:
+            // a part that ran on while another still read its end of a connection between
+            // them would make the two ends disagree (PartConnectionMap.Check), so no live copy.
+            bool holdUntilCommitted = options.Barrier != null;
+            if (options.LeaveRunning && options.Live && !holdUntilCommitted)
             {
                 foreach (var (ctx, _) in records)
                 {
@@ -231,7 +235,7 @@ internal static class Checkpointer
                 timer.Mark("copy pages");
             }
             CrashPoints.Reach("copied");
-            if (options.LeaveRunning && frozen.Attached)
+            if (options.LeaveRunning && frozen.Attached && !holdUntilCommitted)
             {
                 frozen.Thaw();
                 frozenTime.Stop();
@@ -274,6 +278,12 @@ internal static class Checkpointer
                     throw;
                 }
                 timer.Mark("wait for the other parts");
+                if (options.LeaveRunning && frozen.Attached)
+                {
+                    frozen.Thaw();
+                    frozenTime.Stop();
+                    timer.Mark("resume");
+                }
             }
             if (snapshots.Count > 0)
             {

@@ -20,9 +20,15 @@ public sealed class PartConnectionTests
     public void EndsFacingEachOtherAreMatchedAndTheLowerPartListens()
     {
         var answers = PartConnectionMap.Match([[Server], [], [Client]]);
-        Assert.Equal(Client with { Listens = false }, Assert.Single(answers[0]));
+        var toServer = Assert.Single(answers[0]);
+        var toClient = Assert.Single(answers[2]);
+        Assert.Equal(Client with { Listens = false }, toServer with { Token = "" });
         Assert.Empty(answers[1]);
-        Assert.Equal(Server with { Listens = true }, Assert.Single(answers[2]));
+        Assert.Equal(Server with { Listens = true }, toClient with { Token = "" });
+        // Both ends get the same word for their connection, a fresh one each time.
+        Assert.Matches("^[0-9a-f]{32}$", toServer.Token);
+        Assert.Equal(toServer.Token, toClient.Token);
+        Assert.NotEqual(toServer.Token, Assert.Single(PartConnectionMap.Match([[Server], [Client]])[0]).Token);
     }
 
     [Fact]

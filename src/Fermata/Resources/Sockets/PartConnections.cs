@@ -32,11 +32,15 @@ namespace Fermata.Resources.Sockets;
 /// <param name="SendRoom">At a checkpoint: the most bytes a restore of this end may queue before
 /// its peer's program runs, all it then writes (an ordinary user's send buffer is capped by
 /// net.core.wmem_max; with CAP_NET_ADMIN it is not).</param>
+/// <param name="Token">In the coordinator's answer at a restart: a random word for this
+/// connection, which the connecting end writes first and the listening end reads and checks
+/// before anything else, so that a stranger who reaches the listener first is turned away
+/// rather than taking the connection's place.</param>
 /// <param name="HeldBack">Bytes it had sent that its reader had not taken and that could not be
 /// read (no TCP repair): such an end can come back only closed, never connected to a part.</param>
 internal sealed record PartEnd(string Local, string Remote, uint Socket = 0, ulong Received = 0, ulong Acknowledged = 0, int Unacknowledged = 0,
     bool Repairable = false, bool Closable = false, byte[]? Waiting = null, bool Listens = false, uint ReceiveNext = 0, uint FirstUnacknowledged = 0,
-    int HeldBack = 0, int WaitingLength = 0, int SendRoom = int.MaxValue)
+    int HeldBack = 0, int WaitingLength = 0, int SendRoom = int.MaxValue, string Token = "")
 {
     /// <summary>Whether <paramref name="other"/> is this connection's other end.</summary>
     public bool Faces(PartEnd other) => Local == other.Remote && Remote == other.Local;
@@ -173,6 +177,33 @@ internal static unsafe class PartConnections
     });
 
     private static string Name(byte[] sockaddr) => SocketAddress.Inet(sockaddr) is { } e ? SocketAddress.Plain(e).ToString() : SocketAddress.Describe(sockaddr);
+
+    /// <summary>How long the listening end waits for one caller to say the connection's word.</summary>
+    private static readonly TimeSpan TokenWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Whether the caller on <paramref name="connection"/> (accepted, in the target) is the peer
+    /// part's end: it must write <paramref name="token"/> at once. The word is taken out of the
+    /// stream either way; a caller that says anything else, or nothing in time, is a stranger.
+    /// </summary>
+    public static bool Admit(Restore.RestoreContext owner, int connection, string token)
+    {
+        if (token.Length == 0) return true;
+        byte[] want = System.Text.Encoding.ASCII.GetBytes(token), got = new byte[want.Length];
+        using var ours = owner.GrabDescriptor(connection);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int have = 0;
+        while (have < got.Length && clock.Elapsed < TokenWait)
+        {
+            nint n;
+            fixed (byte* p = got) n = Libc.Recv(ours.Fd, p + have, (nuint)(got.Length - have), Libc.MSG_DONTWAIT);
+            if (n > 0) have += (int)n;
+            else if (n == 0) return false;
+            else if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() is not (Errno.EAGAIN or Errno.EINTR)) return false;
+            else Thread.Sleep(1);
+        }
+        return have == got.Length && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(got, want);
+    }
 
     /// <summary>What <paramref name="mine"/> writes into its new connection before its process
     /// runs: what waited at the other end, then the bytes it had sent that the other end never

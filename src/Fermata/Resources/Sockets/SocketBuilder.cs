@@ -394,7 +394,17 @@ internal sealed class SocketBuilder
         if (_partListeners.Remove(s.Id, out var listener))
         {
             owner = listener.Owner;
-            fd = RemoteSockets.Accept(owner, listener.Fd, what, nonBlocking: true, RemoteSockets.OtherHostDeadline);
+            // Only the peer part's end, which says the connection's word first: anyone on the
+            // network may reach the listener while the parts restore.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (true)
+            {
+                var left = RemoteSockets.OtherHostDeadline - clock.Elapsed;
+                fd = RemoteSockets.Accept(owner, listener.Fd, what, nonBlocking: true, left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                if (PartConnections.Admit(owner, fd, peer.Token)) break;
+                owner.CloseInTarget(fd);
+                owner.Warnings.Add($"turned away a caller on the listener for {what} that did not know the connection's word (not the job's other part)");
+            }
             owner.CloseInTarget(listener.Fd);
         }
         else
@@ -403,6 +413,8 @@ internal sealed class SocketBuilder
             fd = RemoteSockets.Create(owner, s);
             SocketOptionsRestorer.BeforeBind(owner, fd, s);
             Connect(owner, fd, s, _session.Options.PartConnections.ListenerFor(s.Id));
+            if (peer.Token.Length > 0)
+                RemoteSockets.Send(owner, fd, System.Text.Encoding.ASCII.GetBytes(peer.Token), [], oneMessage: false, what, RemoteSockets.OtherHostDeadline);
         }
         Register(s, owner, fd);
         SocketOptionsRestorer.AfterConnect(owner, fd, s);

@@ -84,11 +84,20 @@ internal sealed class PartConnectionMap : IPartConnections
     public static List<PartEnd>[] Match(IReadOnlyList<List<PartEnd>> ends)
     {
         var answers = ends.Select(_ => new List<PartEnd>()).ToArray();
+        // One word per connection, given to both ends (see PartEnd.Token).
+        var tokens = new Dictionary<(string, string), string>();
+        string TokenOf(PartEnd a, PartEnd b)
+        {
+            var key = string.CompareOrdinal(a.Local, b.Local) < 0 ? (a.Local, b.Local) : (b.Local, a.Local);
+            if (!tokens.TryGetValue(key, out var token))
+                tokens[key] = token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+            return token;
+        }
         for (int p = 0; p < ends.Count; p++)
             foreach (var end in ends[p])
                 for (int q = 0; q < ends.Count; q++)
                     if (q != p && ends[q].FirstOrDefault(end.Faces) is { } other)
-                        answers[p].Add(other with { Listens = q < p });
+                        answers[p].Add(other with { Listens = q < p, Token = TokenOf(end, other) });
         return answers;
     }
 

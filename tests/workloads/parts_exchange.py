@@ -4,7 +4,7 @@ Part 0 listens and writes its address to DIR/address; part 1 connects to it. For
 client sends a block (two steps ahead, so that bytes are always on their way) and the server
 answers with a block of its own; each checks that what it got is what was sent and prints
 "STEP ok" to DIR/out-partN.txt. A restart that lost, repeated or reordered a byte in either
-direction prints otherwise. Usage: parts_exchange.py DIR STEPS BLOCK_BYTES PAUSE_SECONDS
+direction prints otherwise. Part 1's socket is an IPv6 one, part 0's an IPv4 one. Usage: parts_exchange.py DIR STEPS BLOCK_BYTES PAUSE_SECONDS
 """
 import hashlib
 import os
@@ -59,7 +59,10 @@ else:
     while not os.path.exists(where):
         time.sleep(0.1)
     host, port = open(where).read().split()
-    peer = socket.create_connection((host, int(port)))
+    # An IPv6 socket holding an IPv4 peer, as a JVM's are: the two ends of the connection are
+    # of different families, and a restart must still join them.
+    peer = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    peer.connect((f"::ffff:{host}", int(port)))
     ahead = 2
     for step in range(1, min(ahead, steps) + 1):
         peer.sendall(block("ask", step))

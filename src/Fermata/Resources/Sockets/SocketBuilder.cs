@@ -412,7 +412,7 @@ internal sealed class SocketBuilder
             owner = Maker(s);
             fd = RemoteSockets.Create(owner, s);
             SocketOptionsRestorer.BeforeBind(owner, fd, s);
-            Connect(owner, fd, s, _session.Options.PartConnections.ListenerFor(s.Id));
+            Connect(owner, fd, s, InFamilyOf(s, _session.Options.PartConnections.ListenerFor(s.Id)));
             if (peer.Token.Length > 0)
                 RemoteSockets.Send(owner, fd, System.Text.Encoding.ASCII.GetBytes(peer.Token), [], oneMessage: false, what, RemoteSockets.OtherHostDeadline);
         }
@@ -530,6 +530,21 @@ internal sealed class SocketBuilder
         if (r == -Errno.EADDRNOTAVAIL && _addresses.InterfaceOf(s.LocalAddress) is { } name)
             throw new ConflictException($"{RemoteSockets.What(s)} was bound to {SocketAddress.Describe(s.LocalAddress)}, an address of {name} where it was checkpointed; this host has no such address and none on {name} to take its place (restart it on a host with {name}, or run the job in a network of its own, --net private)");
         if (r < 0) throw new SystemCallException($"bind {RemoteSockets.What(s)} to {SocketAddress.Describe(s.LocalAddress)}", (int)-r);
+    }
+
+    /// <summary>
+    /// An address another part announced, in the family of the socket that connects to it: the
+    /// two ends of one connection may differ (a Java program's sockets are IPv6 ones, holding an
+    /// IPv4 peer as ::ffff:a.b.c.d), and connect() takes only its own socket's family.
+    /// </summary>
+    private static byte[] InFamilyOf(SocketRecord s, byte[] address)
+    {
+        if (SocketAddress.Inet(address) is not { } e) return address;
+        var ip = e.Address;
+        if (s.Family == SocketFamily.Inet6 && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ip = ip.MapToIPv6();
+        else if (s.Family == SocketFamily.Inet && ip.IsIPv4MappedToIPv6) ip = ip.MapToIPv4();
+        else return address;
+        return SocketAddress.FromEndPoint(new System.Net.IPEndPoint(ip, e.Port));
     }
 
     private static void Connect(RestoreContext ctx, int fd, SocketRecord s, byte[] to)

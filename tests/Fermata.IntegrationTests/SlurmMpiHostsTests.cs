@@ -7,7 +7,8 @@ namespace Fermata.IntegrationTests;
 /// `exec fermata run --dir DIR --per-node --mpi -- mpirun -np 6 ./stencil ...`. The launcher runs
 /// in part 0 and starts its daemons (Open MPI's orted, MPICH's hydra_pmi_proxy) on the other
 /// hosts through Fermata's agent, so every rank is a process of its host's part: the ranks talk
-/// over TCP between hosts and over shared memory within one. The test cluster's hosts have
+/// over TCP between hosts and over shared memory within one. The stencil is tests/workloads/mpi's,
+/// in C (MPICH here) and in Fortran (Open MPI here). The test cluster's hosts have
 /// their own addresses, host names and System V IPC, as separate machines do. The stencil's
 /// output must equal an uninterrupted run's byte for byte, however the job was checkpointed,
 /// requeued and moved.
@@ -29,13 +30,14 @@ public sealed class SlurmMpiHostsTests
             .Replace("#!/bin/sh\n", "#!/bin/sh\n" + string.Concat(environment.Select(e => $"export {e}\n")), StringComparison.Ordinal);
 
     /// <summary>
-    /// Open MPI, six ranks on three hosts, in a job whose time limit (one minute) is much shorter
+    /// Open MPI and the Fortran stencil (the same output as the C one), six ranks on three hosts,
+    /// in a job whose time limit (one minute) is much shorter
     /// than the computation: every minute the walltime signal checkpoints all ranks, their
     /// daemons and the launcher as one cut, Slurm requeues the job, and it continues from there,
     /// several times, until it finishes with the uninterrupted output.
     /// </summary>
     [Fact]
-    public void OpenMpiRanksOnThreeHostsFinishThroughSeveralWalltimeRequeues()
+    public void OpenMpiFortranRanksOnThreeHostsFinishThroughSeveralWalltimeRequeues()
     {
         const string cells = "64", steps = "1000";
         var slurm = SlurmCluster.Instance;
@@ -45,7 +47,7 @@ public sealed class SlurmMpiHostsTests
         {
             SlurmHostsCollection.Drain(slurm, "n6", true);
             string job = slurm.Submit(dir, Script(dir, [],
-                    Repo.Which("mpirun.openmpi"), "--map-by", "node", "--oversubscribe", "-np", $"{Ranks}", MpiJobTests.Binaries["openmpi"].Value, cells, steps, "1", "100"),
+                    Repo.Which("mpirun.openmpi"), "--map-by", "node", "--oversubscribe", "-np", $"{Ranks}", MpiJobTests.Binaries["openmpi-fortran"].Value, cells, steps, "1", "100"),
                 ["--time=1", "--signal=B:USR1@30", "--requeue", "-N", "3", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
             SlurmCluster.WaitFor(() => SlurmJobs.Lines(dir) >= 5, TimeSpan.FromMinutes(3), "the ranks to make progress");
             Assert.Equal("n[3-5]", slurm.Show(job)["NodeList"]);

@@ -215,8 +215,15 @@ public sealed class CapturedFileRefusalTests
     {
         using var s = new Scratch();
         string output = s.Path("out.log"), state = s.Path("state"), gate = s.Path("gate"), dir = s.Path("job");
+        // Ticks of 150 ms: the checkpoint must land well before tick 25, where the job waits, or
+        // the file it keeps by identity would not change after it (a command line slow to start
+        // on a loaded machine once froze the job only there, and the restart was rightly let go).
         string image = FileJobs.CheckpointRunOnAndCrash(null, dir, output, 8, 25, ["--files-limit", "16K"],
-            FileJobs.StateFile, "pwrite", output, state, "40", "30", "25", gate);
+            FileJobs.StateFile, "pwrite", output, state, "40", "150", "25", gate);
+        // The ticks printed when the checkpoint froze the job: the lines within the output's size then.
+        long printed = FileJobs.FileOf(image, output).GetProperty("size").GetInt64();
+        int tick = File.ReadAllBytes(output).Take((int)printed).Count(b => b == (byte)'\n');
+        Assert.True(tick < 25, $"the checkpoint landed at tick {tick}, after the job stopped changing the file");
         Assert.Equal("Identity", FileJobs.CaptureOf(image, state));
         Assert.True(FileJobs.ContentRuns(image, state).Count == 0, "a file over the limit must not be copied");
         JobWorkloads.Open(gate);

@@ -107,7 +107,9 @@ public sealed class EventObjectTests
     {
         using var s = new Scratch();
         var args = workload switch { "epoll" => Mode("run"), "inotify" => InDirectory("run"), _ => Plain };
-        (int ticks, int interval) = workload == "timerfd" ? (30, 100) : (40, 20);
+        // A few seconds of ticks: the command line may take a second to start on a loaded
+        // machine, and the checkpoint must find the process still running.
+        (int ticks, int interval) = workload == "timerfd" ? (40, 100) : (150, 20);
         using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled(workload), args(s.Path("out.log"), s.Dir, ticks, interval));
         w.WaitForTick(5);
         Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("image"), "--leave-running"));

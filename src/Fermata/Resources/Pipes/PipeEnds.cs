@@ -62,11 +62,8 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
         {
             if (!pipe.Path.StartsWith('/')) throw new ImageException($"FIFO {pipe.Id} has no absolute path ({pipe.Path})");
             string at = pipe.Deleted ? MakeTemporaryFifo(pipe) : pipe.Path;
-            if (!pipe.Deleted)
-            {
-                long made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)ctx.WriteString(at), S_IFIFO | (int)pipe.Mode, 0);
-                if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);
-            }
+            if (!pipe.Deleted && MakeFifo(at, pipe) is < 0 and var made && made != -Errno.EEXIST)
+                throw new SystemCallException($"make FIFO {pipe.Path} again", (int)-made);
             int holder = ctx.MoveHigh(ctx.OpenInTarget(at, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_CLOEXEC));
             ctx.KeptForOthers.Add(holder);
             ctx.Session.AddShared(RestoreSession.SharedKind.FifoHolder, pipe.Id, ctx, holder);
@@ -90,7 +87,7 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
         foreach (var dir in new[] { System.IO.Path.GetDirectoryName(pipe.Path) ?? "/tmp", "/tmp" })
         {
             path = System.IO.Path.Combine(dir, name);
-            made = ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)ctx.WriteString(path), S_IFIFO | (int)pipe.Mode, 0);
+            made = MakeFifo(path, pipe);
             if (made >= 0 || made == -Errno.EEXIST) break;
         }
         if (made < 0 && made != -Errno.EEXIST) throw new SystemCallException($"make FIFO {pipe.Path} (deleted while open) again as {path}", (int)-made);
@@ -98,6 +95,11 @@ internal sealed unsafe class PipeEnds(RestoreContext ctx)
         ctx.Session.RecreatedFifos[pipe.Id] = path;
         return path;
     }
+
+    /// <summary>mknod of a FIFO with the pipe's mode at <paramref name="path"/>, in the target; the
+    /// call's result (a negative errno on failure).</summary>
+    private long MakeFifo(string path, PipeRecord pipe) =>
+        ctx.Main.Call(SyscallNumbers.Mknodat, Libc.AT_FDCWD, (long)ctx.WriteString(path), S_IFIFO | (int)pipe.Mode, 0);
 
     private void Fill(PipeRecord pipe, int writeEnd)
     {

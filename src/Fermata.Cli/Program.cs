@@ -34,6 +34,7 @@ public static class Program
             RunCommand.Create(),
             DemoCommand.Create(),
             SchemaCommand.Create(),
+            CheckpointAgentCommand.Create(),
         };
         if (args.Length == 0)
         {

@@ -19,11 +19,18 @@ namespace Fermata;
 /// call's exit), "lazy-begun" (a lazy restore's processes run, no page copied in the background
 /// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB). With
 /// FERMATA_CRASH_PART=K as well, only part K of a job over several nodes crashes (the others see
-/// the same environment). The namespace is the library's root, so every layer can reach it.
+/// the same environment). Several points may be named, separated by commas.
+///
+/// A part's launcher takes each checkpoint in an agent process of its own (<see
+/// cref="Engine.Jobs.Parts.CheckpointAgent"/>), one per checkpoint: there "NAME:N" counts the
+/// launcher's checkpoints, so the agent of its Nth crashes at NAME. The launcher's own point,
+/// "part-durable" (its agent said its share is durable; the coordinator has not heard yet),
+/// counts as any other. The namespace is the library's root, so every layer can reach it.
 /// </summary>
 internal static class CrashPoints
 {
-    private static readonly (string Name, int Count)? Target = InThisPart() ? Parse(Environment.GetEnvironmentVariable("FERMATA_CRASH_AT")) : null;
+    private const string Variable = "FERMATA_CRASH_AT";
+    private static readonly (string Name, int Count)[] Targets = InThisPart() ? Parse(Environment.GetEnvironmentVariable(Variable)) : [];
 
     /// <summary>No FERMATA_CRASH_PART, or it names this process's part (0 for any launcher
     /// that is not one of the tasks part 0 started).</summary>
@@ -33,22 +40,35 @@ internal static class CrashPoints
         return string.IsNullOrEmpty(part)
             || part == (Engine.Jobs.Parts.JobPart.FromEnvironment()?.Index ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
-    private static int _reached;
+    private static readonly Dictionary<string, int> Reached = [];
 
-    private static (string, int)? Parse(string? value)
+    private static (string, int)[] Parse(string? value)
     {
-        if (string.IsNullOrEmpty(value)) return null;
-        int colon = value.IndexOf(':');
-        if (colon < 0) return (value, 1);
-        return (value[..colon], int.TryParse(value[(colon + 1)..], out int n) && n > 0 ? n : 1);
+        if (string.IsNullOrEmpty(value)) return [];
+        return [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(point =>
+        {
+            int colon = point.IndexOf(':');
+            if (colon < 0) return (point, 1);
+            return (point[..colon], int.TryParse(point[(colon + 1)..], out int n) && n > 0 ? n : 1);
+        })];
     }
 
     public static void Reach(string name)
     {
-        if (Target is not { } target || target.Name != name) return;
-        if (Interlocked.Increment(ref _reached) != target.Count) return;
+        if (Targets.Length == 0) return;
+        int count;
+        lock (Reached) Reached[name] = count = Reached.GetValueOrDefault(name) + 1;
+        if (!Targets.Contains((name, count))) return;
         Console.Error.Flush();
         Libc.Kill(Environment.ProcessId, Signals.SIGKILL);
         Thread.Sleep(Timeout.Infinite);
     }
+
+    /// <summary>The environment variable's value for the agent of this launcher's
+    /// <paramref name="round"/>th checkpoint (null: that agent crashes nowhere).</summary>
+    public static string? ForAgent(int round) =>
+        Targets.Where(t => t.Count == round).Select(t => t.Name).ToList() is { Count: > 0 } names ? string.Join(',', names) : null;
+
+    /// <summary>The environment variable that names the crash points.</summary>
+    public static string VariableName => Variable;
 }

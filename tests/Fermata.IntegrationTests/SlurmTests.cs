@@ -314,29 +314,49 @@ public sealed class SlurmPartsTests
         return Regex.Match(conf, @"^id=(\S+)$", RegexOptions.Multiline) is { Success: true } m && Path.GetFileName(area) == $"fermata-job-{m.Groups[1].Value}";
     }
 
-    /// <summary>A node's launcher killed in the middle of a checkpoint (after it froze and read
-    /// its part): the checkpoint is abandoned on every node and the previous one stands. The lost
-    /// part's processes died with their launcher, so the job stops everywhere and Slurm requeues
-    /// it; it continues from that previous checkpoint, and every part ends as uninterrupted.</summary>
+    /// <summary>
+    /// A node's checkpoint agent killed in the middle of a checkpoint (it froze and read its part):
+    /// the checkpoint is abandoned on every node, the previous one stands, and every part runs on;
+    /// the next checkpoint, taken by a new agent, succeeds. Then that node's launcher itself dies
+    /// in the middle of a checkpoint (its share written, part 0 not yet told): its processes die
+    /// with it, so the job stops everywhere, Slurm requeues it, and it continues from the last
+    /// committed checkpoint. Every part ends as an uninterrupted run does.
+    /// </summary>
     [Fact]
-    public void APartWhoseLauncherDiesMidCheckpointLeavesThePreviousCheckpointAndTheJobContinuesFromIt()
+    public void APartsAgentDyingMidCheckpointLeavesTheJobRunningAndALostLauncherRequeuesItFromTheLastCheckpoint()
     {
         var slurm = SlurmCluster.Instance;
         string dir = slurm.WorkDirectory("parts-lost");
         try
         {
-            string job = Start(slurm, dir, "export FERMATA_CRASH_AT=collected:2 FERMATA_CRASH_PART=2\n");
+            // Part 2's agent of its second checkpoint dies once it has read its processes; its
+            // launcher dies at its fourth (the third its agents finished).
+            string job = Start(slurm, dir, "export FERMATA_CRASH_AT=collected:2,part-durable:3 FERMATA_CRASH_PART=2\n");
             var (status, output) = Checkpoint(slurm, dir);
             Assert.True(status == 0, output);
+
             (status, output) = Checkpoint(slurm, dir);
             Assert.True(status != 0, output);
-            Assert.Contains("checkpoint 2 abandoned on every node: part 2 went away", output);
-
-            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
-            Assert.Contains("part 2 of the job is gone (its node or its launcher failed): the job stops on every node, to continue from its checkpoint 1", log);
+            Assert.Contains("checkpoint 2 abandoned on every node: part 2 failed: this part's checkpoint agent", output);
+            Assert.Contains("was killed by SIGKILL before its share was durable", output);
             Assert.Equal("parts 3\n1\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+            for (int part = 0; part < 3; part++) Assert.False(Directory.Exists(Path.Combine(dir, "ckpt", $"part-{part}", "2")), $"part {part} kept its share");
+            int[] before = [.. new[] { "n3", "n4", "n5" }.Select(n => Lines(dir, n))];
+            SlurmCluster.WaitFor(() => new[] { "n3", "n4", "n5" }.Select((n, i) => Lines(dir, n) > before[i] + 2).All(x => x), TimeSpan.FromMinutes(2), "every part to run on");
+            Assert.Equal("RUNNING", slurm.State(job));
+
+            (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            Assert.Equal("parts 3\n1\n3\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
+
+            (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status != 0, output);
+            Assert.Contains("checkpoint 4 abandoned on every node: part 2 went away", output);
+            var (end, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
+            Assert.Contains("part 2 of the job is gone (its node or its launcher failed): the job stops on every node, to continue from its checkpoint 3", log);
+            Assert.Equal("parts 3\n1\n3\n", File.ReadAllText(Path.Combine(dir, "ckpt", "committed")));
             for (int part = 0; part < 3; part++)
-                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/1, the job's checkpoint 1", log);
+                Assert.Matches($"part {part} of 3\\): generation 2: restarted from .*/ckpt/part-{part}/3, the job's checkpoint 3", log);
             AssertEveryPartUninterrupted(dir);
         }
         finally { SlurmHostsCollection.ResumeAll(slurm); }

@@ -84,12 +84,10 @@ internal static class RestartCommand
 
     private static int Detach(JobDirectory job, string checkpoint, Resources.Files.FileHandling? handling, string[] allowed, bool lazy)
     {
-        string dll = Environment.GetCommandLineArgs()[0];
-        string host = Environment.ProcessPath ?? "dotnet";
         string[] args = ["restart", job.Path, "--from", checkpoint, .. lazy ? ["--lazy"] : Array.Empty<string>(),
             .. handling == Resources.Files.FileHandling.Trust ? ["--files", "trust"] : Array.Empty<string>(),
             .. allowed.SelectMany(a => new[] { "--allow-changed", Path.GetFullPath(a) })];
-        string[] argv = host.EndsWith("dotnet", StringComparison.Ordinal) ? [host, dll, .. args] : [host, .. args];
+        string[] argv = Engine.SelfCommand.With(args);
         int pid = Linux.ProcessSpawner.Spawn(argv[0], argv, new Linux.ProcessSpawner.Options { StdinPath = "/dev/null" });
         Console.WriteLine(pid);
         return 0;

@@ -22,6 +22,7 @@ internal sealed record CheckpointOptions
     public int ExternalPid { get; init; }
     /// <summary>The launcher's connections to the job's programs (docs/protocol.md), recorded as
     /// launcher channels; null outside a launcher.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] // a checkpoint agent reaches them through its launcher
     public Resources.Sockets.ILauncherChannels? LauncherChannels { get; init; }
 
     /// <summary>Pipes and connections whose other end is outside the checkpoint.</summary>
@@ -48,6 +49,7 @@ internal sealed record CheckpointOptions
     /// this part is frozen, before anything is read, and once its image is committed, before the
     /// processes go on or are killed. Either may throw to abandon the checkpoint: the image is
     /// then removed and the processes run on.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] // a checkpoint agent reaches it through its launcher
     public ICheckpointBarrier? Barrier { get; init; }
 
     /// <summary>An earlier image of the same process or job: the checkpoint then stores only

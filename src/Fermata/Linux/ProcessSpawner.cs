@@ -104,7 +104,7 @@ internal static unsafe class ProcessSpawner
         return p;
     }
 
-    private static Dictionary<string, string> CurrentEnvironment()
+    public static Dictionary<string, string> CurrentEnvironment()
     {
         var result = new Dictionary<string, string>();
         foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())

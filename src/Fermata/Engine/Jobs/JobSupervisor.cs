@@ -337,9 +337,12 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         }
     }
 
+    /// <summary>Checkpoints taken by an agent so far (a part's; they number its crash points).</summary>
+    private int _agentRounds;
+
     private string Checkpoint(int n, bool leaveRunning, ICheckpointBarrier? barrier)
     {
-        var result = Checkpointer.Checkpoint(_init, new CheckpointOptions
+        var options = new CheckpointOptions
         {
             LauncherChannels = _programs,
             Directory = _local?.PathOf(n) ?? _dir.CheckpointPath(n),
@@ -352,7 +355,11 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
             Files = _settings.FilesPolicy,
             Parent = UsableParent(),
             Barrier = barrier,
-        });
+        };
+        // A part checkpoints in an agent process, so that an agent that dies mid-checkpoint leaves
+        // the job running (Parts.CheckpointAgent); a job on one node needs no second process.
+        var result = _part != null ? Parts.CheckpointAgent.Checkpoint(_init, options, ++_agentRounds) : Checkpointer.Checkpoint(_init, options);
+        if (_part != null) foreach (string warning in result.Warnings) _log($"warning: checkpoint {n}: {warning}");
         _parent = result.Directory;
         LastCheckpoint = result;
         _lastCheckpointAt = DateTime.UtcNow;

@@ -30,6 +30,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "getpid")]
     internal static partial int GetPid();
 
+    [LibraryImport(Name, EntryPoint = "getppid")]
+    internal static partial int GetPPid();
+
     [LibraryImport(Name, EntryPoint = "getuid")]
     internal static partial uint GetUid();
 

@@ -45,6 +45,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "socket", SetLastError = true)]
     internal static partial int Socket(int domain, int type, int protocol);
 
+    [LibraryImport(Name, EntryPoint = "socketpair", SetLastError = true)]
+    internal static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
     [LibraryImport(Name, EntryPoint = "getsockopt", SetLastError = true)]
     internal static partial int GetSockOpt(int fd, int level, int name, void* value, ref uint length);
 

@@ -16,7 +16,13 @@ namespace Fermata.Resources.Restore;
 ///   +120  mov eax, 34; syscall; jmp +120     (pause forever)
 ///   +129  syscall                            (where injected calls run)
 ///   +136  the reaper a job's init runs (see <see cref="ReaperEntry"/>)
-/// and the zero-filled memory from +0x1000 serves injected calls as scratch.
+///   +224  syscall; ret                       (guarded injected calls return into their frame)
+///   +228  mov eax, 15; syscall               (rt_sigreturn, the guard frame's restorer)
+/// and the zero-filled memory from +0x1000 serves injected calls as scratch. The last two are
+/// what <see cref="Tracing.InjectionSites"/> looks for to guard the calls a checkpoint injects
+/// into a job's init (<see cref="Dump.GuardFrame"/>): without them a controller that died while
+/// init was parked at an injected call (a part's checkpoint agent, killed) would leave init to
+/// crash, and the whole job with it.
 ///
 /// For a job, the blank process also makes the job's namespaces (<see cref="EnterNewNamespaces"/>):
 /// its next child is PID 1 of a new PID namespace.
@@ -110,6 +116,15 @@ internal sealed class BlankProcess : Resources.Ipc.IIpcNamespace, IDisposable
             0x0f, 0x05,                               // syscall
         ];
         reaper.CopyTo(s[(int)(ReaperEntry - Base)..]);
+        ReadOnlySpan<byte> guards =
+        [
+            0x0f, 0x05,                   // syscall
+            0xc3,                         // ret
+            0xcc,                         // int3
+            0xb8, 0x0f, 0x00, 0x00, 0x00, // mov eax, 15 (rt_sigreturn)
+            0x0f, 0x05,                   // syscall
+        ];
+        guards.CopyTo(s[224..]);
         return elf;
     }
 

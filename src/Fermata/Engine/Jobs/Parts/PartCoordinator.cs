@@ -400,5 +400,12 @@ internal sealed class PartCoordinator : IDisposable
 
 /// <summary>A checkpoint of a job of several parts that the job gave up, on every node: the
 /// parts that had written their share removed it, and every process runs on.</summary>
-internal sealed class CheckpointAbandonedException(int number, string why)
-    : FermataException($"checkpoint {number} abandoned on every node: {why}");
+internal sealed class CheckpointAbandonedException : FermataException
+{
+    public CheckpointAbandonedException(int number, string why) : base($"checkpoint {number} abandoned on every node: {why}") { }
+
+    private CheckpointAbandonedException(string message) : base(message) { }
+
+    /// <summary>The same failure, told by another process (a checkpoint agent) in its words.</summary>
+    public static CheckpointAbandonedException Told(string message) => new(message);
+}

@@ -65,64 +65,11 @@ internal sealed partial class PartJson : JsonSerializerContext;
 /// <see cref="MaxLength"/> bytes (a restart's list of connections carries the bytes that waited
 /// in them). Sending is safe from any thread; one thread receives.
 /// </summary>
-internal sealed class PartChannel(Socket socket) : IDisposable
+internal sealed class PartChannel(Socket socket) : JsonLineChannel<PartMessage>(socket, PartJson.Default.PartMessage, MaxLength)
 {
     public const int MaxLength = 256 << 20;
     /// <summary>The most a connection that has not proved itself may send in one line.</summary>
     public const int StrangerLength = 64 << 10;
-    private readonly Lock _sending = new();
-    private byte[] _buffer = new byte[64 * 1024];
-    private int _have;
-
-    public bool Send(PartMessage message)
-    {
-        byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(message, PartJson.Default.PartMessage), (byte)'\n'];
-        lock (_sending)
-        {
-            try
-            {
-                for (int sent = 0; sent < line.Length;) sent += socket.Send(line, sent, line.Length - sent, SocketFlags.None);
-                return true;
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return false; }
-        }
-    }
-
-    /// <summary>The next message; null when the peer went away, said something that is not a
-    /// message, or did not finish it within <paramref name="timeout"/> (infinite when null).</summary>
-    public PartMessage? Receive(TimeSpan? timeout = null, int limit = MaxLength)
-    {
-        var deadline = timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
-        while (true)
-        {
-            int newline = Array.IndexOf(_buffer, (byte)'\n', 0, _have);
-            if (newline >= 0)
-            {
-                var line = _buffer.AsSpan(0, newline).ToArray();
-                _buffer.AsSpan(newline + 1, _have - newline - 1).CopyTo(_buffer);
-                _have -= newline + 1;
-                try { return JsonSerializer.Deserialize(line, PartJson.Default.PartMessage); }
-                catch (JsonException) { return null; }
-            }
-            if (_have >= limit) return null;
-            if (_have == _buffer.Length) Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, limit + 1));
-            int n;
-            try
-            {
-                if (deadline != DateTime.MaxValue)
-                {
-                    var left = deadline - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero) return null;
-                    socket.ReceiveTimeout = Math.Max(1, (int)left.TotalMilliseconds);
-                }
-                else socket.ReceiveTimeout = 0;
-                n = socket.Receive(_buffer, _have, _buffer.Length - _have, SocketFlags.None);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return null; }
-            if (n <= 0) return null;
-            _have += n;
-        }
-    }
 
     /// <summary>The proof that one side knows the job's secret: HMAC-SHA256 of what the other
     /// side chose, labelled by who proves it (hex).</summary>
@@ -136,6 +83,4 @@ internal sealed class PartChannel(Socket socket) : IDisposable
             System.Text.Encoding.ASCII.GetBytes(proof), System.Text.Encoding.ASCII.GetBytes(expected));
 
     public static string NewChallenge() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-
-    public void Dispose() => socket.Dispose();
 }

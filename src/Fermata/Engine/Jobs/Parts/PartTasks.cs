@@ -19,10 +19,7 @@ internal static class PartTasks
         if (node.Length == 0) throw new FermataException("--per-node: SLURMD_NODENAME is not set; run it from a Slurm batch script");
         string srun = ProgramPath.Resolve("srun");
         int others = lead.Count - 1;
-        var self = Environment.GetCommandLineArgs();
-        string host = Environment.ProcessPath ?? throw new FermataException("cannot tell which program this is, to start it on the other nodes");
-        // Managed, argv[0] is the entry assembly and the host is dotnet; native, the host is all.
-        string[] command = host.EndsWith("/dotnet", StringComparison.Ordinal) ? [host, .. self] : [host, .. self[1..]];
+        string[] command = SelfCommand.With(Environment.GetCommandLineArgs()[1..]);
         string[] argv = ["srun", $"--nodes={others}", $"--ntasks={others}", "--ntasks-per-node=1", $"--exclude={node}",
             "--kill-on-bad-exit=0", $"--export=ALL,{JobPart.Variable}={lead.Step}", .. command];
         return ProcessSpawner.Spawn(srun, argv, new ProcessSpawner.Options { StdinPath = "/dev/null" });

@@ -409,6 +409,46 @@ public sealed class SlurmPartsTests
     }
 
     /// <summary>
+    /// The programs of a job over two nodes use the hooks (tests/workloads/parts_hooks.py), each
+    /// through its own part's launcher, which every checkpoint of that part, taken by its agent,
+    /// records as a launcher channel. Each program hears before and after a checkpoint that leaves
+    /// the job running, and before the one USR1 takes; requeued, each hears that it was restarted
+    /// from that checkpoint, over its connection made anew to the new launcher, and finishes with
+    /// every step once.
+    /// </summary>
+    [Fact]
+    public void PartsWhoseProgramsUseTheHooksHearEveryCheckpointAndTheirRestart()
+    {
+        const int steps = 600;
+        var slurm = SlurmCluster.Instance;
+        string dir = slurm.WorkDirectory("parts-hooks");
+        string Out(int part) => Path.Combine(dir, $"hooks-part{part}.txt");
+        string[] Read(int part) => File.Exists(Out(part)) ? File.ReadAllLines(Out(part)) : [];
+        try
+        {
+            string job = slurm.Submit(dir, SlurmJobs.Script(dir, ["--per-node"], Repo.Python, Path.Combine(Repo.Workloads, "parts_hooks.py"), dir, $"{steps}", "0.05"),
+                ["--requeue", "-N", "2", "--ntasks-per-node=1", "-p", "batch", "-x", "n1,n2", .. SlurmJobs.Output(dir)]);
+            SlurmCluster.WaitFor(() => Read(0).Length >= 20 && Read(1).Length >= 20, TimeSpan.FromMinutes(3), "the two parts to make progress");
+            var (status, output) = Checkpoint(slurm, dir);
+            Assert.True(status == 0, output);
+            SlurmCluster.WaitFor(() => Read(0).Contains("after checkpoint 1") && Read(1).Contains("after checkpoint 1"), TimeSpan.FromMinutes(1),
+                "each part's program to hear of checkpoint 1");
+            SlurmJobs.Usr1(slurm, dir, job);
+
+            var (_, log) = SlurmJobs.CompletedAfterOneRequeue(slurm, dir, job, TimeSpan.FromMinutes(8));
+            for (int part = 0; part < 2; part++)
+            {
+                var lines = Read(part);
+                string all = $"part {part}:\n{string.Join('\n', lines)}\n{log}";
+                Assert.True(lines.Where(l => l.StartsWith("step ", StringComparison.Ordinal)).SequenceEqual(Enumerable.Range(1, steps).Select(i => $"step {i}")), all);
+                var events = lines.Where(l => !l.StartsWith("step ", StringComparison.Ordinal)).ToList();
+                Assert.True(events.SequenceEqual(["before checkpoint 1", "after checkpoint 1", "before checkpoint 2", "restarted from checkpoint 2", "done"]), all);
+            }
+        }
+        finally { SlurmHostsCollection.ResumeAll(slurm); }
+    }
+
+    /// <summary>
     /// Each part of an ordinary user's job over two nodes holds a connection to a server outside
     /// the job that reads nothing, so the bytes each part offers it are held back in the sender
     /// (no TCP repair reads them). With --external close the checkpoints are taken all the same,

@@ -47,6 +47,7 @@ internal static class CheckpointAgentProcess
         }
         catch (Exception e)
         {
+            if (Environment.GetEnvironmentVariable("FERMATA_DEBUG") is { Length: > 0 }) Console.Error.WriteLine(e);
             channel.Send(AgentFailure.Of(e));
             return 1;
         }

@@ -80,6 +80,49 @@ public sealed class LiveCheckpointTests
         Assert.True(largest < 64 * 1024, $"the snapshot held {largest / 1024} MiB of its own, of the program's 512 MiB");
     }
 
+    /// <summary>
+    /// A forked child still shares its parent's memory after a checkpoint that read it with the
+    /// child frozen (--no-live, as a job over several nodes always reads): the pages are read
+    /// through /proc/PID/mem, which leaves them shared, where process_vm_readv made the kernel
+    /// give the child a copy of each (a pool of forked workers would each come out of a
+    /// checkpoint holding a copy of everything it shared with its parent).
+    /// </summary>
+    [Fact]
+    public void AForkedChildStillSharesItsParentsMemoryAfterACheckpoint()
+    {
+        const string program = """
+            import os, sys, time
+            data = bytearray(os.urandom(1 << 20)) * 256
+            if os.fork() == 0:
+                null = os.open("/dev/null", os.O_RDWR)
+                for k in (0, 1, 2):
+                    os.dup2(null, k)
+                with open(sys.argv[1] + ".tmp", "w") as f:
+                    f.write(str(os.getpid()))
+                os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            while True:
+                time.sleep(1)
+            """;
+        using var s = new Scratch();
+        string ready = s.Path("child");
+        using var w = Workload.Start(s.Path("out.log"), Repo.Python, "-c", program, ready);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!File.Exists(ready))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the forked child did not start within 60 s");
+            Thread.Sleep(20);
+        }
+        int child = int.Parse(File.ReadAllText(ready), System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            long before = PrivateKiB(child) ?? throw new InvalidOperationException("the child is gone");
+            Expect.Succeeded(FermataCli.Run("checkpoint", child.ToString(), "--dir", s.Path("image"), "--leave-running", "--no-live"));
+            long after = PrivateKiB(child) ?? throw new InvalidOperationException("the child is gone");
+            Assert.True(after - before < 64 * 1024, $"the child held {before / 1024} MiB of its own before the checkpoint and {after / 1024} MiB after, of the 256 MiB it shares with its parent");
+        }
+        finally { Libc.Kill(child, Signals.SIGKILL); }
+    }
+
     /// <summary>Private_Dirty + Private_Clean of a process, in KiB; null once it is gone.</summary>
     private static long? PrivateKiB(int pid)
     {

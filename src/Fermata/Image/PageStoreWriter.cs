@@ -69,11 +69,14 @@ internal sealed unsafe class PageStoreWriter : IDisposable
     /// refers to it.</summary>
     /// <param name="snapshottable">A snapshot of the process (<see cref="ReadFromSnapshot"/>) holds
     /// these bytes as they were at the freeze: private memory, not shared with anyone.</param>
-    public SourceRange AddRemote(int pid, ulong address, ulong length, IPageBaseline? baseline = null, bool snapshottable = false)
+    /// <param name="procMem">The process's /proc/PID/mem, to read these bytes through instead of
+    /// process_vm_readv when not from a snapshot: pages a fork left shared, which a pin would
+    /// copy (see <see cref="ReadFromSnapshot"/>).</param>
+    public SourceRange AddRemote(int pid, ulong address, ulong length, IPageBaseline? baseline = null, bool snapshottable = false, SafeFd? procMem = null)
     {
         ulong pages = PageSize.AlignUp(length) / PageSize.Bytes;
         var range = new SourceRange(_sourcePages, pages);
-        _segments.Add(new Segment(_sourcePages, pages, SourceKind.Remote, pid, address, null, 0, length, baseline, Snapshottable: snapshottable));
+        _segments.Add(new Segment(_sourcePages, pages, SourceKind.Remote, pid, address, procMem, 0, length, baseline, Snapshottable: snapshottable));
         _sourcePages += pages;
         return range;
     }
@@ -319,7 +322,12 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             }
             if (s.Snapshottable && _snapshots.TryGetValue(s.Pid, out var snapshot))
             {
-                ReadSnapshot(snapshot.Pid, snapshot.Mem, s.Address + skip, dst, bytes);
+                ReadThroughMem(snapshot.Pid, snapshot.Mem, s.Address + skip, dst, bytes);
+                continue;
+            }
+            if (s.File != null)
+            {
+                ReadThroughMem(s.Pid, s.File, s.Address + skip, dst, bytes);
                 continue;
             }
             int reader = s.Pid;
@@ -336,9 +344,9 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         if (n > 0) RemoteMemory.Transfer(pid, local[..n], remote[..n], write: false);
     }
 
-    /// <summary>Reads <paramref name="bytes"/> at <paramref name="address"/> of a snapshot
-    /// (see <see cref="ReadFromSnapshot"/>).</summary>
-    private static void ReadSnapshot(int pid, SafeFd mem, ulong address, byte* dst, ulong bytes)
+    /// <summary>Reads <paramref name="bytes"/> at <paramref name="address"/> of process
+    /// <paramref name="pid"/> through its /proc/PID/mem (see <see cref="ReadFromSnapshot"/>).</summary>
+    private static void ReadThroughMem(int pid, SafeFd mem, ulong address, byte* dst, ulong bytes)
     {
         for (ulong done = 0; done < bytes;)
         {
@@ -350,7 +358,8 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             }
             int errno = n < 0 ? Libc.LastErrno : Errno.EIO;
             if (errno == Errno.EINTR) continue;
-            throw new SystemCallException($"read memory at 0x{address + done:x} of snapshot {pid}", errno);
+            if (errno == Errno.ESRCH) throw new TargetException($"process {pid} is gone");
+            throw new SystemCallException($"read memory at 0x{address + done:x} of pid {pid}", errno);
         }
     }
 

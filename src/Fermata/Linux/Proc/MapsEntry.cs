@@ -55,6 +55,10 @@ internal sealed record MapsEntry
     public VmFlags Flags { get; init; }
     /// <summary>The memory protection key (smaps' ProtectionKey), 0 where none is used.</summary>
     public int ProtectionKey { get; init; }
+    /// <summary>KiB of its resident pages that other processes map too (smaps' Shared_Clean +
+    /// Shared_Dirty): in a private mapping, pages a fork left shared between parent and child
+    /// until one of them writes.</summary>
+    public ulong SharedKiB { get; init; }
 
     public ulong Length => End - Start;
     public int Prot => (Read ? 1 : 0) | (Write ? 2 : 0) | (Exec ? 4 : 0);

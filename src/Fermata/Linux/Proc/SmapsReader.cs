@@ -2,8 +2,8 @@ namespace Fermata.Linux.Proc;
 
 /// <summary>
 /// Reads the mappings of a process from /proc/PID/smaps: the maps lines plus each mapping's
-/// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory), and
-/// its protection key.
+/// VmFlags, which say how it was created (grows down, locked, madvise hints, device memory), its
+/// protection key, and how much of it other processes map too.
 /// </summary>
 internal static class SmapsReader
 {
@@ -30,6 +30,12 @@ internal static class SmapsReader
             else if (current != null && line.StartsWith("ProtectionKey:", StringComparison.Ordinal))
             {
                 current = current with { ProtectionKey = int.Parse(line.AsSpan(14).Trim()) };
+            }
+            else if (current != null && (line.StartsWith("Shared_Clean:", StringComparison.Ordinal) || line.StartsWith("Shared_Dirty:", StringComparison.Ordinal)))
+            {
+                var kib = line.AsSpan(13).Trim();
+                if (kib.EndsWith(" kB")) kib = kib[..^3];
+                current = current with { SharedKiB = current.SharedKiB + ulong.Parse(kib) };
             }
         }
         if (current != null) result.Add(current);

@@ -115,9 +115,14 @@ internal static class MemoryDumper
     /// through /proc/PID/mem) or, where the tracker knows them unchanged, the parent's.</summary>
     private readonly record struct PendingRun(ulong FirstPage, ulong Count, SourceRange? Source, PageLocation Inherited);
 
+    /// <remarks>A private mapping whose pages a fork left shared with a relative is read (when not
+    /// from a snapshot) through /proc/PID/mem too: process_vm_readv pins what it reads, and the
+    /// kernel first gives the pinning side a private copy of a page a fork left shared, so every
+    /// forked child of a large parent would come out of the checkpoint holding a copy of all it
+    /// shared, as much memory again each (see <see cref="Image.PageStoreWriter.ReadFromSnapshot"/>).</remarks>
     private static SourceRange Declare(DumpContext ctx, MapsEntry m, ulong start, ulong end, IPageBaseline? baseline) =>
         m.Read
-            ? ctx.Image.Pages.AddRemote(ctx.Pid, start, end - start, baseline, MemorySnapshot.Holds(m))
+            ? ctx.Image.Pages.AddRemote(ctx.Pid, start, end - start, baseline, MemorySnapshot.Holds(m), !m.Shared && m.SharedKiB > 0 ? ctx.ProcMem : null)
             : ctx.Image.Pages.AddFile(ctx.ProcMem, (long)start, end - start, $"/proc/{ctx.Pid}/mem ({m.Describe()})");
 
     /// <summary>A region the process did not write since the parent: the parent's pages where it

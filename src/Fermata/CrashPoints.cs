@@ -29,7 +29,8 @@ namespace Fermata;
 /// </summary>
 internal static class CrashPoints
 {
-    private const string Variable = "FERMATA_CRASH_AT";
+    /// <summary>The environment variable that names the crash points.</summary>
+    public const string Variable = "FERMATA_CRASH_AT";
     private static readonly (string Name, int Count)[] Targets = InThisPart() ? Parse(Environment.GetEnvironmentVariable(Variable)) : [];
 
     /// <summary>No FERMATA_CRASH_PART, or it names this process's part (0 for any launcher
@@ -68,7 +69,4 @@ internal static class CrashPoints
     /// <paramref name="round"/>th checkpoint (null: that agent crashes nowhere).</summary>
     public static string? ForAgent(int round) =>
         Targets.Where(t => t.Count == round).Select(t => t.Name).ToList() is { Count: > 0 } names ? string.Join(',', names) : null;
-
-    /// <summary>The environment variable that names the crash points.</summary>
-    public static string VariableName => Variable;
 }

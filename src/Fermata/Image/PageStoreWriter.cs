@@ -320,23 +320,19 @@ internal sealed unsafe class PageStoreWriter : IDisposable
                 new Span<byte>(dst + got, (int)(bytes - got)).Clear();
                 continue;
             }
-            if (s.Snapshottable && _snapshots.TryGetValue(s.Pid, out var snapshot))
+            // A snapshot, and pages a fork left shared, are read through /proc/PID/mem (ReadFromSnapshot).
+            var (memPid, mem) = s.Snapshottable && _snapshots.TryGetValue(s.Pid, out var snapshot) ? snapshot : (s.Pid, s.File);
+            if (mem != null)
             {
-                ReadThroughMem(snapshot.Pid, snapshot.Mem, s.Address + skip, dst, bytes);
+                ReadThroughMem(memPid, mem, s.Address + skip, dst, bytes);
                 continue;
             }
-            if (s.File != null)
-            {
-                ReadThroughMem(s.Pid, s.File, s.Address + skip, dst, bytes);
-                continue;
-            }
-            int reader = s.Pid;
-            if (n == local.Length || (n > 0 && pid != reader))
+            if (n == local.Length || (n > 0 && pid != s.Pid))
             {
                 RemoteMemory.Transfer(pid, local[..n], remote[..n], write: false);
                 n = 0;
             }
-            pid = reader;
+            pid = s.Pid;
             local[n] = new IoVec((nint)dst, (nuint)bytes);
             remote[n] = new IoVec((nint)(s.Address + skip), (nuint)bytes);
             n++;

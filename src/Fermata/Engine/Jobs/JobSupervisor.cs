@@ -358,8 +358,13 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
         };
         // A part checkpoints in an agent process, so that an agent that dies mid-checkpoint leaves
         // the job running (Parts.CheckpointAgent); a job on one node needs no second process.
-        var result = _part != null ? Parts.CheckpointAgent.Checkpoint(_init, options, ++_agentRounds) : Checkpointer.Checkpoint(_init, options);
-        if (_part != null) foreach (string warning in result.Warnings) _log($"warning: checkpoint {n}: {warning}");
+        CheckpointResult result;
+        if (_part == null) result = Checkpointer.Checkpoint(_init, options);
+        else
+        {
+            result = Parts.CheckpointAgent.Checkpoint(_init, options, ++_agentRounds);
+            foreach (string warning in result.Warnings) _log($"warning: checkpoint {n}: {warning}");
+        }
         _parent = result.Directory;
         LastCheckpoint = result;
         _lastCheckpointAt = DateTime.UtcNow;

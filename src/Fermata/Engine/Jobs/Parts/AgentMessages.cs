@@ -44,7 +44,7 @@ internal sealed partial class AgentJson : JsonSerializerContext;
 
 /// <summary>The socket between a launcher and its agent (a socket pair; the agent's end is its
 /// descriptor 3).</summary>
-internal sealed class AgentChannel(Socket socket) : JsonLineChannel<AgentMessage>(socket, AgentJson.Default.AgentMessage, 256 << 20);
+internal sealed class AgentChannel(Socket socket) : JsonLineChannel<AgentMessage>(socket, AgentJson.Default.AgentMessage, PartChannel.MaxLength);
 
 /// <summary>
 /// A failure carried from one process to the other by its kind, so that the receiver throws what

@@ -78,8 +78,8 @@ internal static class CheckpointAgent
         try
         {
             var environment = ProcessSpawner.CurrentEnvironment();
-            environment.Remove(CrashPoints.VariableName);
-            if (CrashPoints.ForAgent(round) is { } crash) environment[CrashPoints.VariableName] = crash;
+            environment.Remove(CrashPoints.Variable);
+            if (CrashPoints.ForAgent(round) is { } crash) environment[CrashPoints.Variable] = crash;
             string[] argv = SelfCommand.With([CheckpointAgentProcess.CommandName]);
             return ProcessSpawner.Spawn(argv[0], argv, new ProcessSpawner.Options { StdinPath = "/dev/null", PassAsFd3 = pair[1], Environment = environment });
         }

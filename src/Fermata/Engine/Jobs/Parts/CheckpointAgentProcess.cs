@@ -22,7 +22,7 @@ internal static class CheckpointAgentProcess
         int launcher = Libc.GetPPid();
         Libc.Prctl(PR_SET_PDEATHSIG, (ulong)Signals.SIGKILL, 0, 0, 0);
         if (Libc.GetPPid() != launcher || launcher == 1) return 1; // the launcher is gone already
-        if (!IsStreamSocket(AgentFd))
+        if (Libc.GetIntOption(AgentFd, Libc.SOL_SOCKET, Libc.SO_TYPE) != Libc.SOCK_STREAM)
         {
             Console.Error.WriteLine("fermata: checkpoint-agent is started by the launcher of a part of a job, with its socket as descriptor 3");
             return 1;
@@ -51,13 +51,6 @@ internal static class CheckpointAgentProcess
             channel.Send(AgentFailure.Of(e));
             return 1;
         }
-    }
-
-    private static unsafe bool IsStreamSocket(int fd)
-    {
-        int type = 0;
-        uint length = sizeof(int);
-        return Libc.GetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_TYPE, &type, ref length) == 0 && type == Libc.SOCK_STREAM;
     }
 
     /// <summary>The launcher's barrier and program channels, each call a question answered at once.</summary>

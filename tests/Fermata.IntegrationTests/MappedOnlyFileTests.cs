@@ -7,7 +7,8 @@ namespace Fermata.IntegrationTests;
 /// (that needs CAP_CHECKPOINT_RESTORE in the initial user namespace), as an ordinary user's jobs:
 /// a memfd mapped in three views (read-write, read-execute, one page alone), its descriptor closed
 /// or kept, whose views must still alias after a restart, with an empty memfd mapped PROT_NONE
-/// whose page must still lie past the file's end; and a .NET program, whose runtime maps
+/// whose page must still lie past the file's end, once beside a zombie child (whose descriptor
+/// table, root's to list, holds nothing, and which still gives its status after the restart); and a .NET program, whose runtime maps
 /// such memfds (its W^X double mapping, kept open, and an empty one it closed), with no
 /// DOTNET_ setting to avoid them.
 /// </summary>
@@ -15,15 +16,16 @@ namespace Fermata.IntegrationTests;
 public sealed class MappedOnlyFileTests
 {
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void AnOrdinaryUsersMemfdViewsStillAliasAfterARestart(bool keepDescriptor)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void AnOrdinaryUsersMemfdViewsStillAliasAfterARestart(bool keepDescriptor, bool withZombie)
     {
         using var s = new Scratch();
         string user = Users.Ordinary;
         string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
         const int ticks = 20, at = 8;
-        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("memfdviews"), output, ticks.ToString(), "20", at.ToString(), gate, keepDescriptor ? "1" : "0"))
+        using (var launch = JobRun.Launch(user, dir, [], Workloads.Compiled("memfdviews"), output, ticks.ToString(), "20", at.ToString(), gate, withZombie ? "3" : keepDescriptor ? "1" : "0"))
         {
             launch.WaitForTick(output, at);
             JobProcessTreeTests.CheckpointAndStop(user, dir, launch, output);
@@ -32,7 +34,7 @@ public sealed class MappedOnlyFileTests
         JobWorkloads.Open(gate);
         using var restart = JobRun.Restart(user, dir);
         restart.ExpectExit(0);
-        string[] checks = keepDescriptor ? ["contents", "aliases", "empty", "descriptor"] : ["contents", "aliases", "empty"];
+        string[] checks = keepDescriptor ? ["contents", "aliases", "empty", "descriptor"] : withZombie ? ["contents", "aliases", "empty", "zombie"] : ["contents", "aliases", "empty"];
         string expected = string.Concat(Enumerable.Range(1, ticks).Select(i => $"tick {i}\n")) + string.Concat(checks.Select(c => $"check {c} ok\n")) + "done\n";
         Assert.Equal(expected, File.ReadAllText(output));
     }

@@ -8,7 +8,10 @@
 // again through each writable view, and checks that every view still shows the one file: the
 // pattern intact, each write seen through the others, and with KEEP 1 the descriptor's size and
 // contents too. With KEEP 2 the file is a page longer than its views and its descriptor is
-// closed: what no view shows would be lost, so an ordinary user's checkpoint must refuse it. Besides, as the .NET runtime's "dotnet_ipc_created", an empty memfd mapped one
+// closed: what no view shows would be lost, so an ordinary user's checkpoint must refuse it. KEEP 3
+// is KEEP 0 with a child that exits at once and is collected only at the end: a zombie through
+// the checkpoint, whose descriptor table an ordinary user may not list (it must hold nothing,
+// not stop the search for the memfd), and which must still give its status after the restart. Besides, as the .NET runtime's "dotnet_ipc_created", an empty memfd mapped one
 // page, PROT_NONE and private, its descriptor closed: after the restart reading that page must
 // still fault (SIGBUS: it lies past the end of the file).
 #define _GNU_SOURCE
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checks.h"
@@ -37,8 +41,8 @@ int main(int argc, char **argv) {
     if (out < 0) { perror(argv[1]); return 2; }
     long page = sysconf(_SC_PAGESIZE);
     size_t size = (size_t)PAGES * page;
-    int longer = keep == 2;
-    if (longer) keep = 0;
+    int longer = keep == 2, zombie = keep == 3;
+    if (longer || zombie) keep = 0;
     int fd = memfd_create("views", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)(size + (longer ? page : 0))) != 0) { perror("memfd"); return 2; }
     unsigned char *rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -51,6 +55,9 @@ int main(int argc, char **argv) {
     unsigned char *none = efd < 0 ? MAP_FAILED : mmap(NULL, page, PROT_NONE, MAP_PRIVATE, efd, 0);
     if (none == MAP_FAILED) { perror("empty memfd"); return 2; }
     close(efd);
+    pid_t child = zombie ? fork() : 0;
+    if (child < 0) { perror("fork"); return 2; }
+    if (zombie && child == 0) _exit(7);
 
     for (int i = 1; i <= ticks; i++) {
         snprintf(line, sizeof line, "tick %d\n", i);
@@ -84,6 +91,12 @@ int main(int argc, char **argv) {
         int ok = fstat(fd, &st) == 0 && st.st_size == (off_t)size && pread(fd, &b, 1, page + 10) == 1 && b == 0xa5;
         snprintf(detail, sizeof detail, "size %lld, byte %02x", (long long)st.st_size, b);
         check("descriptor", ok, detail);
+    }
+    if (zombie) {
+        int status = 0;
+        pid_t got = waitpid(child, &status, 0);
+        snprintf(detail, sizeof detail, "waitpid gave %d (status %d) for %d", (int)got, status, (int)child);
+        check("zombie", got == child && WIFEXITED(status) && WEXITSTATUS(status) == 7, detail);
     }
     say("done\n");
     return 0;

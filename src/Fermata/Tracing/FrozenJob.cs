@@ -64,7 +64,7 @@ internal sealed class FrozenJob
 
     private void FreezeTree()
     {
-        if (IsZombie(Root) || !ProcFiles.Exists(Root))
+        if (ProcFiles.IsZombie(Root) || !ProcFiles.Exists(Root))
             throw new TargetException("the job has already exited");
         for (int round = 0; ; round++)
         {
@@ -74,12 +74,12 @@ internal sealed class FrozenJob
             {
                 if (_processes.ContainsKey(pid) || _zombies.Contains(pid)) continue;
                 found = true;
-                if (IsZombie(pid)) { _zombies.Add(pid); continue; }
+                if (ProcFiles.IsZombie(pid)) { _zombies.Add(pid); continue; }
                 FrozenProcess frozen;
                 try { frozen = FrozenProcess.Freeze(_tracer, pid, _forked.Enqueue); }
-                catch (TargetException) when (!ProcFiles.Exists(pid) || IsZombie(pid))
+                catch (TargetException) when (!ProcFiles.Exists(pid) || ProcFiles.IsZombie(pid))
                 {
-                    if (IsZombie(pid)) _zombies.Add(pid);
+                    if (ProcFiles.IsZombie(pid)) _zombies.Add(pid);
                     continue;
                 }
                 _processes[pid] = frozen;
@@ -99,14 +99,8 @@ internal sealed class FrozenJob
             if (_processes.ContainsKey(pid)) continue;
             var frozen = FrozenProcess.Adopt(_tracer, pid, _forked.Enqueue);
             if (frozen != null) _processes[pid] = frozen;
-            else if (IsZombie(pid)) _zombies.Add(pid);
+            else if (ProcFiles.IsZombie(pid)) _zombies.Add(pid);
         }
-    }
-
-    private static bool IsZombie(int pid)
-    {
-        try { return ProcStat.Read(pid).State is 'Z'; }
-        catch (Exception e) when (e is TargetException or IOException or FormatException) { return false; }
     }
 
     /// <summary>Detaches every thread of every process; they carry on where they were.</summary>

@@ -122,7 +122,8 @@ internal static unsafe class ProcFiles
     {
         // /proc answers EACCES, not ENOENT, for a process reaped after its directory was
         // found, and for one caught between the two halves of an execve; only a refusal that
-        // lasts is one.
+        // lasts is one. A zombie's descriptor table belongs to root (it has no memory left to
+        // say whose it is) but it holds nothing: every descriptor closed as it exited.
         for (int attempt = 0; ; attempt++)
         {
             var result = new List<int>();
@@ -140,9 +141,17 @@ internal static unsafe class ProcFiles
             catch (UnauthorizedAccessException)
             {
                 if (!Directory.Exists($"/proc/{pid}")) throw new TargetException($"process {pid} is gone");
+                if (IsZombie(pid)) return [];
                 if (attempt >= 20) throw new PermissionException($"permission denied listing /proc/{pid}/fd");
                 Thread.Sleep(5);
             }
         }
+    }
+
+    /// <summary>Whether a process has exited and waits to be collected (or is being).</summary>
+    public static bool IsZombie(int pid)
+    {
+        try { return ProcStat.Read(pid).State is 'Z'; }
+        catch (Exception e) when (e is FermataException or IOException or FormatException) { return false; }
     }
 }

@@ -200,8 +200,8 @@ internal static class MemoryDumper
             return known;
         // A descriptor of this process, or of another of the checkpoint (a child that kept the
         // memfd its parent mapped and closed), may still reach the deleted file: the controller
-        // may open /proc/PID/fd links of processes it may trace.
-        foreach (int pid in ctx.Session.AllPids.Where(p => p != ctx.Pid).Prepend(ctx.Pid))
+        // may open /proc/PID/fd links of processes it may trace (a zombie holds none).
+        foreach (int pid in ctx.Session.Job.Processes.Select(p => p.Pid).Where(p => p != ctx.Pid).Prepend(ctx.Pid))
             foreach (int fd in ProcFiles.DescriptorNumbers(pid))
             {
                 string fdLink = $"/proc/{pid}/fd/{fd}";

@@ -144,22 +144,23 @@ internal static class Checkpointer
             var leftovers = new HashSet<int>();
             foreach (var process in frozen.Processes)
             {
-                var ctx = new DumpContext(session, process);
+                DumpContext ctx = null!;
+                timer.Time("context", () => ctx = new DumpContext(session, process));
                 contexts.Add(ctx);
                 // Snapshots a controller that died left behind are no part of the job.
-                leftovers.UnionWith(MemorySnapshot.CollectLeftovers(ctx));
+                timer.Time("snapshot leftovers", () => leftovers.UnionWith(MemorySnapshot.CollectLeftovers(ctx)));
                 var record = new ProcessRecord();
-                ProcessDumper.Dump(ctx, record);
-                SignalsDumper.Dump(ctx, record);
-                ThreadsDumper.Dump(ctx, record);
-                Resources.Timers.PosixTimers.Dump(ctx, record);
-                Resources.Seccomp.SeccompFilters.Dump(ctx, record);
-                SchedulingDumper.Dump(ctx, record);
-                FilesDumper.Dump(ctx, record);
-                TerminalDumper.DumpProcess(ctx, record);
-                MemoryDumper.Dump(ctx, record);
-                MemoryPolicies.Dump(ctx, record);
-                MemoryLockdown.Dump(ctx, record);
+                timer.Time("process", () => ProcessDumper.Dump(ctx, record));
+                timer.Time("signals", () => SignalsDumper.Dump(ctx, record));
+                timer.Time("threads", () => ThreadsDumper.Dump(ctx, record));
+                timer.Time("posix timers", () => Resources.Timers.PosixTimers.Dump(ctx, record));
+                timer.Time("seccomp", () => Resources.Seccomp.SeccompFilters.Dump(ctx, record));
+                timer.Time("scheduling", () => SchedulingDumper.Dump(ctx, record));
+                timer.Time("files", () => FilesDumper.Dump(ctx, record));
+                timer.Time("terminal", () => TerminalDumper.DumpProcess(ctx, record));
+                timer.Time("memory", () => MemoryDumper.Dump(ctx, record));
+                timer.Time("memory policies", () => MemoryPolicies.Dump(ctx, record));
+                timer.Time("memory lockdown", () => MemoryLockdown.Dump(ctx, record));
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }
@@ -207,8 +208,8 @@ internal static class Checkpointer
             }
             foreach (var (ctx, record) in records)
             {
-                SignalsDumper.DumpPending(ctx, record); // after the last injected call
-                ctx.ReleaseThreads();
+                timer.Time("pending signals", () => SignalsDumper.DumpPending(ctx, record)); // after the last injected call
+                timer.Time("release threads", ctx.ReleaseThreads);
             }
             timer.Mark("find pages");
 

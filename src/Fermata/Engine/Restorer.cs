@@ -171,16 +171,17 @@ internal static class Restorer
             var placeholders = new PlaceholderLeaders(session, created);
             foreach (var process in order)
             {
-                var ctx = byPid.TryGetValue(process.ParentPid, out var parent) && session.IsJob
+                RestoreContext ctx = null!;
+                timer.Time("create", () => ctx = byPid.TryGetValue(process.ParentPid, out var parent) && session.IsJob
                     ? CreateChild(session, parent, process, created, placeholders.SessionFor(process, parent))
-                    : CreateRoot(session, blank, process, created);
+                    : CreateRoot(session, blank, process, created));
                 byPid[process.Pid] = ctx;
                 session.Contexts.Add(ctx);
                 // Before it has children: they inherit its session and controlling terminal as
                 // they are born.
                 if (session.IsJob && process.Session == process.Pid)
                     ctx.Main.Check("setsid", SyscallNumbers.Setsid);
-                if (session.IsJob && !process.Zombie) TerminalRestorer.SetControllingTerminal(ctx, outsideFd);
+                if (session.IsJob && !process.Zombie) timer.Time("controlling terminal", () => TerminalRestorer.SetControllingTerminal(ctx, outsideFd));
             }
             if (session.IsJob)
             {
@@ -197,21 +198,21 @@ internal static class Restorer
             session.PageProgress.Start((long)(PagesToWrite(live) * PageSize.Bytes));
             // Every process is emptied first: a shared object (a socket) may be made in any process
             // of the job, whatever the order of the rest.
-            foreach (var ctx in live) AddressSpacePreparer.Prepare(ctx);
+            foreach (var ctx in live) timer.Time("empty address space", () => AddressSpacePreparer.Prepare(ctx));
             // Before any process waits for another part: this part's listeners for them.
             Resources.Sockets.SocketBuilder.ListenForOtherParts(session);
             foreach (var ctx in live)
             {
                 reporter.Cancel.ThrowIfCancellationRequested();
-                pages += MemoryRestorer.Restore(ctx);
-                FilesRestorer.Restore(ctx);
-                ProcessRestorer.Restore(ctx);
-                ThreadsRestorer.Create(ctx);
+                timer.Time("memory", () => pages += MemoryRestorer.Restore(ctx));
+                timer.Time("files", () => FilesRestorer.Restore(ctx));
+                timer.Time("process", () => ProcessRestorer.Restore(ctx));
+                timer.Time("threads", () => ThreadsRestorer.Create(ctx));
                 foreach (var (saved, injector) in ctx.Threads) created.First(c => c.HostPid == ctx.Pid).Threads.Add(injector.Tid);
-                ThreadsRestorer.RestoreState(ctx);
-                SignalsRestorer.Restore(ctx);
-                Resources.Ipc.SemaphoreUndo.Restore(ctx);
-                SchedulingRestorer.RestoreProcess(ctx);
+                timer.Time("thread state", () => ThreadsRestorer.RestoreState(ctx));
+                timer.Time("signals", () => SignalsRestorer.Restore(ctx));
+                timer.Time("semaphore undo", () => Resources.Ipc.SemaphoreUndo.Restore(ctx));
+                timer.Time("scheduling", () => SchedulingRestorer.RestoreProcess(ctx));
             }
             session.PageProgress.Finish();
             reporter.Enter(OperationPhase.Releasing);
@@ -222,27 +223,36 @@ internal static class Restorer
             CrashPoints.Reach("restore-filled");
             foreach (var ctx in live)
             {
-                FileOpener.SealMemfds(ctx);
-                ctx.CloseMemfds();
-                ctx.CloseKept();
-                SignalDrivenIo.RestoreLeases(ctx);
-                FileLocks.RestoreDescriptionLocks(ctx);
-                FileLocks.RestoreRecordLocks(ctx);
-                MemoryLockdown.Restore(ctx);
+                timer.Time("seal and close", () =>
+                {
+                    FileOpener.SealMemfds(ctx);
+                    ctx.CloseMemfds();
+                    ctx.CloseKept();
+                });
+                timer.Time("leases and locks", () =>
+                {
+                    SignalDrivenIo.RestoreLeases(ctx);
+                    FileLocks.RestoreDescriptionLocks(ctx);
+                    FileLocks.RestoreRecordLocks(ctx);
+                });
+                timer.Time("memory lockdown", () => MemoryLockdown.Restore(ctx));
             }
             // What the restore did to watched files is no event for the program: it happened while it was stopped.
             foreach (var ctx in live) Resources.Inotify.InotifyRestorer.DiscardRestoreEvents(ctx);
             foreach (var ctx in live)
             {
                 // As late as injected calls allow: they count from here.
-                Resources.Timers.PosixTimers.Restore(ctx);
+                timer.Time("posix timers", () => Resources.Timers.PosixTimers.Restore(ctx));
                 // While the threads may still take them; the calls after run with them suspended.
-                Resources.Seccomp.SeccompFilters.Restore(ctx);
-                CredentialsRestorer.Restore(ctx);
-                ProcessRestorer.RestoreParentDeathSignal(ctx);
-                SignalDrivenIo.RestoreOwners(ctx);
-                ThreadsRestorer.Complete(ctx);
-                SchedulingRestorer.RestoreThreads(ctx);
+                timer.Time("seccomp", () => Resources.Seccomp.SeccompFilters.Restore(ctx));
+                timer.Time("credentials", () => CredentialsRestorer.Restore(ctx));
+                timer.Time("death signal, owners", () =>
+                {
+                    ProcessRestorer.RestoreParentDeathSignal(ctx);
+                    SignalDrivenIo.RestoreOwners(ctx);
+                });
+                timer.Time("complete threads", () => ThreadsRestorer.Complete(ctx));
+                timer.Time("thread scheduling", () => SchedulingRestorer.RestoreThreads(ctx));
             }
             if (session.IsJob) Resources.Ipc.SysVRestorer.Finish(blank, image, warnings);
             CrashPoints.Reach("restore-completed");
@@ -253,7 +263,7 @@ internal static class Restorer
             files.Rewind(warnings);
             foreach (var ctx in live.AsEnumerable().Reverse())
             {
-                ThreadsRestorer.Release(ctx);
+                timer.Time("release", () => ThreadsRestorer.Release(ctx));
                 CrashPoints.Reach("restore-released");
             }
             OutsideTerminalRestorer.SignalResize(resized);

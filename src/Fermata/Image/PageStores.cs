@@ -93,12 +93,16 @@ internal sealed unsafe class PageStores : IDisposable
         try
         {
             Parallel.ForEach(work, options,
-                () => (Buffer: (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes), Staging: (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes)),
+                TakeBuffers,
                 (item, _, buffers) =>
                 {
                     var store = item.Store < 0 ? null : _stores[item.Store];
                     var block = store?.BlockOf(item.Block * ImageFormat.PagesPerBlock)!;
-                    byte* data = store == null ? Zeros : store.DataForKernel(block, (byte*)buffers.Buffer, (byte*)buffers.Staging);
+                    byte* data = store == null ? Zeros : buffers.Holds(item.Store, block.Index) ? (byte*)buffers.Buffer
+                        : store.DataForKernel(block, (byte*)buffers.Buffer, (byte*)buffers.Staging);
+                    // What a compressed block was decompressed into is kept for the next call: the
+                    // processes of a job share blocks (pages alike after fork, stored once).
+                    buffers.Holding = data == (byte*)buffers.Buffer ? (item.Store, block.Index) : null;
                     var local = new IoVec[item.Pieces.Count];
                     var remote = new IoVec[item.Pieces.Count];
                     for (int i = 0; i < item.Pieces.Count; i++)
@@ -119,15 +123,47 @@ internal sealed unsafe class PageStores : IDisposable
                     progress.Add((long)bytes);
                     return buffers;
                 },
-                buffers =>
-                {
-                    NativeMemory.AlignedFree((void*)buffers.Buffer);
-                    NativeMemory.AlignedFree((void*)buffers.Staging);
-                });
+                GiveBack);
         }
         catch (AggregateException e)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    /// <summary>A worker's room for one block: where it is decompressed, and its stored bytes.
+    /// Kept between calls (a job restores one process after another, each a call, and a new
+    /// 4 MiB buffer was paged in anew for each, 1 ms a small process), with the block it holds.</summary>
+    private sealed class BlockBuffers
+    {
+        public readonly nint Buffer = (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
+        public readonly nint Staging = (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
+        public (int Store, uint Block)? Holding;
+
+        public bool Holds(int store, uint block) => Holding == (store, block);
+
+        public void Free()
+        {
+            NativeMemory.AlignedFree((void*)Buffer);
+            NativeMemory.AlignedFree((void*)Staging);
+        }
+    }
+
+    private readonly Stack<BlockBuffers> _idle = new();
+    private bool _disposed;
+
+    private BlockBuffers TakeBuffers()
+    {
+        lock (_idle) return _idle.TryPop(out var b) ? b : new BlockBuffers();
+    }
+
+    private void GiveBack(BlockBuffers buffers)
+    {
+        lock (_idle)
+        {
+            // Beyond what the workers of one call use, and after Dispose, nothing is kept.
+            if (_disposed || _idle.Count >= Environment.ProcessorCount * 2) buffers.Free();
+            else _idle.Push(buffers);
         }
     }
 
@@ -176,6 +212,11 @@ internal sealed unsafe class PageStores : IDisposable
 
     public void Dispose()
     {
+        lock (_idle)
+        {
+            _disposed = true;
+            while (_idle.TryPop(out var b)) b.Free();
+        }
         foreach (var s in _stores) s.Dispose();
     }
 }

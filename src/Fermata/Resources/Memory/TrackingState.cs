@@ -100,10 +100,20 @@ internal sealed record TrackingState(string ImageId, int Fd, ulong Inode)
         if (Directory(out _) is { } dir) TryDelete(Path.Combine(dir, FileName(pid, startTime)));
     }
 
+    /// <summary>When this controller last swept the directory (Environment.TickCount64), or 0.</summary>
+    private static long s_sweptAt;
+
+    /// <summary>How often one controller sweeps: every write used to, and a job of N processes
+    /// then read N files' worth of /proc for each of its N writes (4 s for 400 processes).</summary>
+    private const long SweepEveryMs = 30_000;
+
     /// <summary>Deletes the files (and leftover temporaries) of processes that are gone or whose
-    /// PID now belongs to another process.</summary>
+    /// PID now belongs to another process, at most once every <see cref="SweepEveryMs"/>.</summary>
     private static void RemoveStale(string dir)
     {
+        long now = Environment.TickCount64, last = Interlocked.Read(ref s_sweptAt);
+        if (last != 0 && now - last < SweepEveryMs) return;
+        if (Interlocked.CompareExchange(ref s_sweptAt, now, last) != last) return;
         IEnumerable<string> files;
         try { files = System.IO.Directory.EnumerateFiles(dir).ToList(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }

@@ -98,11 +98,17 @@ internal sealed unsafe class PageStores : IDisposable
                 {
                     var store = item.Store < 0 ? null : _stores[item.Store];
                     var block = store?.BlockOf(item.Block * ImageFormat.PagesPerBlock)!;
-                    byte* data = store == null ? Zeros : buffers.Holds(item.Store, block.Index) ? (byte*)buffers.Buffer
-                        : store.DataForKernel(block, (byte*)buffers.Buffer, (byte*)buffers.Staging);
-                    // What a compressed block was decompressed into is kept for the next call: the
-                    // processes of a job share blocks (pages alike after fork, stored once).
-                    buffers.Holding = data == (byte*)buffers.Buffer ? (item.Store, block.Index) : null;
+                    byte* data;
+                    if (store == null) data = Zeros;
+                    else if (buffers.Holds(item.Store, block.Index)) data = (byte*)buffers.Buffer;
+                    else
+                    {
+                        buffers.Holding = null; // until the block is whole in it (a damaged one throws midway)
+                        data = store.DataForKernel(block, (byte*)buffers.Buffer, (byte*)buffers.Staging);
+                        // What a compressed block was decompressed into is kept for the next call:
+                        // the processes of a job share blocks (pages alike after fork, stored once).
+                        if (data == (byte*)buffers.Buffer) buffers.Holding = (item.Store, block.Index);
+                    }
                     var local = new IoVec[item.Pieces.Count];
                     var remote = new IoVec[item.Pieces.Count];
                     for (int i = 0; i < item.Pieces.Count; i++)

@@ -36,7 +36,7 @@ internal sealed record InjectionSites(ulong? Syscall, ulong? SyscallReturn, ulon
     /// bytes) before it is used, so code patched in one process, or a file replaced under the
     /// same inode number, costs a scan, never a wrong site.
     /// </summary>
-    private static readonly Dictionary<(uint Major, uint Minor, ulong Inode, ulong Offset, ulong Length, string Path), Offsets> s_byFile = [];
+    private static readonly Dictionary<FileKey, Offsets> s_byFile = [];
     private static readonly Lock s_lock = new();
     private const int MaxRemembered = 4096;
 
@@ -73,7 +73,10 @@ internal sealed record InjectionSites(ulong? Syscall, ulong? SyscallReturn, ulon
     /// <summary>Anonymous code (a JIT's) has no identity to remember it by.</summary>
     private static bool HasIdentity(MapsEntry m) => m.Inode != 0 || m.Path == "[vdso]";
 
-    private static (uint, uint, ulong, ulong, ulong, string) Key(MapsEntry m) => (m.DevMajor, m.DevMinor, m.Inode, m.Offset, m.Length, m.Path);
+    /// <summary>What a mapping's code is remembered by.</summary>
+    private readonly record struct FileKey(uint Major, uint Minor, ulong Inode, ulong Offset, ulong Length, string Path);
+
+    private static FileKey Key(MapsEntry m) => new(m.DevMajor, m.DevMinor, m.Inode, m.Offset, m.Length, m.Path);
 
     /// <summary>The offsets remembered for a mapping like this one, if every site they name
     /// still holds its bytes in this process.</summary>

@@ -148,7 +148,7 @@ internal static unsafe class ProcFiles
         }
     }
 
-    /// <summary>Whether a process has exited and waits to be collected (or is being).</summary>
+    /// <summary>Whether a process has exited and waits to be collected (state Z).</summary>
     public static bool IsZombie(int pid)
     {
         try { return ProcStat.Read(pid).State is 'Z'; }

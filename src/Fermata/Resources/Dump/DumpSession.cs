@@ -103,5 +103,8 @@ internal sealed class DumpSession : IDisposable
     }
 
     /// <summary>The host PID of every process of the job (frozen or zombie).</summary>
-    public IEnumerable<int> AllPids => Job.Processes.Select(p => p.Pid).Concat(Job.Zombies);
+    public IEnumerable<int> AllPids => LivePids.Concat(Job.Zombies);
+
+    /// <summary>The processes of the checkpoint that have not exited (a zombie holds no descriptors).</summary>
+    public IEnumerable<int> LivePids => Job.Processes.Select(p => p.Pid);
 }

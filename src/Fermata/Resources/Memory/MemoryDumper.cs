@@ -201,7 +201,7 @@ internal static class MemoryDumper
         // A descriptor of this process, or of another of the checkpoint (a child that kept the
         // memfd its parent mapped and closed), may still reach the deleted file: the controller
         // may open /proc/PID/fd links of processes it may trace (a zombie holds none).
-        foreach (int pid in ctx.Session.Job.Processes.Select(p => p.Pid).Where(p => p != ctx.Pid).Prepend(ctx.Pid))
+        foreach (int pid in ctx.Session.LivePids.Where(p => p != ctx.Pid).Prepend(ctx.Pid))
             foreach (int fd in ProcFiles.DescriptorNumbers(pid))
             {
                 string fdLink = $"/proc/{pid}/fd/{fd}";

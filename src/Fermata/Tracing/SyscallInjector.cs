@@ -71,6 +71,7 @@ internal sealed class SyscallInjector
     /// <summary>Runs one system call; returns the raw result (a negative errno on failure).</summary>
     public long Call(int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {
+        InjectedCallTally.Count(number);
         var regs = Saved;
         regs.Rip = SyscallAddress;
         regs.Rax = (ulong)number;

@@ -16,11 +16,21 @@ public sealed class JobProcessTreeTests
     internal static void CheckpointAndStop(string? user, string dir, JobRun launcher, string mentioned)
     {
         Assert.True(JobProcesses.Mentioning(mentioned).Count > 0, $"no process of the job mentions {mentioned}: {launcher.Report()}");
-        var job = JobProcesses.Snapshot(JobProcesses.Mentioning(mentioned).Concat(launcher.Descendants()));
+        // What mentions it in the job's own PID namespaces: a program's binary may be shared with
+        // other tests' jobs.
+        var descendants = launcher.Descendants();
+        var namespaces = descendants.Select(p => Namespace(p)).OfType<string>().ToHashSet();
+        var job = JobProcesses.Snapshot(JobProcesses.Mentioning(mentioned).Where(p => Namespace(p) is { } ns && namespaces.Contains(ns)).Concat(descendants));
         var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);
         Assert.True(checkpoint.ExitCode == 0, $"checkpoint failed: {checkpoint}\nlauncher: {launcher.Report()}");
         launcher.ExpectExit(75);
         JobProcesses.WaitUntilGone(job, "the job stopped by a checkpoint");
+    }
+
+    private static string? Namespace(int pid)
+    {
+        try { return JobProcesses.Namespace(pid.ToString(), "pid"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     [Theory]

@@ -53,13 +53,35 @@ public sealed class SlurmCluster
     /// by the test user) with sbatch as the test user; returns the job id.</summary>
     public string Submit(string dir, string script, params string[] sbatchOptions)
     {
+        // A job an earlier test left behind (it failed before its job ended) would take this
+        // one's nodes, and its processes the machine's CPUs.
+        CancelUnfinished();
         string path = Path.Combine(dir, "job.sh");
         File.WriteAllText(path, script);
         GiveToUser(path);
         File.SetUnixFileMode(path, (UnixFileMode)0x1ed);
         var (status, output) = AsUser(dir, ["sbatch", "--parsable", .. sbatchOptions, path]);
         if (status != 0) throw new InvalidOperationException($"sbatch failed: {output}");
-        return output.Trim().Split(';')[0];
+        string job = output.Trim().Split(';')[0];
+        _submitted.Add(job);
+        return job;
+    }
+
+    private readonly List<string> _submitted = [];
+
+    private static readonly string[] EndStates = ["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"];
+
+    /// <summary>Cancels every job submitted here that has not ended, and waits (up to a minute)
+    /// until Slurm has ended them, so that none of their processes outlives its test.</summary>
+    public void CancelUnfinished()
+    {
+        var running = _submitted.Where(j => !EndStates.Contains(State(j)) && State(j) != "").ToList();
+        _submitted.Clear();
+        if (running.Count == 0) return;
+        Slurm(["scancel", .. running]);
+        var clock = Stopwatch.StartNew();
+        while (running.Any(j => !EndStates.Contains(State(j)) && State(j) != "") && clock.Elapsed < TimeSpan.FromMinutes(1))
+            Thread.Sleep(500);
     }
 
     private static void GiveToUser(string path)
@@ -96,10 +118,13 @@ public sealed class SlurmCluster
         {
             var fields = Show(job);
             string state = fields.GetValueOrDefault("JobState", "");
-            if (state is "COMPLETED" or "FAILED" or "TIMEOUT" or "CANCELLED" or "NODE_FAIL" or "OUT_OF_MEMORY" or "BOOT_FAIL" or "DEADLINE")
+            if (EndStates.Contains(state))
                 return fields;
             if (clock.Elapsed > limit)
+            {
+                CancelUnfinished();
                 throw new TimeoutException($"Slurm job {job} did not end within {limit.TotalMinutes:0.#} min (state {state}, restarts {fields.GetValueOrDefault("Restarts")})");
+            }
             Thread.Sleep(1000);
         }
     }

@@ -10,7 +10,7 @@ repository, and give its binary (`criu`, version 4.x). Each run:
     images itself), whole-process times;
   - restore until the process runs again: `fermata restore D --detach` against
     `criu restore -D D -d`; the restored process then checks its data;
-  - a program that keeps writing its memory (tests/workloads/sweeper.c) checkpointed with the
+  - a program that keeps writing its memory (tests/workloads/sweeper.c, one for each tool) checkpointed with the
     process left running: Fermata's live checkpoint against `criu dump --leave-running`, and how
     long the program itself saw itself stopped.
 Images go to the work directory (on disk) and then, for the stopped checkpoint and the restore,
@@ -177,20 +177,26 @@ def measure_criu(criu, holder, work, mib, repeat, tmpfs):
 
     sweeper = os.path.join(work, "sweeper")
     subprocess.run(["gcc", "-O2", "-o", sweeper, os.path.join(ROOT, "tests", "workloads", "sweeper.c")], check=True)
-    out = os.path.join(work, "criu-sweeps.log")
-    if os.path.exists(out):
-        os.unlink(out)
-    proc = subprocess.Popen([sweeper, out, str(mib)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    # One program per tool: a live checkpoint leaves Fermata's write tracker (a userfaultfd) in
+    # the program for the next incremental checkpoint, which CRIU cannot dump.
+    procs, outs = {}, {}
     running = {"fermata": [], "criu": []}
     try:
-        _wait_sweeps(out, 3)
+        for tool in running:
+            outs[tool] = os.path.join(work, f"criu-sweeps-{tool}.log")
+            if os.path.exists(outs[tool]):
+                os.unlink(outs[tool])
+            procs[tool] = subprocess.Popen([sweeper, outs[tool], str(mib)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+        for tool in running:
+            _wait_sweeps(outs[tool], 3)
         for i in range(repeat):
             for tool in ("fermata", "criu") if i % 2 == 0 else ("criu", "fermata"):
-                running[tool].append(_running_round(tool, criu, proc.pid, out, work, f"{i}"))
+                running[tool].append(_running_round(tool, criu, procs[tool].pid, outs[tool], work, f"{i}"))
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
     running = {t: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for t, v in running.items()}
     return dict(version=version, mib=mib, stopped=stopped, running=running)
 

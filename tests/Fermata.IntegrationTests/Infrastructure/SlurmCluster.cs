@@ -53,9 +53,6 @@ public sealed class SlurmCluster
     /// by the test user) with sbatch as the test user; returns the job id.</summary>
     public string Submit(string dir, string script, params string[] sbatchOptions)
     {
-        // A job an earlier test left behind (it failed before its job ended) would take this
-        // one's nodes, and its processes the machine's CPUs.
-        CancelUnfinished();
         string path = Path.Combine(dir, "job.sh");
         File.WriteAllText(path, script);
         GiveToUser(path);
@@ -72,7 +69,8 @@ public sealed class SlurmCluster
     private static readonly string[] EndStates = ["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"];
 
     /// <summary>Cancels every job submitted here that has not ended, and waits (up to a minute)
-    /// until Slurm has ended them, so that none of their processes outlives its test.</summary>
+    /// until Slurm has ended them: a test that gave up waiting for its job must not leave the job's
+    /// processes on the machine's CPUs for the rest of the suite.</summary>
     public void CancelUnfinished()
     {
         var running = _submitted.Where(j => !EndStates.Contains(State(j)) && State(j) != "").ToList();

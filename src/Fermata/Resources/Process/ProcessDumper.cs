@@ -87,12 +87,15 @@ internal static class ProcessDumper
     private static void RefuseUnsupported(DumpContext ctx, ProcStatus status)
     {
         int pid = ctx.Pid;
+        // Read once per checkpoint, not once per process of a job.
+        var namespaces = ctx.Session.KindState<ExpectedNamespaces>();
         // time_for_children: a time namespace made with unshare, which its children will enter.
         foreach (var ns in new[] { "mnt", "pid", "user", "ipc", "uts", "net", "cgroup", "time", "time_for_children" })
         {
             string? theirs = ProcFiles.TryReadLink($"/proc/{pid}/ns/{ns}");
             // A job's processes share the namespaces its init has (its own PID and user namespaces).
-            string? expected = ProcFiles.TryReadLink(ctx.Session.IsJob ? $"/proc/{ctx.Session.Job.Root}/ns/{ns}" : $"/proc/self/ns/{ns}");
+            if (!namespaces.TryGetValue(ns, out string? expected))
+                namespaces[ns] = expected = ProcFiles.TryReadLink(ctx.Session.IsJob ? $"/proc/{ctx.Session.Job.Root}/ns/{ns}" : $"/proc/self/ns/{ns}");
             if (theirs != null && theirs != expected)
                 throw new UnsupportedResourceException(ctx.Session.IsJob
                     ? $"process {pid} of the job created a {ns} namespace of its own, which Fermata cannot checkpoint yet"
@@ -204,3 +207,7 @@ internal static class ProcessDumper
             record.XcompPermission = ctx.Memory.ReadUInt64(scratch);
     }
 }
+
+/// <summary>The namespaces every process of a checkpoint must share (the job's init's, or the
+/// checkpointing command's own), by kind.</summary>
+internal sealed class ExpectedNamespaces : Dictionary<string, string?>;

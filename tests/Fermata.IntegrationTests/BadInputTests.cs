@@ -135,7 +135,7 @@ public sealed class BadInputTests(SmallImage small) : IClassFixture<SmallImage>
         var bytes = File.ReadAllBytes(manifest);
         bytes[8] = 99; // the version field
         File.WriteAllBytes(manifest, bytes);
-        Expect.Refused(FermataCli.Run("restore", image), "format version 99", "versions 2 to 4");
+        Expect.Refused(FermataCli.Run("restore", image), "format version 99", "versions 2 to 5");
     }
 
     [Fact]

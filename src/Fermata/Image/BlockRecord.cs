@@ -17,6 +17,9 @@ internal enum BlockCodec
 /// pages.img. The checksum covers the stored (possibly compressed) bytes, seeded with the
 /// block's index, so a block moved elsewhere does not verify. The identities (XXH3-128 of each
 /// page) let the next checkpoint tell which pages changed without reading this image's pages.
+/// Since version 5 they lie in pages.img right after the block's stored bytes, with a checksum
+/// of their own, not in the manifest: no restore reads them, and they were most of a manifest's
+/// bytes (16 a page), which every restore read and checked before anything else.
 /// </summary>
 internal sealed class BlockRecord : IWireRecord<BlockRecord>
 {
@@ -27,15 +30,33 @@ internal sealed class BlockRecord : IWireRecord<BlockRecord>
     public ulong StoredLength { get; set; }
     public BlockCodec Codec { get; set; }
     public ulong Checksum { get; set; }
-    /// <summary>16 bytes per page: each page's XXH3-128.</summary>
+    /// <summary>16 bytes per page, each page's XXH3-128, in the manifest: how versions 2 to 4
+    /// keep them. Empty since version 5 (see <see cref="IdentitiesChecksum"/>).</summary>
     public byte[] Identities { get; set; } = [];
+    /// <summary>XXH3-64 of the identities that follow the block's stored bytes in pages.img
+    /// (version 5), seeded with <see cref="IdentitiesSeed"/>.</summary>
+    public ulong IdentitiesChecksum { get; set; }
 
     public ulong FirstPage => (ulong)Index * ImageFormat.PagesPerBlock;
     public ulong Pages => Length / PageSize.Bytes;
 
-    public UInt128 Identity(ulong pageInBlock)
+    /// <summary>The identities are in the manifest (versions 2 to 4), not in pages.img.</summary>
+    public bool IdentitiesInManifest => Identities.Length > 0;
+    public ulong IdentitiesLength => Pages * ImageFormat.IdentitySize;
+    /// <summary>Where in pages.img the identities lie when not in the manifest.</summary>
+    public ulong IdentitiesOffset => FileOffset + StoredLength;
+    /// <summary>Bytes of pages.img the block takes: its stored bytes, then its identities unless
+    /// the manifest holds them.</summary>
+    public ulong Extent => StoredLength + (IdentitiesInManifest ? 0 : IdentitiesLength);
+
+    /// <summary>The seed of the identities' checksum: the block's index, marked so that neither
+    /// checksum verifies the other's bytes.</summary>
+    public static ulong IdentitiesSeed(uint index) => (1UL << 32) | index;
+
+    /// <summary>The identity of page <paramref name="pageInBlock"/> in a block's identities.</summary>
+    public static UInt128 ReadIdentity(ReadOnlySpan<byte> identities, ulong pageInBlock)
     {
-        var span = Identities.AsSpan(checked((int)pageInBlock * ImageFormat.IdentitySize), ImageFormat.IdentitySize);
+        var span = identities.Slice(checked((int)pageInBlock * ImageFormat.IdentitySize), ImageFormat.IdentitySize);
         return new UInt128(BitConverter.ToUInt64(span[8..]), BitConverter.ToUInt64(span));
     }
 
@@ -53,5 +74,6 @@ internal sealed class BlockRecord : IWireRecord<BlockRecord>
         .UInt64(4, "stored_length", b => b.StoredLength, (b, v) => b.StoredLength = v)
         .Enum(5, "codec", b => b.Codec, (b, v) => b.Codec = v)
         .Fixed64(6, "checksum", b => b.Checksum, (b, v) => b.Checksum = v, "XXH3-64 of the stored bytes, seeded with the index")
-        .Value(7, "identities", b => b.Identities, (b, v) => b.Identities = v, Wire.Codecs.BulkBytes, "16 bytes per page: the XXH3-128 of each page, low half first");
+        .Value(7, "identities", b => b.Identities, (b, v) => b.Identities = v, Wire.Codecs.BulkBytes, "versions 2 to 4: 16 bytes per page, the XXH3-128 of each page, low half first; version 5 writes none (they follow the block in pages.img)")
+        .Fixed64(8, "identities_checksum", b => b.IdentitiesChecksum, (b, v) => b.IdentitiesChecksum = v, "version 5: XXH3-64 of the identities that follow the block's stored bytes in pages.img, seeded with 2^32 + index");
 }

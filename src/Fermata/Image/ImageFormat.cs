@@ -13,15 +13,19 @@ internal static class ImageFormat
     /// per-process and per-thread state such as scheduling, timer slack, memory policies, seals,
     /// signal-driven I/O owners and leases), so version 2 readers must refuse it. Version 4: the
     /// same records, the manifest's body in checksummed frames (<see cref="ManifestFile"/>), so
-    /// that no array's size limits an image; a version 3 reader refuses it by its version.</summary>
-    public const uint Version = 4;
+    /// that no array's size limits an image; a version 3 reader refuses it by its version.
+    /// Version 5: each block's page identities in pages.img after the block, with a checksum of
+    /// their own, no longer in the manifest, which a restore reads whole before anything else
+    /// (a version 4 reader would find them missing).</summary>
+    public const uint Version = 5;
 
     /// <summary>The first version whose manifest body is in frames; older ones hold it whole.</summary>
     public const uint FramedSince = 4;
 
     /// <summary>The oldest format this build restores: a version 2 image is a version 3 image
-    /// without the records and fields version 3 added, and a version 3 image a version 4 one
-    /// with its body in one piece.</summary>
+    /// without the records and fields version 3 added, a version 3 image a version 4 one with
+    /// its body in one piece, and a version 4 image a version 5 one with the identities in the
+    /// manifest.</summary>
     public const uint OldestReadable = 2;
 
     public const string ManifestFile = "manifest.img";

@@ -15,6 +15,9 @@ namespace Fermata.Image;
 /// away) then fails that call with EFAULT. Whatever this process reads itself (checksums, the
 /// input of decompression, file contents) comes through pread, which returns an error where
 /// touching the mapping would kill the controller with SIGBUS.
+///
+/// Page identities (version 5: after each block in the file) are read and checked only when a
+/// new checkpoint compares pages with this image, a block's at a time, and by <see cref="Verify"/>.
 /// </summary>
 internal sealed unsafe class PageStoreReader : IDisposable
 {
@@ -65,14 +68,14 @@ internal sealed unsafe class PageStoreReader : IDisposable
                 throw new ImageException($"image uses an unknown block encoding {(int)b.Codec} (block {b.Index} of {_path})");
             if (b.Codec == BlockCodec.Raw ? b.StoredLength != b.Length : b.StoredLength == 0 || b.StoredLength > (ulong)BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize))
                 throw Damaged($"page block {b.Index} has inconsistent sizes");
-            if ((ulong)b.Identities.Length != b.Pages * ImageFormat.IdentitySize)
+            if (b.IdentitiesInManifest && (ulong)b.Identities.Length != b.IdentitiesLength)
                 throw Damaged($"page block {b.Index} lacks the identities of its pages");
-            if (b.FileOffset + b.StoredLength < b.FileOffset) throw Damaged($"page block {b.Index} lies outside the file");
-            needed = Math.Max(needed, b.FileOffset + b.StoredLength);
+            if (b.FileOffset + b.Extent < b.FileOffset) throw Damaged($"page block {b.Index} lies outside the file");
+            needed = Math.Max(needed, b.FileOffset + b.Extent);
         }
         var byOffset = _blocks.OrderBy(b => b.FileOffset).ToArray();
         for (int i = 1; i < byOffset.Length; i++)
-            if (byOffset[i - 1].FileOffset + byOffset[i - 1].StoredLength > byOffset[i].FileOffset)
+            if (byOffset[i - 1].FileOffset + byOffset[i - 1].Extent > byOffset[i].FileOffset)
                 throw Damaged($"page blocks {byOffset[i - 1].Index} and {byOffset[i].Index} overlap");
         return needed;
     }
@@ -80,10 +83,11 @@ internal sealed unsafe class PageStoreReader : IDisposable
     /// <summary>Bytes a block's stored form may take: the staging buffer callers pass.</summary>
     public static int StagingSize => BlockCompressor.MaxCompressedLength(ImageFormat.BlockSize);
 
-    /// <summary>Bytes of every block as stored: what <see cref="Verify"/> reads.</summary>
-    public long StoredBytes => _blocks.Sum(b => (long)b.StoredLength);
+    /// <summary>Bytes of every block as stored, with the identities that follow them: what
+    /// <see cref="Verify"/> reads.</summary>
+    public long StoredBytes => _blocks.Sum(b => (long)b.Extent);
 
-    /// <summary>Verifies every block's checksum, with <paramref name="workers"/> threads, counting
+    /// <summary>Verifies every block's checksum (and its identities'), with <paramref name="workers"/> threads, counting
     /// the bytes read on <paramref name="progress"/>; its cancellation stops between blocks.</summary>
     public void Verify(int workers, ByteProgress? progress = null)
     {
@@ -99,8 +103,9 @@ internal sealed unsafe class PageStoreReader : IDisposable
                     progress.ThrowIfCancelled();
                     var b = _blocks[i];
                     ReadStored(b, (byte*)staging);
-                    progress.Add((long)b.StoredLength);
-                    if (Checksum.Compute((byte*)staging, (nuint)b.StoredLength, b.Index) != b.Checksum)
+                    progress.Add((long)b.Extent);
+                    if (Checksum.Compute((byte*)staging, (nuint)b.StoredLength, b.Index) != b.Checksum
+                        || (!b.IdentitiesInManifest && !ReadIdentities(b, (byte*)staging)))
                     {
                         Interlocked.CompareExchange(ref bad, i, -1);
                         state.Stop();
@@ -145,11 +150,36 @@ internal sealed unsafe class PageStoreReader : IDisposable
         return index < (ulong)_byIndex.Length ? _byIndex[index] : null;
     }
 
-    /// <summary>The identity of a page this store holds (see <see cref="Contains"/>).</summary>
+    /// <summary>The identity of a page this store holds (see <see cref="Contains"/>). Safe to
+    /// call from several threads.</summary>
     public UInt128 Identity(ulong page)
     {
         var b = BlockOf(page) ?? throw Damaged($"page {page} is not in the store");
-        return b.Identity(page - b.FirstPage);
+        return BlockRecord.ReadIdentity(IdentitiesOf(b), page - b.FirstPage);
+    }
+
+    /// <summary>Each block's identities once read from the file and checked (version 5).</summary>
+    private byte[]?[]? _identities;
+
+    private byte[] IdentitiesOf(BlockRecord b)
+    {
+        if (b.IdentitiesInManifest) return b.Identities;
+        var cache = _identities ?? Interlocked.CompareExchange(ref _identities, new byte[]?[_byIndex.Length], null) ?? _identities!;
+        if (Volatile.Read(ref cache[b.Index]) is { } known) return known;
+        var read = new byte[b.IdentitiesLength];
+        fixed (byte* into = read)
+            if (!ReadIdentities(b, into))
+                throw new ImageException($"image is damaged: the page identities of {_path} block {b.Index} do not match their checksum (bytes {b.IdentitiesOffset}-{b.IdentitiesOffset + b.IdentitiesLength})");
+        Volatile.Write(ref cache[b.Index], read);
+        return read;
+    }
+
+    /// <summary>Reads a block's identities from the file into <paramref name="into"/> and tells
+    /// whether they match their checksum.</summary>
+    private bool ReadIdentities(BlockRecord b, byte* into)
+    {
+        ReadAt(into, b.IdentitiesLength, b.IdentitiesOffset, b.Index);
+        return Checksum.Compute(into, (nuint)b.IdentitiesLength, BlockRecord.IdentitiesSeed(b.Index)) == b.IdentitiesChecksum;
     }
 
     /// <summary>
@@ -206,13 +236,15 @@ internal sealed unsafe class PageStoreReader : IDisposable
     }
 
     /// <summary>A block's stored bytes, read with pread.</summary>
-    private void ReadStored(BlockRecord block, byte* into)
+    private void ReadStored(BlockRecord block, byte* into) => ReadAt(into, block.StoredLength, block.FileOffset, block.Index);
+
+    private void ReadAt(byte* into, ulong length, ulong offset, uint block)
     {
-        for (ulong done = 0; done < block.StoredLength;)
+        for (ulong done = 0; done < length;)
         {
-            nint n = Libc.PRead(_fd!.Fd, into + done, (nuint)(block.StoredLength - done), (long)(block.FileOffset + done));
-            if (n < 0) throw new ImageException($"cannot read {_path} (block {block.Index}): {Errno.Describe(Libc.LastErrno)}; was it lost or changed underneath?");
-            if (n == 0) throw new ImageException($"image is truncated: {_path} ends inside block {block.Index} (it was changed underneath?)");
+            nint n = Libc.PRead(_fd!.Fd, into + done, (nuint)(length - done), (long)(offset + done));
+            if (n < 0) throw new ImageException($"cannot read {_path} (block {block}): {Errno.Describe(Libc.LastErrno)}; was it lost or changed underneath?");
+            if (n == 0) throw new ImageException($"image is truncated: {_path} ends inside block {block} (it was changed underneath?)");
             done += (ulong)n;
         }
     }

@@ -282,11 +282,21 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         var (codec, stored) = BlockCompressor.Compress(_compression, buffer, length, buffers.Compressed, buffers.Capacity);
         byte* data = codec == BlockCodec.Raw ? buffer : buffers.Compressed;
         ulong checksum = Checksum.Compute(data, (nuint)stored, (ulong)index);
-        long offset = Interlocked.Add(ref _fileEnd, stored) - stored;
+        // The block's page identities follow its bytes (see BlockRecord): one extent, one write
+        // position taken for both.
+        int identitiesLength = kept * ImageFormat.IdentitySize;
+        long extent = stored + identitiesLength;
+        long offset = Interlocked.Add(ref _fileEnd, extent) - extent;
         WriteAt(data, (ulong)stored, offset);
+        ulong identitiesChecksum;
+        fixed (byte* identities = buffers.Identities)
+        {
+            identitiesChecksum = Checksum.Compute(identities, (nuint)identitiesLength, BlockRecord.IdentitiesSeed((uint)index));
+            WriteAt(identities, (ulong)identitiesLength, offset + stored);
+        }
         // Start writing this block to disk now, while the next ones are read: the final fsync
         // then has little left to wait for.
-        Libc.SyncFileRange(_fd.Fd, offset, stored, Libc.SYNC_FILE_RANGE_WRITE);
+        Libc.SyncFileRange(_fd.Fd, offset, extent, Libc.SYNC_FILE_RANGE_WRITE);
         Interlocked.Add(ref _compressedBytes, stored);
         return new BlockRecord
         {
@@ -296,7 +306,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             StoredLength = (ulong)stored,
             Codec = codec,
             Checksum = checksum,
-            Identities = buffers.Identities.AsSpan(0, kept * ImageFormat.IdentitySize).ToArray(),
+            IdentitiesChecksum = identitiesChecksum,
         };
     }
 

@@ -97,7 +97,7 @@ internal sealed unsafe class PageStoreReader : IDisposable
         try
         {
             Parallel.For(0, _blocks.Length, options,
-                () => (nint)NativeMemory.AlignedAlloc((nuint)StagingSize, (nuint)PageSize.Bytes),
+                () => (nint)HugePageBuffer.Allocate((nuint)StagingSize),
                 (i, state, staging) =>
                 {
                     progress.ThrowIfCancelled();
@@ -112,7 +112,7 @@ internal sealed unsafe class PageStoreReader : IDisposable
                     }
                     return staging;
                 },
-                staging => NativeMemory.AlignedFree((void*)staging));
+                staging => HugePageBuffer.Free((byte*)staging, (nuint)StagingSize));
         }
         catch (AggregateException e)
         {

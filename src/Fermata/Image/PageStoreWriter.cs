@@ -210,7 +210,7 @@ internal sealed unsafe class PageStoreWriter : IDisposable
 
     private sealed class ChunkBuffers : IDisposable
     {
-        public readonly byte* Pages = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
+        public readonly byte* Pages = HugePageBuffer.Allocate(ImageFormat.BlockSize);
         public readonly byte* Compressed;
         public readonly int Capacity;
         public readonly byte[] Identities = new byte[ImageFormat.PagesPerBlock * ImageFormat.IdentitySize];
@@ -218,13 +218,13 @@ internal sealed unsafe class PageStoreWriter : IDisposable
         public ChunkBuffers(int capacity)
         {
             Capacity = capacity;
-            Compressed = (byte*)NativeMemory.AlignedAlloc((nuint)capacity, (nuint)PageSize.Bytes);
+            Compressed = HugePageBuffer.Allocate((nuint)capacity);
         }
 
         public void Dispose()
         {
-            NativeMemory.AlignedFree(Pages);
-            NativeMemory.AlignedFree(Compressed);
+            HugePageBuffer.Free(Pages, ImageFormat.BlockSize);
+            HugePageBuffer.Free(Compressed, (nuint)Capacity);
         }
     }
 

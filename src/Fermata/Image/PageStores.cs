@@ -142,16 +142,16 @@ internal sealed unsafe class PageStores : IDisposable
     /// 4 MiB buffer was paged in anew for each, 1 ms a small process), with the block it holds.</summary>
     private sealed class BlockBuffers
     {
-        public readonly nint Buffer = (nint)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
-        public readonly nint Staging = (nint)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
+        public readonly nint Buffer = (nint)HugePageBuffer.Allocate(ImageFormat.BlockSize);
+        public readonly nint Staging = (nint)HugePageBuffer.Allocate((nuint)PageStoreReader.StagingSize);
         public (int Store, uint Block)? Holding;
 
         public bool Holds(int store, uint block) => Holding == (store, block);
 
         public void Free()
         {
-            NativeMemory.AlignedFree((void*)Buffer);
-            NativeMemory.AlignedFree((void*)Staging);
+            HugePageBuffer.Free((byte*)Buffer, ImageFormat.BlockSize);
+            HugePageBuffer.Free((byte*)Staging, (nuint)PageStoreReader.StagingSize);
         }
     }
 
@@ -178,8 +178,8 @@ internal sealed unsafe class PageStores : IDisposable
     public byte[] ReadContents(IReadOnlyList<PageRun> runs, ulong start, ulong length)
     {
         var result = new byte[length];
-        byte* buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
-        byte* staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
+        byte* buffer = HugePageBuffer.Allocate(ImageFormat.BlockSize);
+        byte* staging = HugePageBuffer.Allocate((nuint)PageStoreReader.StagingSize);
         try
         {
             (int Store, ulong Block) cached = (-1, 0);
@@ -210,8 +210,8 @@ internal sealed unsafe class PageStores : IDisposable
         }
         finally
         {
-            NativeMemory.AlignedFree(buffer);
-            NativeMemory.AlignedFree(staging);
+            HugePageBuffer.Free(buffer, ImageFormat.BlockSize);
+            HugePageBuffer.Free(staging, (nuint)PageStoreReader.StagingSize);
         }
         return result;
     }

@@ -96,17 +96,17 @@ internal static unsafe class CapturedFileWriter
 
     private sealed class Buffers : IDisposable
     {
-        public readonly byte* Current = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
-        public readonly byte* Block = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
-        public readonly byte* Staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
+        public readonly byte* Current = HugePageBuffer.Allocate(ImageFormat.BlockSize);
+        public readonly byte* Block = HugePageBuffer.Allocate(ImageFormat.BlockSize);
+        public readonly byte* Staging = HugePageBuffer.Allocate((nuint)PageStoreReader.StagingSize);
         public (int Store, ulong Index) Cached = (-1, 0);
         public byte* CachedData;
 
         public void Dispose()
         {
-            NativeMemory.AlignedFree(Current);
-            NativeMemory.AlignedFree(Block);
-            NativeMemory.AlignedFree(Staging);
+            HugePageBuffer.Free(Current, ImageFormat.BlockSize);
+            HugePageBuffer.Free(Block, ImageFormat.BlockSize);
+            HugePageBuffer.Free(Staging, (nuint)PageStoreReader.StagingSize);
         }
     }
 

@@ -225,8 +225,8 @@ internal sealed unsafe class LazySpace : IDisposable
         if (_cached == (store, block)) return _buffer;
         if (_buffer == null)
         {
-            _buffer = (byte*)NativeMemory.AlignedAlloc(ImageFormat.BlockSize, (nuint)PageSize.Bytes);
-            _staging = (byte*)NativeMemory.AlignedAlloc((nuint)PageStoreReader.StagingSize, (nuint)PageSize.Bytes);
+            _buffer = HugePageBuffer.Allocate(ImageFormat.BlockSize);
+            _staging = HugePageBuffer.Allocate((nuint)PageStoreReader.StagingSize);
         }
         _cached = (-1, 0);
         var reader = _stores.Stores[store];
@@ -320,8 +320,8 @@ internal sealed unsafe class LazySpace : IDisposable
 
     public void Dispose()
     {
-        if (_buffer != null) NativeMemory.AlignedFree(_buffer);
-        if (_staging != null) NativeMemory.AlignedFree(_staging);
+        HugePageBuffer.Free(_buffer, ImageFormat.BlockSize);
+        HugePageBuffer.Free(_staging, (nuint)PageStoreReader.StagingSize);
         _buffer = _staging = null;
         Uffd.Dispose();
     }

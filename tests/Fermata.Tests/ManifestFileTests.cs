@@ -44,6 +44,17 @@ public sealed class ManifestFileTests : IDisposable
     }
 
     [Fact]
+    public void TheVersionAReportShowsIsTheFilesOwn()
+    {
+        ManifestFile.Write(Path, "x"u8);
+        Assert.Equal(ImageFormat.Version, ManifestFile.ReadVersion(Path));
+        var bytes = File.ReadAllBytes(Path);
+        bytes[8] = 3;
+        File.WriteAllBytes(Path, bytes);
+        Assert.Equal(3u, ManifestFile.ReadVersion(Path));
+    }
+
+    [Fact]
     public void TrailingAndMissingBytesAreRefused()
     {
         ManifestFile.Write(Path, "body"u8);

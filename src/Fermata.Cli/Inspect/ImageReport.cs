@@ -21,12 +21,14 @@ internal static class ImageReport
         var sb = new StringBuilder();
         var created = DateTimeOffset.FromUnixTimeMilliseconds(info.CreatedUnixMilliseconds).ToLocalTime();
         sb.AppendLine($"image {image.Directory}");
-        sb.AppendLine($"  format {ImageFormat.Version}, written by Fermata {info.ToolVersion} on {info.Hostname} (Linux {info.KernelRelease})");
+        sb.AppendLine($"  format {ManifestFile.ReadVersion(Path.Combine(image.Directory, ImageFormat.ManifestFile))}, written by Fermata {info.ToolVersion} on {info.Hostname} (Linux {info.KernelRelease})");
         sb.AppendLine($"  taken {created:yyyy-MM-dd HH:mm:ss}, process frozen {info.FrozenNanoseconds / 1e9:0.000} s, then {(info.LeftRunning ? "left running" : "killed")}");
         if (info.CommandLine.Length > 0) sb.AppendLine($"  command: {info.CommandLine}");
         ulong stored = m.Blocks.Aggregate(0UL, (n, b) => n + b.StoredLength);
         long manifestSize = new FileInfo(Path.Combine(image.Directory, ImageFormat.ManifestFile)).Length;
-        sb.AppendLine($"  size: {Format.Bytes(stored + (ulong)manifestSize)} (pages {Format.Bytes(stored)} in {m.Blocks.Count} checksummed blocks, manifest {Format.Bytes((ulong)manifestSize)})");
+        // pages.img also holds each block's page identities (format 5).
+        ulong pagesFile = m.Blocks.Aggregate(0UL, (n, b) => n + b.Extent);
+        sb.AppendLine($"  size: {Format.Bytes(pagesFile + (ulong)manifestSize)} (pages {Format.Bytes(stored)} in {m.Blocks.Count} checksummed blocks, manifest {Format.Bytes((ulong)manifestSize)})");
         sb.AppendLine(info.ParentId.Length == 0
             ? $"  id {info.Id}: a full checkpoint"
             : $"  id {info.Id}: incremental, after {info.ParentId} ({info.Depth} since the last full checkpoint)");

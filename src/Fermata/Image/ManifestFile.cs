@@ -169,6 +169,16 @@ internal static class ManifestFile
         catch (UnauthorizedAccessException) { return false; }
     }
 
+    /// <summary>The format version a manifest's header names (for reports: <see cref="Read{T}"/>
+    /// is what validates it).</summary>
+    public static uint ReadVersion(string path)
+    {
+        using var f = File.OpenRead(path);
+        Span<byte> header = stackalloc byte[12];
+        f.ReadExactly(header);
+        return BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+    }
+
     /// <summary>Reads, validates and decodes the manifest's root record, a frame at a time.</summary>
     public static T Read<T>(string path) where T : IWireRecord<T>, new()
     {

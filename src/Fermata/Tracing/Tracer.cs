@@ -145,7 +145,14 @@ internal sealed unsafe class Tracer : IDisposable
         for (int attempt = 0; ; attempt++)
         {
             int r = Libc.WaitPid(tid, out int status, Libc.__WALL | Libc.WNOHANG);
-            if (r > 0) return new WaitStatus(status);
+            if (r > 0)
+            {
+                var ws = new WaitStatus(status);
+                // A child of ours (a job's init, under its launcher) that exited while it was being
+                // frozen: this wait took the exit its parent's wait would have had.
+                if (ws.Exited) ProcessSpawner.NoteCollected(tid, ws.ExitCode);
+                return ws;
+            }
             if (r < 0)
             {
                 int errno = Libc.LastErrno;

@@ -185,6 +185,7 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     public int Run(int initHostPid, string? restoredFrom = null, int? generation = null)
     {
         _init = initHostPid;
+        ProcessSpawner.KeepExitOf(_init); // a freeze may collect its exit (Collect)
         _parent = restoredFrom;
         _startedAt = DateTime.UtcNow;
         if (generation is { } g) _generation = g;
@@ -522,7 +523,9 @@ internal sealed class JobSupervisor : IDisposable, IProgramHost
     private int Collect()
     {
         try { return ProcessSpawner.WaitForExit(_init); }
-        catch (SystemCallException e) when (e.Errno == Errno.ECHILD) { return ExitCheckpointed; } // collected by a checkpoint that stopped the job
+        // Collected already: by a freeze that found the job ending (its own exit, with its code), or
+        // by a checkpoint that stopped the job.
+        catch (SystemCallException e) when (e.Errno == Errno.ECHILD) { return ProcessSpawner.CollectedExit(_init) ?? ExitCheckpointed; }
     }
 
     /// <summary>

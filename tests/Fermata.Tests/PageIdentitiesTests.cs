@@ -36,6 +36,13 @@ public sealed unsafe class PageIdentitiesTests : IDisposable
         fixed (byte* p = &source[page * 4096]) return Checksum.Identity(p, 4096);
     }
 
+    /// <summary>Random pages are all distinct and stored in order: store page i is source page i.</summary>
+    private static void EachPageHasItsOwnIdentity(PageStoreReader reader, byte[] source, int step)
+    {
+        for (int page = 0; page < Pages; page += step)
+            Assert.Equal(IdentityOf(source, page), reader.Identity((ulong)page));
+    }
+
     [Fact]
     public void TheManifestCarriesNoIdentitiesAndTheStoreGivesEachPagesOwn()
     {
@@ -43,9 +50,7 @@ public sealed unsafe class PageIdentitiesTests : IDisposable
         Assert.All(blocks, b => Assert.Empty(b.Identities));
         using var reader = new PageStoreReader(path, blocks);
         reader.Verify(2);
-        // Random pages are all distinct and stored in order: store page i is source page i.
-        for (int page = 0; page < Pages; page += 7)
-            Assert.Equal(IdentityOf(source, page), reader.Identity((ulong)page));
+        EachPageHasItsOwnIdentity(reader, source, step: 7);
     }
 
     [Fact]
@@ -84,8 +89,7 @@ public sealed unsafe class PageIdentitiesTests : IDisposable
         File.WriteAllBytes(path, bytes);
         using var reader = new PageStoreReader(path, inManifest);
         reader.Verify(1);
-        for (int page = 0; page < Pages; page += 11)
-            Assert.Equal(IdentityOf(source, page), reader.Identity((ulong)page));
+        EachPageHasItsOwnIdentity(reader, source, step: 11);
     }
 
     [Fact]

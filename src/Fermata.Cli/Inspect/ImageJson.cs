@@ -20,7 +20,7 @@ internal static class ImageJson
             var m = image.Manifest;
             w.WriteStartObject();
             w.WriteString("directory", image.Directory);
-            w.WriteNumber("format", ManifestFile.ReadVersion(Path.Combine(image.Directory, ImageFormat.ManifestFile)));
+            w.WriteNumber("format", image.FormatVersion);
             w.WriteStartObject("info");
             w.WriteString("tool_version", m.Info.ToolVersion);
             w.WriteString("created", DateTimeOffset.FromUnixTimeMilliseconds(m.Info.CreatedUnixMilliseconds).ToString("o"));

@@ -21,7 +21,7 @@ internal static class ImageReport
         var sb = new StringBuilder();
         var created = DateTimeOffset.FromUnixTimeMilliseconds(info.CreatedUnixMilliseconds).ToLocalTime();
         sb.AppendLine($"image {image.Directory}");
-        sb.AppendLine($"  format {ManifestFile.ReadVersion(Path.Combine(image.Directory, ImageFormat.ManifestFile))}, written by Fermata {info.ToolVersion} on {info.Hostname} (Linux {info.KernelRelease})");
+        sb.AppendLine($"  format {image.FormatVersion}, written by Fermata {info.ToolVersion} on {info.Hostname} (Linux {info.KernelRelease})");
         sb.AppendLine($"  taken {created:yyyy-MM-dd HH:mm:ss}, process frozen {info.FrozenNanoseconds / 1e9:0.000} s, then {(info.LeftRunning ? "left running" : "killed")}");
         if (info.CommandLine.Length > 0) sb.AppendLine($"  command: {info.CommandLine}");
         ulong stored = m.Blocks.Aggregate(0UL, (n, b) => n + b.StoredLength);

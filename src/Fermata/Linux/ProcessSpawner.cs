@@ -112,27 +112,24 @@ internal static unsafe class ProcessSpawner
         return result;
     }
 
-    /// <summary>Exit codes of this process's children that a tracer's wait for a stop collected
-    /// instead (a child that exited while it was being frozen: waitpid hands its exit to whoever
-    /// waits for it first), for <see cref="CollectedExit"/>.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> Collected = new();
-
-    /// <summary>Children whose exit a tracer's wait should keep for <see cref="CollectedExit"/>.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> Kept = new();
+    /// <summary>Children whose exit a tracer's wait for a stop should keep (a child that exits
+    /// while it is being frozen: waitpid hands its exit to whoever waits for it first), with the
+    /// exit code once one did, for <see cref="CollectedExit"/>.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int?> Kept = new();
 
     /// <summary>Has a tracer's wait that collects <paramref name="pid"/>'s exit keep its code (for
     /// a child whose status matters, such as a job's init).</summary>
-    public static void KeepExitOf(int pid) => Kept[pid] = true;
+    public static void KeepExitOf(int pid) => Kept[pid] = null;
 
     /// <summary>Records that a wait for a traced thread collected <paramref name="pid"/>'s exit
     /// (a normal exit, with its code), where that child's exit is kept.</summary>
     public static void NoteCollected(int pid, int exitCode)
     {
-        if (Kept.TryRemove(pid, out _)) Collected[pid] = exitCode;
+        if (Kept.ContainsKey(pid)) Kept[pid] = exitCode;
     }
 
     /// <summary>The exit code of a child of ours that a tracer's wait collected, once.</summary>
-    public static int? CollectedExit(int pid) => Collected.TryRemove(pid, out int code) ? code : null;
+    public static int? CollectedExit(int pid) => Kept.TryRemove(pid, out int? code) ? code : null;
 
     /// <summary>A child's status if it has exited (collecting it), else null; never waits.</summary>
     public static int? TryCollect(int pid)

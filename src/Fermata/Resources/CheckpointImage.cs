@@ -30,6 +30,9 @@ internal sealed class CheckpointImage : IDisposable
 {
     public string Directory { get; }
     public CheckpointManifest Manifest { get; }
+
+    /// <summary>The format version the image was written in (its manifest's header), for reports.</summary>
+    public uint FormatVersion => ManifestFile.ReadVersion(Path.Combine(Directory, ImageFormat.ManifestFile));
     /// <summary>The image's own page store (0) and its parents' (1..n), as its page runs number them.</summary>
     public PageStores Pages { get; }
 

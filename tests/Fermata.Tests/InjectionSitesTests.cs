@@ -64,4 +64,45 @@ public sealed unsafe class InjectionSitesTests
             NativeMemory.AlignedFree(second);
         }
     }
+
+    /// <summary>Code is read a 64 KiB chunk at a time and the scan stops once the search has all
+    /// it needs: patterns lying across a chunk boundary and far into the mapping are found, and
+    /// a mapping remembered from a scan that stopped early is read again by a search that needs
+    /// what that scan did not reach.</summary>
+    [Fact]
+    public void PatternsAcrossChunkBoundariesAndPastAnEarlyStopAreFound()
+    {
+        const int length = 512 << 10;
+        ulong inode = (ulong)Random.Shared.NextInt64(1 << 40, 1L << 50);
+        byte* code = (byte*)NativeMemory.AlignedAlloc(length, 4096);
+        try
+        {
+            // "syscall; ret" across the first boundary; the restorer across the fourth.
+            int syscallAt = (64 << 10) - 1, restorerAt = 3 * ((64 << 10) - 8) + (64 << 10) - 4;
+            Place(code, length, syscallAt, restorerAt);
+            var memory = new RemoteMemory(Environment.ProcessId);
+            var found = InjectionSites.Find(memory, [Code(code, length, inode)]);
+            Assert.Equal((ulong)code + (ulong)syscallAt, found.SyscallReturn);
+            Assert.Equal((ulong)code + (ulong)restorerAt, found.Restorer);
+
+            // A second copy of the restorer further on: the first scan stopped before it. A search
+            // that takes the restorer from elsewhere first stops early too, and is remembered as
+            // partial; one that needs it from this mapping reads it again rather than doing without.
+            var restorerOnly = new MapsEntry
+            {
+                Start = (ulong)code + (ulong)restorerAt, End = (ulong)code + (ulong)restorerAt + 4096, Read = true, Exec = true,
+                DevMajor = 254, DevMinor = 1, Inode = inode + 1, Path = "/usr/lib/other.so",
+            };
+            // (Another inode: the mapping as a file not yet remembered.)
+            var both = InjectionSites.Find(memory, [restorerOnly, Code(code, length, inode + 2)]);
+            Assert.Equal((ulong)code + (ulong)restorerAt, both.Restorer);
+            Assert.Equal((ulong)code + (ulong)syscallAt, both.SyscallReturn);
+            var alone = InjectionSites.Find(memory, [Code(code, length, inode + 2)]);
+            Assert.Equal((ulong)code + (ulong)restorerAt, alone.Restorer);
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(code);
+        }
+    }
 }

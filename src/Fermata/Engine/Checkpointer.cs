@@ -51,23 +51,32 @@ internal static class Checkpointer
         else if (!Linux.Proc.ProcFiles.Exists(pid) || Linux.Proc.ProcStat.Read(pid).State == 'Z')
             throw new TargetException("the job has already exited");
         using var parent = OpenParent(pid, options);
-        var dir = ImageDirectory.Create(options.Directory);
-        try
+        // A live checkpoint reads the mappings' flags ahead of the freeze; should a process change
+        // them meanwhile, the checkpoint is taken again, reading them in the freeze.
+        for (bool readAhead = true; ; readAhead = false)
         {
-            using var tracer = new Tracer();
-            if (options.WaitTimeout is { } timeout) tracer.Deadline = timeout;
-            return tracer.Run(() => Run(tracer, pid, options, parent, dir, total, reporter));
-        }
-        catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
-        {
-            dir.Abandon();
-            throw new FermataException(
-                $"checkpoint failed: not enough space for the image in {Path.GetDirectoryName(dir.FinalPath)} ({Errno.Describe(e.Errno)}); the {(options.WholeJob ? "job" : "process")} was left running and earlier images are untouched");
-        }
-        catch
-        {
-            dir.Abandon();
-            throw;
+            var dir = ImageDirectory.Create(options.Directory);
+            try
+            {
+                using var tracer = new Tracer();
+                if (options.WaitTimeout is { } timeout) tracer.Deadline = timeout;
+                return tracer.Run(() => Run(tracer, pid, options, parent, dir, total, reporter, readAhead));
+            }
+            catch (MappingsChangedException) when (readAhead)
+            {
+                dir.Abandon();
+            }
+            catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
+            {
+                dir.Abandon();
+                throw new FermataException(
+                    $"checkpoint failed: not enough space for the image in {Path.GetDirectoryName(dir.FinalPath)} ({Errno.Describe(e.Errno)}); the {(options.WholeJob ? "job" : "process")} was left running and earlier images are untouched");
+            }
+            catch
+            {
+                dir.Abandon();
+                throw;
+            }
         }
     }
 
@@ -101,7 +110,8 @@ internal static class Checkpointer
         }
     }
 
-    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total, ProgressReporter reporter)
+    private static CheckpointResult Run(Tracer tracer, int pid, CheckpointOptions options, CheckpointImage? parent, ImageDirectory dir, Stopwatch total, ProgressReporter reporter,
+        bool readAhead)
     {
         var timer = new PhaseTimer();
         // Everything that does not need the target stopped is prepared first: the parent's page
@@ -114,6 +124,17 @@ internal static class Checkpointer
         {
             FilePreflush.Run(options.WholeJob ? ProcFiles.Descendants(pid) : [pid], dir.TempPath);
             timer.Mark("write back files to clone");
+        }
+        // A part of a job over several nodes stays frozen until every part has committed:
+        // a part that ran on while another still read its end of a connection between
+        // them would make the two ends disagree (PartConnectionMap.Check), so no live copy.
+        bool holdUntilCommitted = options.Barrier != null;
+        bool live = options.LeaveRunning && options.Live && !holdUntilCommitted;
+        MappingsReadAhead? ahead = null;
+        if (live && readAhead)
+        {
+            ahead = MappingsReadAhead.Read(options.WholeJob ? ProcFiles.Descendants(pid) : [pid]);
+            timer.Mark("read mappings ahead");
         }
         reporter.Enter(OperationPhase.Freezing);
         var frozen = options.WholeJob ? FrozenJob.Freeze(tracer, pid) : FrozenJob.Single(tracer, FrozenProcess.Freeze(tracer, pid));
@@ -136,6 +157,7 @@ internal static class Checkpointer
             {
                 Baseline = baseline,
                 ImageId = id,
+                MappingsAhead = ahead,
                 External = options.External,
                 LauncherChannels = options.LauncherChannels,
                 AcrossParts = options.Barrier != null,
@@ -187,17 +209,16 @@ internal static class Checkpointer
                     if (WriteTracker.Arm(ctx, id)) tracked++;
                 timer.Mark("arm write tracking");
             }
-            // A part of a job over several nodes stays frozen until every part has committed:
-            // a part that ran on while another still read its end of a connection between
-            // them would make the two ends disagree (PartConnectionMap.Check), so no live copy.
-            bool holdUntilCommitted = options.Barrier != null;
-            if (options.LeaveRunning && options.Live && !holdUntilCommitted)
+            if (live)
             {
                 foreach (var (ctx, _) in records)
                 {
                     ctx.Snapshot = MemorySnapshot.Take(ctx, out string? reason);
                     if (ctx.Snapshot == null)
+                    {
                         session.Warnings.Add($"process {ctx.Pid} was kept frozen while its memory was copied: no snapshot of it could be made ({reason})");
+                        if (ctx.FlagsReadAhead) MappingsReadAhead.VerifyFrozen(ctx);
+                    }
                     else
                     {
                         snapshots.Add(ctx.Snapshot);
@@ -223,7 +244,23 @@ internal static class Checkpointer
                 frozenTime.Stop();
                 timer.Mark("resume");
                 CrashPoints.Reach("live");
-                image.Pages.WriteAll(options.Workers, memoryProgress, PageStoreWriter.Pass.Rest);
+                // The flags read ahead are checked against the snapshots while the pages are copied.
+                var flagsChecked = Task.Run(() =>
+                {
+                    foreach (var (ctx, _) in records)
+                        if (ctx.FlagsReadAhead && ctx.Snapshot != null) MappingsReadAhead.Verify(ctx, ctx.Snapshot);
+                });
+                try { image.Pages.WriteAll(options.Workers, memoryProgress, PageStoreWriter.Pass.Rest); }
+                catch
+                {
+                    // A mapping that was made MADV_DONTFORK after the read ahead is missing from
+                    // its snapshot and fails the copy: the change is the cause to report.
+                    try { flagsChecked.GetAwaiter().GetResult(); }
+                    catch (MappingsChangedException) { throw; }
+                    catch (Exception) { /* the copy's own failure is the one to report */ }
+                    throw;
+                }
+                flagsChecked.GetAwaiter().GetResult();
                 // The kernel tears their memory down while the image is committed.
                 MemorySnapshot.Kill(snapshots);
                 timer.Mark("copy pages from snapshots");

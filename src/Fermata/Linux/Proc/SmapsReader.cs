@@ -9,6 +9,10 @@ internal static class SmapsReader
 {
     public static List<MapsEntry> Read(int pid) => Parse(ProcFiles.ReadText(pid, "smaps"));
 
+    /// <summary>The mappings from /proc/PID/maps, without their flags: what the kernel writes
+    /// from the mapping list alone, where smaps walks every page table to count pages.</summary>
+    public static List<MapsEntry> ReadLayout(int pid) => Parse(ProcFiles.ReadText(pid, "maps"));
+
     public static List<MapsEntry> Parse(string text)
     {
         var result = new List<MapsEntry>();

@@ -56,9 +56,23 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     private readonly Dictionary<int, ulong> _signalMasks = [];
 
     public DumpContext(DumpSession session, FrozenProcess frozen)
-        : this(session, frozen, SmapsReader.Read(frozen.Pid), null)
+        : this(session, frozen, ReadMaps(session, frozen.Pid, out bool readAhead), null)
     {
+        FlagsReadAhead = readAhead;
     }
+
+    /// <summary>The mappings with their flags: as read ahead of the freeze where they still
+    /// hold, else from smaps now.</summary>
+    private static List<MapsEntry> ReadMaps(DumpSession session, int pid, out bool readAhead)
+    {
+        var ahead = session.MappingsAhead?.For(pid);
+        readAhead = ahead != null;
+        return ahead ?? SmapsReader.Read(pid);
+    }
+
+    /// <summary>The mappings' flags were read before the freeze (<see cref="Fermata.Resources.Memory.MappingsReadAhead"/>),
+    /// and are checked once the process runs on.</summary>
+    public bool FlagsReadAhead { get; }
 
     /// <summary>A context that takes the process's mappings and injection sites as read at an
     /// earlier freeze of this checkpoint, for a second, brief one that only injects a call or

@@ -37,6 +37,8 @@ internal sealed class DumpSession : IDisposable
     public ParentBaseline? Baseline { get; init; }
     /// <summary>The id of the image being taken (what a write tracker is armed for).</summary>
     public string ImageId { get; init; } = "";
+    /// <summary>The processes' mappings read before the freeze (a live checkpoint), or null.</summary>
+    public Resources.Memory.MappingsReadAhead? MappingsAhead { get; init; }
 
     private readonly Dictionary<Type, object> _kindState = [];
 

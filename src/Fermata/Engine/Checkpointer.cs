@@ -117,7 +117,7 @@ internal static class Checkpointer
         // Everything that does not need the target stopped is prepared first: the parent's page
         // index can be large.
         using var image = new ImageBuilder(dir.TempFile(ImageFormat.PagesFile), dir.FinalPath, options.Compression);
-        string id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        string id = RandomBytes.Hex(16);
         var baseline = parent == null ? null : new ParentBaseline(parent, image);
         timer.Mark("index parent");
         if (options.Files.Handling == FileHandling.Capture)

@@ -165,20 +165,30 @@ internal sealed unsafe class PageStoreWriter : IDisposable
             // again: Parallel.For replaces its tasks as it goes, and 8 MiB freed on one pool thread
             // and allocated on another stayed resident in the C library's per-thread arenas, a
             // cost that grew with the copy's length.
-            Parallel.For(0, count, options,
-                () => spare.TryTake(out var reused) ? reused : new ChunkBuffers(capacity),
-                (index, _, buffers) =>
-                {
-                    if (copied[index] || (wanted != null && wanted[index] != (pass == Pass.Frozen))) return buffers;
-                    if (index == half) CrashPoints.Reach("copying");
-                    progress.ThrowIfCancelled();
-                    _blocks[index] = WriteChunk(index, buffers, dedup);
-                    copied[index] = true;
-                    ulong first = (ulong)index * ImageFormat.PagesPerBlock;
-                    progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
-                    return buffers;
-                },
-                buffers => spare.Add(buffers));
+            ChunkBuffers Copy(int index, ChunkBuffers buffers)
+            {
+                if (copied[index] || (wanted != null && wanted[index] != (pass == Pass.Frozen))) return buffers;
+                if (index == half) CrashPoints.Reach("copying");
+                progress.ThrowIfCancelled();
+                _blocks[index] = WriteChunk(index, buffers, dedup);
+                copied[index] = true;
+                ulong first = (ulong)index * ImageFormat.PagesPerBlock;
+                progress.Add((long)((Math.Min(first + ImageFormat.PagesPerBlock, _sourcePages) - first) * PageSize.Bytes));
+                return buffers;
+            }
+            if (count == 1)
+            {
+                // One block (a process of a few MiB) is copied right here: starting the thread
+                // pool's workers for it cost more than the copy.
+                var buffers = new ChunkBuffers(capacity);
+                spare.Add(buffers);
+                Copy(0, buffers);
+            }
+            else
+                Parallel.For(0, count, options,
+                    () => spare.TryTake(out var reused) ? reused : new ChunkBuffers(capacity),
+                    (index, _, buffers) => Copy(index, buffers),
+                    buffers => spare.Add(buffers));
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {

@@ -208,7 +208,7 @@ internal sealed record JobSettings
     public const double DefaultHookTimeoutSeconds = 10;
     /// <summary>The job's own name for life, across restarts and moves: the program protocol's
     /// socket is named after it (<see cref="Programs.ProgramSocket"/>).</summary>
-    public string Id { get; init; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+    public string Id { get; init; } = Linux.RandomBytes.Hex(8);
 
     /// <summary>The files policy of the job's checkpoints.</summary>
     public Resources.Files.FilesPolicy FilesPolicy => new() { Handling = Files, Limit = FilesLimit };

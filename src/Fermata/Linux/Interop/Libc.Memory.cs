@@ -20,6 +20,9 @@ internal static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "munmap", SetLastError = true)]
     internal static partial int Munmap(void* address, nuint length);
 
+    [LibraryImport(Name, EntryPoint = "getrandom", SetLastError = true)]
+    internal static partial nint GetRandom(void* buffer, nuint length, uint flags);
+
     [LibraryImport(Name, EntryPoint = "madvise", SetLastError = true)]
     internal static partial int Madvise(void* address, nuint length, int advice);
 

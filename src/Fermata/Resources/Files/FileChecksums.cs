@@ -55,19 +55,24 @@ internal static unsafe class FileChecksums
     {
         sum = 0;
         using var hash = new Checksum.Stream();
-        var buffer = new byte[1 << 20];
-        long offset = 0;
-        fixed (byte* b = buffer)
+        // A huge page: a fresh 1 MiB array cost 256 page faults, 3 ms on these VMs, for every
+        // file (a small process's checkpoint checksums its program and libraries: most of its
+        // "checksum mapped files" phase).
+        const int size = 2 << 20;
+        byte* buffer = HugePageBuffer.Allocate(size);
+        try
         {
+            long offset = 0;
             while (offset < length)
             {
-                nint n = Libc.PRead(fd.Fd, b, (nuint)Math.Min(buffer.Length, length - offset), offset);
+                nint n = Libc.PRead(fd.Fd, buffer, (nuint)Math.Min(size, length - offset), offset);
                 if (n < 0) return Libc.LastErrno;
                 if (n == 0) break;
-                hash.Append(buffer.AsSpan(0, (int)n));
+                hash.Append(new ReadOnlySpan<byte>(buffer, (int)n));
                 offset += n;
             }
         }
+        finally { HugePageBuffer.Free(buffer, size); }
         sum = hash.Value;
         return 0;
     }

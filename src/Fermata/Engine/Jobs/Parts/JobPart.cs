@@ -25,7 +25,7 @@ internal sealed record JobPart(int Index, int Count, string Step)
         if (Get("SLURM_STEP_ID") is { Length: > 0 })
             throw new Errors.FermataException("--per-node belongs in the batch script itself (exec fermata run --per-node ...), not under srun: it starts the other nodes' parts itself");
         if (!int.TryParse(Get("SLURM_JOB_NUM_NODES") ?? Get("SLURM_NNODES"), out int nodes) || nodes < 1) return null;
-        string word = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+        string word = Linux.RandomBytes.Hex(6);
         return new JobPart(0, nodes, $"{job}.{Get("SLURM_RESTART_COUNT") ?? "0"}.{word}");
     }
 

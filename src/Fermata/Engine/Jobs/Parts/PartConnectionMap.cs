@@ -90,7 +90,7 @@ internal sealed class PartConnectionMap : IPartConnections
         {
             var key = string.CompareOrdinal(a.Local, b.Local) < 0 ? (a.Local, b.Local) : (b.Local, a.Local);
             if (!tokens.TryGetValue(key, out var token))
-                tokens[key] = token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+                tokens[key] = token = Linux.RandomBytes.Hex(16);
             return token;
         }
         for (int p = 0; p < ends.Count; p++)

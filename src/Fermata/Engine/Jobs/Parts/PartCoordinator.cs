@@ -28,7 +28,7 @@ internal sealed class PartCoordinator : IDisposable
     private readonly string _jobDirectory;
     private readonly Action<string> _log;
     private readonly Socket _listener;
-    private readonly string _secret = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+    private readonly string _secret = Linux.RandomBytes.Hex(32);
     private readonly PartChannel?[] _channels;
     private readonly int[][] _have;
     /// <summary>What the parts say during a round, and their going away (null).</summary>

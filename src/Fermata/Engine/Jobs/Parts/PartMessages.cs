@@ -82,5 +82,5 @@ internal sealed class PartChannel(Socket socket) : JsonLineChannel<PartMessage>(
         proof != null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
             System.Text.Encoding.ASCII.GetBytes(proof), System.Text.Encoding.ASCII.GetBytes(expected));
 
-    public static string NewChallenge() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+    public static string NewChallenge() => Linux.RandomBytes.Hex(16);
 }

@@ -299,8 +299,11 @@ def measure_lazy(wakeup, work, mib, repeat):
         proc = spawn([wakeup, ready, str(mib)])
         answer(ready, limit=600)
         shutil.rmtree(image, ignore_errors=True)
-        run([FERMATA, "checkpoint", str(proc.pid), "--dir", image])
+        taken = subprocess.run([FERMATA, "checkpoint", str(proc.pid), "--dir", image], capture_output=True, text=True)
         proc.wait()
+        # A pause long enough may even have let it check its data and exit before the checkpoint.
+        if taken.returncode != 0 and not os.path.exists(ready + ".running"):
+            sys.exit(f"{FERMATA} checkpoint {proc.pid} failed ({taken.returncode}):\n{taken.stdout}{taken.stderr}")
         if not os.path.exists(ready + ".running"):
             break
         print(f"  the {mib} MiB program paused before its checkpoint; taking it again", file=sys.stderr)

@@ -53,6 +53,7 @@ internal static class Checkpointer
         using var parent = OpenParent(pid, options);
         // A live checkpoint reads the mappings' flags ahead of the freeze; should a process change
         // them meanwhile, the checkpoint is taken again, reading them in the freeze.
+        string? retaken = null;
         for (bool readAhead = true; ; readAhead = false)
         {
             var dir = ImageDirectory.Create(options.Directory);
@@ -60,11 +61,13 @@ internal static class Checkpointer
             {
                 using var tracer = new Tracer();
                 if (options.WaitTimeout is { } timeout) tracer.Deadline = timeout;
-                return tracer.Run(() => Run(tracer, pid, options, parent, dir, total, reporter, readAhead));
+                var result = tracer.Run(() => Run(tracer, pid, options, parent, dir, total, reporter, readAhead));
+                return retaken == null ? result : result with { Warnings = [.. result.Warnings, retaken] };
             }
-            catch (MappingsChangedException) when (readAhead)
+            catch (MappingsChangedException e) when (readAhead)
             {
                 dir.Abandon();
+                retaken = $"{e.Message}; the checkpoint was taken again, stopping the {(options.WholeJob ? "job" : "process")} a second time";
             }
             catch (SystemCallException e) when (Errno.IsDiskFull(e.Errno))
             {

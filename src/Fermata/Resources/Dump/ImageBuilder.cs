@@ -30,12 +30,12 @@ internal sealed class ImageBuilder : IDisposable
     public PageStoreWriter Pages { get; }
     public CheckpointManifest Manifest { get; } = new();
 
-    /// <param name="pagesPath">Where pages.img is written (in the temporary directory).</param>
-    /// <param name="finalPath">The image's directory once committed: parents are recorded relative to it.</param>
     /// <summary>A copy of this many pages (1 GiB) or more has its per-page tables collected as
     /// soon as they are released.</summary>
     private const ulong LargeCopyPages = 1 << 18;
 
+    /// <param name="pagesPath">Where pages.img is written (in the temporary directory).</param>
+    /// <param name="finalPath">The image's directory once committed: parents are recorded relative to it.</param>
     public ImageBuilder(string pagesPath, string finalPath, Compression compression)
     {
         Pages = new PageStoreWriter(pagesPath, compression);

@@ -21,9 +21,10 @@ namespace Fermata.Resources.Memory;
 /// this holds, and otherwise smaps is read in the freeze as before:
 ///  - in the freeze, the process is the same (start time) and /proc/PID/maps lists exactly the
 ///    mappings read ahead (start, end, protection, sharing, offset, device, inode, name);
-///  - in the freeze, the process's locked memory (VmLck in /proc/PID/status, a counter the
-///    kernel keeps) is the size of the mappings read ahead as locked: locking is the one flag
-///    a fork does not pass on;
+///  - no mapping was locked when read ahead, and in the freeze the process has no locked memory
+///    (VmLck in /proc/PID/status, a counter the kernel keeps, is 0): locking is not passed on
+///    by fork, so the snapshot could not confirm it, and a total alone would not tell which
+///    mapping is locked, or how (MLOCK_ONFAULT);
 ///  - after the freeze, the snapshot child, whose mappings are the process's at the instant of
 ///    the freeze, carries every other flag and protection key the read ahead said, lacks
 ///    exactly the MADV_DONTFORK mappings, and lists the same mappings otherwise
@@ -33,11 +34,18 @@ namespace Fermata.Resources.Memory;
 /// longer had at the cut (or copy a mapping from the snapshot that should have been copied in
 /// the freeze): the checkpoint is abandoned (<see cref="MappingsChangedException"/>) and taken
 /// again, reading smaps in the freeze.
+///
+/// Not covered: userfaultfd registrations (smaps' um, ui), which fork does not pass on either,
+/// made in the moment between the read ahead and the freeze. The program's own userfaultfd
+/// descriptor is refused in the freeze (FilesDumper) whatever the flags say; what escapes is a
+/// registration made through a descriptor the process no longer holds (handed to a monitor
+/// process and closed) within that moment.
 /// </summary>
 internal sealed class MappingsReadAhead
 {
-    /// <summary>The flags a fork does not pass on to the child: locking (checked by VmLck) and
-    /// userfaultfd registrations (the write tracker's own, and any other refuses the snapshot).</summary>
+    /// <summary>The flags a fork does not pass on to the child: locking (the read ahead is used
+    /// only where nothing is locked) and userfaultfd registrations (the write tracker's own,
+    /// which it adds in the freeze, and any other: see the class's remarks).</summary>
     private const VmFlags NotInherited = VmFlags.Locked | VmFlags.LockOnFault | VmFlags.UffdMissing | VmFlags.UffdWp | VmFlags.UffdMinor;
 
     private readonly Dictionary<int, (ulong StartTime, List<MapsEntry> Maps)> _byPid = [];
@@ -64,8 +72,7 @@ internal sealed class MappingsReadAhead
         if (now.Count != ahead.Maps.Count) return null;
         for (int i = 0; i < now.Count; i++)
             if (!SamePlace(now[i], ahead.Maps[i])) return null;
-        ulong lockedKiB = ahead.Maps.Where(m => (m.Flags & VmFlags.Locked) != 0).Aggregate(0UL, (sum, m) => sum + m.Length / 1024);
-        if (LockedKiB(pid) != lockedKiB) return null;
+        if (ahead.Maps.Any(m => (m.Flags & (VmFlags.Locked | VmFlags.LockOnFault)) != 0) || LockedKiB(pid) != 0) return null;
         return ahead.Maps;
     }
 
@@ -85,15 +92,21 @@ internal sealed class MappingsReadAhead
             throw new MappingsChangedException($"process {ctx.Pid} changed a mapping during the freeze's read-ahead ({what})");
     }
 
-    /// <summary>Checks a frozen process's mappings read ahead against its smaps, read now.</summary>
+    /// <summary>Checks a frozen process's mappings read ahead against its smaps, read now (less
+    /// the write tracker's registrations, made in this freeze).</summary>
     public static void VerifyFrozen(DumpContext ctx)
     {
-        if (Difference(ctx.Maps, SmapsReader.Read(ctx.Pid), VmFlags.None) is { } what)
+        if (Difference(ctx.Maps, SmapsReader.Read(ctx.Pid), NotInherited) is { } what)
             throw new MappingsChangedException($"process {ctx.Pid} changed a mapping during the freeze's read-ahead ({what})");
     }
 
-    private static string? Difference(List<MapsEntry> expected, List<MapsEntry> actual, VmFlags ignored)
+    /// <remarks>Both sides are compared with neighbours that are alike joined into one: the write
+    /// tracker's registration in the freeze can merge an anonymous mapping into the registered
+    /// one beside it, which is the same memory with the same flags.</remarks>
+    private static string? Difference(List<MapsEntry> expectedMaps, List<MapsEntry> actualMaps, VmFlags ignored)
     {
+        var expected = Joined(expectedMaps, ignored);
+        var actual = Joined(actualMaps, ignored);
         if (expected.Count != actual.Count) return $"{actual.Count} mappings, not {expected.Count}";
         for (int i = 0; i < expected.Count; i++)
         {
@@ -103,6 +116,22 @@ internal sealed class MappingsReadAhead
             if (e.ProtectionKey != a.ProtectionKey) return $"{a.Describe()}: protection key {a.ProtectionKey}, not {e.ProtectionKey}";
         }
         return null;
+    }
+
+    /// <summary>The mappings with each run of adjacent anonymous ones that differ only in the
+    /// ignored flags made one.</summary>
+    private static List<MapsEntry> Joined(List<MapsEntry> maps, VmFlags ignored)
+    {
+        var joined = new List<MapsEntry>(maps.Count);
+        foreach (var m in maps)
+        {
+            if (joined.Count > 0 && joined[^1] is var last && last.End == m.Start && last.Inode == 0 && m.Inode == 0
+                && last.Prot == m.Prot && last.Shared == m.Shared && !m.Shared && last.Path == m.Path
+                && (last.Flags & ~ignored) == (m.Flags & ~ignored) && last.ProtectionKey == m.ProtectionKey)
+                joined[^1] = last with { End = m.End };
+            else joined.Add(m);
+        }
+        return joined;
     }
 
     private static bool SamePlace(MapsEntry a, MapsEntry b) =>

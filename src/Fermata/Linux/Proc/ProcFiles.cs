@@ -9,6 +9,14 @@ internal static unsafe class ProcFiles
 {
     public static string Path(int pid, string entry) => $"/proc/{pid}/{entry}";
 
+    /// <summary>A size as /proc writes it ("1024 kB", the unit optional), in KiB.</summary>
+    public static ulong ParseKiB(ReadOnlySpan<char> text)
+    {
+        var kib = text.Trim();
+        if (kib.EndsWith(" kB")) kib = kib[..^3];
+        return ulong.Parse(kib);
+    }
+
     public static string ReadText(int pid, string entry)
     {
         try { return File.ReadAllText(Path(pid, entry)); }

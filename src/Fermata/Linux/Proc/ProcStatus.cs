@@ -44,6 +44,8 @@ internal sealed class ProcStatus
     /// <summary>Signals queued to this thread (in a task's status) and to the whole process.</summary>
     public ulong SigPnd => Hex("SigPnd");
     public ulong ShdPnd => Hex("ShdPnd");
+    /// <summary>VmLck: the process's locked memory in KiB, the kernel's count of its locked mappings' size.</summary>
+    public ulong LockedKiB => this["VmLck"] is { } s ? ProcFiles.ParseKiB(s) : 0;
     /// <summary>Namespaced PIDs, outermost first (NSpid line).</summary>
     public int[] NsPids => IntList("NSpid");
     public int[] NsTgids => IntList("NStgid");

@@ -37,9 +37,7 @@ internal static class SmapsReader
             }
             else if (current != null && (line.StartsWith("Shared_Clean:", StringComparison.Ordinal) || line.StartsWith("Shared_Dirty:", StringComparison.Ordinal)))
             {
-                var kib = line.AsSpan(13).Trim();
-                if (kib.EndsWith(" kB")) kib = kib[..^3];
-                current = current with { SharedKiB = current.SharedKiB + ulong.Parse(kib) };
+                current = current with { SharedKiB = current.SharedKiB + ProcFiles.ParseKiB(line.AsSpan(13)) };
             }
         }
         if (current != null) result.Add(current);

@@ -72,7 +72,7 @@ internal sealed class MappingsReadAhead
         if (now.Count != ahead.Maps.Count) return null;
         for (int i = 0; i < now.Count; i++)
             if (!SamePlace(now[i], ahead.Maps[i])) return null;
-        if (ahead.Maps.Any(m => (m.Flags & (VmFlags.Locked | VmFlags.LockOnFault)) != 0) || LockedKiB(pid) != 0) return null;
+        if (ahead.Maps.Any(m => (m.Flags & (VmFlags.Locked | VmFlags.LockOnFault)) != 0) || ProcStatus.Read(pid).LockedKiB != 0) return null;
         return ahead.Maps;
     }
 
@@ -88,46 +88,47 @@ internal sealed class MappingsReadAhead
         List<MapsEntry> child;
         try { child = SmapsReader.Read(snapshot.Pid); }
         catch (FermataException e) { throw new MappingsChangedException($"the snapshot of process {ctx.Pid} could not be read ({e.Message})"); }
-        if (Difference(expected, child, NotInherited) is { } what)
-            throw new MappingsChangedException($"process {ctx.Pid} changed a mapping during the freeze's read-ahead ({what})");
+        Check(ctx, expected, child);
     }
 
     /// <summary>Checks a frozen process's mappings read ahead against its smaps, read now (less
     /// the write tracker's registrations, made in this freeze).</summary>
-    public static void VerifyFrozen(DumpContext ctx)
+    public static void VerifyFrozen(DumpContext ctx) => Check(ctx, ctx.Maps, SmapsReader.Read(ctx.Pid));
+
+    private static void Check(DumpContext ctx, List<MapsEntry> expected, List<MapsEntry> actual)
     {
-        if (Difference(ctx.Maps, SmapsReader.Read(ctx.Pid), NotInherited) is { } what)
+        if (Difference(expected, actual) is { } what)
             throw new MappingsChangedException($"process {ctx.Pid} changed a mapping during the freeze's read-ahead ({what})");
     }
 
     /// <remarks>Both sides are compared with neighbours that are alike joined into one: the write
     /// tracker's registration in the freeze can merge an anonymous mapping into the registered
     /// one beside it, which is the same memory with the same flags.</remarks>
-    private static string? Difference(List<MapsEntry> expectedMaps, List<MapsEntry> actualMaps, VmFlags ignored)
+    private static string? Difference(List<MapsEntry> expectedMaps, List<MapsEntry> actualMaps)
     {
-        var expected = Joined(expectedMaps, ignored);
-        var actual = Joined(actualMaps, ignored);
+        var expected = Joined(expectedMaps);
+        var actual = Joined(actualMaps);
         if (expected.Count != actual.Count) return $"{actual.Count} mappings, not {expected.Count}";
         for (int i = 0; i < expected.Count; i++)
         {
             MapsEntry e = expected[i], a = actual[i];
             if (!SamePlace(e, a)) return $"{a.Describe()}, not {e.Describe()}";
-            if ((e.Flags & ~ignored) != (a.Flags & ~ignored)) return $"{a.Describe()}: flags {a.Flags & ~ignored}, not {e.Flags & ~ignored}";
+            if ((e.Flags & ~NotInherited) != (a.Flags & ~NotInherited)) return $"{a.Describe()}: flags {a.Flags & ~NotInherited}, not {e.Flags & ~NotInherited}";
             if (e.ProtectionKey != a.ProtectionKey) return $"{a.Describe()}: protection key {a.ProtectionKey}, not {e.ProtectionKey}";
         }
         return null;
     }
 
-    /// <summary>The mappings with each run of adjacent anonymous ones that differ only in the
-    /// ignored flags made one.</summary>
-    private static List<MapsEntry> Joined(List<MapsEntry> maps, VmFlags ignored)
+    /// <summary>The mappings with each run of adjacent anonymous ones that differ only in flags
+    /// a fork does not pass on made one.</summary>
+    private static List<MapsEntry> Joined(List<MapsEntry> maps)
     {
         var joined = new List<MapsEntry>(maps.Count);
         foreach (var m in maps)
         {
             if (joined.Count > 0 && joined[^1] is var last && last.End == m.Start && last.Inode == 0 && m.Inode == 0
                 && last.Prot == m.Prot && last.Shared == m.Shared && !m.Shared && last.Path == m.Path
-                && (last.Flags & ~ignored) == (m.Flags & ~ignored) && last.ProtectionKey == m.ProtectionKey)
+                && (last.Flags & ~NotInherited) == (m.Flags & ~NotInherited) && last.ProtectionKey == m.ProtectionKey)
                 joined[^1] = last with { End = m.End };
             else joined.Add(m);
         }
@@ -137,16 +138,6 @@ internal sealed class MappingsReadAhead
     private static bool SamePlace(MapsEntry a, MapsEntry b) =>
         a.Start == b.Start && a.End == b.End && a.Prot == b.Prot && a.Shared == b.Shared && a.Offset == b.Offset
         && a.DevMajor == b.DevMajor && a.DevMinor == b.DevMinor && a.Inode == b.Inode && a.Path == b.Path;
-
-    /// <summary>VmLck: the process's locked memory, the kernel's count of its locked mappings' size.</summary>
-    private static ulong LockedKiB(int pid)
-    {
-        string? value = ProcStatus.Read(pid)["VmLck"];
-        if (value == null) return 0;
-        var kib = value.AsSpan().Trim();
-        if (kib.EndsWith(" kB")) kib = kib[..^3];
-        return ulong.Parse(kib);
-    }
 }
 
 /// <summary>A process changed its mappings' flags while a live checkpoint read them ahead of the

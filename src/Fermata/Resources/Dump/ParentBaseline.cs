@@ -109,6 +109,34 @@ internal sealed class ParentBaseline : IDisposable
         public PageLocation Take(PageLocation parentLocation) => _owner.Translate(parentLocation);
 
         /// <summary>
+        /// Splits [start, end) into stretches the parent has contents for throughout (true) and
+        /// gaps it has none for (false), in address order: what <see cref="Cover"/> tells, without
+        /// a location for each of the parent's runs (a parent whose pages were stored one by one,
+        /// duplicates of each other, has a run per page).
+        /// </summary>
+        public IEnumerable<(ulong Start, ulong End, bool Covered)> Spans(ulong start, ulong end)
+        {
+            ulong at = start;
+            int i = Find(start);
+            if (i < 0) i = FirstAfter(start);
+            while (at < end && i < _entries.Length && _entries[i].Address < end)
+            {
+                if (_entries[i].Address > at)
+                {
+                    yield return (at, _entries[i].Address, false);
+                    at = _entries[i].Address;
+                }
+                // The entries that follow one another without a hole make one stretch.
+                ulong to = _entries[i].End;
+                for (i++; i < _entries.Length && _entries[i].Address == to && to < end; i++) to = _entries[i].End;
+                to = Math.Min(to, end);
+                yield return (at, to, true);
+                at = to;
+            }
+            if (at < end) yield return (at, end, false);
+        }
+
+        /// <summary>
         /// Splits [start, end) into runs the parent has contents for (with their location in the
         /// new numbering; zeros included) and gaps it has none for, in address order.
         /// </summary>

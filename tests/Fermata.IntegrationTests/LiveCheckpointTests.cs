@@ -197,6 +197,46 @@ public sealed class LiveCheckpointTests
     }
 
     /// <summary>
+    /// From the second live checkpoint of a process on, its write tracker is re-armed before the
+    /// freeze, and the pages written before that must still count as written since the parent.
+    /// The program here sweeps its memory slower than a checkpoint follows the last, so many of
+    /// its pages are written before the re-arming and not after it: a chain of incremental live
+    /// checkpoints, each on the one before, restores exactly from its last link and from the one
+    /// before it.
+    /// </summary>
+    [Fact]
+    public void AChainOfIncrementalLiveCheckpointsRestoresExactly()
+    {
+        using var s = new Scratch();
+        using var w = Workload.Start(s.Path("out.log"), Workloads.Compiled(Sweeper), s.Path("out.log"), "16", "0", "12");
+        WaitForSweeps(w, 2);
+        Expect.Succeeded(FermataCli.Run("checkpoint", w.Pid.ToString(), "--dir", s.Path("0"), "--leave-running"));
+        const int links = 3;
+        for (int i = 1; i <= links; i++)
+        {
+            Thread.Sleep(400); // part of a sweep: some pages written since the last link, most not
+            var timings = new Dictionary<string, string> { ["FERMATA_TIMINGS"] = "1" };
+            var link = FermataCli.RunWith(timings, "checkpoint", w.Pid.ToString(), "--dir", s.Path($"{i}"), "--parent", s.Path($"{i - 1}"), "--leave-running");
+            Expect.Succeeded(link);
+            Assert.Contains("incremental to", link.Stdout);
+            Assert.Contains("protect written pages ahead", link.Stderr);
+        }
+        Libc.Kill(w.Pid, Signals.SIGKILL);
+        w.Reap();
+
+        foreach (int i in new[] { links, links - 1 })
+        {
+            // Each restore appends to the output as the image left it.
+            int from = Workload.LastTick(w.Output, "sweep");
+            using var restored = FermataCli.Start(null, "restore", s.Path($"{i}"));
+            Workload.WaitFor(w.Output, l => l.StartsWith("CORRUPT", StringComparison.Ordinal) || SweepOf(l) >= from + 2);
+            restored.Kill(entireProcessTree: true);
+            restored.WaitForExit();
+            AssertSweepsInOrder(w.Output);
+        }
+    }
+
+    /// <summary>
     /// A live checkpoint reads the mappings' flags before its freeze, and checks them afterwards
     /// against the snapshot. A program that changes the flags of one whole mapping all the time
     /// (MADV_WIPEONFORK, MADV_DONTFORK and back, never its place) is checkpointed live again and

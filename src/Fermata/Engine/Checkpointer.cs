@@ -134,9 +134,13 @@ internal static class Checkpointer
         bool holdUntilCommitted = options.Barrier != null;
         bool live = options.LeaveRunning && options.Live && !holdUntilCommitted;
         MappingsReadAhead? ahead = null;
+        TrackerArmedAhead? trackerAhead = null;
         if (live && readAhead)
         {
-            ahead = MappingsReadAhead.Read(options.WholeJob ? ProcFiles.Descendants(pid) : [pid]);
+            var pids = options.WholeJob ? ProcFiles.Descendants(pid) : [pid];
+            trackerAhead = TrackerArmedAhead.Arm(pids, id);
+            timer.Mark("protect written pages ahead");
+            ahead = MappingsReadAhead.Read(pids);
             timer.Mark("read mappings ahead");
         }
         reporter.Enter(OperationPhase.Freezing);
@@ -161,6 +165,7 @@ internal static class Checkpointer
                 Baseline = baseline,
                 ImageId = id,
                 MappingsAhead = ahead,
+                TrackerAhead = trackerAhead,
                 External = options.External,
                 LauncherChannels = options.LauncherChannels,
                 AcrossParts = options.Barrier != null,

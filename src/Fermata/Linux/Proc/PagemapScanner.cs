@@ -92,7 +92,25 @@ internal sealed unsafe class PagemapScanner : IDisposable
     /// refuses a mask with a category it does not), once <see cref="ScanGuards"/> has asked.</summary>
     public PageCategory GuardCategory => _guardsKnown || !_useScan ? PageCategory.Guard : PageCategory.None;
 
-    private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into, bool probing = false)
+    /// <summary>
+    /// The pages of [start, end) written since they were last write-protected, in vmas registered
+    /// with an asynchronous write-protect userfaultfd, write-protected again in the same walk:
+    /// afterwards they read as written only if written again. Other vmas are skipped, as by
+    /// <see cref="WriteProtect"/>, and so are unpopulated entries: asked for written pages alone
+    /// (category Written), the walk also took empty entries of populated page tables, and put a
+    /// uffd-wp marker in each (seen on 6.18: a stack's unused pages then read as swapped, and
+    /// reading them from a forked copy failed with EIO); asked for present or swapped pages, it
+    /// protects only those, the written ones reported as such.
+    /// </summary>
+    public void ProtectWritten(ulong start, ulong end, List<PageRegion> into)
+    {
+        const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
+        var found = new List<PageRegion>();
+        TryScan(start, end, presentOrSwapped, PageCategory.Written, found, flags: PM_SCAN_WP_MATCHING); // with flags, every error throws
+        into.AddRange(found.Where(r => (r.Categories & PageCategory.Written) != 0));
+    }
+
+    private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into, bool probing = false, ulong flags = 0)
     {
         ulong cursor = start, covered = start;
         while (cursor < end)
@@ -100,6 +118,7 @@ internal sealed unsafe class PagemapScanner : IDisposable
             var args = new ScanArgs
             {
                 Size = (ulong)sizeof(ScanArgs),
+                Flags = flags,
                 Start = cursor,
                 End = end,
                 Vec = (ulong)_regions,
@@ -111,7 +130,7 @@ internal sealed unsafe class PagemapScanner : IDisposable
             if (n < 0)
             {
                 int errno = Libc.LastErrno;
-                if (cursor == start && errno is Errno.ENOTTY or Errno.EINVAL or Errno.EOPNOTSUPP)
+                if (cursor == start && flags == 0 && errno is Errno.ENOTTY or Errno.EINVAL or Errno.EOPNOTSUPP)
                 {
                     if (!probing) _useScan = false;
                     return false;

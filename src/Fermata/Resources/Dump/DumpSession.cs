@@ -39,6 +39,9 @@ internal sealed class DumpSession : IDisposable
     public string ImageId { get; init; } = "";
     /// <summary>The processes' mappings read before the freeze (a live checkpoint), or null.</summary>
     public Resources.Memory.MappingsReadAhead? MappingsAhead { get; init; }
+    /// <summary>The write trackers re-armed for this image before the freeze (a live
+    /// checkpoint), or null.</summary>
+    public Resources.Memory.TrackerArmedAhead? TrackerAhead { get; init; }
 
     private readonly Dictionary<Type, object> _kindState = [];
 

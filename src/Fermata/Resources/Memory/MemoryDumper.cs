@@ -29,8 +29,11 @@ internal static class MemoryDumper
     {
         using var scanner = new PagemapScanner(ctx.Pid);
         var baseline = ctx.Session.Baseline?.For(ctx.NsPid);
-        // Pages the write tracker saw unchanged since the parent need not even be read.
+        // Pages the write tracker saw unchanged since the parent need not even be read. A
+        // tracker re-armed ahead of the freeze adds the pages written before it was.
         bool tracked = baseline != null && WriteTracker.IsArmedSince(ctx, ctx.Session.Baseline!.Id);
+        var writtenAhead = baseline != null && !tracked ? ctx.Session.TrackerAhead?.WrittenSince(ctx, ctx.Session.Baseline!.Id) : null;
+        tracked |= writtenAhead != null;
         var regions = new List<PageRegion>();
         foreach (var m in ctx.Maps)
         {
@@ -68,7 +71,11 @@ internal static class MemoryDumper
                 mapping.FileOffset = m.Offset;
                 CollectSharedPages(ctx, m, regions);
             }
-            else CollectPages(scanner, m, mapping.Kind, tracked && mapping.Kind == MappingKind.Anonymous, regions);
+            else
+            {
+                CollectPages(scanner, m, mapping.Kind, tracked && mapping.Kind == MappingKind.Anonymous, regions);
+                if (writtenAhead != null && mapping.Kind == MappingKind.Anonymous) TrackerArmedAhead.MarkWritten(regions, writtenAhead);
+            }
 
             var pending = new List<PendingRun>();
             foreach (var r in regions)

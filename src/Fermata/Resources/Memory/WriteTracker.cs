@@ -105,6 +105,17 @@ internal static class WriteTracker
         // changes nothing for its owner.
         foreach (var other in found.Where(u => u.Fd != own?.Fd)) CloseInTarget(process, other.Fd);
 
+        if (own is { } ahead && state!.ImageId == imageId)
+        {
+            // Re-armed for this very image while the process still ran (TrackerArmedAhead):
+            // what is left is to register the mappings made since the last checkpoint. Their
+            // pages read as written until the next one protects them.
+            using var handle = process.GrabDescriptor(ahead.Fd);
+            if (Register(maps, pid, handle, registerAll: false, out reason)) return true;
+            TrackingState.Remove(pid, startTime);
+            return false;
+        }
+
         bool created = own == null;
         int fd;
         if (own is { } existing) fd = existing.Fd;
@@ -139,6 +150,38 @@ internal static class WriteTracker
         }
         if (!armed) return false;
         reason = null;
+        return true;
+    }
+
+    /// <summary>
+    /// Re-arms, while the process still runs, the tracker an earlier checkpoint or restore armed,
+    /// for the image <paramref name="imageId"/> about to be taken: records that image, then
+    /// write-protects again the pages written since the last protection, and returns them
+    /// (<paramref name="written"/>) with the image the tracker was armed for until then
+    /// (<paramref name="armedBefore"/>). Nothing is registered: the freeze registers the mappings
+    /// made since (<see cref="Arm(ITrackedProcess, string)"/>, which then protects nothing).
+    /// False, with nothing changed, where the process has no sound tracker of its own. Pages
+    /// written between this and the freeze read as written at the next checkpoint too, which
+    /// copies them again: more than needed, never less.
+    /// </summary>
+    internal static bool ProtectAhead(int pid, string imageId, out string armedBefore, out List<PageRegion> written)
+    {
+        armedBefore = "";
+        written = [];
+        if (!TrackingState.IsValidId(imageId) || Userfaultfd.AsyncWriteProtect is (false, _)) return false;
+        ulong startTime = StartTime(pid);
+        var state = TrackingState.Read(pid, startTime);
+        if (state == null) return false;
+        var found = Survey(pid);
+        if (!found.All(u => u.IsTracker) || !found.Any(u => u.Fd == state.Fd && u.Inode == state.Inode)) return false;
+        var anonymous = SmapsReader.ReadLayout(pid).Where(IsPrivateAnonymous).ToList();
+        // Recorded before protecting, as at any arming: a checkpoint that is then never
+        // committed leaves a state no later checkpoint's parent matches.
+        if (TrackingState.Write(pid, startTime, state with { ImageId = imageId }) != null) return false;
+        armedBefore = state.ImageId;
+        if (anonymous.Count == 0) return true;
+        using var scanner = new PagemapScanner(pid);
+        scanner.ProtectWritten(anonymous.Min(m => m.Start), anonymous.Max(m => m.End), written);
         return true;
     }
 

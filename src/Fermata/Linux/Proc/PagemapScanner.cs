@@ -86,11 +86,24 @@ internal sealed unsafe class PagemapScanner : IDisposable
         _guardsKnown = false;
     }
 
-    private bool _guardsKnown = true;
+    private bool _guardsKnown = true, _guardsAsked;
 
     /// <summary><see cref="PageCategory.Guard"/> where this kernel's PAGEMAP_SCAN knows it (it
-    /// refuses a mask with a category it does not), once <see cref="ScanGuards"/> has asked.</summary>
-    public PageCategory GuardCategory => _guardsKnown || !_useScan ? PageCategory.Guard : PageCategory.None;
+    /// refuses a mask with a category it does not), else None: a scan that reports it finds the
+    /// guard regions of what it walks without a walk of their own. Asked once, by a scan of one
+    /// page where nothing is mapped (the kernel checks the masks before it walks).</summary>
+    public PageCategory GuardCategory
+    {
+        get
+        {
+            if (!_guardsAsked)
+            {
+                _guardsAsked = true;
+                if (_useScan && _guardsKnown) ScanGuards(0, PageSize.Bytes, []);
+            }
+            return _guardsKnown || !_useScan ? PageCategory.Guard : PageCategory.None;
+        }
+    }
 
     /// <summary>
     /// The pages of [start, end) written since they were last write-protected, in vmas registered

@@ -55,7 +55,8 @@ internal static class MemoryDumper
                 mapping.FileOffset = m.Offset;
                 if (!m.Shared && !file.HasContent) file.HasContentChecksum = true;
             }
-            if (mapping.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock))
+            // The private mappings' guard regions are found by the same walk as their pages.
+            if (mapping.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock) && !ScansPages(mapping.Kind, m))
                 mapping.GuardPages = GuardRegions.Find(scanner, m);
             regions.Clear();
             if (mapping.Kind == MappingKind.SysVShm)
@@ -73,7 +74,7 @@ internal static class MemoryDumper
             }
             else
             {
-                CollectPages(scanner, m, mapping.Kind, tracked && mapping.Kind == MappingKind.Anonymous, regions);
+                mapping.GuardPages = CollectPages(scanner, m, mapping.Kind, tracked && mapping.Kind == MappingKind.Anonymous, regions);
                 if (writtenAhead != null && mapping.Kind == MappingKind.Anonymous) TrackerArmedAhead.MarkWritten(regions, writtenAhead);
             }
 
@@ -234,12 +235,18 @@ internal static class MemoryDumper
             $"process {ctx.Pid} maps {m.Path} at {m.Start:x}, a file replaced since; reading it needs root (CAP_SYS_ADMIN)");
     }
 
+    /// <summary>Whether <see cref="CollectPages"/> walks the mapping's page tables (and so finds
+    /// its guard regions on the way).</summary>
+    private static bool ScansPages(MappingKind kind, MapsEntry m) =>
+        kind == MappingKind.Anonymous || (kind == MappingKind.File && !m.Shared);
+
     /// <summary>
     /// The pages of a private mapping the image must account for. With <paramref name="tracked"/>,
     /// regions keep the tracker's categories: WpAllowed (the tracker covers them) and Written
-    /// (changed since the parent); elsewhere they carry none.
+    /// (changed since the parent); elsewhere they carry none. Returns the mapping's guard regions,
+    /// which the same walk reports (as swapped entries marked guard).
     /// </summary>
-    private static void CollectPages(PagemapScanner scanner, MapsEntry m, MappingKind kind, bool tracked, List<PageRegion> into)
+    private static List<PageSpan> CollectPages(PagemapScanner scanner, MapsEntry m, MappingKind kind, bool tracked, List<PageRegion> into)
     {
         const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
         var found = new List<PageRegion>();
@@ -258,6 +265,16 @@ internal static class MemoryDumper
                     && ((r.Categories & PageCategory.Swapped) != 0 || (r.Categories & PageCategory.File) == 0), PageCategory.None, into);
                 break;
         }
+        var guards = new List<PageSpan>();
+        foreach (var r in found)
+        {
+            if ((r.Categories & PageCategory.Guard) == 0) continue;
+            var span = new PageSpan((r.Start - m.Start) / PageSize.Bytes, r.Pages);
+            // Neighbouring regions that differ only in other categories are one run of guards.
+            if (guards.Count > 0 && guards[^1].First + guards[^1].Count == span.First) guards[^1] = guards[^1] with { Count = guards[^1].Count + span.Count };
+            else guards.Add(span);
+        }
+        return guards;
     }
 
     /// <summary>

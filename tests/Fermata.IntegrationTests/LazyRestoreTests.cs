@@ -185,8 +185,10 @@ public sealed class LazyRestoreTests
     {
         using var s = new Scratch();
         string user = Users.Ordinary, dir = s.Path("job"), output = s.Path("ticks.log");
-        string expected = JobWorkloads.TickerOutput(60);
-        using (var launch = JobRun.Launch(user, dir, [], JobWorkloads.Ticker, output, "60", "20"))
+        // 150 ticks 20 ms apart: long enough that a checkpoint started as an ordinary user on a
+        // busy machine still finds the job running (60 did not, once, in a full run).
+        string expected = JobWorkloads.TickerOutput(150);
+        using (var launch = JobRun.Launch(user, dir, [], JobWorkloads.Ticker, output, "150", "20"))
         {
             launch.WaitForTick(output, 5);
             var checkpoint = FermataCli.RunAs(user, "checkpoint", dir);

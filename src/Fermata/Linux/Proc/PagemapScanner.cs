@@ -115,12 +115,49 @@ internal sealed unsafe class PagemapScanner : IDisposable
     /// reading them from a forked copy failed with EIO); asked for present or swapped pages, it
     /// protects only those, the written ones reported as such.
     /// </summary>
+    /// <remarks>Unlike <see cref="Scan"/>, every region any call reports written is kept, then
+    /// the lot sorted and merged: the kernel may report regions past the walk_end it returns,
+    /// and the next call, from there, protects and reports again a page the process wrote in
+    /// between, which a scan that keeps only what lies beyond its earlier reports would drop
+    /// (protected, yet not counted written).</remarks>
     public void ProtectWritten(ulong start, ulong end, List<PageRegion> into)
     {
         const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
-        var found = new List<PageRegion>();
-        TryScan(start, end, presentOrSwapped, PageCategory.Written, found, flags: PM_SCAN_WP_MATCHING); // with flags, every error throws
-        into.AddRange(found.Where(r => (r.Categories & PageCategory.Written) != 0));
+        var written = new List<PageRegion>();
+        for (ulong cursor = start; cursor < end;)
+        {
+            var args = new ScanArgs
+            {
+                Size = (ulong)sizeof(ScanArgs),
+                Flags = PM_SCAN_WP_MATCHING,
+                Start = cursor,
+                End = end,
+                Vec = (ulong)_regions,
+                VecLen = RegionsPerCall,
+                CategoryAnyofMask = (ulong)presentOrSwapped,
+                ReturnMask = (ulong)PageCategory.Written,
+            };
+            int n = Libc.Ioctl(_fd.Fd, PAGEMAP_SCAN, &args);
+            if (n < 0)
+            {
+                int errno = Libc.LastErrno;
+                if (errno == Errno.ESRCH) throw new TargetException($"process {_pid} is gone");
+                throw new SystemCallException($"PAGEMAP_SCAN write-protect {cursor:x}-{end:x} in pid {_pid}", errno);
+            }
+            for (int i = 0; i < n; i++)
+                if ((_regions[i].Categories & PageCategory.Written) != 0) written.Add(_regions[i]);
+            if (args.WalkEnd <= cursor) break;
+            cursor = args.WalkEnd;
+        }
+        written.Sort((a, b) => a.Start.CompareTo(b.Start));
+        foreach (var r in written)
+        {
+            if (into.Count > 0 && into[^1].End >= r.Start)
+            {
+                if (r.End > into[^1].End) into[^1] = into[^1] with { End = r.End };
+            }
+            else into.Add(r with { Categories = PageCategory.Written });
+        }
     }
 
     private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into, bool probing = false, ulong flags = 0)

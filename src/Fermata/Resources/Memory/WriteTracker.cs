@@ -110,8 +110,15 @@ internal static class WriteTracker
             // Re-armed for this very image while the process still ran (TrackerArmedAhead):
             // what is left is to register the mappings made since the last checkpoint. Their
             // pages read as written until the next one protects them.
-            using var handle = process.GrabDescriptor(ahead.Fd);
-            if (Register(maps, pid, handle, registerAll: false, out reason)) return true;
+            try
+            {
+                using var handle = process.GrabDescriptor(ahead.Fd);
+                if (Register(maps, pid, handle, registerAll: false, out reason)) return true;
+            }
+            catch (SystemCallException e)
+            {
+                reason = $"could not arm write tracking in process {pid}: {e.Message}";
+            }
             TrackingState.Remove(pid, startTime);
             return false;
         }

@@ -122,33 +122,8 @@ internal sealed unsafe class PagemapScanner : IDisposable
     /// (protected, yet not counted written).</remarks>
     public void ProtectWritten(ulong start, ulong end, List<PageRegion> into)
     {
-        const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
         var written = new List<PageRegion>();
-        for (ulong cursor = start; cursor < end;)
-        {
-            var args = new ScanArgs
-            {
-                Size = (ulong)sizeof(ScanArgs),
-                Flags = PM_SCAN_WP_MATCHING,
-                Start = cursor,
-                End = end,
-                Vec = (ulong)_regions,
-                VecLen = RegionsPerCall,
-                CategoryAnyofMask = (ulong)presentOrSwapped,
-                ReturnMask = (ulong)PageCategory.Written,
-            };
-            int n = Libc.Ioctl(_fd.Fd, PAGEMAP_SCAN, &args);
-            if (n < 0)
-            {
-                int errno = Libc.LastErrno;
-                if (errno == Errno.ESRCH) throw new TargetException($"process {_pid} is gone");
-                throw new SystemCallException($"PAGEMAP_SCAN write-protect {cursor:x}-{end:x} in pid {_pid}", errno);
-            }
-            for (int i = 0; i < n; i++)
-                if ((_regions[i].Categories & PageCategory.Written) != 0) written.Add(_regions[i]);
-            if (args.WalkEnd <= cursor) break;
-            cursor = args.WalkEnd;
-        }
+        ProtectPresent(start, end, written);
         written.Sort((a, b) => a.Start.CompareTo(b.Start));
         foreach (var r in written)
         {
@@ -160,7 +135,7 @@ internal sealed unsafe class PagemapScanner : IDisposable
         }
     }
 
-    private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into, bool probing = false, ulong flags = 0)
+    private bool TryScan(ulong start, ulong end, PageCategory anyOf, PageCategory report, List<PageRegion> into, bool probing = false)
     {
         ulong cursor = start, covered = start;
         while (cursor < end)
@@ -168,7 +143,6 @@ internal sealed unsafe class PagemapScanner : IDisposable
             var args = new ScanArgs
             {
                 Size = (ulong)sizeof(ScanArgs),
-                Flags = flags,
                 Start = cursor,
                 End = end,
                 Vec = (ulong)_regions,
@@ -180,7 +154,7 @@ internal sealed unsafe class PagemapScanner : IDisposable
             if (n < 0)
             {
                 int errno = Libc.LastErrno;
-                if (cursor == start && flags == 0 && errno is Errno.ENOTTY or Errno.EINVAL or Errno.EOPNOTSUPP)
+                if (cursor == start && errno is Errno.ENOTTY or Errno.EINVAL or Errno.EOPNOTSUPP)
                 {
                     if (!probing) _useScan = false;
                     return false;
@@ -214,7 +188,12 @@ internal sealed unsafe class PagemapScanner : IDisposable
     /// none (vec = NULL), pagemap_scan_pmd_entry() takes a "fast path" that write-protects every
     /// entry of each populated page table regardless of the category masks, empty ones included.
     /// </summary>
-    public void WriteProtect(ulong start, ulong end)
+    public void WriteProtect(ulong start, ulong end) => ProtectPresent(start, end, null);
+
+    /// <summary>One PM_SCAN_WP_MATCHING walk of the present and swapped pages of [start, end),
+    /// adding to <paramref name="written"/> (where given) every region a call reports written
+    /// before it protected it.</summary>
+    private void ProtectPresent(ulong start, ulong end, List<PageRegion>? written)
     {
         const PageCategory presentOrSwapped = PageCategory.Present | PageCategory.Swapped;
         for (ulong cursor = start; cursor < end;)
@@ -228,14 +207,18 @@ internal sealed unsafe class PagemapScanner : IDisposable
                 Vec = (ulong)_regions,
                 VecLen = RegionsPerCall,
                 CategoryAnyofMask = (ulong)presentOrSwapped,
-                ReturnMask = (ulong)presentOrSwapped,
+                ReturnMask = (ulong)PageCategory.Written,
             };
-            if (Libc.Ioctl(_fd.Fd, PAGEMAP_SCAN, &args) < 0)
+            int n = Libc.Ioctl(_fd.Fd, PAGEMAP_SCAN, &args);
+            if (n < 0)
             {
                 int errno = Libc.LastErrno;
                 if (errno == Errno.ESRCH) throw new TargetException($"process {_pid} is gone");
                 throw new SystemCallException($"PAGEMAP_SCAN write-protect {cursor:x}-{end:x} in pid {_pid}", errno);
             }
+            if (written != null)
+                for (int i = 0; i < n; i++)
+                    if ((_regions[i].Categories & PageCategory.Written) != 0) written.Add(_regions[i]);
             if (args.WalkEnd <= cursor) break;
             cursor = args.WalkEnd;
         }

@@ -54,8 +54,14 @@ internal static class WriteTracker
     {
         if (!TrackingState.IsValidId(parentId)) return false;
         var state = TrackingState.Read(process.Pid, StartTime(process.Pid));
-        if (state == null || state.ImageId != parentId) return false;
-        var found = Survey(process.Pid);
+        return state != null && state.ImageId == parentId && HoldsOnlyItsTracker(process.Pid, state);
+    }
+
+    /// <summary>The process holds the tracker <paramref name="state"/> names, and no userfaultfd
+    /// that is not one of Fermata's.</summary>
+    private static bool HoldsOnlyItsTracker(int pid, TrackingState state)
+    {
+        var found = Survey(pid);
         return found.All(u => u.IsTracker) && found.Any(u => u.Fd == state.Fd && u.Inode == state.Inode);
     }
 
@@ -178,9 +184,7 @@ internal static class WriteTracker
         if (!TrackingState.IsValidId(imageId) || Userfaultfd.AsyncWriteProtect is (false, _)) return false;
         ulong startTime = StartTime(pid);
         var state = TrackingState.Read(pid, startTime);
-        if (state == null) return false;
-        var found = Survey(pid);
-        if (!found.All(u => u.IsTracker) || !found.Any(u => u.Fd == state.Fd && u.Inode == state.Inode)) return false;
+        if (state == null || !HoldsOnlyItsTracker(pid, state)) return false;
         var anonymous = SmapsReader.ReadLayout(pid).Where(IsPrivateAnonymous).ToList();
         // Recorded before protecting, as at any arming: a checkpoint that is then never
         // committed leaves a state no later checkpoint's parent matches.

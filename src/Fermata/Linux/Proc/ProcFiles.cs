@@ -19,33 +19,56 @@ internal static unsafe class ProcFiles
 
     public static string ReadText(int pid, string entry)
     {
-        try { return File.ReadAllText(Path(pid, entry)); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
-        }
-        catch (IOException e) when (e.HResult == Errno.ESRCH)
-        {
-            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
-        }
-        catch (UnauthorizedAccessException)
-        {
-            throw new PermissionException($"permission denied reading /proc/{pid}/{entry}");
-        }
+        var bytes = ReadInto(pid, entry);
+        return Encoding.UTF8.GetString(bytes);
     }
 
-    public static byte[] ReadBytes(int pid, string entry)
+    public static byte[] ReadBytes(int pid, string entry) => ReadInto(pid, entry).ToArray();
+
+    [ThreadStatic] private static byte[]? t_buffer;
+
+    /// <summary>
+    /// The whole file, read with plain open/read/close into a buffer kept per thread: a frozen
+    /// process's dump reads dozens of these, a job's once per process, and File.ReadAllText's
+    /// stream, 4 KiB reads and string builder cost more than the kernel's own work. /proc files
+    /// say they are empty (st_size 0), so the file is read until read returns 0. The span is valid
+    /// until the thread's next read.
+    /// </summary>
+    private static ReadOnlySpan<byte> ReadInto(int pid, string entry)
     {
-        try { return File.ReadAllBytes(Path(pid, entry)); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        string path = Path(pid, entry);
+        int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) throw OpenError(pid, entry, Libc.LastErrno);
+        try
         {
-            throw new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})");
+            var buffer = t_buffer ??= new byte[64 << 10];
+            int done = 0;
+            while (true)
+            {
+                if (done == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                nint n;
+                fixed (byte* p = buffer) n = Libc.Read(fd, p + done, (nuint)(buffer.Length - done));
+                if (n == 0) break;
+                if (n < 0)
+                {
+                    int errno = Libc.LastErrno;
+                    if (errno == Errno.EINTR) continue;
+                    throw OpenError(pid, entry, errno);
+                }
+                done += (int)n;
+            }
+            t_buffer = buffer;
+            return buffer.AsSpan(0, done);
         }
-        catch (UnauthorizedAccessException)
-        {
-            throw new PermissionException($"permission denied reading /proc/{pid}/{entry}");
-        }
+        finally { Libc.Close(fd); }
     }
+
+    private static FermataException OpenError(int pid, string entry, int errno) => errno switch
+    {
+        Errno.ENOENT or Errno.ESRCH => new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})"),
+        Errno.EACCES or Errno.EPERM => new PermissionException($"permission denied reading /proc/{pid}/{entry}"),
+        _ => new SystemCallException($"read /proc/{pid}/{entry}", errno),
+    };
 
     /// <summary>readlink(2); null when the link does not exist.</summary>
     public static string? TryReadLink(string path)

@@ -17,7 +17,9 @@ namespace Fermata;
 /// "between-calls" (a call has returned; the thread is parked at its exit with the injected
 /// registers), "finishing" (the thread has its own registers back but still waits at the last
 /// call's exit), "lazy-begun" (a lazy restore's processes run, no page copied in the background
-/// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB). With
+/// yet) and "lazy-copied" (the background copier placed another run of up to 1 MiB),
+/// "batch-running" (a thread runs a batch of calls, <see cref="Tracing.SyscallBatch"/>) and
+/// "batch-done" (it waits at the batch's end, interrupted, the injected registers still its own). With
 /// FERMATA_CRASH_PART=K as well, only part K of a job over several nodes crashes (the others see
 /// the same environment). Several points may be named, separated by commas.
 ///
@@ -63,6 +65,18 @@ internal static class CrashPoints
         Console.Error.Flush();
         Libc.Kill(Environment.ProcessId, Signals.SIGKILL);
         Thread.Sleep(Timeout.Infinite);
+    }
+
+    private static readonly string? StallPoint = Environment.GetEnvironmentVariable("FERMATA_STALL_AT");
+
+    /// <summary>Test hook for a controller held up (stopped, starved): with FERMATA_STALL_AT=NAME,
+    /// the first time the point NAME is reached the controller sleeps <paramref name="seconds"/>.</summary>
+    public static void Stall(string name, int seconds)
+    {
+        if (StallPoint != name) return;
+        lock (Reached)
+            if (!Reached.TryAdd("stall " + name, 1)) return;
+        Thread.Sleep(TimeSpan.FromSeconds(seconds));
     }
 
     /// <summary>The environment variable's value for the agent of this launcher's

@@ -191,6 +191,8 @@ internal static class Checkpointer
                 timer.Time("memory", () => MemoryDumper.Dump(ctx, record));
                 timer.Time("memory policies", () => MemoryPolicies.Dump(ctx, record));
                 timer.Time("memory lockdown", () => MemoryLockdown.Dump(ctx, record));
+                // Before anything snapshots or re-reads its mappings.
+                timer.Time("unmap batch area", ctx.ReleaseBatchArea);
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }

@@ -68,6 +68,74 @@ internal sealed class SyscallInjector
         Saved = tracer.GetRegs(tid);
     }
 
+    /// <summary>The process's <see cref="BatchArea"/>, shared by its threads' injectors; null:
+    /// batches make their calls one by one.</summary>
+    public BatchArea? Batches { get; set; }
+
+    /// <summary>The thread went back to the program from a batch's wait while the controller was
+    /// held up (<see cref="RunBatch"/>): it runs its own code with its own registers, which must
+    /// not be set again.</summary>
+    public bool Escaped { get; private set; }
+
+    /// <summary>A batch of calls for this thread: one stop for all of them where the process has
+    /// a batch area and the thread a guard frame to fall back on, else one by one.</summary>
+    public SyscallBatch Batch() =>
+        new(this, !NoBatch && StackPointer != null && Batches is { } area && area.Acquire(this) ? area : null);
+    /// <summary>FERMATA_NO_BATCH=1 makes every batch call one by one: to measure what batching saves.</summary>
+    private static readonly bool NoBatch = Environment.GetEnvironmentVariable("FERMATA_NO_BATCH") == "1";
+
+    /// <summary>
+    /// Runs the first <paramref name="count"/> entries of <paramref name="area"/>'s table in the
+    /// thread: resumed at the area's code, which makes the calls and then sets the done flag and
+    /// waits; the flag is polled (with a look for stops, a signal on its way being held as in
+    /// <see cref="Call"/>), then the thread is interrupted in its wait. Polling, not a blocking
+    /// wait: nothing the kernel reports to a tracer marks the end of a run of plain code.
+    /// </summary>
+    internal void RunBatch(BatchArea area, int count)
+    {
+        var regs = Saved;
+        regs.Rip = area.CodeAddress;
+        regs.OrigRax = ulong.MaxValue;
+        regs.Rsp = StackPointer ?? throw new InvalidOperationException("a batch needs the thread's guard frame");
+        regs.R12 = area.TableAddress + BatchArea.EntriesOffset;
+        regs.R13 = (ulong)count;
+        regs.R14 = area.TableAddress + BatchArea.FlagOffset;
+        regs.R15 = area.TableAddress + BatchArea.TimeoutOffset;
+        _tracer.SetRegs(Tid, regs);
+        _tracer.Continue(Tid);
+        _atSyscallExit = false;
+        CrashPoints.Reach("batch-running");
+        CrashPoints.Stall("batch-running", BatchArea.TimeoutSeconds + 2);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int attempt = 0; Memory.ReadUInt64(area.TableAddress + BatchArea.FlagOffset) == 0; attempt++)
+        {
+            if (_tracer.WaitUpTo(Tid, TimeSpan.Zero) is { } status)
+            {
+                if (status.Exited || status.Signaled)
+                    throw new TargetException($"thread {Tid} of process {Tgid} ended ({status}) while Fermata was working on it");
+                if (status.PtraceEvent == 0) _intercepted.Add(_tracer.GetSigInfo(Tid));
+                _tracer.Continue(Tid);
+            }
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(start) > _tracer.Deadline) throw _tracer.Stuck(Tid);
+            // Where the thread shares a CPU with us, it needs it to get on.
+            if (attempt >= 32) Thread.Yield();
+        }
+        _tracer.Interrupt(Tid);
+        while (true)
+        {
+            var status = WaitAlive();
+            if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) break;
+            if (status.PtraceEvent == 0) _intercepted.Add(_tracer.GetSigInfo(Tid));
+            _tracer.Continue(Tid);
+        }
+        CrashPoints.Reach("batch-done");
+        if (_tracer.GetRegs(Tid).Rip != area.WaitReturn)
+        {
+            Escaped = true;
+            throw new TargetException($"thread {Tid} of process {Tgid} went back to the program while Fermata was held up for more than {BatchArea.TimeoutSeconds} s (stopped?); the checkpoint was abandoned and the program runs on");
+        }
+    }
+
     /// <summary>Runs one system call; returns the raw result (a negative errno on failure).</summary>
     public long Call(int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {
@@ -172,6 +240,7 @@ internal sealed class SyscallInjector
     public void Finish(UserRegs final)
     {
         RequeueIntercepted();
+        if (Escaped) return;
         _tracer.SetRegs(Tid, final);
         if (!_atSyscallExit) return;
         // A controller that dies here lets the thread go from the syscall exit with its own

@@ -36,12 +36,39 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     private byte[]? _scratchSaved;
     private InjectionSites? _sites;
     private PidFd? _pidfd;
+    private readonly BatchArea _batchArea = new();
 
     public DumpSession Session { get; }
     public Tracer Tracer => Session.Tracer;
     public FrozenProcess Frozen { get; }
     public ImageBuilder Image => Session.Image;
     public RemoteMemory Memory { get; }
+    private ProcStatus? _status;
+    private ProcStat? _stat;
+    private readonly Dictionary<int, ProcStatus> _threadStatus = [];
+    private readonly Dictionary<int, ProcStat> _threadStat = [];
+
+    /// <summary>/proc/PID/status, read once per freeze: each resource's dump asks it for its own
+    /// fields, and a job pays every read once per process. What Fermata's own calls change
+    /// (VmLck after a mapping, SigBlk once a thread blocks everything) is read afresh where needed.</summary>
+    public ProcStatus Status => _status ??= ProcStatus.Read(Pid);
+    /// <summary>/proc/PID/stat, read once per freeze.</summary>
+    public ProcStat Stat => _stat ??= ProcStat.Read(Pid);
+
+    /// <summary>A thread's /proc/PID/task/TID/status, read once per freeze.</summary>
+    public ProcStatus ThreadStatus(int tid)
+    {
+        if (!_threadStatus.TryGetValue(tid, out var status)) _threadStatus[tid] = status = ProcStatus.ReadThread(Pid, tid);
+        return status;
+    }
+
+    /// <summary>A thread's /proc/PID/task/TID/stat, read once per freeze.</summary>
+    public ProcStat ThreadStat(int tid)
+    {
+        if (!_threadStat.TryGetValue(tid, out var stat)) _threadStat[tid] = stat = ProcStat.ReadThread(Pid, tid);
+        return stat;
+    }
+
     /// <summary>The process's PID on the host (what ptrace and /proc use).</summary>
     public int Pid => Frozen.Pid;
     /// <summary>The process's PID as it sees it (what the image records).</summary>
@@ -131,7 +158,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     {
         if (_injectors.TryGetValue(tid, out var existing)) return existing;
         // Its seccomp filters (if any) may forbid the calls injected from here on.
-        Resources.Seccomp.SeccompFilters.Suspend(Tracer, Pid, tid, Session.IsJob ? FrozenProcess.JobSeizeOptions : FrozenProcess.SeizeOptions);
+        Resources.Seccomp.SeccompFilters.Suspend(Tracer, Pid, tid, ThreadStatus(tid).Seccomp, Session.IsJob ? FrozenProcess.JobSeizeOptions : FrozenProcess.SeizeOptions);
         AbortRseqCriticalSection(tid);
         // Before anything reads the registers the thread will resume with.
         ResumeInterruptedCall(tid);
@@ -144,6 +171,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         var (guard, unguarded) = GuardFrame.Place(this, injector, sites, taken);
         if (guard != null) _guards.Add(guard);
         else Session.Warnings.Add($"thread {tid} of process {Pid} was not guarded against the controller's death during the dump: {unguarded}");
+        injector.Batches = _batchArea;
         _injectors[tid] = injector;
         // PTRACE_GETSIGMASK gives the thread's own mask also while it waits in sigsuspend, ppoll,
         // pselect or epoll_pwait (the kernel's saved_sigmask); setting one ends that wait's swap,
@@ -233,6 +261,14 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         }
     }
 
+    /// <summary>Unmaps the batch area of the process's queries, if they made one: before its memory
+    /// is snapshotted, and before its threads are released.</summary>
+    public void ReleaseBatchArea()
+    {
+        if (_batchArea.CodeAddress == 0) return;
+        if (_injectors.Values.FirstOrDefault(i => !i.Escaped) is { } injector) _batchArea.Release(injector);
+    }
+
     /// <summary>Returns every thread to its frozen state, signal mask and registers, then puts the
     /// bytes of the guard frames and the scratch area back. Signals a thread was given between
     /// calls are queued to it again.</summary>
@@ -244,6 +280,10 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             try { ResumeInterruptedCall(tid); }
             catch (FermataException) { } // a thread killed meanwhile resumes nothing
         }
+        // A thread that went back to the program from a batch's wait (its controller held up)
+        // has been running: the bytes below its stack are its own again, not to be put back.
+        bool escaped = _injectors.Values.Any(i => i.Escaped);
+        if (!escaped) ReleaseBatchArea();
         foreach (var (tid, injector) in _injectors)
         {
             // Its own mask first: a controller that dies after this leaves no thread blocking everything.
@@ -251,6 +291,11 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
             injector.RestoreAndReinterrupt();
         }
         _injectors.Clear();
+        if (escaped)
+        {
+            Forget();
+            return;
+        }
         // The process first, whole: a snapshot that cannot be given its bytes back must not
         // leave the program with Fermata's.
         for (int i = _guards.Count - 1; i >= 0; i--) _guards[i].Remove(Memory);

@@ -23,8 +23,8 @@ internal static class ProcessDumper
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         int pid = ctx.Pid;
-        var stat = ProcStat.Read(pid);
-        var status = ProcStatus.Read(pid);
+        var stat = ctx.Stat;
+        var status = ctx.Status;
         RefuseUnsupported(ctx, status);
         UnsupportedState.Refuse(ctx);
         // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
@@ -52,7 +52,6 @@ internal static class ProcessDumper
         record.ExeFileId = DumpExe(ctx);
         record.Mm = DumpMm(ctx, stat);
         record.Credentials = DumpCredentials(status);
-        record.Credentials.Securebits = (uint)ctx.ProcessInjector.Check("prctl(PR_GET_SECUREBITS)", SyscallNumbers.Prctl, PR_GET_SECUREBITS);
         record.Limits = ReadLimits(pid);
         record.CoredumpFilter = uint.Parse(ProcFiles.ReadText(pid, "coredump_filter").Trim(), NumberStyles.HexNumber);
         DumpPrctl(ctx, record);
@@ -190,21 +189,31 @@ internal static class ProcessDumper
         return text == "unlimited" ? ulong.MaxValue : ulong.Parse(text);
     }
 
+    /// <summary>What only prctl and arch_prctl tell, asked in one batch.</summary>
     private static void DumpPrctl(DumpContext ctx, ProcessRecord record)
     {
-        var inj = ctx.ProcessInjector;
-        ulong scratch = inj.Scratch.Address;
-        inj.Check("prctl(PR_GET_PDEATHSIG)", SyscallNumbers.Prctl, PR_GET_PDEATHSIG, (long)scratch);
-        record.ParentDeathSignal = (int)(ctx.Memory.ReadUInt64(scratch) & 0xffffffff);
-        record.Dumpable = (int)inj.Check("prctl(PR_GET_DUMPABLE)", SyscallNumbers.Prctl, PR_GET_DUMPABLE);
-        record.TimerSlackNanoseconds = (ulong)inj.Check("prctl(PR_GET_TIMERSLACK)", SyscallNumbers.Prctl, PR_GET_TIMERSLACK);
-        inj.Check("prctl(PR_GET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_GET_CHILD_SUBREAPER, (long)scratch);
-        record.ChildSubreaper = (ctx.Memory.ReadUInt64(scratch) & 0xffffffff) != 0;
-        record.ThpDisabled = inj.Check("prctl(PR_GET_THP_DISABLE)", SyscallNumbers.Prctl, PR_GET_THP_DISABLE) != 0;
+        var batch = ctx.ProcessInjector.Batch();
+        ulong deathSignal = batch.Buffer(4), subreaper = batch.Buffer(4), xcomp = batch.Buffer(8);
+        int securebits = batch.Add(SyscallNumbers.Prctl, PR_GET_SECUREBITS);
+        int death = batch.Add(SyscallNumbers.Prctl, PR_GET_PDEATHSIG, (long)deathSignal);
+        int dumpable = batch.Add(SyscallNumbers.Prctl, PR_GET_DUMPABLE);
+        int slack = batch.Add(SyscallNumbers.Prctl, PR_GET_TIMERSLACK);
+        int reaper = batch.Add(SyscallNumbers.Prctl, PR_GET_CHILD_SUBREAPER, (long)subreaper);
+        int thp = batch.Add(SyscallNumbers.Prctl, PR_GET_THP_DISABLE);
+        int merge = batch.Add(SyscallNumbers.Prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
+        int permission = batch.Add(SyscallNumbers.ArchPrctl, ARCH_GET_XCOMP_PERM, (long)xcomp);
+        batch.Run();
+        record.Credentials.Securebits = (uint)batch.Check(securebits, "prctl(PR_GET_SECUREBITS)");
+        batch.Check(death, "prctl(PR_GET_PDEATHSIG)");
+        record.ParentDeathSignal = batch.Int32(deathSignal);
+        record.Dumpable = (int)batch.Check(dumpable, "prctl(PR_GET_DUMPABLE)");
+        record.TimerSlackNanoseconds = (ulong)batch.Check(slack, "prctl(PR_GET_TIMERSLACK)");
+        batch.Check(reaper, "prctl(PR_GET_CHILD_SUBREAPER)");
+        record.ChildSubreaper = batch.Int32(subreaper) != 0;
+        record.ThpDisabled = batch.Check(thp, "prctl(PR_GET_THP_DISABLE)") != 0;
         // EINVAL without KSM, where it cannot be set either.
-        record.MemoryMerge = inj.Call(SyscallNumbers.Prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 1;
-        if (inj.Call(SyscallNumbers.ArchPrctl, ARCH_GET_XCOMP_PERM, (long)scratch) == 0)
-            record.XcompPermission = ctx.Memory.ReadUInt64(scratch);
+        record.MemoryMerge = batch.Result(merge) == 1;
+        if (batch.Result(permission) == 0) record.XcompPermission = batch.UInt64(xcomp);
     }
 }
 

@@ -19,14 +19,14 @@ internal static class UnsupportedState
     public static void Refuse(DumpContext ctx)
     {
         int pid = ctx.Pid;
-        var status = ProcStatus.Read(pid);
+        var status = ctx.Status;
         if (status["untag_mask"] is { } mask && ulong.Parse(mask.AsSpan(2), NumberStyles.HexNumber) != ulong.MaxValue)
             throw new UnsupportedResourceException($"process {pid} uses linear address masking (untag mask {mask}), which Fermata cannot restore yet");
         // Only where the kernel lets a thread choose its L1D flushing is it worth asking each one.
         bool l1dByThread = (ctx.ProcessInjector.Call(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0) & PR_SPEC_PRCTL) != 0;
         foreach (int tid in ctx.Frozen.Threads)
         {
-            var task = ProcStatus.ReadThread(pid, tid);
+            var task = ctx.ThreadStatus(tid);
             string thread = $"thread {tid} of process {pid}";
             // Credentials are per thread in the kernel; the image holds the process's.
             foreach (var field in (ReadOnlySpan<string>)["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"])
@@ -43,7 +43,7 @@ internal static class UnsupportedState
                 throw new UnsupportedResourceException($"{thread} changed its L1D flushing (PR_SET_SPECULATION_CTRL), which Fermata cannot restore yet");
             if (task["x86_Thread_features"] is { } features && features.Contains("shstk", StringComparison.Ordinal))
                 throw new UnsupportedResourceException($"{thread} runs with a shadow stack, which Fermata cannot checkpoint yet");
-            if ((ProcStat.ReadThread(pid, tid).Flags & (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)) == (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE))
+            if ((ctx.ThreadStat(tid).Flags & (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE)) == (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE))
                 throw new UnsupportedResourceException($"{thread} is an I/O flusher (PR_SET_IO_FLUSHER), which Fermata cannot restore (it needs CAP_SYS_RESOURCE)");
             if (ctx.Tracer.GetSyscallUserDispatchMode(tid) != 0)
                 throw new UnsupportedResourceException($"{thread} uses syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH), which Fermata cannot checkpoint yet");

@@ -28,7 +28,7 @@ internal static class SchedulingDumper
             int host = ctx.Frozen.Threads.First(t => ctx.Session.NsPid(t) == thread.Tid);
             thread.Scheduling = DumpThread(host);
             if (thread.Scheduling.Policy == Libc.SCHED_IDLE)
-                thread.Scheduling.IdleNice = (int)ProcStat.ReadThread(ctx.Pid, host).Priority - 20;
+                thread.Scheduling.IdleNice = (int)ctx.ThreadStat(host).Priority - 20;
             RefuseWhatCannotBeRestored(ctx.Pid, host, thread.Scheduling, rtprio);
         }
     }

@@ -35,10 +35,10 @@ internal static class SeccompFilters
     private const uint SECCOMP_RET_USER_NOTIF = 0x7fc00000, SECCOMP_RET_ACTION_FULL = 0xffff0000;
 
     /// <summary>Before the first call is injected into a thread: refuses what cannot be done, and
-    /// suspends its filters (<paramref name="options"/>: the options it was seized with).</summary>
-    public static void Suspend(Tracer tracer, int pid, int tid, int options)
+    /// suspends its filters (<paramref name="mode"/>: its seccomp mode, as its status shows;
+    /// <paramref name="options"/>: the options it was seized with).</summary>
+    public static void Suspend(Tracer tracer, int pid, int tid, int mode, int options)
     {
-        int mode = ProcStatus.ReadThread(pid, tid).Seccomp;
         if (mode == 0) return;
         if (mode == SECCOMP_MODE_STRICT)
             throw new UnsupportedResourceException($"thread {tid} of process {pid} runs in seccomp strict mode, in which Fermata can make no call; it cannot be checkpointed");
@@ -52,7 +52,7 @@ internal static class SeccompFilters
         var known = new Dictionary<string, uint>();
         foreach (int tid in ctx.Frozen.Threads)
         {
-            if (ProcStatus.ReadThread(ctx.Pid, tid).Seccomp == 0) continue;
+            if (ctx.ThreadStatus(tid).Seccomp == 0) continue;
             var indexes = new List<uint>();
             string chain = "";
             for (int index = 0; ctx.Tracer.GetSeccompFilter(tid, index) is (byte[] program, ulong flags); index++)

@@ -14,38 +14,51 @@ internal static class SignalsDumper
 {
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
-        var status = ProcStatus.Read(ctx.Pid);
-        var inj = ctx.ProcessInjector;
-        ulong scratch = inj.Scratch.Address;
+        var status = ctx.Status;
+        // Every disposition and the three interval timers: one batch of calls.
+        var batch = ctx.ProcessInjector.Batch();
         ulong interesting = status.SigCgt | status.SigIgn | Linux.Signals.Bit(Linux.Signals.SIGCHLD);
+        var actions = new List<(int Signal, int Call, ulong Answer)>();
         for (int sig = 1; sig <= Linux.Signals.SIGRTMAX; sig++)
         {
             if ((interesting & Linux.Signals.Bit(sig)) == 0 || sig is Linux.Signals.SIGKILL or Linux.Signals.SIGSTOP) continue;
-            inj.Check($"rt_sigaction({Linux.Signals.Name(sig)})", SyscallNumbers.RtSigaction, sig, 0, (long)scratch, 8);
-            var raw = ctx.Memory.Read(scratch, 32);
+            ulong answer = batch.Buffer(32);
+            actions.Add((sig, batch.Add(SyscallNumbers.RtSigaction, sig, 0, (long)answer, 8), answer));
+        }
+        var timers = new (int Call, ulong Answer)[3];
+        for (int which = 0; which < 3; which++)
+        {
+            ulong answer = batch.Buffer(32);
+            timers[which] = (batch.Add(SyscallNumbers.Getitimer, which, (long)answer), answer);
+        }
+        batch.Run();
+        foreach (var (sig, call, answer) in actions)
+        {
+            batch.Check(call, $"rt_sigaction({Linux.Signals.Name(sig)})");
+            var raw = batch.Bytes(answer, 32);
             var action = new SignalActionRecord
             {
                 Signal = sig,
                 Handler = BinaryPrimitives.ReadUInt64LittleEndian(raw),
-                Flags = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(8)),
-                Restorer = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(16)),
-                Mask = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(24)),
+                Flags = BinaryPrimitives.ReadUInt64LittleEndian(raw[8..]),
+                Restorer = BinaryPrimitives.ReadUInt64LittleEndian(raw[16..]),
+                Mask = BinaryPrimitives.ReadUInt64LittleEndian(raw[24..]),
             };
             if (action.Handler != 0 || action.Flags != 0 || action.Mask != 0) record.Signals.Actions.Add(action);
         }
         for (int which = 0; which < 3; which++)
         {
-            inj.Check("getitimer", SyscallNumbers.Getitimer, which, (long)scratch);
-            var raw = ctx.Memory.Read(scratch, 32);
+            batch.Check(timers[which].Call, "getitimer");
+            var raw = batch.Bytes(timers[which].Answer, 32);
             ulong interval = Microseconds(raw, 0), value = Microseconds(raw, 16);
             if (interval != 0 || value != 0)
                 record.Signals.IntervalTimers.Add(new IntervalTimerRecord { Which = which, IntervalMicroseconds = interval, ValueMicroseconds = value });
         }
     }
 
-    private static ulong Microseconds(byte[] timeval, int offset) =>
-        BinaryPrimitives.ReadUInt64LittleEndian(timeval.AsSpan(offset)) * 1_000_000UL
-        + BinaryPrimitives.ReadUInt64LittleEndian(timeval.AsSpan(offset + 8));
+    private static ulong Microseconds(ReadOnlySpan<byte> timeval, int offset) =>
+        BinaryPrimitives.ReadUInt64LittleEndian(timeval[offset..]) * 1_000_000UL
+        + BinaryPrimitives.ReadUInt64LittleEndian(timeval[(offset + 8)..]);
 
     /// <summary>
     /// The signals queued to the whole process and to each thread, oldest first, read after the

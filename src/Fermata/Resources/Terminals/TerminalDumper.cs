@@ -80,7 +80,7 @@ internal static class TerminalDumper
     public static void DumpProcess(DumpContext ctx, ProcessRecord record)
     {
         var table = Table(ctx);
-        var stat = ProcStat.Read(ctx.Pid);
+        var stat = ctx.Stat;
         table.Processes.Add(new TerminalTable.ProcessFacts(record, ctx.Pid, stat.PGrp, stat.ControllingTerminal, stat.TerminalForegroundGroup));
         if (stat.ControllingTerminal != 0) Entry(ctx, table, stat.ControllingTerminal, null);
     }

@@ -18,15 +18,24 @@ internal static class ThreadControls
         PR_MCE_KILL = 33, PR_MCE_KILL_GET = 34, PR_MCE_KILL_CLEAR = 0, PR_MCE_KILL_SET = 1, PR_MCE_KILL_DEFAULT = 2;
     private const int ARCH_GET_CPUID = 0x1011, ARCH_SET_CPUID = 0x1012;
 
-    public static void Dump(SyscallInjector inj, ThreadRecord thread, int tid)
+    /// <summary>Adds the thread's queries to <paramref name="batch"/>; the action returned
+    /// records their answers once it has run.</summary>
+    public static Action Dump(SyscallBatch batch, ThreadRecord thread, int tid)
     {
-        ulong scratch = inj.Scratch.Address;
-        thread.TimerSlackNanoseconds = (ulong)inj.Check($"prctl(PR_GET_TIMERSLACK) in thread {tid}", SyscallNumbers.Prctl, PR_GET_TIMERSLACK);
-        thread.MceKill = (int)inj.Check($"prctl(PR_MCE_KILL_GET) in thread {tid}", SyscallNumbers.Prctl, PR_MCE_KILL_GET, 0, 0, 0, 0) + 1;
-        inj.Check($"prctl(PR_GET_TSC) in thread {tid}", SyscallNumbers.Prctl, PR_GET_TSC, (long)scratch);
-        thread.TscSigsegv = BitConverter.ToInt32(inj.Memory.Read(scratch, 4)) == PR_TSC_SIGSEGV;
-        // 1: cpuid works; 0: it faults. A CPU without cpuid faulting always reports 1.
-        thread.CpuidFaulting = inj.Call(SyscallNumbers.ArchPrctl, ARCH_GET_CPUID) == 0;
+        ulong tsc = batch.Buffer(4);
+        int slack = batch.Add(SyscallNumbers.Prctl, PR_GET_TIMERSLACK);
+        int mce = batch.Add(SyscallNumbers.Prctl, PR_MCE_KILL_GET, 0, 0, 0, 0);
+        int tscMode = batch.Add(SyscallNumbers.Prctl, PR_GET_TSC, (long)tsc);
+        int cpuid = batch.Add(SyscallNumbers.ArchPrctl, ARCH_GET_CPUID);
+        return () =>
+        {
+            thread.TimerSlackNanoseconds = (ulong)batch.Check(slack, $"prctl(PR_GET_TIMERSLACK) in thread {tid}");
+            thread.MceKill = (int)batch.Check(mce, $"prctl(PR_MCE_KILL_GET) in thread {tid}") + 1;
+            batch.Check(tscMode, $"prctl(PR_GET_TSC) in thread {tid}");
+            thread.TscSigsegv = batch.Int32(tsc) == PR_TSC_SIGSEGV;
+            // 1: cpuid works; 0: it faults. A CPU without cpuid faulting always reports 1.
+            thread.CpuidFaulting = batch.Result(cpuid) == 0;
+        };
     }
 
     public static void Restore(RestoreContext ctx, SyscallInjector inj, ThreadRecord t)

@@ -41,7 +41,7 @@ internal static class ThreadsDumper
                 RobustListLength = robustLength,
                 Name = ProcFiles.ReadText(ctx.Pid, $"task/{tid}/comm").TrimEnd('\n'),
                 CpuAffinity = ReadAffinity(tid),
-                Nice = (int)ProcStat.ReadThread(ctx.Pid, tid).Nice,
+                Nice = (int)ctx.ThreadStat(tid).Nice,
             };
             QueryThreadState(ctx, tid, thread);
             record.Threads.Add(thread);
@@ -53,16 +53,20 @@ internal static class ThreadsDumper
     /// <summary>Per-thread state only the thread itself can read: injected calls.</summary>
     private static void QueryThreadState(DumpContext ctx, int tid, ThreadRecord thread)
     {
-        var inj = ctx.Injector(tid);
-        ulong scratch = inj.Scratch.Address;
-        inj.Check($"prctl(PR_GET_TID_ADDRESS) in thread {tid}", SyscallNumbers.Prctl, PR_GET_TID_ADDRESS, (long)scratch);
-        thread.ClearChildTid = ctx.Memory.ReadUInt64(scratch);
-        inj.Check($"sigaltstack in thread {tid}", SyscallNumbers.Sigaltstack, 0, (long)scratch);
-        var ss = ctx.Memory.Read(scratch, 24);
+        var batch = ctx.Injector(tid).Batch();
+        ulong tidAddress = batch.Buffer(8), altStack = batch.Buffer(24);
+        int clearChildTid = batch.Add(SyscallNumbers.Prctl, PR_GET_TID_ADDRESS, (long)tidAddress);
+        int sigaltstack = batch.Add(SyscallNumbers.Sigaltstack, 0, (long)altStack);
+        var controls = ThreadControls.Dump(batch, thread, tid);
+        batch.Run();
+        batch.Check(clearChildTid, $"prctl(PR_GET_TID_ADDRESS) in thread {tid}");
+        thread.ClearChildTid = batch.UInt64(tidAddress);
+        batch.Check(sigaltstack, $"sigaltstack in thread {tid}");
+        var ss = batch.Bytes(altStack, 24);
         thread.AltStackAddress = BinaryPrimitives.ReadUInt64LittleEndian(ss);
-        thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss.AsSpan(8));
-        thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss.AsSpan(16));
-        ThreadControls.Dump(inj, thread, tid);
+        thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss[8..]);
+        thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss[16..]);
+        controls();
     }
 
     private static byte[] ReadAffinity(int tid)

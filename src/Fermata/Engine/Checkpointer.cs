@@ -190,9 +190,10 @@ internal static class Checkpointer
                 timer.Time("terminal", () => TerminalDumper.DumpProcess(ctx, record));
                 timer.Time("memory", () => MemoryDumper.Dump(ctx, record));
                 timer.Time("memory policies", () => MemoryPolicies.Dump(ctx, record));
-                timer.Time("memory lockdown", () => MemoryLockdown.Dump(ctx, record));
-                // Before anything snapshots or re-reads its mappings.
+                // Before the lockdown's probe (under mlockall it would count the area as locked)
+                // and anything that snapshots or re-reads the mappings.
                 timer.Time("unmap batch area", ctx.ReleaseBatchArea);
+                timer.Time("memory lockdown", () => MemoryLockdown.Dump(ctx, record));
                 image.AddProcess(record);
                 records.Add((ctx, record));
             }

@@ -103,8 +103,14 @@ internal sealed class BatchArea
                 return false;
             }
         }
+        try { injector.Memory.Write((ulong)at, Code); }
+        catch (Errors.SystemCallException)
+        {
+            injector.Call(SyscallNumbers.Munmap, at, AreaBytes);
+            _unavailable = true;
+            return false;
+        }
         _address = (ulong)at;
-        injector.Memory.Write(_address, Code);
         return true;
     }
 

@@ -77,6 +77,15 @@ internal sealed class SyscallInjector
     /// not be set again.</summary>
     public bool Escaped { get; private set; }
 
+    /// <summary>The thread waits at the end of a batch, in the batch area's code: it must be moved
+    /// out (any call will do) before the area is unmapped.</summary>
+    public bool ParkedInBatch { get; private set; }
+
+    /// <summary>Signals held from the thread are sent again with tgkill from the controller, not
+    /// queued by the thread itself: set where a thread of the process went back to the program,
+    /// whose stack may now hold the scratch memory (their siginfo is then the kernel's own).</summary>
+    public bool RequeueFromOutside { get; set; }
+
     /// <summary>A batch of calls for this thread: one stop for all of them where the process has
     /// a batch area and the thread a guard frame to fall back on, else one by one.</summary>
     public SyscallBatch Batch() =>
@@ -129,7 +138,8 @@ internal sealed class SyscallInjector
             _tracer.Continue(Tid);
         }
         CrashPoints.Reach("batch-done");
-        if (_tracer.GetRegs(Tid).Rip != area.WaitReturn)
+        if (_tracer.GetRegs(Tid).Rip == area.WaitReturn) ParkedInBatch = true;
+        else
         {
             Escaped = true;
             throw new TargetException($"thread {Tid} of process {Tgid} went back to the program while Fermata was held up for more than {BatchArea.TimeoutSeconds} s (stopped?); the checkpoint was abandoned and the program runs on");
@@ -139,7 +149,9 @@ internal sealed class SyscallInjector
     /// <summary>Runs one system call; returns the raw result (a negative errno on failure).</summary>
     public long Call(int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {
+        if (Escaped) throw new InvalidOperationException($"thread {Tid} went back to the program; nothing more is injected into it");
         InjectedCallTally.Count(number);
+        ParkedInBatch = false;
         var regs = Saved;
         regs.Rip = SyscallAddress;
         regs.Rax = (ulong)number;
@@ -239,8 +251,11 @@ internal sealed class SyscallInjector
     /// </summary>
     public void Finish(UserRegs final)
     {
-        RequeueIntercepted();
+        if (Escaped || RequeueFromOutside) SendInterceptedAgain();
+        else RequeueIntercepted();
+        // Its registers are its own, changed by the program since: not set back.
         if (Escaped) return;
+        ParkedInBatch = false;
         _tracer.SetRegs(Tid, final);
         if (!_atSyscallExit) return;
         // A controller that dies here lets the thread go from the syscall exit with its own
@@ -259,6 +274,13 @@ internal sealed class SyscallInjector
             _tracer.Continue(Tid, status.StopSignal);
         }
         _atSyscallExit = false;
+    }
+
+    /// <summary>The held signals sent again from the controller (their siginfo becomes tgkill's).</summary>
+    private void SendInterceptedAgain()
+    {
+        foreach (var info in _intercepted) Libc.TgKill(Tgid, Tid, BitConverter.ToInt32(info, 0));
+        _intercepted.Clear();
     }
 
     private void RequeueIntercepted()

@@ -266,7 +266,12 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     public void ReleaseBatchArea()
     {
         if (_batchArea.CodeAddress == 0) return;
-        if (_injectors.Values.FirstOrDefault(i => !i.Escaped) is { } injector) _batchArea.Release(injector);
+        var usable = _injectors.Values.Where(i => !i.Escaped).ToList();
+        if (usable.Count == 0) return;
+        // A thread resumed where a batch left it would make the batch's wait again, in code no
+        // longer mapped: each is moved out first (any call leaves it at the syscall site).
+        foreach (var injector in usable.Where(i => i.ParkedInBatch)) injector.Call(SyscallNumbers.Getpid);
+        _batchArea.Release(usable[0]);
     }
 
     /// <summary>Returns every thread to its frozen state, signal mask and registers, then puts the
@@ -283,11 +288,18 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         // A thread that went back to the program from a batch's wait (its controller held up)
         // has been running: the bytes below its stack are its own again, not to be put back.
         bool escaped = _injectors.Values.Any(i => i.Escaped);
-        if (!escaped) ReleaseBatchArea();
+        if (!escaped)
+        {
+            // Left mapped if that fails: a thread still waiting in it can return from there.
+            try { ReleaseBatchArea(); }
+            catch (FermataException) { }
+        }
         foreach (var (tid, injector) in _injectors)
         {
-            // Its own mask first: a controller that dies after this leaves no thread blocking everything.
-            if (_signalMasks.Remove(tid, out ulong mask)) Tracer.SetSigMask(tid, mask);
+            // Its own mask first: a controller that dies after this leaves no thread blocking
+            // everything. A thread that went back to the program has its own already, maybe changed.
+            if (_signalMasks.Remove(tid, out ulong mask) && !injector.Escaped) Tracer.SetSigMask(tid, mask);
+            injector.RequeueFromOutside = escaped;
             injector.RestoreAndReinterrupt();
         }
         _injectors.Clear();

@@ -96,7 +96,7 @@ internal static class PtyDumper
             else if (link is "/dev/ptmx" or "/dev/pts/ptmx")
             {
                 try { index = int.Parse(Linux.Proc.FdInfo.Read(pid, fd).Fields.GetValueOrDefault("tty-index") ?? "-1"); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or TargetException) { }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or TargetException or SystemCallException) { }
             }
             if (index is int i && byIndex.TryGetValue(i, out var pair))
             {

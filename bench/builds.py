@@ -3,7 +3,7 @@ freezes a program that rewrites its memory, and what a checkpoint of a small pro
 These VMs' speed swings 3x from minute to minute, so a change is judged by its build against the
 one before it in the same minutes, never against a table measured another day.
 
-    python3 bench/builds.py OLD NEW [--live 1024] [--rounds 6] [--fixed 20]
+    python3 bench/builds.py OLD NEW [--live 1024] [--rounds 6] [--fixed 20] [--processes 300]
 
 OLD and NEW are fermata binaries (the native binary `./fermata` builds is .build/native/fermata;
 copy it aside before building the other commit). As root.
@@ -12,6 +12,9 @@ copy it aside before building the other commit). As root.
                frozen time Fermata reports (median, and every value).
   --fixed N    bench/hold.c holding 1 MiB, started afresh for every checkpoint (process killed),
                N rounds; prints the median wall time and CPU time (the command's, its threads').
+  --processes N  a job of N small processes and their parent (tests/workloads/swarm.c),
+               launched afresh by each build and checkpointed (stopped), ROUNDS times; prints
+               the frozen time the launcher logs (median, and every value).
 Images go to /dev/shm, so the disk's swings stay out of it. '' skips a section.
 """
 import argparse
@@ -108,6 +111,41 @@ def fixed(builds, work, rounds):
         print(f"  {b}: wall {statistics.median(wall[b]):.1f} ms, CPU {statistics.median(cpu[b]):.1f} ms (medians)")
 
 
+def processes(builds, work, count, rounds):
+    swarm = os.path.join(work, "swarm")
+    compile_c(os.path.join(ROOT, "tests", "workloads", "swarm.c"), swarm)
+    frozen = {b: [] for b in builds}
+    for i in range(rounds):
+        for b in order(builds, i):
+            jobdir, log, ready = (os.path.join(work, f"swarm-{x}") for x in ("job", "log", "ready"))
+            shutil.rmtree(jobdir, ignore_errors=True)
+            for f in (log, ready):
+                if os.path.exists(f):
+                    os.unlink(f)
+            launch_log = os.path.join(work, "swarm-launch.log")
+            with open(launch_log, "w") as err:
+                launcher = subprocess.Popen([builds[b], "launch", "--dir", jobdir, "--", swarm, str(count), log, ready,
+                                             "1000000000", "1000", "1000000000", os.path.join(work, "swarm-gate")],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                            close_fds=True, start_new_session=True)
+            wait_for(lambda: os.path.exists(ready))
+            time.sleep(0.5)
+            r = subprocess.run([builds[b], "checkpoint", jobdir], capture_output=True, text=True, close_fds=True)
+            if r.returncode != 0:
+                sys.exit(f"{b}: checkpoint failed: {r.stderr.strip()}")
+            launcher.wait()
+            found = re.search(r"frozen ([0-9]+) ms", open(launch_log).read())
+            if not found:
+                sys.exit(f"{b}: the launcher logged no frozen time")
+            frozen[b].append(float(found.group(1)))
+            # The job stopped after its checkpoint; its processes are gone before the next round.
+            wait_for(lambda: subprocess.run(["pgrep", "-f", swarm], capture_output=True).returncode != 0, 60)
+            shutil.rmtree(jobdir, ignore_errors=True)
+    print(f"\nCheckpoint (stop) of a job of {count} processes and their parent, frozen (ms), {rounds} rounds alternating:")
+    for b, v in frozen.items():
+        print(f"  {b}: median {statistics.median(v):.0f}  ({', '.join(f'{x:.0f}' for x in sorted(v))})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old")
@@ -115,6 +153,7 @@ def main():
     parser.add_argument("--live", default="1024", help="MiB of the sweeper ('' to skip)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of the live section")
     parser.add_argument("--fixed", default="20", help="rounds of the small checkpoint ('' to skip)")
+    parser.add_argument("--processes", default="", help="processes of the job section ('' to skip, the default)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
@@ -125,6 +164,8 @@ def main():
             live(builds, work, int(args.live), args.rounds)
         if args.fixed:
             fixed(builds, work, int(args.fixed))
+        if args.processes:
+            processes(builds, work, int(args.processes), args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -118,13 +118,7 @@ internal sealed class SyscallInjector
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int attempt = 0; Memory.ReadUInt64(area.TableAddress + BatchArea.FlagOffset) == 0; attempt++)
         {
-            if (_tracer.WaitUpTo(Tid, TimeSpan.Zero) is { } status)
-            {
-                if (status.Exited || status.Signaled)
-                    throw new TargetException($"thread {Tid} of process {Tgid} ended ({status}) while Fermata was working on it");
-                if (status.PtraceEvent == 0) _intercepted.Add(_tracer.GetSigInfo(Tid));
-                _tracer.Continue(Tid);
-            }
+            if (_tracer.WaitUpTo(Tid, TimeSpan.Zero) is { } status) HoldAndContinue(Alive(status));
             if (System.Diagnostics.Stopwatch.GetElapsedTime(start) > _tracer.Deadline) throw _tracer.Stuck(Tid);
             // Where the thread shares a CPU with us, it needs it to get on.
             if (attempt >= 32) Thread.Yield();
@@ -134,8 +128,7 @@ internal sealed class SyscallInjector
         {
             var status = WaitAlive();
             if (status.PtraceEvent == Libc.PTRACE_EVENT_STOP) break;
-            if (status.PtraceEvent == 0) _intercepted.Add(_tracer.GetSigInfo(Tid));
-            _tracer.Continue(Tid);
+            HoldAndContinue(status);
         }
         CrashPoints.Reach("batch-done");
         if (_tracer.GetRegs(Tid).Rip == area.WaitReturn) ParkedInBatch = true;
@@ -231,12 +224,19 @@ internal sealed class SyscallInjector
         return r;
     }
 
-    private WaitStatus WaitAlive()
+    private WaitStatus WaitAlive() => Alive(_tracer.Wait(Tid));
+
+    private WaitStatus Alive(WaitStatus status) =>
+        status.Exited || status.Signaled
+            ? throw new TargetException($"thread {Tid} of process {Tgid} ended ({status}) while Fermata was working on it")
+            : status;
+
+    /// <summary>Resumes a thread running a batch from a stop on the way: an event passed over, a
+    /// signal held (queued again in <see cref="Finish"/>), as <see cref="Call"/> does.</summary>
+    private void HoldAndContinue(WaitStatus status)
     {
-        var status = _tracer.Wait(Tid);
-        if (status.Exited || status.Signaled)
-            throw new TargetException($"thread {Tid} of process {Tgid} ended ({status}) while Fermata was working on it");
-        return status;
+        if (status.PtraceEvent == 0) _intercepted.Add(_tracer.GetSigInfo(Tid));
+        _tracer.Continue(Tid);
     }
 
     /// <summary>Gives the thread its saved registers back, in the stop it was frozen in.</summary>

@@ -38,7 +38,7 @@ internal static unsafe class ProcFiles
     {
         string path = Path(pid, entry);
         int fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC);
-        if (fd < 0) throw OpenError(pid, entry, Libc.LastErrno);
+        if (fd < 0) throw ReadError(pid, entry, Libc.LastErrno);
         try
         {
             var buffer = t_buffer ??= new byte[64 << 10];
@@ -53,7 +53,7 @@ internal static unsafe class ProcFiles
                 {
                     int errno = Libc.LastErrno;
                     if (errno == Errno.EINTR) continue;
-                    throw OpenError(pid, entry, errno);
+                    throw ReadError(pid, entry, errno);
                 }
                 done += (int)n;
             }
@@ -63,7 +63,7 @@ internal static unsafe class ProcFiles
         finally { Libc.Close(fd); }
     }
 
-    private static FermataException OpenError(int pid, string entry, int errno) => errno switch
+    private static FermataException ReadError(int pid, string entry, int errno) => errno switch
     {
         Errno.ENOENT or Errno.ESRCH => new TargetException($"process {pid} is gone (reading /proc/{pid}/{entry})"),
         Errno.EACCES or Errno.EPERM => new PermissionException($"permission denied reading /proc/{pid}/{entry}"),

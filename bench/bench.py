@@ -649,24 +649,32 @@ def swarm_lines(log, offset=0):
     return found
 
 
+def launch_swarm(fermata, swarm, work, count, env=None):
+    """Launches a job of COUNT swarm children (and their parent) under FERMATA in WORK, in place
+    of the last one, and waits until every child runs; returns the launcher, the job's directory,
+    the children's log and the launcher's stderr (where it logs each checkpoint)."""
+    jobdir, log, ready = (os.path.join(work, f"swarm-{x}") for x in ("job", "log", "ready"))
+    shutil.rmtree(jobdir, ignore_errors=True)
+    for f in (log, ready):
+        if os.path.exists(f):
+            os.unlink(f)
+    launch_log = os.path.join(work, "swarm-launch.log")
+    with open(launch_log, "w") as err:
+        launcher = subprocess.Popen([fermata, "launch", "--dir", jobdir, "--", swarm, str(count), log, ready,
+                                     "1000000000", "1000", "1000000000", os.path.join(work, "swarm-gate")],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    while not os.path.exists(ready):
+        time.sleep(0.02)
+    return launcher, jobdir, log, launch_log
+
+
 def measure_processes(swarm, work, count, repeat):
     """A job of COUNT small processes (and their parent): checkpoint (stop) and restart,
     whole-process; the frozen time as the launcher logs it. The restarted children must each
     write the number after the last one they wrote before."""
     rows = []
     for _ in range(repeat):
-        jobdir, log, ready = (os.path.join(work, f"swarm-{x}") for x in ("job", "log", "ready"))
-        shutil.rmtree(jobdir, ignore_errors=True)
-        for f in (log, ready):
-            if os.path.exists(f):
-                os.unlink(f)
-        launch_log = os.path.join(work, "swarm-launch.log")
-        with open(launch_log, "w") as err:
-            launcher = subprocess.Popen([FERMATA, "launch", "--dir", jobdir, "--", swarm, str(count), log, ready,
-                                         "1000000000", "1000", "1000000000", os.path.join(work, "swarm-gate")],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=TIMINGS)
-        while not os.path.exists(ready):
-            time.sleep(0.02)
+        launcher, jobdir, log, launch_log = launch_swarm(FERMATA, swarm, work, count, TIMINGS)
         checkpoint, _ = timed([FERMATA, "checkpoint", jobdir])
         if launcher.wait() != 75:
             sys.exit("the job's launcher did not stop after the checkpoint")

@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from bench import launch_swarm
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -117,18 +119,7 @@ def processes(builds, work, count, rounds):
     frozen = {b: [] for b in builds}
     for i in range(rounds):
         for b in order(builds, i):
-            jobdir, log, ready = (os.path.join(work, f"swarm-{x}") for x in ("job", "log", "ready"))
-            shutil.rmtree(jobdir, ignore_errors=True)
-            for f in (log, ready):
-                if os.path.exists(f):
-                    os.unlink(f)
-            launch_log = os.path.join(work, "swarm-launch.log")
-            with open(launch_log, "w") as err:
-                launcher = subprocess.Popen([builds[b], "launch", "--dir", jobdir, "--", swarm, str(count), log, ready,
-                                             "1000000000", "1000", "1000000000", os.path.join(work, "swarm-gate")],
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                            close_fds=True, start_new_session=True)
-            wait_for(lambda: os.path.exists(ready))
+            launcher, jobdir, _, launch_log = launch_swarm(builds[b], swarm, work, count)
             time.sleep(0.5)
             r = subprocess.run([builds[b], "checkpoint", jobdir], capture_output=True, text=True, close_fds=True)
             if r.returncode != 0:

@@ -19,13 +19,19 @@ public sealed class RestoreCrashTests
 
     private static readonly TimeSpan Gone = TimeSpan.FromSeconds(15);
 
+    /// <summary>The tick at which the ticker waits for its gate.</summary>
+    private const int GateAt = 60;
+
     [Fact]
     public void KilledRestoreLeavesNoHalfBuiltProcessAndTheNextOneContinues()
     {
         using var s = new Scratch();
         string output = s.Path("ticks.log"), gate = s.Path("gate"), image = s.Path("img");
         int w0;
-        using (var w = Workload.Start(output, JobWorkloads.Ticker, output, "60", "20", $"30:{gate}"))
+        // The gate is far enough past the checkpoint (tick 5 or a little later) that the restore
+        // killed after release still has ticks to print before it: a loaded CI machine once took
+        // half a second to freeze the ticker, and with the gate at 30 it had nothing left to show.
+        using (var w = Workload.Start(output, JobWorkloads.Ticker, output, "90", "20", $"{GateAt}:{gate}"))
         {
             w0 = w.Pid;
             w.WaitForTick(5);
@@ -33,6 +39,7 @@ public sealed class RestoreCrashTests
             Assert.Equal(137, w.Reap());
         }
         int saved = Workload.LastTick(output), pid = w0;
+        Assert.True(saved + 2 <= GateAt, $"the checkpoint froze the ticker at tick {saved}, too close to its gate at {GateAt} to see it run on");
         string written = File.ReadAllText(output);
 
         foreach (string point in Points.Append("restore-released"))
@@ -62,7 +69,7 @@ public sealed class RestoreCrashTests
         using var restore = FermataCli.Start(null, "restore", image);
         Assert.True(restore.WaitForExit(TimeSpan.FromSeconds(60)), "the restored ticker should finish once the gate is open");
         Assert.True(restore.ExitCode == 0, $"restore: exit {restore.ExitCode}\n{restore.StandardError.ReadToEnd()}");
-        Assert.Equal(JobWorkloads.TickerOutput(60), File.ReadAllText(output));
+        Assert.Equal(JobWorkloads.TickerOutput(90), File.ReadAllText(output));
     }
 
     [Theory]

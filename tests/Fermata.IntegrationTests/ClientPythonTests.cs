@@ -15,7 +15,10 @@ namespace Fermata.IntegrationTests;
 public sealed class ClientPythonTests
 {
     private const int SIGKILL = 9;
-    private const int Steps = 200, GateAt = 150;
+    // The gate is far past where the second checkpoint lands: steps run on while each
+    // checkpoint command starts (up to a second each on a loaded machine), and a second checkpoint
+    // that found the program at its gate would leave the killed generation nothing to run on.
+    private const int Steps = 240, GateAt = 230;
 
     private static string AppHooks => Path.Combine(Repo.Workloads, "app_hooks.py");
     private static string AppCheckpoint => Path.Combine(Repo.Workloads, "app_checkpoint.py");
@@ -29,8 +32,8 @@ public sealed class ClientPythonTests
         string? user = JobWorkloads.User(asOrdinaryUser);
         string dir = s.Path("job"), output = s.Path("out.log"), gate = s.Path("gate");
         using var server = new LineServer(s.Path("server.sock"));
-        // 20 ms a step, flushed every 10; it waits before step 150 until the gate opens, so the
-        // kill lands mid-run however slow the machine is.
+        // 20 ms a step, flushed every 10; it waits before step GateAt until the gate opens, so
+        // the kill lands mid-run however slow the machine is.
         using (var launch = JobRun.Launch(user, dir, [], Repo.Python, AppHooks, output, Steps.ToString(), "20", "10", server.Path, GateAt.ToString(), gate))
         {
             for (int n = 1; n <= 2; n++)
@@ -81,6 +84,8 @@ public sealed class ClientPythonTests
         server.WaitUntilEnded(4);
         var connections = server.Connections;
         Assert.True(connections.Count == 4, $"expected 4 connections (launch, two checkpoints, restart), got {connections.Count}");
+        Assert.True(connections[2].Count > 0,
+            $"the killed generation sent no step after checkpoint 2, which cut the job at step {cut} (its gate is at {GateAt}): the checkpoints came too late to see it run on");
         foreach (var c in connections)
         {
             Assert.NotEmpty(c);

@@ -24,7 +24,9 @@ public sealed class ResourceTests
         string expected = Reference.Run(s.Path("ref/out.log"), resources, [s.Path("ref/out.log"), s.Path("ref"), "100", "0", .. user]);
         Assert.DoesNotContain("FAILED", expected);
 
-        using var w = Workload.Start(s.Path("run/out.log"), resources, [s.Path("run/out.log"), s.Path("run"), "100", "10", .. user]);
+        // Ticks of 30 ms: the checkpoint, started after a snapshot of /proc at tick 10, must find
+        // the process still ticking on a loaded machine (at 10 ms it had under a second left).
+        using var w = Workload.Start(s.Path("run/out.log"), resources, [s.Path("run/out.log"), s.Path("run"), "100", "30", .. user]);
         w.WaitForTick(10);
         // What /proc shows of the process is the same after the restore (ProcessSnapshot).
         ProcessSnapshot.CheckpointRestoreAndCompare(w, s.Path("image"), () =>

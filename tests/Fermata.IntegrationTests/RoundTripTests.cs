@@ -75,7 +75,9 @@ public sealed class RoundTripTests
     {
         using var s = new Scratch();
         string expected = Reference.RunWithStdout(s.Path("ref.log"), Repo.Python, Workloads.Progress, "300", "0");
-        using var w = Workload.StartWithStdout(s.Path("out.log"), Repo.Python, Workloads.Progress, "300", "5");
+        // Rounds of 10 ms: at 5 ms the run ended little more than a second after round 60, too
+        // close for a snapshot and a checkpoint command slow to start on a loaded machine.
+        using var w = Workload.StartWithStdout(s.Path("out.log"), Repo.Python, Workloads.Progress, "300", "10");
         w.WaitForTick(60, "round");
         CheckpointKillAndRestore(s, w, expected, 300, "round");
     }

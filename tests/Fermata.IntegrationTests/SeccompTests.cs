@@ -48,7 +48,9 @@ public sealed class SeccompJobTests
     {
         using var s = new Scratch();
         string user = Users.Ordinary, output = s.Path("sandbox.log");
-        using var launch = JobRun.Launch(user, s.Path("job"), [], Workloads.Compiled("sandbox"), output, "100", "20");
+        // 150 ticks, as in the test above: an ordinary user's checkpoint command slow to start on
+        // a loaded machine must still find the job running to be refused.
+        using var launch = JobRun.Launch(user, s.Path("job"), [], Workloads.Compiled("sandbox"), output, "150", "20");
         launch.WaitForTick(output, 10);
         Expect.Refused(FermataCli.RunAs(user, "checkpoint", s.Path("job")), "seccomp filter", "only root may read");
         launch.ExpectExit(0);

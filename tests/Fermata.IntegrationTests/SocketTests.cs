@@ -78,7 +78,8 @@ public sealed class SocketTests
     public void AStandardStreamPipedToAProgramOutsideIsConnectedToTheRestoringCommandsOwn()
     {
         using var s = new Scratch();
-        string script = $"{Repo.Python} -u {Workloads.Progress} 300 5 | cat > {s.Path("before.log")}";
+        // Rounds of 10 ms: nearly three seconds after round 20 for the checkpoint command to start.
+        string script = $"{Repo.Python} -u {Workloads.Progress} 300 10 | cat > {s.Path("before.log")}";
         int shell = Linux.ProcessSpawner.Spawn("/bin/sh", ["/bin/sh", "-c", script], new Linux.ProcessSpawner.Options { StdoutPath = "/dev/null", StderrPath = "/dev/null" });
         try
         {

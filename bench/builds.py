@@ -13,8 +13,9 @@ copy it aside before building the other commit). As root.
   --fixed N    bench/hold.c holding 1 MiB, started afresh for every checkpoint (process killed),
                N rounds; prints the median wall time and CPU time (the command's, its threads').
   --processes N  a job of N small processes and their parent (tests/workloads/swarm.c),
-               launched afresh by each build and checkpointed (stopped), ROUNDS times; prints
-               the frozen time the launcher logs (median, and every value).
+               launched afresh by each build, checkpointed (stopped) and restarted, ROUNDS
+               times; prints the frozen time the launcher logs and the restart's wall time
+               until it reports the job restarted (medians, and every value).
 Images go to /dev/shm, so the disk's swings stay out of it. '' skips a section.
 """
 import argparse
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from bench import launch_swarm
+from bench import launch_swarm, start_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,6 +118,7 @@ def processes(builds, work, count, rounds):
     swarm = os.path.join(work, "swarm")
     compile_c(os.path.join(ROOT, "tests", "workloads", "swarm.c"), swarm)
     frozen = {b: [] for b in builds}
+    restarted = {b: [] for b in builds}
     for i in range(rounds):
         for b in order(builds, i):
             launcher, jobdir, _, launch_log = launch_swarm(builds[b], swarm, work, count)
@@ -129,12 +131,22 @@ def processes(builds, work, count, rounds):
             if not found:
                 sys.exit(f"{b}: the launcher logged no frozen time")
             frozen[b].append(float(found.group(1)))
-            # The job stopped after its checkpoint; its processes are gone before the next round.
+            # The job stopped after its checkpoint; its processes are gone before the restart.
+            wait_for(lambda: subprocess.run(["pgrep", "-f", swarm], capture_output=True).returncode != 0, 60)
+            restart, seconds = start_until([builds[b], "restart", jobdir], "restarted job")
+            if restart.poll() is not None:
+                sys.exit(f"{b}: restart failed (exit {restart.returncode})")
+            restarted[b].append(seconds * 1000)
+            # The restart is the job's launcher: killed, it takes the job with it.
+            restart.kill()
+            restart.wait()
             wait_for(lambda: subprocess.run(["pgrep", "-f", swarm], capture_output=True).returncode != 0, 60)
             shutil.rmtree(jobdir, ignore_errors=True)
-    print(f"\nCheckpoint (stop) of a job of {count} processes and their parent, frozen (ms), {rounds} rounds alternating:")
-    for b, v in frozen.items():
-        print(f"  {b}: median {statistics.median(v):.0f}  ({', '.join(f'{x:.0f}' for x in sorted(v))})")
+    print(f"\nCheckpoint (stop) and restart of a job of {count} processes and their parent, {rounds} rounds alternating:")
+    for what, values in (("frozen (ms)", frozen), ("restart, wall (ms)", restarted)):
+        print(f"  {what}:")
+        for b, v in values.items():
+            print(f"    {b}: median {statistics.median(v):.0f}  ({', '.join(f'{x:.0f}' for x in sorted(v))})")
 
 
 def main():

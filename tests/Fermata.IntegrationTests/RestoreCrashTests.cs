@@ -8,14 +8,14 @@ namespace Fermata.IntegrationTests;
 /// with its tracer, and a job's init takes its namespace with it), writes nothing the program would
 /// have written, leaves the image intact, and the next restore runs the program to the same end as
 /// an uninterrupted run. Killed after the last process is let go, the restore is complete: the
-/// program simply runs on. The points are the restore's phases (FERMATA_CRASH_AT, see CrashPoints)
-/// and the middle of its injected calls.
+/// program simply runs on. The points are the restore's phases (FERMATA_CRASH_AT, see CrashPoints),
+/// the middle of its injected calls and of a batch of them.
 /// </summary>
 [Collection(JobsCollection.Name)]
 public sealed class RestoreCrashTests
 {
     private static readonly string[] Points =
-        ["restore-created", "injected:20", "restore-filled", "between-calls:60", "restore-completed"];
+        ["restore-created", "injected:20", "batch-running:3", "restore-filled", "between-calls:30", "restore-completed"];
 
     private static readonly TimeSpan Gone = TimeSpan.FromSeconds(15);
 

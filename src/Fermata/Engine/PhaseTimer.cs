@@ -27,9 +27,9 @@ internal sealed class PhaseTimer
             Console.Error.WriteLine($"fermata: timing: {phase,-28} {(now - _last).TotalMilliseconds,8:0.0} ms");
             foreach (var (part, spent) in _parts.OrderByDescending(p => p.Value))
                 Console.Error.WriteLine($"fermata: timing:   {part,-26} {spent.TotalMilliseconds,8:0.0} ms");
-            var calls = Tracing.InjectedCallTally.TakeAndReset();
+            var (calls, trips) = Tracing.InjectedCallTally.TakeAndReset();
             if (calls.Count > 0)
-                Console.Error.WriteLine($"fermata: timing:   injected calls {calls.Sum(c => c.Count)}: " +
+                Console.Error.WriteLine($"fermata: timing:   injected calls {calls.Sum(c => c.Count)} in {trips} round trips: " +
                     string.Join(", ", calls.Select(c => $"{c.Number}x{c.Count}")));
         }
         _parts.Clear();

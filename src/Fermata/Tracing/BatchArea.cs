@@ -32,12 +32,19 @@ namespace Fermata.Tracing;
 /// The area is mapped writable and executable where the process allows it (one call); under
 /// memory-deny-write-execute (PR_SET_MDWE) the code page is mapped read-and-execute and written
 /// through /proc/PID/mem. Where it cannot be mapped, batches make their calls one by one.
+///
+/// A restore places the area in the helper region it has mapped in each new process anyway
+/// (<see cref="In"/>), and its threads wait there without a timeout (select with no timeval):
+/// a restore's processes die with their controller (PTRACE_O_EXITKILL), so none has to come
+/// back on its own, and none runs code of its own yet that it could go back to.
 /// </summary>
 internal sealed class BatchArea
 {
     public const int TimeoutSeconds = 5;
     public const int MaxCalls = 80;
-    private const int PageBytes = 4096, TableBytes = 2 * PageBytes, AreaBytes = PageBytes + TableBytes;
+    private const int PageBytes = 4096, TableBytes = 2 * PageBytes;
+    /// <summary>The area's size: a page of code and two of table.</summary>
+    public const int AreaBytes = PageBytes + TableBytes;
 
     /// <summary>Table layout: the flag, the timeout (struct timeval, which select counts down: written
     /// again for every batch), the entries, the buffers.</summary>
@@ -76,7 +83,25 @@ internal sealed class BatchArea
     private const ulong WaitReturnOffset = 0x51;
 
     private ulong _address;
-    private bool _unavailable;
+    private bool _unavailable, _ready;
+    /// <summary>In memory its owner mapped (readable, writable, executable) and unmaps.</summary>
+    private readonly bool _placed;
+
+    public BatchArea() { }
+
+    private BatchArea(ulong address)
+    {
+        _address = address;
+        _placed = true;
+    }
+
+    /// <summary>An area at <paramref name="address"/>, <see cref="AreaBytes"/> of memory already
+    /// mapped readable, writable and executable, whose threads wait without a timeout (a
+    /// restore's helper region: see the class comment).</summary>
+    public static BatchArea In(ulong address) => new(address);
+
+    /// <summary>Threads wait at a batch's end until interrupted, however long that takes.</summary>
+    public bool WaitsForever => _placed;
 
     public ulong CodeAddress => _address;
     public ulong TableAddress => _address + PageBytes;
@@ -86,8 +111,14 @@ internal sealed class BatchArea
     /// it cannot be had (the batch then makes its calls one by one).</summary>
     public bool Acquire(SyscallInjector injector)
     {
-        if (_address != 0) return true;
+        if (_ready) return true;
         if (_unavailable) return false;
+        if (_placed)
+        {
+            try { injector.Memory.Write(_address, Code); }
+            catch (Errors.SystemCallException) { _unavailable = true; return false; }
+            return _ready = true;
+        }
         // One call where the process may have writable code; under memory-deny-write-execute
         // (or a security module's execmem rule) three: read-and-execute, then the table made
         // writable, the code written through /proc/PID/mem.
@@ -111,7 +142,7 @@ internal sealed class BatchArea
             return false;
         }
         _address = (ulong)at;
-        return true;
+        return _ready = true;
     }
 
     /// <summary>The table's header for a new batch: the flag cleared, the timeout full.</summary>
@@ -124,9 +155,10 @@ internal sealed class BatchArea
     /// <summary>Unmaps the area (before the process's memory is snapshotted or released).</summary>
     public void Release(SyscallInjector injector)
     {
-        if (_address == 0) return;
+        if (!_ready || _placed) return;
         ulong at = _address;
         _address = 0;
+        _ready = false;
         injector.Check("unmap Fermata's batch area", SyscallNumbers.Munmap, (long)at, AreaBytes);
     }
 }

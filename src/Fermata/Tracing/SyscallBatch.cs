@@ -11,7 +11,8 @@ namespace Fermata.Tracing;
 /// pays each round trip a thousand times.
 ///
 /// Every call runs, whatever the others return: check each result after <see cref="Run"/>.
-/// Calls that write their answer to memory get a <see cref="Buffer"/>. Where the process has no
+/// Calls that write their answer to memory get a <see cref="Buffer"/>; calls that read an
+/// argument from memory get it with <see cref="Put"/>. Where the process has no
 /// batch area (none could be mapped, or the thread has no guard frame to fall back on), the
 /// calls are made one by one, with the buffers in the injector's scratch memory: the same
 /// results, more round trips.
@@ -24,6 +25,8 @@ internal sealed class SyscallBatch
     private long[] _results = [];
     private byte[] _buffers = [];
     private int _bufferUsed;
+    /// <summary>The buffers' bytes as written before the run (what <see cref="Put"/> placed), or null.</summary>
+    private byte[]? _input;
     private bool _ran;
 
     internal SyscallBatch(SyscallInjector injector, BatchArea? area)
@@ -44,6 +47,31 @@ internal sealed class SyscallBatch
         return BufferBase + (ulong)at;
     }
 
+    /// <summary>Room for <paramref name="data"/>, written into the process before the calls run:
+    /// the argument of a call that reads it (a path, a mask, a struct). Its address in the process.</summary>
+    public ulong Put(ReadOnlySpan<byte> data)
+    {
+        ulong at = Buffer(data.Length);
+        _input ??= new byte[BufferCapacity];
+        data.CopyTo(_input.AsSpan((int)(at - BufferBase)));
+        return at;
+    }
+
+    /// <summary>A NUL-terminated copy of <paramref name="text"/> (UTF-8), as <see cref="Put"/>.</summary>
+    public ulong PutString(string text)
+    {
+        var bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(text) + 1];
+        System.Text.Encoding.UTF8.GetBytes(text, bytes);
+        return Put(bytes);
+    }
+
+    /// <summary>Whether <paramref name="calls"/> more calls with <paramref name="bytes"/> more bytes
+    /// of buffers (each rounded up to 8) fit.</summary>
+    public bool HasRoom(int calls, int bytes) =>
+        !_ran && _calls.Count + calls <= BatchArea.MaxCalls && ((_bufferUsed + 7) & ~7) + bytes <= BufferCapacity;
+
+    public int Count => _calls.Count;
+
     /// <summary>Adds a call; returns its index for <see cref="Result"/>.</summary>
     public int Add(int number, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0)
     {
@@ -60,6 +88,7 @@ internal sealed class SyscallBatch
         _results = new long[_calls.Count];
         if (_area == null)
         {
+            if (_input != null) _injector.Memory.Write(BufferBase, _input.AsSpan(0, _bufferUsed));
             for (int i = 0; i < _calls.Count; i++)
             {
                 var c = _calls[i];
@@ -68,7 +97,9 @@ internal sealed class SyscallBatch
         }
         else if (_calls.Count > 0)
         {
-            var table = new byte[BatchArea.EntriesOffset + _calls.Count * BatchArea.EntryBytes];
+            // The table up to the last entry, and on to the end of the input where there is some.
+            var table = new byte[_input != null ? BatchArea.BuffersOffset + _bufferUsed : BatchArea.EntriesOffset + _calls.Count * BatchArea.EntryBytes];
+            _input?.AsSpan(0, _bufferUsed).CopyTo(table.AsSpan(BatchArea.BuffersOffset));
             for (int i = 0; i < _calls.Count; i++)
             {
                 InjectedCallTally.Count((int)_calls[i][0]);

@@ -89,7 +89,7 @@ internal sealed class SyscallInjector
     /// <summary>A batch of calls for this thread: one stop for all of them where the process has
     /// a batch area and the thread a guard frame to fall back on, else one by one.</summary>
     public SyscallBatch Batch() =>
-        new(this, !NoBatch && StackPointer != null && Batches is { } area && area.Acquire(this) ? area : null);
+        new(this, !NoBatch && Batches is { } area && (StackPointer != null || area.WaitsForever) && area.Acquire(this) ? area : null);
     /// <summary>FERMATA_NO_BATCH=1 makes every batch call one by one: to measure what batching saves.</summary>
     private static readonly bool NoBatch = Environment.GetEnvironmentVariable("FERMATA_NO_BATCH") == "1";
 
@@ -102,14 +102,16 @@ internal sealed class SyscallInjector
     /// </summary>
     internal void RunBatch(BatchArea area, int count)
     {
+        InjectedCallTally.CountTrip();
         var regs = Saved;
         regs.Rip = area.CodeAddress;
         regs.OrigRax = ulong.MaxValue;
-        regs.Rsp = StackPointer ?? throw new InvalidOperationException("a batch needs the thread's guard frame");
+        // The code uses no stack; the guard frame is where a thread that times out returns to.
+        regs.Rsp = StackPointer ?? (area.WaitsForever ? Saved.Rsp : throw new InvalidOperationException("a batch needs the thread's guard frame"));
         regs.R12 = area.TableAddress + BatchArea.EntriesOffset;
         regs.R13 = (ulong)count;
         regs.R14 = area.TableAddress + BatchArea.FlagOffset;
-        regs.R15 = area.TableAddress + BatchArea.TimeoutOffset;
+        regs.R15 = area.WaitsForever ? 0 : area.TableAddress + BatchArea.TimeoutOffset;
         _tracer.SetRegs(Tid, regs);
         _tracer.Continue(Tid);
         _atSyscallExit = false;
@@ -144,6 +146,7 @@ internal sealed class SyscallInjector
     {
         if (Escaped) throw new InvalidOperationException($"thread {Tid} went back to the program; nothing more is injected into it");
         InjectedCallTally.Count(number);
+        InjectedCallTally.CountTrip();
         ParkedInBatch = false;
         var regs = Saved;
         regs.Rip = SyscallAddress;

@@ -26,10 +26,12 @@ internal static class AddressSpacePreparer
             Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_FIXED_NOREPLACE, -1, 0);
         if ((ulong)r != ctx.HelperAddress) throw new SystemCallException($"map the helper region in process {ctx.Pid}", r < 0 ? (int)-r : Errno.EEXIST);
         ctx.Memory.Write(ctx.HelperAddress, [0x0f, 0x05, 0xcc]); // syscall; int3
+        var batches = Tracing.BatchArea.In(ctx.HelperAddress + RestoreContext.BatchAreaOffset);
         foreach (var injector in ctx.Threads.Values)
         {
             injector.SyscallAddress = ctx.HelperAddress;
-            injector.Scratch = new Tracing.ScratchArea(ctx.HelperAddress + PageSize.Bytes, RestoreContext.HelperSize - PageSize.Bytes);
+            injector.Scratch = new Tracing.ScratchArea(ctx.HelperAddress + PageSize.Bytes, RestoreContext.BatchAreaOffset - PageSize.Bytes);
+            injector.Batches = batches;
         }
 
         // The restoring command's stdin, stdout and stderr (a job's launcher's), which the new
@@ -37,34 +39,41 @@ internal static class AddressSpacePreparer
         // stand for them; so are shared objects it made already as it was created (the
         // pseudo-terminal a session leader took as its controlling terminal).
         var keep = new SortedSet<int>(ctx.KeptForOthers);
+        var calls = new Tracing.SyscallQueue(ctx.Main);
         if (ctx.Session.InheritsStdio)
         {
             for (int k = 0; k <= 2; k++)
             {
-                long copy = ctx.Main.Call(SyscallNumbers.Fcntl, k, Libc.F_DUPFD_CLOEXEC, ctx.HighFd);
-                ctx.ExternalFds[k] = copy < 0 ? -1 : (int)copy;
-                if (copy >= 0) keep.Add((int)copy);
+                int fd = k;
+                calls.Add(copy =>
+                {
+                    ctx.ExternalFds[fd] = copy < 0 ? -1 : (int)copy;
+                    if (copy >= 0) keep.Add((int)copy);
+                }, SyscallNumbers.Fcntl, k, Libc.F_DUPFD_CLOEXEC, ctx.HighFd);
             }
+            calls.Flush();
         }
+        // The rest in one batch: none of these calls needs another's result.
         int from = 0;
         foreach (int kept in keep)
         {
-            if (kept > from) ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, kept - 1, 0);
+            if (kept > from) calls.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, kept - 1, 0);
             from = kept + 1;
         }
-        ctx.Main.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, uint.MaxValue, 0);
+        calls.Check("close inherited descriptors", SyscallNumbers.CloseRange, from, uint.MaxValue, 0);
         foreach (var m in current)
         {
             if (m.Path is "[vdso]" or "[vvar]" or "[vvar_vclock]" or "[vsyscall]") continue;
-            ctx.Main.Check($"unmap {m.Describe()}", SyscallNumbers.Munmap, (long)m.Start, (long)m.Length);
+            calls.Check($"unmap {m.Describe()}", SyscallNumbers.Munmap, (long)m.Start, (long)m.Length);
         }
-        MoveVdso(ctx, current);
+        MoveVdso(ctx, current, calls);
+        calls.Flush();
     }
 
     private static readonly (string Name, MappingKind Kind)[] VdsoParts =
         [("[vvar]", MappingKind.Vvar), ("[vvar_vclock]", MappingKind.VvarVclock), ("[vdso]", MappingKind.Vdso)];
 
-    private static void MoveVdso(RestoreContext ctx, List<MapsEntry> current)
+    private static void MoveVdso(RestoreContext ctx, List<MapsEntry> current, Tracing.SyscallQueue calls)
     {
         var ours = VdsoParts.Select(p => (p.Kind, Entry: current.FirstOrDefault(m => m.Path == p.Name)))
             .Where(p => p.Entry != null).ToList();
@@ -72,7 +81,7 @@ internal static class AddressSpacePreparer
         if (theirs.Count == 0)
         {
             // The target ran without a vDSO: take ours away too.
-            foreach (var (_, e) in ours) ctx.Main.Check("unmap the vDSO", SyscallNumbers.Munmap, (long)e!.Start, (long)e.Length);
+            foreach (var (_, e) in ours) calls.Check("unmap the vDSO", SyscallNumbers.Munmap, (long)e!.Start, (long)e.Length);
             return;
         }
         var ourVdso = ours.FirstOrDefault(p => p.Kind == MappingKind.Vdso).Entry;
@@ -92,20 +101,19 @@ internal static class AddressSpacePreparer
             .Concat(ctx.Process.Mappings.Select(m => (m.Start, m.End)))
             .Append((ctx.HelperAddress, ctx.HelperAddress + RestoreContext.HelperSize));
         ulong temp = FindHole(high - low, occupied);
-        foreach (var (_, e) in ours) Remap(ctx, e!.Start, e.Length, temp + (e.Start - low));
+        foreach (var (_, e) in ours) Remap(ctx, calls, e!.Start, e.Length, temp + (e.Start - low));
         foreach (var (kind, e) in ours)
         {
             var t = theirs.First(m => m.Kind == kind);
-            Remap(ctx, temp + (e!.Start - low), e.Length, t.Start);
+            Remap(ctx, calls, temp + (e!.Start - low), e.Length, t.Start);
         }
     }
 
-    private static void Remap(RestoreContext ctx, ulong from, ulong length, ulong to)
-    {
-        long r = ctx.Main.Call(SyscallNumbers.Mremap, (long)from, (long)length, (long)length,
-            Libc.MREMAP_MAYMOVE | Libc.MREMAP_FIXED, (long)to);
-        if ((ulong)r != to) throw new SystemCallException($"move the vDSO from {from:x} to {to:x} in process {ctx.Pid}", r < 0 ? (int)-r : Errno.EINVAL);
-    }
+    private static void Remap(RestoreContext ctx, Tracing.SyscallQueue calls, ulong from, ulong length, ulong to) =>
+        calls.Add(r =>
+        {
+            if ((ulong)r != to) throw new SystemCallException($"move the vDSO from {from:x} to {to:x} in process {ctx.Pid}", r < 0 ? (int)-r : Errno.EINVAL);
+        }, SyscallNumbers.Mremap, (long)from, (long)length, (long)length, Libc.MREMAP_MAYMOVE | Libc.MREMAP_FIXED, (long)to);
 
     /// <summary>The lowest page-aligned address from 1 MiB up where <paramref name="size"/> bytes
     /// touch none of <paramref name="occupied"/>.</summary>

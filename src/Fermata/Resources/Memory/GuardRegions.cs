@@ -37,15 +37,17 @@ internal static class GuardRegions
         return found.Select(r => new PageSpan((r.Start - m.Start) / PageSize.Bytes, r.Pages)).ToList();
     }
 
-    public static void Restore(RestoreContext ctx, MappingRecord m)
+    public static void Restore(RestoreContext ctx, Tracing.SyscallQueue calls, MappingRecord m)
     {
         foreach (var span in m.GuardPages)
         {
             if (span.First + span.Count > m.Length / PageSize.Bytes)
                 throw new ImageException($"guard pages {span.First}+{span.Count} lie outside mapping {m.Describe()}");
             ulong start = m.Start + span.First * PageSize.Bytes;
-            long r = ctx.Main.Call(SyscallNumbers.Madvise, (long)start, (long)(span.Count * PageSize.Bytes), MADV_GUARD_INSTALL);
-            if (r < 0) throw new SystemCallException($"install {span.Count} guard pages at {start:x} in process {ctx.Process.Pid}", (int)-r);
+            calls.Add(r =>
+            {
+                if (r < 0) throw new SystemCallException($"install {span.Count} guard pages at {start:x} in process {ctx.Process.Pid}", (int)-r);
+            }, SyscallNumbers.Madvise, (long)start, (long)(span.Count * PageSize.Bytes), MADV_GUARD_INSTALL);
         }
     }
 }

@@ -5,6 +5,7 @@ using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
 using Fermata.Resources.Files;
+using Fermata.Tracing;
 
 namespace Fermata.Resources.Memory;
 
@@ -15,7 +16,9 @@ namespace Fermata.Resources.Memory;
 /// NUMA policy is set as it is made. Seals and mlockall(MCL_FUTURE) come at the very end of the
 /// restore (<see cref="MemoryLockdown"/>). Mappings that receive pages are
 /// created writable and made read-only afterwards; clean pages of file mappings are left to come
-/// from the file on first touch.
+/// from the file on first touch. The calls go in batches (<see cref="SyscallQueue"/>): every
+/// mapping with its policy, then, after the pages, every protection, advice and guard region;
+/// only the files mapped are opened one call at a time, as each open's descriptor is needed.
 /// </summary>
 internal static class MemoryRestorer
 {
@@ -31,6 +34,8 @@ internal static class MemoryRestorer
         bool lazyProcess = server != null && LazyMemory.Worthwhile(ctx.Process);
         var lazyMappings = new List<MappingRecord>();
         var lazyRuns = new List<PagePlacement>();
+        var keepCharged = new List<MappingRecord>();
+        var calls = new SyscallQueue(ctx.Main);
         foreach (var m in ctx.Process.Mappings)
         {
             if (m.Kind is MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock) continue;
@@ -55,22 +60,26 @@ internal static class MemoryRestorer
             bool charge = ChargedReadOnly(m);
             int prot = m.Prot | (hasPages || charge ? Libc.PROT_WRITE : 0);
             if ((hasPages || charge) && (m.Prot & Libc.PROT_WRITE) == 0) madeWritable.Add(m);
-            Map(ctx, m, prot);
-            if (charge && !hasPages) KeepCharged(ctx, m);
+            Map(ctx, calls, m, prot);
+            if (charge && !hasPages) keepCharged.Add(m);
             // Before its pages are written, so they are placed by it.
-            MemoryPolicy.MemoryPolicies.RestoreMapping(ctx, m);
+            MemoryPolicy.MemoryPolicies.RestoreMapping(ctx, calls, m);
         }
-        ctx.CloseTemporaryFds();
+        ctx.CloseTemporaryFds(calls);
+        calls.Flush();
+        // Before the protections below, which would drop their charge.
+        foreach (var m in keepCharged) KeepCharged(ctx, calls, m);
 
         ctx.Image.Pages.CopyToRemote(ctx.Pid, placements, ctx.Options.Workers, ctx.Session.PageProgress);
 
         foreach (var m in madeWritable)
-            ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
+            calls.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
         foreach (var m in ctx.Process.Mappings)
         {
-            ApplyFlags(ctx, m);
-            GuardRegions.Restore(ctx, m);
+            ApplyFlags(ctx, calls, m);
+            GuardRegions.Restore(ctx, calls, m);
         }
+        calls.Flush();
         if (lazyProcess) LazyMemory.Register(ctx, server!, lazyMappings, lazyRuns);
         else ArmWriteTracking(ctx);
         ulong pages = 0;
@@ -95,11 +104,11 @@ internal static class MemoryRestorer
         }
     }
 
-    private static void Map(RestoreContext ctx, MappingRecord m, int prot)
+    private static void Map(RestoreContext ctx, SyscallQueue calls, MappingRecord m, int prot)
     {
         if (m.Kind == MappingKind.SysVShm)
         {
-            AttachSegment(ctx, m);
+            AttachSegment(ctx, calls, m);
             return;
         }
         int flags = Libc.MAP_FIXED_NOREPLACE;
@@ -117,6 +126,8 @@ internal static class MemoryRestorer
                 // Shared with other mappings (after fork, with other processes): one shmem object
                 // for all of them, a memfd the first one creates and the others copy.
                 flags |= Libc.MAP_SHARED;
+                // The object's descriptors come and go with calls of their own: in order.
+                calls.Flush();
                 fd = ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Shmem, m.ShmemId, () => CreateShmem(ctx, m.ShmemId));
                 offset = m.FileOffset;
                 break;
@@ -132,13 +143,17 @@ internal static class MemoryRestorer
             default:
                 throw new ImageException($"image holds a mapping of unknown kind {(int)m.Kind}");
         }
-        long r = ctx.Main.Call(SyscallNumbers.Mmap, (long)m.Start, (long)m.Length, prot, flags, fd, (long)offset);
-        if (m.Kind == MappingKind.SharedAnonymous && fd >= 0) ctx.CloseInTarget(fd);
-        if ((ulong)r != m.Start)
+        calls.Add(r =>
         {
+            if ((ulong)r == m.Start) return;
             int errno = Errno.FromRaw(r) is int e and not 0 ? e : Errno.EEXIST;
             if (r >= 0) ctx.Main.Call(SyscallNumbers.Munmap, r, (long)m.Length);
             throw new SystemCallException($"recreate mapping {m.Describe()} in process {ctx.Pid}", errno);
+        }, SyscallNumbers.Mmap, (long)m.Start, (long)m.Length, prot, flags, fd, (long)offset);
+        if (m.Kind == MappingKind.SharedAnonymous && fd >= 0)
+        {
+            calls.Add(null, SyscallNumbers.Close, fd);
+            calls.Flush();
         }
     }
 
@@ -148,16 +163,18 @@ internal static class MemoryRestorer
     /// (no VM_MAYWRITE: SHM_RDONLY), executable where it may be (SHM_EXEC); every mapping of the
     /// attachment (parts given other protections) then gets its own protection.
     /// </summary>
-    private static void AttachSegment(RestoreContext ctx, MappingRecord m)
+    private static void AttachSegment(RestoreContext ctx, SyscallQueue calls, MappingRecord m)
     {
         if (m.FileOffset == 0)
         {
             int flags = ((m.VmFlags & VmFlags.MayWrite) == 0 ? Linux.SysVIpc.SHM_RDONLY : 0) | ((m.VmFlags & VmFlags.MayExec) != 0 ? Linux.SysVIpc.SHM_EXEC : 0);
-            long r = ctx.Main.Call(SyscallNumbers.Shmat, m.ShmSegment, (long)m.Start, flags);
-            if ((ulong)r != m.Start)
-                throw new SystemCallException($"attach System V shared memory segment {m.ShmSegment} at {m.Start:x} in process {ctx.Process.Pid}", r < 0 && r > -4096 ? (int)-r : Errno.EEXIST);
+            calls.Add(r =>
+            {
+                if ((ulong)r != m.Start)
+                    throw new SystemCallException($"attach System V shared memory segment {m.ShmSegment} at {m.Start:x} in process {ctx.Process.Pid}", r < 0 && r > -4096 ? (int)-r : Errno.EEXIST);
+            }, SyscallNumbers.Shmat, m.ShmSegment, (long)m.Start, flags);
         }
-        ctx.Main.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
+        calls.Check($"protect {m.Describe()}", SyscallNumbers.Mprotect, (long)m.Start, (long)m.Length, m.Prot);
     }
 
     /// <summary>
@@ -174,10 +191,10 @@ internal static class MemoryRestorer
     /// mprotect drops the charge of a mapping that has never held a page of its own (no anon_vma):
     /// one page is written and discarded, which leaves the mapping as empty as it was, charged.
     /// </summary>
-    private static void KeepCharged(RestoreContext ctx, MappingRecord m)
+    private static void KeepCharged(RestoreContext ctx, SyscallQueue calls, MappingRecord m)
     {
         ctx.Memory.Write(m.Start, new byte[1]);
-        ctx.Main.Check($"discard the page written to keep {m.Describe()} charged", SyscallNumbers.Madvise, (long)m.Start, (long)PageSize.Bytes, Libc.MADV_DONTNEED);
+        calls.Check($"discard the page written to keep {m.Describe()} charged", SyscallNumbers.Madvise, (long)m.Start, (long)PageSize.Bytes, Libc.MADV_DONTNEED);
     }
 
     /// <summary>A memfd as large as every mapping of shmem object <paramref name="id"/> needs.</summary>
@@ -206,14 +223,16 @@ internal static class MemoryRestorer
         return fd;
     }
 
-    private static void ApplyFlags(RestoreContext ctx, MappingRecord m)
+    private static void ApplyFlags(RestoreContext ctx, SyscallQueue calls, MappingRecord m)
     {
         var f = m.VmFlags;
         void Advise(VmFlags flag, int advice)
         {
             if ((f & flag) == 0) return;
-            long r = ctx.Main.Call(SyscallNumbers.Madvise, (long)m.Start, (long)m.Length, advice);
-            if (r < 0) ctx.Warnings.Add($"madvise({advice}) on {m.Describe()} failed: {Errno.Describe((int)-r)}");
+            calls.Add(r =>
+            {
+                if (r < 0) ctx.Warnings.Add($"madvise({advice}) on {m.Describe()} failed: {Errno.Describe((int)-r)}");
+            }, SyscallNumbers.Madvise, (long)m.Start, (long)m.Length, advice);
         }
         Advise(VmFlags.DontDump, Libc.MADV_DONTDUMP);
         Advise(VmFlags.DontCopy, Libc.MADV_DONTFORK);
@@ -225,13 +244,17 @@ internal static class MemoryRestorer
         Advise(VmFlags.RandomRead, Libc.MADV_RANDOM);
         if ((f & (VmFlags.Locked | VmFlags.LockOnFault)) != 0)
         {
-            long r = ctx.Main.Call(SyscallNumbers.Mlock2, (long)m.Start, (long)m.Length, (f & VmFlags.LockOnFault) != 0 ? MLOCK_ONFAULT : 0);
-            if (r < 0) ctx.Warnings.Add($"could not lock {m.Describe()} in memory again: {Errno.Describe((int)-r)}");
+            calls.Add(r =>
+            {
+                if (r < 0) ctx.Warnings.Add($"could not lock {m.Describe()} in memory again: {Errno.Describe((int)-r)}");
+            }, SyscallNumbers.Mlock2, (long)m.Start, (long)m.Length, (f & VmFlags.LockOnFault) != 0 ? MLOCK_ONFAULT : 0);
         }
         if (m.Name.StartsWith("[anon:", StringComparison.Ordinal) && m.Name.EndsWith(']'))
         {
-            ulong name = ctx.WriteString(m.Name[6..^1]);
-            ctx.Main.Call(SyscallNumbers.Prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)m.Start, (long)m.Length, (long)name);
+            string text = m.Name[6..^1];
+            var batch = calls.Room(1, System.Text.Encoding.UTF8.GetByteCount(text) + 1);
+            ulong name = batch.PutString(text);
+            batch.Add(SyscallNumbers.Prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)m.Start, (long)m.Length, (long)name);
         }
     }
 }

@@ -92,30 +92,37 @@ internal static class MemoryPolicies
     }
 
     /// <summary>The thread's policy, set in the thread itself (a new thread has its creator's,
-    /// which is the restorer's, not necessarily the default).</summary>
-    public static void RestoreThread(RestoreContext ctx, ThreadRecord t)
+    /// which is the restorer's, not necessarily the default), with its other calls.</summary>
+    public static void RestoreThread(RestoreContext ctx, SyscallQueue calls, ThreadRecord t)
     {
         var p = t.MemoryPolicy;
-        ulong mask = WriteMask(ctx, p);
-        long r = ctx.Threads[t.Tid].Call(SyscallNumbers.SetMempolicy, p.Mode, p.IsDefault ? 0 : (long)mask, p.IsDefault ? 0 : MaxNode);
-        if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of thread {t.Tid} of process {ctx.Process.Pid}", (int)-r);
+        var batch = calls.Room(1, MaskBytes);
+        ulong mask = batch.Put(Mask(p));
+        calls.Then(batch.Add(SyscallNumbers.SetMempolicy, p.Mode, p.IsDefault ? 0 : (long)mask, p.IsDefault ? 0 : MaxNode), r =>
+        {
+            if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of thread {t.Tid} of process {ctx.Process.Pid}", (int)-r);
+        });
     }
 
-    /// <summary>A new mapping has no policy of its own: one is set only where there was one.</summary>
-    public static void RestoreMapping(RestoreContext ctx, MappingRecord m)
+    /// <summary>A new mapping has no policy of its own: one is set only where there was one,
+    /// after the mapping is made (<paramref name="calls"/> runs in order).</summary>
+    public static void RestoreMapping(RestoreContext ctx, SyscallQueue calls, MappingRecord m)
     {
         var p = m.MemoryPolicy;
         if (p.IsDefault) return;
-        ulong mask = WriteMask(ctx, p);
-        long r = ctx.Main.Call(SyscallNumbers.Mbind, (long)m.Start, (long)m.Length, p.Mode, (long)mask, MaxNode, 0);
-        if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of mapping {m.Describe()} of process {ctx.Process.Pid}", (int)-r);
+        var batch = calls.Room(1, MaskBytes);
+        ulong mask = batch.Put(Mask(p));
+        calls.Then(batch.Add(SyscallNumbers.Mbind, (long)m.Start, (long)m.Length, p.Mode, (long)mask, MaxNode, 0), r =>
+        {
+            if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of mapping {m.Describe()} of process {ctx.Process.Pid}", (int)-r);
+        });
     }
 
-    private static ulong WriteMask(RestoreContext ctx, MemoryPolicyRecord p)
+    private static byte[] Mask(MemoryPolicyRecord p)
     {
         if (p.Nodes.Length > MaskBytes) throw new ImageException($"a memory policy names nodes past {MaskBytes * 8}");
         var mask = new byte[MaskBytes];
         p.Nodes.CopyTo(mask, 0);
-        return ctx.WriteScratch(mask, 0);
+        return mask;
     }
 }

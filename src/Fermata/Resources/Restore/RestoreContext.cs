@@ -10,14 +10,16 @@ namespace Fermata.Resources.Restore;
 
 /// <summary>
 /// One process being rebuilt: the tracer, the image and the process's record, the new process
-/// and an injector per thread, the helper region (a page with a syscall instruction and scratch
-/// memory for the arguments of injected calls), and descriptors the new process holds only for
-/// the duration of the restore.
+/// and an injector per thread, the helper region (a page with a syscall instruction, scratch
+/// memory for the arguments of injected calls, and the code and table of batches of calls), and
+/// descriptors the new process holds only for the duration of the restore.
 /// </summary>
 internal sealed class RestoreContext : ITrackedProcess, IDisposable
 {
-    /// <summary>Size of the helper region: one page of code, the rest scratch.</summary>
+    /// <summary>Size of the helper region: one page of code, scratch memory, and at its end the
+    /// process's <see cref="BatchArea"/>.</summary>
     public const ulong HelperSize = 128 << 10;
+    public const ulong BatchAreaOffset = HelperSize - BatchArea.AreaBytes;
 
     private readonly Dictionary<(uint File, bool Writable), int> _temporaryFds = [];
     private readonly Dictionary<uint, int> _memfds = [];
@@ -97,9 +99,10 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
 
     public void AddTemporaryFd(uint fileId, bool writable, int fd) => _temporaryFds[(fileId, writable)] = fd;
 
-    public void CloseTemporaryFds()
+    /// <summary>Closes them, after the calls already in <paramref name="calls"/>.</summary>
+    public void CloseTemporaryFds(SyscallQueue calls)
     {
-        foreach (int fd in _temporaryFds.Values) CloseInTarget(fd);
+        foreach (int fd in _temporaryFds.Values) calls.Add(null, SyscallNumbers.Close, fd);
         _temporaryFds.Clear();
     }
 
@@ -169,15 +172,17 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
     /// <summary>Closes the descriptors kept for other processes and the launcher's stdio copies.</summary>
     public void CloseKept()
     {
-        foreach (int fd in KeptForOthers) CloseInTarget(fd);
+        var calls = new SyscallQueue(Main);
+        foreach (int fd in KeptForOthers) calls.Add(null, SyscallNumbers.Close, fd);
         KeptForOthers.Clear();
-        foreach (int fd in _pidfds.Values) CloseInTarget(fd);
+        foreach (int fd in _pidfds.Values) calls.Add(null, SyscallNumbers.Close, fd);
         _pidfds.Clear();
         for (int k = 0; k < 3; k++)
         {
-            if (ExternalFds[k] >= 0) CloseInTarget(ExternalFds[k]);
+            if (ExternalFds[k] >= 0) calls.Add(null, SyscallNumbers.Close, ExternalFds[k]);
             ExternalFds[k] = -1;
         }
+        calls.Flush();
     }
 
     public void Dispose()

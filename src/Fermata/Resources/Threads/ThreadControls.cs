@@ -38,14 +38,27 @@ internal static class ThreadControls
         };
     }
 
-    public static void Restore(RestoreContext ctx, SyscallInjector inj, ThreadRecord t)
+    /// <summary>Adds the queries of what the new thread has now to <paramref name="calls"/>; the
+    /// action returned, once they have run, sets what differs from <paramref name="t"/>.</summary>
+    public static Action Restore(RestoreContext ctx, SyscallQueue calls, SyscallInjector inj, ThreadRecord t)
+    {
+        var now = new ThreadRecord();
+        var read = Dump(calls.Room(4, 8), now, inj.Tid);
+        return () =>
+        {
+            read();
+            Set(ctx, inj, t, now);
+        };
+    }
+
+    private static void Set(RestoreContext ctx, SyscallInjector inj, ThreadRecord t, ThreadRecord now)
     {
         string thread = $"thread {t.Tid} of process {ctx.Process.Pid}";
         // 0: not recorded, or a real-time thread, whose slack the kernel keeps at 0 itself
         // (PR_SET_TIMERSLACK 0 would mean "back to the default").
-        if (t.TimerSlackNanoseconds != 0 && (ulong)inj.Call(SyscallNumbers.Prctl, PR_GET_TIMERSLACK) != t.TimerSlackNanoseconds)
+        if (t.TimerSlackNanoseconds != 0 && now.TimerSlackNanoseconds != t.TimerSlackNanoseconds)
             inj.Check($"restore the timer slack ({t.TimerSlackNanoseconds} ns) of {thread}", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)t.TimerSlackNanoseconds);
-        if (t.MceKill != 0 && inj.Call(SyscallNumbers.Prctl, PR_MCE_KILL_GET, 0, 0, 0, 0) + 1 != t.MceKill)
+        if (t.MceKill != 0 && now.MceKill != t.MceKill)
         {
             int policy = t.MceKill - 1;
             if (policy == PR_MCE_KILL_DEFAULT)
@@ -53,13 +66,9 @@ internal static class ThreadControls
             else
                 inj.Check($"restore the machine-check kill policy ({(policy == 1 ? "early" : "late")}) of {thread}", SyscallNumbers.Prctl, PR_MCE_KILL, PR_MCE_KILL_SET, policy, 0, 0);
         }
-        ulong scratch = ctx.Scratch.Address;
-        inj.Check($"prctl(PR_GET_TSC) in {thread}", SyscallNumbers.Prctl, PR_GET_TSC, (long)scratch);
-        bool tscFaults = BitConverter.ToInt32(ctx.Memory.Read(scratch, 4)) == PR_TSC_SIGSEGV;
-        if (tscFaults != t.TscSigsegv)
+        if (now.TscSigsegv != t.TscSigsegv)
             inj.Check($"make the time stamp counter {(t.TscSigsegv ? "fault" : "readable")} in {thread}", SyscallNumbers.Prctl, PR_SET_TSC, t.TscSigsegv ? PR_TSC_SIGSEGV : PR_TSC_ENABLE);
-        bool cpuidFaults = inj.Call(SyscallNumbers.ArchPrctl, ARCH_GET_CPUID) == 0;
-        if (cpuidFaults != t.CpuidFaulting)
+        if (now.CpuidFaulting != t.CpuidFaulting)
         {
             long r = inj.Call(SyscallNumbers.ArchPrctl, ARCH_SET_CPUID, t.CpuidFaulting ? 0 : 1);
             if (r < 0)

@@ -32,42 +32,52 @@ internal static class ThreadsRestorer
             if (r < 0) throw new SystemCallException($"create thread {thread.Tid} in process {ctx.Pid}", (int)-r);
             int host = ctx.Main.LastCreated != 0 ? ctx.Main.LastCreated : (int)r;
             ctx.Tracer.WaitForFirstStop(host);
-            ctx.Threads[thread.Tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, host, ctx.Main.SyscallAddress, ctx.Main.Scratch);
+            ctx.Threads[thread.Tid] = new SyscallInjector(ctx.Tracer, ctx.Memory, ctx.Pid, host, ctx.Main.SyscallAddress, ctx.Main.Scratch) { Batches = ctx.Main.Batches };
         }
     }
 
+    /// <summary>Each thread's settings, in one batch of calls per thread: none needs another's
+    /// result, and those of <see cref="ThreadControls"/> set only what their queries find differs.</summary>
     public static void RestoreState(RestoreContext ctx)
     {
         foreach (var t in ctx.Process.Threads)
         {
             var inj = ctx.Threads[t.Tid];
+            var calls = new SyscallQueue(inj);
             if (t.RobustListHead != 0)
-                inj.Check($"set_robust_list in thread {t.Tid}", SyscallNumbers.SetRobustList, (long)t.RobustListHead, (long)t.RobustListLength);
-            inj.Call(SyscallNumbers.SetTidAddress, (long)t.ClearChildTid);
+                calls.Check($"set_robust_list in thread {t.Tid}", SyscallNumbers.SetRobustList, (long)t.RobustListHead, (long)t.RobustListLength);
+            calls.Add(null, SyscallNumbers.SetTidAddress, (long)t.ClearChildTid);
             if ((t.AltStackFlags & SS_DISABLE) == 0 && t.AltStackSize != 0)
             {
                 var ss = new byte[24];
                 BinaryPrimitives.WriteUInt64LittleEndian(ss, t.AltStackAddress);
                 BinaryPrimitives.WriteInt32LittleEndian(ss.AsSpan(8), t.AltStackFlags & ~SS_ONSTACK);
                 BinaryPrimitives.WriteUInt64LittleEndian(ss.AsSpan(16), t.AltStackSize);
-                ulong at = ctx.WriteScratch(ss, 0);
-                inj.Check($"sigaltstack in thread {t.Tid}", SyscallNumbers.Sigaltstack, (long)at, 0);
+                var batch = calls.Room(1, ss.Length);
+                int call = batch.Add(SyscallNumbers.Sigaltstack, (long)batch.Put(ss), 0);
+                calls.Then(call, _ => batch.Check(call, $"sigaltstack in thread {t.Tid}"));
             }
-            ulong name = ctx.WriteString(t.Name);
-            inj.Call(SyscallNumbers.Prctl, PR_SET_NAME, (long)name);
+            var named = calls.Room(1, System.Text.Encoding.UTF8.GetByteCount(t.Name) + 1);
+            named.Add(SyscallNumbers.Prctl, PR_SET_NAME, (long)named.PutString(t.Name));
             if (t.CpuAffinity.Length > 0)
             {
-                ulong mask = ctx.WriteScratch(t.CpuAffinity, 0);
-                long r = inj.Call(SyscallNumbers.SchedSetaffinity, 0, t.CpuAffinity.Length, (long)mask);
-                if (r < 0) ctx.Warnings.Add($"could not restore the CPU affinity of thread {t.Tid}: {Errno.Describe((int)-r)}");
+                var batch = calls.Room(1, t.CpuAffinity.Length);
+                calls.Then(batch.Add(SyscallNumbers.SchedSetaffinity, 0, t.CpuAffinity.Length, (long)batch.Put(t.CpuAffinity)), r =>
+                {
+                    if (r < 0) ctx.Warnings.Add($"could not restore the CPU affinity of thread {t.Tid}: {Errno.Describe((int)-r)}");
+                });
             }
             if (t.Nice != 0)
             {
-                long r = inj.Call(SyscallNumbers.Setpriority, 0 /* PRIO_PROCESS */, 0 /* this thread */, t.Nice);
-                if (r < 0) ctx.Warnings.Add($"could not restore nice {t.Nice} of thread {t.Tid}: {Errno.Describe((int)-r)}");
+                calls.Add(r =>
+                {
+                    if (r < 0) ctx.Warnings.Add($"could not restore nice {t.Nice} of thread {t.Tid}: {Errno.Describe((int)-r)}");
+                }, SyscallNumbers.Setpriority, 0 /* PRIO_PROCESS */, 0 /* this thread */, t.Nice);
             }
-            ThreadControls.Restore(ctx, inj, t);
-            MemoryPolicy.MemoryPolicies.RestoreThread(ctx, t);
+            var setControls = ThreadControls.Restore(ctx, calls, inj, t);
+            MemoryPolicy.MemoryPolicies.RestoreThread(ctx, calls, t);
+            calls.Flush();
+            setControls();
         }
     }
 

@@ -331,12 +331,12 @@ internal static class Restorer
         session.Tracer.WaitForFirstStop(host);
         created.Add((host, [host]));
         var injector = new SyscallInjector(session.Tracer, new RemoteMemory(host), host, host, parent.Main.SyscallAddress, parent.Main.Scratch);
-        return NewContext(session, process, host, injector);
+        return NewContext(session, process, host, injector, via == null ? parent : null);
     }
 
-    private static RestoreContext NewContext(RestoreSession session, ProcessRecord process, int host, SyscallInjector injector)
+    private static RestoreContext NewContext(RestoreSession session, ProcessRecord process, int host, SyscallInjector injector, RestoreContext? clonedBy = null)
     {
-        var ctx = new RestoreContext(session, process, host, injector);
+        var ctx = new RestoreContext(session, process, host, injector) { ClonedBy = clonedBy };
         session.Tracer.SetSigMask(host, ulong.MaxValue);
         return ctx;
     }

@@ -10,6 +10,8 @@ using Fermata.Resources.Sockets;
 using Fermata.Resources.Terminals;
 using Fermata.Resources.TimerFd;
 
+using Fermata.Tracing;
+
 namespace Fermata.Resources.Files;
 
 /// <summary>
@@ -28,15 +30,25 @@ internal static class FilesRestorer
     public static void Restore(RestoreContext ctx)
     {
         var pipes = new PipeEnds(ctx);
+        // Installing is batched until the next description is opened: an open takes the lowest
+        // free number, which an install still waiting in the batch may be about to fill.
+        var calls = new SyscallQueue(ctx.Main);
         foreach (var group in ctx.Process.Descriptors.GroupBy(d => d.DescriptionId).OrderBy(g => g.Min(d => d.Fd)))
         {
             var description = ctx.Image.Description(group.Key);
             if (description.Kind == DescriptionKind.Epoll) continue;
-            int temp = description.Kind == DescriptionKind.External
-                ? External(ctx, description)
-                : ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Description, description.Id, () => Open(ctx, description, pipes));
-            Install(ctx, group, temp);
+            if (description.Kind == DescriptionKind.External)
+            {
+                // The copy kept above the target's numbers stays open for other descriptions
+                // of the same stream; it is closed with the other kept descriptors at the end.
+                Install(calls, group, External(ctx, description), closeTemp: false);
+                continue;
+            }
+            calls.Flush();
+            int temp = ctx.Session.Obtain(ctx, RestoreSession.SharedKind.Description, description.Id, () => Open(ctx, description, pipes));
+            Install(calls, group, temp, closeTemp: true);
         }
+        calls.Flush();
     }
 
     /// <summary>Puts a description (held at <paramref name="temp"/>) at every descriptor number
@@ -44,16 +56,23 @@ internal static class FilesRestorer
     /// is one of them.</summary>
     public static void Install(RestoreContext ctx, IEnumerable<DescriptorRecord> descriptors, int temp)
     {
+        var calls = new SyscallQueue(ctx.Main);
+        Install(calls, descriptors, temp, closeTemp: true);
+        calls.Flush();
+    }
+
+    private static void Install(SyscallQueue calls, IEnumerable<DescriptorRecord> descriptors, int temp, bool closeTemp)
+    {
         var group = descriptors.ToList();
         foreach (var d in group)
         {
             int cloexec = d.CloseOnExec ? Libc.O_CLOEXEC : 0;
             if (d.Fd == temp)
-                ctx.Main.Check($"set close-on-exec on fd {d.Fd}", SyscallNumbers.Fcntl, d.Fd, Libc.F_SETFD, d.CloseOnExec ? Libc.FD_CLOEXEC : 0);
+                calls.Check($"set close-on-exec on fd {d.Fd}", SyscallNumbers.Fcntl, d.Fd, Libc.F_SETFD, d.CloseOnExec ? Libc.FD_CLOEXEC : 0);
             else
-                ctx.Main.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
+                calls.Check($"install fd {d.Fd}", SyscallNumbers.Dup3, temp, d.Fd, cloexec);
         }
-        if (group.All(d => d.Fd != temp)) ctx.CloseInTarget(temp);
+        if (closeTemp && group.All(d => d.Fd != temp)) calls.Add(null, SyscallNumbers.Close, temp);
     }
 
     /// <summary>A new descriptor for a description no process has restored yet.</summary>
@@ -71,13 +90,14 @@ internal static class FilesRestorer
         _ => throw new ImageException($"open file description {description.Id} is of unknown kind {(int)description.Kind}"),
     };
 
-    /// <summary>The launcher's stdin, stdout or stderr, as the new process inherited it.</summary>
+    /// <summary>The launcher's stdin, stdout or stderr, as the new process inherited it (its
+    /// copy above the target's numbers, <see cref="RestoreContext.ExternalFds"/>).</summary>
     private static int External(RestoreContext ctx, DescriptionRecord description)
     {
         int k = (int)description.ObjectId;
         if (k > 2 || ctx.ExternalFds[k] < 0)
             throw new FermataException($"process {ctx.Process.Pid} used the restoring command's {(k switch { 0 => "stdin", 1 => "stdout", 2 => "stderr", _ => $"fd {k}" })}, and this restore has none open");
-        return ctx.DuplicateHigh(ctx.ExternalFds[k]);
+        return ctx.ExternalFds[k];
     }
 
     private static int OpenFile(RestoreContext ctx, DescriptionRecord description)

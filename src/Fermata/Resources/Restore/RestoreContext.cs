@@ -185,6 +185,13 @@ internal sealed class RestoreContext : ITrackedProcess, IDisposable
         calls.Flush();
     }
 
+    /// <summary>The process is known to have no controlling terminal (it dropped the one it
+    /// inherited, or began a session): a process it creates inherits none either.</summary>
+    public bool HasNoTerminal { get; set; }
+
+    /// <summary>The restored process that cloned this one, if any (not a session's placeholder).</summary>
+    public RestoreContext? ClonedBy { get; init; }
+
     public void Dispose()
     {
         _pidfd?.Dispose();

@@ -73,10 +73,18 @@ internal static class TerminalRestorer
         }
         if (p.Session != p.Pid)
         {
-            if (p.ControllingTerminal == 0) DropInherited(ctx);
+            if (p.ControllingTerminal != 0) return;
+            // Cloned by a process known to have none, it inherited none.
+            if (ctx.ClonedBy is not { HasNoTerminal: true }) DropInherited(ctx);
+            ctx.HasNoTerminal = true;
             return;
         }
-        if (p.ControllingTerminal == 0) return;
+        // A session leader, just after setsid, which leaves it without one.
+        if (p.ControllingTerminal == 0)
+        {
+            ctx.HasNoTerminal = true;
+            return;
+        }
         var record = ctx.Image.Terminal(p.ControllingTerminal);
         if (record.Kind == TerminalKind.Pty)
         {

@@ -13,34 +13,45 @@ internal static class SmapsReader
     /// from the mapping list alone, where smaps walks every page table to count pages.</summary>
     public static List<MapsEntry> ReadLayout(int pid) => Parse(ProcFiles.ReadText(pid, "maps"));
 
+    /// <summary>Parses maps or smaps text. Only a mapping's own line becomes a string; its smaps
+    /// lines are read in place (a checkpoint and a restore parse every process's smaps, hundreds
+    /// of lines for a few dozen mappings).</summary>
     public static List<MapsEntry> Parse(string text)
     {
         var result = new List<MapsEntry>();
         MapsEntry? current = null;
-        foreach (var line in text.Split('\n'))
+        var flags = VmFlags.None;
+        int protectionKey = 0;
+        ulong sharedKiB = 0;
+        void Finish()
         {
+            if (current == null) return;
+            result.Add(flags == VmFlags.None && protectionKey == 0 && sharedKiB == 0
+                ? current
+                : current with { Flags = flags, ProtectionKey = protectionKey, SharedKiB = sharedKiB });
+        }
+        var all = text.AsSpan();
+        foreach (var range in all.Split('\n'))
+        {
+            var line = all[range];
             if (line.Length == 0) continue;
             int space = line.IndexOf(' ');
             bool isKeyLine = space > 0 && line[space - 1] == ':';
             if (!isKeyLine)
             {
-                if (current != null) result.Add(current);
-                current = MapsEntry.ParseLine(line) ?? throw new FormatException($"unexpected smaps line: {line}");
+                Finish();
+                string header = line.ToString();
+                current = MapsEntry.ParseLine(header) ?? throw new FormatException($"unexpected smaps line: {header}");
+                flags = current.Flags;
+                protectionKey = current.ProtectionKey;
+                sharedKiB = current.SharedKiB;
             }
-            else if (current != null && line.StartsWith("VmFlags:", StringComparison.Ordinal))
-            {
-                current = current with { Flags = ParseFlags(line.AsSpan(8)) };
-            }
-            else if (current != null && line.StartsWith("ProtectionKey:", StringComparison.Ordinal))
-            {
-                current = current with { ProtectionKey = int.Parse(line.AsSpan(14).Trim()) };
-            }
-            else if (current != null && (line.StartsWith("Shared_Clean:", StringComparison.Ordinal) || line.StartsWith("Shared_Dirty:", StringComparison.Ordinal)))
-            {
-                current = current with { SharedKiB = current.SharedKiB + ProcFiles.ParseKiB(line.AsSpan(13)) };
-            }
+            else if (current == null) continue;
+            else if (line.StartsWith("VmFlags:")) flags = ParseFlags(line[8..]);
+            else if (line.StartsWith("ProtectionKey:")) protectionKey = int.Parse(line[14..].Trim());
+            else if (line.StartsWith("Shared_Clean:") || line.StartsWith("Shared_Dirty:")) sharedKiB += ProcFiles.ParseKiB(line[13..]);
         }
-        if (current != null) result.Add(current);
+        Finish();
         return result;
     }
 

@@ -190,9 +190,8 @@ internal static class Checkpointer
                 timer.Time("terminal", () => TerminalDumper.DumpProcess(ctx, record));
                 timer.Time("memory", () => MemoryDumper.Dump(ctx, record));
                 timer.Time("memory policies", () => MemoryPolicies.Dump(ctx, record));
-                // Before the lockdown's probe (under mlockall it would count the area as locked)
-                // and anything that snapshots or re-reads the mappings.
-                timer.Time("unmap batch area", ctx.ReleaseBatchArea);
+                // The lockdown's look at mlockall uses the batch area, and unmaps it: before
+                // anything snapshots or re-reads the mappings.
                 timer.Time("memory lockdown", () => MemoryLockdown.Dump(ctx, record));
                 image.AddProcess(record);
                 records.Add((ctx, record));

@@ -51,7 +51,20 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     /// <summary>/proc/PID/status, read once per freeze: each resource's dump asks it for its own
     /// fields, and a job pays every read once per process. What Fermata's own calls change
     /// (VmLck after a mapping, SigBlk once a thread blocks everything) is read afresh where needed.</summary>
-    public ProcStatus Status => _status ??= ProcStatus.Read(Pid);
+    public ProcStatus Status => _status ??= ReadStatus();
+
+    private ProcStatus ReadStatus()
+    {
+        StatusBeforeBatchArea = _batchArea.CodeAddress == 0;
+        return ProcStatus.Read(Pid);
+    }
+
+    /// <summary><see cref="Status"/> was read before the batch area was mapped: its VmLck is
+    /// what the process had locked without the area.</summary>
+    public bool StatusBeforeBatchArea { get; private set; }
+
+    /// <summary>The batch area of the process's queries is mapped now.</summary>
+    public bool BatchAreaMapped => _batchArea.CodeAddress != 0;
     /// <summary>/proc/PID/stat, read once per freeze.</summary>
     public ProcStat Stat => _stat ??= ProcStat.Read(Pid);
 

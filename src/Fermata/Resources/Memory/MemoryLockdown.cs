@@ -14,20 +14,37 @@ namespace Fermata.Resources.Memory;
 /// region unmapped last, page copies into locked memory), so they are put back last, just before
 /// the credentials.
 ///
-/// No /proc file shows MCL_FUTURE: it is the mm's default flags. The dump maps one page in the
-/// process and looks: a locked mapping adds to VmLck; one locked on fault (MCL_ONFAULT) leaves
-/// the page unpopulated, which mincore tells. The page is unmapped again.
+/// No /proc file shows MCL_FUTURE: it is the mm's default flags. A mapping made under it adds to
+/// VmLck. The batch area the dump's queries mapped is such a mapping: where VmLck has not grown
+/// since before it was mapped, there is no MCL_FUTURE, and nothing more is asked. Otherwise (or
+/// where no area was mapped) the dump maps one page in the process and looks: a locked mapping
+/// adds to VmLck; one locked on fault (MCL_ONFAULT) leaves the page unpopulated, which mincore
+/// tells. The page is unmapped again.
 /// </summary>
 internal static class MemoryLockdown
 {
     private const uint MCL_FUTURE = 2, MCL_ONFAULT = 4;
     private const int PR_GET_MDWE = 66, PR_SET_MDWE = 65;
 
+    /// <summary>Adds the memory-deny-write-execute query to the process's batch of queries; the
+    /// action returned records the answer once it has run.</summary>
+    public static Action QueryMdwe(Tracing.SyscallBatch batch, ProcessRecord record)
+    {
+        int mdwe = batch.Add(SyscallNumbers.Prctl, PR_GET_MDWE, 0, 0, 0, 0);
+        return () =>
+        {
+            long r = batch.Result(mdwe);
+            record.Mdwe = r > 0 ? (uint)r : 0; // EINVAL before Linux 6.3: it cannot be set there
+        };
+    }
+
+    /// <summary>Whether mlockall(MCL_FUTURE) is in force; unmaps the batch area (it must go before
+    /// anything snapshots or reads the mappings again).</summary>
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
-        record.MlockFuture = ProbeLockFuture(ctx);
-        long mdwe = ctx.ProcessInjector.Call(SyscallNumbers.Prctl, PR_GET_MDWE, 0, 0, 0, 0);
-        record.Mdwe = mdwe > 0 ? (uint)mdwe : 0; // EINVAL before Linux 6.3: it cannot be set there
+        bool areaUnlocked = ctx.BatchAreaMapped && ctx.StatusBeforeBatchArea && LockedKilobytes(ctx.Pid) == LockedKilobytes(ctx.Status);
+        ctx.ReleaseBatchArea();
+        record.MlockFuture = areaUnlocked ? 0 : ProbeLockFuture(ctx);
     }
 
     private static uint ProbeLockFuture(DumpContext ctx)
@@ -52,8 +69,9 @@ internal static class MemoryLockdown
         }
     }
 
-    private static ulong LockedKilobytes(int pid) =>
-        ulong.Parse((ProcStatus.Read(pid)["VmLck"] ?? "0 kB").Split(' ')[0]);
+    private static ulong LockedKilobytes(int pid) => LockedKilobytes(ProcStatus.Read(pid));
+
+    private static ulong LockedKilobytes(ProcStatus status) => ulong.Parse((status["VmLck"] ?? "0 kB").Split(' ')[0]);
 
     /// <summary>Seals, locks future mappings and denies write-execute, in that order: the seals
     /// need their mappings as they are, and nothing maps memory after this.</summary>

@@ -5,6 +5,7 @@ using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Linux.Proc;
 using Fermata.Resources.Files;
+using Fermata.Tracing;
 
 namespace Fermata.Resources.Process;
 
@@ -26,7 +27,14 @@ internal static class ProcessDumper
         var stat = ctx.Stat;
         var status = ctx.Status;
         RefuseUnsupported(ctx, status);
-        UnsupportedState.Refuse(ctx);
+        // What only the process can answer, asked in one batch.
+        var batch = ctx.ProcessInjector.Batch();
+        var refuse = UnsupportedState.Refuse(ctx, batch);
+        var prctl = DumpPrctl(batch, record);
+        var mdwe = Memory.MemoryLockdown.QueryMdwe(batch, record);
+        int brk = batch.Add(SyscallNumbers.Brk, 0);
+        batch.Run();
+        refuse();
         // Every restored process is made with SIGCHLD as the signal its parent gets at its end.
         if (stat.ExitSignal != Linux.Signals.SIGCHLD)
             throw new UnsupportedResourceException($"process {pid} was created with exit signal {stat.ExitSignal} (clone), which Fermata cannot restore yet");
@@ -50,11 +58,12 @@ internal static class ProcessDumper
         record.Personality = uint.Parse(ProcFiles.ReadText(pid, "personality").Trim(), NumberStyles.HexNumber);
         record.WasStopped = ctx.Frozen.WasStopped;
         record.ExeFileId = DumpExe(ctx);
-        record.Mm = DumpMm(ctx, stat);
+        record.Mm = DumpMm(ctx, stat, (ulong)batch.Check(brk, "brk(0)"));
         record.Credentials = DumpCredentials(status);
+        prctl();
+        mdwe();
         record.Limits = ReadLimits(pid);
         record.CoredumpFilter = uint.Parse(ProcFiles.ReadText(pid, "coredump_filter").Trim(), NumberStyles.HexNumber);
-        DumpPrctl(ctx, record);
     }
 
     /// <summary>Parent, process group and session as the job sees them (0: outside the job).</summary>
@@ -122,10 +131,10 @@ internal static class ProcessDumper
         return file.Id;
     }
 
-    private static MmRecord DumpMm(DumpContext ctx, ProcStat stat)
+    /// <summary>The memory layout /proc/PID/stat gives, with the program break (brk(0) in the
+    /// process: <paramref name="brk"/>).</summary>
+    private static MmRecord DumpMm(DumpContext ctx, ProcStat stat, ulong brk)
     {
-        var injector = ctx.ProcessInjector;
-        long brk = injector.Check("brk(0)", SyscallNumbers.Brk, 0);
         return new MmRecord
         {
             StartCode = stat.StartCode,
@@ -133,7 +142,7 @@ internal static class ProcessDumper
             StartData = stat.StartData,
             EndData = stat.EndData,
             StartBrk = stat.StartBrk,
-            Brk = (ulong)brk,
+            Brk = brk,
             StartStack = stat.StartStack,
             ArgStart = stat.ArgStart,
             ArgEnd = stat.ArgEnd,
@@ -189,10 +198,10 @@ internal static class ProcessDumper
         return text == "unlimited" ? ulong.MaxValue : ulong.Parse(text);
     }
 
-    /// <summary>What only prctl and arch_prctl tell, asked in one batch.</summary>
-    private static void DumpPrctl(DumpContext ctx, ProcessRecord record)
+    /// <summary>What only prctl and arch_prctl tell: added to the process's batch; the action
+    /// returned records the answers once it has run.</summary>
+    private static Action DumpPrctl(SyscallBatch batch, ProcessRecord record)
     {
-        var batch = ctx.ProcessInjector.Batch();
         ulong deathSignal = batch.Buffer(4), subreaper = batch.Buffer(4), xcomp = batch.Buffer(8);
         int securebits = batch.Add(SyscallNumbers.Prctl, PR_GET_SECUREBITS);
         int death = batch.Add(SyscallNumbers.Prctl, PR_GET_PDEATHSIG, (long)deathSignal);
@@ -202,18 +211,20 @@ internal static class ProcessDumper
         int thp = batch.Add(SyscallNumbers.Prctl, PR_GET_THP_DISABLE);
         int merge = batch.Add(SyscallNumbers.Prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
         int permission = batch.Add(SyscallNumbers.ArchPrctl, ARCH_GET_XCOMP_PERM, (long)xcomp);
-        batch.Run();
-        record.Credentials.Securebits = (uint)batch.Check(securebits, "prctl(PR_GET_SECUREBITS)");
-        batch.Check(death, "prctl(PR_GET_PDEATHSIG)");
-        record.ParentDeathSignal = batch.Int32(deathSignal);
-        record.Dumpable = (int)batch.Check(dumpable, "prctl(PR_GET_DUMPABLE)");
-        record.TimerSlackNanoseconds = (ulong)batch.Check(slack, "prctl(PR_GET_TIMERSLACK)");
-        batch.Check(reaper, "prctl(PR_GET_CHILD_SUBREAPER)");
-        record.ChildSubreaper = batch.Int32(subreaper) != 0;
-        record.ThpDisabled = batch.Check(thp, "prctl(PR_GET_THP_DISABLE)") != 0;
-        // EINVAL without KSM, where it cannot be set either.
-        record.MemoryMerge = batch.Result(merge) == 1;
-        if (batch.Result(permission) == 0) record.XcompPermission = batch.UInt64(xcomp);
+        return () =>
+        {
+            record.Credentials.Securebits = (uint)batch.Check(securebits, "prctl(PR_GET_SECUREBITS)");
+            batch.Check(death, "prctl(PR_GET_PDEATHSIG)");
+            record.ParentDeathSignal = batch.Int32(deathSignal);
+            record.Dumpable = (int)batch.Check(dumpable, "prctl(PR_GET_DUMPABLE)");
+            record.TimerSlackNanoseconds = (ulong)batch.Check(slack, "prctl(PR_GET_TIMERSLACK)");
+            batch.Check(reaper, "prctl(PR_GET_CHILD_SUBREAPER)");
+            record.ChildSubreaper = batch.Int32(subreaper) != 0;
+            record.ThpDisabled = batch.Check(thp, "prctl(PR_GET_THP_DISABLE)") != 0;
+            // EINVAL without KSM, where it cannot be set either.
+            record.MemoryMerge = batch.Result(merge) == 1;
+            if (batch.Result(permission) == 0) record.XcompPermission = batch.UInt64(xcomp);
+        };
     }
 }
 

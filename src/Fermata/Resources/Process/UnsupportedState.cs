@@ -16,14 +16,22 @@ internal static class UnsupportedState
     private const ulong PF_MEMALLOC_NOIO = 0x00080000, PF_LOCAL_THROTTLE = 0x00100000;
     private const int PR_GET_SPECULATION_CTRL = 52, PR_SPEC_L1D_FLUSH = 2, PR_SPEC_PRCTL = 1, PR_SPEC_ENABLE = 2;
 
-    public static void Refuse(DumpContext ctx)
+    /// <summary>Adds the process-wide query the refusals need to <paramref name="batch"/> (whether
+    /// the kernel lets each thread choose its L1D flushing); the action returned refuses, once
+    /// the batch has run, whatever the process uses that Fermata cannot restore.</summary>
+    public static Action Refuse(DumpContext ctx, Tracing.SyscallBatch batch)
+    {
+        int l1d = batch.Add(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0);
+        // Only where the kernel lets a thread choose its L1D flushing is it worth asking each one.
+        return () => Refuse(ctx, (batch.Result(l1d) & PR_SPEC_PRCTL) != 0);
+    }
+
+    private static void Refuse(DumpContext ctx, bool l1dByThread)
     {
         int pid = ctx.Pid;
         var status = ctx.Status;
         if (status["untag_mask"] is { } mask && ulong.Parse(mask.AsSpan(2), NumberStyles.HexNumber) != ulong.MaxValue)
             throw new UnsupportedResourceException($"process {pid} uses linear address masking (untag mask {mask}), which Fermata cannot restore yet");
-        // Only where the kernel lets a thread choose its L1D flushing is it worth asking each one.
-        bool l1dByThread = (ctx.ProcessInjector.Call(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0) & PR_SPEC_PRCTL) != 0;
         foreach (int tid in ctx.Frozen.Threads)
         {
             var task = ctx.ThreadStatus(tid);

@@ -14,7 +14,8 @@ namespace Fermata.Resources.MemoryPolicy;
 /// (mbind). No /proc file tells them apart (numa_maps shows a mapping without a policy of its own
 /// with its thread's), so they are read with injected get_mempolicy calls: in each thread, and in
 /// the main thread with MPOL_F_ADDR at each mapping's start (mbind splits a mapping where policies
-/// differ, so one per mapping covers them all). A mapping's policy is set right after the mapping
+/// differ, so one per mapping covers them all). A thread's is asked with its other queries
+/// (<see cref="QueryThread"/>), the mappings' in batches. A mapping's policy is set right after the mapping
 /// is made, before its pages are written, so they are placed by it; a thread's before it runs.
 /// A mapping numa_maps shows as "default" has no policy of its own (and, on kernels that show the
 /// thread's there, the thread has none either): get_mempolicy would answer MPOL_DEFAULT, so for
@@ -28,18 +29,66 @@ internal static class MemoryPolicies
     /// last); 1024 nodes fill MaskBytes.</summary>
     private const int MaxNode = 1025;
     private const int MaskBytes = 128;
-    private const ulong ModeAt = 0, MaskAt = 64;
+    /// <summary>Room a query needs for its answer: the mode, then the node mask.</summary>
+    private const int AnswerBytes = 8 + MaskBytes;
 
+    /// <summary>Adds the query of thread <paramref name="tid"/>'s own policy to its batch; the
+    /// action returned records the answer once the batch has run.</summary>
+    public static Action QueryThread(DumpContext ctx, SyscallBatch batch, ThreadRecord thread, int tid) =>
+        Query(ctx, batch, 0, $"thread {tid}", policy => thread.MemoryPolicy = policy);
+
+    /// <summary>The policy of every mapping that may have one of its own (numa_maps, where read,
+    /// clears the others), asked in batches.</summary>
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
-        foreach (var thread in record.Threads)
-        {
-            int host = ctx.Frozen.Threads.First(t => ctx.Session.NsPid(t) == thread.Tid);
-            thread.MemoryPolicy = Read(ctx, ctx.Injector(host), 0, $"thread {host}");
-        }
         var withoutPolicy = MappingsWithoutPolicy(ctx.Pid);
+        SyscallBatch? batch = null;
+        var answers = new List<Action>();
         foreach (var m in record.Mappings.Where(m => m.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock)))
-            m.MemoryPolicy = withoutPolicy.Contains(m.Start) ? new MemoryPolicyRecord() : Read(ctx, ctx.ProcessInjector, m.Start, $"mapping {m.Describe()}");
+        {
+            if (withoutPolicy.Contains(m.Start))
+            {
+                m.MemoryPolicy = new MemoryPolicyRecord();
+                continue;
+            }
+            if (batch != null && !batch.HasRoom(1, AnswerBytes))
+            {
+                Run(batch, answers);
+                batch = null;
+            }
+            batch ??= ctx.ProcessInjector.Batch();
+            var mapping = m;
+            answers.Add(Query(ctx, batch, m.Start, $"mapping {m.Describe()}", policy => mapping.MemoryPolicy = policy));
+        }
+        if (batch != null) Run(batch, answers);
+
+        static void Run(SyscallBatch batch, List<Action> answers)
+        {
+            batch.Run();
+            foreach (var answer in answers) answer();
+            answers.Clear();
+        }
+    }
+
+    /// <summary>get_mempolicy for a thread's own policy (<paramref name="address"/> 0) or a
+    /// mapping's (MPOL_F_ADDR), added to <paramref name="batch"/>.</summary>
+    private static Action Query(DumpContext ctx, SyscallBatch batch, ulong address, string what, Action<MemoryPolicyRecord> record)
+    {
+        ulong mode = batch.Buffer(8), mask = batch.Buffer(MaskBytes);
+        int call = batch.Add(SyscallNumbers.GetMempolicy, (long)mode, (long)mask, MaxNode, (long)address, address != 0 ? MPOL_F_ADDR : 0);
+        return () =>
+        {
+            batch.Check(call, $"get_mempolicy of {what} of process {ctx.Pid}");
+            int m = batch.Int32(mode);
+            if (m == 0)
+            {
+                record(new MemoryPolicyRecord());
+                return;
+            }
+            var nodes = batch.Bytes(mask, MaskBytes);
+            int used = nodes.LastIndexOfAnyExcept((byte)0) + 1;
+            record(new MemoryPolicyRecord { Mode = m, Nodes = nodes[..used].ToArray() });
+        };
     }
 
     /// <summary>A process resident in up to this many pages has its numa_maps read.</summary>
@@ -77,18 +126,6 @@ internal static class MemoryPolicies
                 starts.Add(start);
         }
         return starts;
-    }
-
-    private static MemoryPolicyRecord Read(DumpContext ctx, SyscallInjector inj, ulong address, string what)
-    {
-        ulong scratch = inj.Scratch.Address;
-        inj.Check($"get_mempolicy of {what} of process {ctx.Pid}", SyscallNumbers.GetMempolicy,
-            (long)(scratch + ModeAt), (long)(scratch + MaskAt), MaxNode, (long)address, address != 0 ? MPOL_F_ADDR : 0);
-        int mode = BitConverter.ToInt32(ctx.Memory.Read(scratch + ModeAt, 4));
-        if (mode == 0) return new MemoryPolicyRecord();
-        var nodes = ctx.Memory.Read(scratch + MaskAt, MaskBytes);
-        int used = Array.FindLastIndex(nodes, b => b != 0) + 1;
-        return new MemoryPolicyRecord { Mode = mode, Nodes = nodes[..used] };
     }
 
     /// <summary>The thread's policy, set in the thread itself (a new thread has its creator's,

@@ -58,6 +58,7 @@ internal static class ThreadsDumper
         int clearChildTid = batch.Add(SyscallNumbers.Prctl, PR_GET_TID_ADDRESS, (long)tidAddress);
         int sigaltstack = batch.Add(SyscallNumbers.Sigaltstack, 0, (long)altStack);
         var controls = ThreadControls.Dump(batch, thread, tid);
+        var policy = MemoryPolicy.MemoryPolicies.QueryThread(ctx, batch, thread, tid);
         batch.Run();
         batch.Check(clearChildTid, $"prctl(PR_GET_TID_ADDRESS) in thread {tid}");
         thread.ClearChildTid = batch.UInt64(tidAddress);
@@ -67,6 +68,7 @@ internal static class ThreadsDumper
         thread.AltStackFlags = BinaryPrimitives.ReadInt32LittleEndian(ss[8..]);
         thread.AltStackSize = BinaryPrimitives.ReadUInt64LittleEndian(ss[16..]);
         controls();
+        policy();
     }
 
     private static byte[] ReadAffinity(int tid)

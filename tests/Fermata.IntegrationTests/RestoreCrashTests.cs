@@ -15,7 +15,7 @@ namespace Fermata.IntegrationTests;
 public sealed class RestoreCrashTests
 {
     private static readonly string[] Points =
-        ["restore-created", "injected:20", "batch-running:3", "restore-filled", "between-calls:30", "restore-completed"];
+        ["restore-created", "injected:8", "batch-running:3", "restore-filled", "between-calls:16", "restore-completed"];
 
     private static readonly TimeSpan Gone = TimeSpan.FromSeconds(15);
 

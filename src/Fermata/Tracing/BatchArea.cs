@@ -4,10 +4,11 @@ using Fermata.Linux.Interop;
 namespace Fermata.Tracing;
 
 /// <summary>
-/// Three pages mapped in a frozen process for <see cref="SyscallBatch"/>: a few instructions that
+/// Four pages mapped in a frozen process for <see cref="SyscallBatch"/>: a few instructions that
 /// make the system calls of a table one after the other (a page, read and execute only), and the
-/// table with the calls' results and output buffers (two pages, read and write: every signal's
-/// disposition and the interval timers fit in one batch).
+/// table with the calls' results and their buffers (three pages, read and write: every signal's
+/// disposition and the interval timers fit in one batch, and a restore's input as long as a
+/// path can be, PATH_MAX, in any).
 ///
 /// Each injected call costs two ptrace stops (syscall entry and exit), about 40 µs here; a batch
 /// costs one resume and one stop for all its calls. The code, entered with r12 the first entry,
@@ -25,7 +26,7 @@ namespace Fermata.Tracing;
 /// its guard frame's stack (<see cref="SignalFrame"/>), so a controller that dies before it
 /// takes the thread back leaves it to wake from the wait after the timeout and return into the
 /// frame's restorer, which gives the thread its own registers and mask back: the program stalls
-/// for at most <see cref="TimeoutSeconds"/>, and keeps three unused pages mapped. A controller
+/// for at most <see cref="TimeoutSeconds"/>, and keeps four unused pages mapped. A controller
 /// alive but stopped that long (Ctrl-Z) finds the thread gone back to the program, and gives up
 /// the checkpoint (<see cref="SyscallInjector.RunBatch"/>).
 ///
@@ -42,8 +43,8 @@ internal sealed class BatchArea
 {
     public const int TimeoutSeconds = 5;
     public const int MaxCalls = 80;
-    private const int PageBytes = 4096, TableBytes = 2 * PageBytes;
-    /// <summary>The area's size: a page of code and two of table.</summary>
+    private const int PageBytes = 4096, TableBytes = 3 * PageBytes;
+    /// <summary>The area's size: a page of code and three of table.</summary>
     public const int AreaBytes = PageBytes + TableBytes;
 
     /// <summary>Table layout: the flag, the timeout (struct timeval, which select counts down: written

@@ -41,6 +41,13 @@ internal sealed class SyscallQueue(SyscallInjector injector)
         _checks.Add((index, _ => batch.Check(index, what)));
     }
 
+    /// <summary>Places <paramref name="data"/> for the call added next (in the batch it will run
+    /// in): its address in the process.</summary>
+    public ulong Put(ReadOnlySpan<byte> data) => Room(1, data.Length).Put(data);
+
+    /// <summary>A NUL-terminated <paramref name="text"/> for the call added next, as <see cref="Put"/>.</summary>
+    public ulong PutString(string text) => Room(1, System.Text.Encoding.UTF8.GetByteCount(text) + 1).PutString(text);
+
     /// <summary>Registers what to do with the result of call <paramref name="index"/> of the
     /// batch <see cref="Room"/> returned (for calls added there directly, with their input).</summary>
     public void Then(int index, Action<long> onResult) => _checks.Add((index, onResult));

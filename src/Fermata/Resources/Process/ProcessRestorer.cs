@@ -4,6 +4,7 @@ using Fermata.Errors;
 using Fermata.Linux;
 using Fermata.Linux.Interop;
 using Fermata.Resources.Files;
+using Fermata.Tracing;
 
 namespace Fermata.Resources.Process;
 
@@ -24,26 +25,29 @@ internal static class ProcessRestorer
     public static void Restore(RestoreContext ctx)
     {
         var p = ctx.Process;
-        var main = ctx.Main;
         RestoreSessionAndGroup(ctx);
-        EnterWorkingDirectory(ctx);
-        main.Call(SyscallNumbers.Umask, p.Umask);
-        main.Check($"personality 0x{p.Personality:x}", SyscallNumbers.Personality, p.Personality);
-        SetMmMap(ctx);
-        if (p.TimerSlackNanoseconds != 0) main.Check("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)p.TimerSlackNanoseconds);
-        if (p.ChildSubreaper) main.Check("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_SET_CHILD_SUBREAPER, 1);
-        if (p.ThpDisabled) main.Check("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        // The rest in one batch (two where the executable is opened: its descriptor goes into the
+        // PR_SET_MM_MAP call), in this order, the root last.
+        var calls = new SyscallQueue(ctx.Main);
+        EnterWorkingDirectory(ctx, calls);
+        calls.Add(null, SyscallNumbers.Umask, p.Umask);
+        calls.Check($"personality 0x{p.Personality:x}", SyscallNumbers.Personality, p.Personality);
+        SetMmMap(ctx, calls);
+        if (p.TimerSlackNanoseconds != 0) calls.Check("prctl(PR_SET_TIMERSLACK)", SyscallNumbers.Prctl, PR_SET_TIMERSLACK, (long)p.TimerSlackNanoseconds);
+        if (p.ChildSubreaper) calls.Check("prctl(PR_SET_CHILD_SUBREAPER)", SyscallNumbers.Prctl, PR_SET_CHILD_SUBREAPER, 1);
+        if (p.ThpDisabled) calls.Check("prctl(PR_SET_THP_DISABLE)", SyscallNumbers.Prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0);
         // Marks every mapping mergeable, those restored already and those to come.
-        if (p.MemoryMerge) main.Check("prctl(PR_SET_MEMORY_MERGE)", SyscallNumbers.Prctl, PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
+        if (p.MemoryMerge) calls.Check("prctl(PR_SET_MEMORY_MERGE)", SyscallNumbers.Prctl, PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
         if ((p.XcompPermission & (1UL << XFEATURE_XTILEDATA)) != 0)
-            main.Check("request AMX state permission", SyscallNumbers.ArchPrctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
-        RestoreLimits(ctx);
+            calls.Check("request AMX state permission", SyscallNumbers.ArchPrctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
+        RestoreLimits(ctx, calls);
         RestoreCoredumpFilter(ctx);
         if (p.Root != "/")
         {
-            ulong root = ctx.WriteString(p.Root);
-            main.Check($"chroot {p.Root}", SyscallNumbers.Chroot, (long)root);
+            ulong root = calls.PutString(p.Root);
+            calls.Check($"chroot {p.Root}", SyscallNumbers.Chroot, (long)root);
         }
+        calls.Flush();
     }
 
     /// <summary>
@@ -51,7 +55,7 @@ internal static class ProcessRestorer
     /// directory is made at its path (or, where that is taken or its parent is gone too, beside
     /// its deepest surviving ancestor), entered and removed again.
     /// </summary>
-    private static void EnterWorkingDirectory(RestoreContext ctx)
+    private static void EnterWorkingDirectory(RestoreContext ctx, SyscallQueue calls)
     {
         var p = ctx.Process;
         string dir = p.Cwd;
@@ -62,13 +66,20 @@ internal static class ProcessRestorer
             dir = parent != null && Path.GetDirectoryName(p.Cwd) == parent && !Path.Exists(p.Cwd)
                 ? p.Cwd
                 : Path.Combine(parent ?? "/", $".fermata-deleted-cwd-{ctx.Pid}");
-            ctx.Main.Check($"make a stand-in for the removed working directory {p.Cwd} at {dir}", SyscallNumbers.Mkdirat,
-                Libc.AT_FDCWD, (long)ctx.WriteString(dir), 0x1c0 /* 0700 */);
+            ulong made = calls.PutString(dir);
+            calls.Check($"make a stand-in for the removed working directory {p.Cwd} at {dir}", SyscallNumbers.Mkdirat,
+                Libc.AT_FDCWD, (long)made, 0x1c0 /* 0700 */);
         }
-        long r = ctx.Main.Call(SyscallNumbers.Chdir, (long)ctx.WriteString(dir));
-        if (r < 0) throw new SystemCallException($"enter working directory {dir} in process {p.Pid}", (int)-r);
+        ulong entered = calls.PutString(dir);
+        calls.Add(r =>
+        {
+            if (r < 0) throw new SystemCallException($"enter working directory {dir} in process {p.Pid}", (int)-r);
+        }, SyscallNumbers.Chdir, (long)entered);
         if (p.CwdDeleted)
-            ctx.Main.Check($"remove the stand-in working directory {dir}", SyscallNumbers.Unlinkat, Libc.AT_FDCWD, (long)ctx.WriteString(dir), Libc.AT_REMOVEDIR);
+        {
+            ulong removed = calls.PutString(dir);
+            calls.Check($"remove the stand-in working directory {dir}", SyscallNumbers.Unlinkat, Libc.AT_FDCWD, (long)removed, Libc.AT_REMOVEDIR);
+        }
     }
 
     /// <summary>
@@ -76,25 +87,33 @@ internal static class ProcessRestorer
     /// /proc/PID/cmdline reads), the auxiliary vector and the /proc/PID/exe link in one call. The
     /// blank program's file must be unmapped by now, or the kernel refuses the exe change (EBUSY).
     /// </summary>
-    private static void SetMmMap(RestoreContext ctx)
+    private static void SetMmMap(RestoreContext ctx, SyscallQueue calls)
     {
         var mm = ctx.Process.Mm;
         int exeFd = -1;
         if (ctx.Process.ExeFileId != 0)
+        {
+            // Its own calls, in order with those before.
+            calls.Flush();
             exeFd = FileOpener.Open(ctx, ctx.Image.File(ctx.Process.ExeFileId), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        }
         var map = new byte[104];
         var s = map.AsSpan();
         ulong[] fields = [mm.StartCode, mm.EndCode, mm.StartData, mm.EndData, mm.StartBrk, mm.Brk, mm.StartStack,
             mm.ArgStart, mm.ArgEnd, mm.EnvStart, mm.EnvEnd];
         for (int i = 0; i < fields.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(s[(i * 8)..], fields[i]);
-        ulong auxvAddress = ctx.WriteScratch(mm.Auxv, 1024);
+        // The auxiliary vector and the map in the batch of the call that reads them.
+        var batch = calls.Room(1, mm.Auxv.Length + 8 + map.Length);
+        ulong auxvAddress = batch.Put(mm.Auxv);
         BinaryPrimitives.WriteUInt64LittleEndian(s[88..], mm.Auxv.Length > 0 ? auxvAddress : 0);
         BinaryPrimitives.WriteUInt32LittleEndian(s[96..], (uint)mm.Auxv.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(s[100..], unchecked((uint)exeFd));
-        ulong mapAddress = ctx.WriteScratch(map, 0);
-        long r = ctx.Main.Call(SyscallNumbers.Prctl, PR_SET_MM, PR_SET_MM_MAP, (long)mapAddress, map.Length);
-        if (exeFd >= 0) ctx.CloseInTarget(exeFd);
-        if (r < 0) throw new SystemCallException($"restore the memory layout and executable of process {ctx.Pid} (PR_SET_MM_MAP)", (int)-r);
+        ulong mapAddress = batch.Put(map);
+        calls.Add(r =>
+        {
+            if (r < 0) throw new SystemCallException($"restore the memory layout and executable of process {ctx.Pid} (PR_SET_MM_MAP)", (int)-r);
+        }, SyscallNumbers.Prctl, PR_SET_MM, PR_SET_MM_MAP, (long)mapAddress, map.Length);
+        if (exeFd >= 0) calls.Add(null, SyscallNumbers.Close, exeFd);
     }
 
     /// <summary>
@@ -149,7 +168,7 @@ internal static class ProcessRestorer
     /// <summary>The saved limits, each set with an injected prlimit64 where the new process (which
     /// has the restoring command's, read from /proc without stopping it) does not have it already:
     /// usually both came from the same shell, and no call is needed.</summary>
-    private static void RestoreLimits(RestoreContext ctx)
+    private static void RestoreLimits(RestoreContext ctx, SyscallQueue calls)
     {
         var current = ProcessDumper.ReadLimits(ctx.Pid).ToDictionary(l => l.Resource, l => (l.Soft, l.Hard));
         foreach (var limit in ctx.Process.Limits)
@@ -158,10 +177,13 @@ internal static class ProcessRestorer
             var raw = new byte[16];
             BinaryPrimitives.WriteUInt64LittleEndian(raw, limit.Soft);
             BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(8), limit.Hard);
-            ulong at = ctx.WriteScratch(raw, 0);
-            long r = ctx.Main.Call(SyscallNumbers.Prlimit64, 0, limit.Resource, (long)at, 0);
-            if (r < 0)
-                ctx.Warnings.Add($"could not restore limit RLIMIT_{LimitRecord.Names[limit.Resource]} ({limit.Soft}/{limit.Hard}): {Errno.Describe((int)-r)}");
+            ulong at = calls.Put(raw);
+            var wanted = limit;
+            calls.Add(r =>
+            {
+                if (r < 0)
+                    ctx.Warnings.Add($"could not restore limit RLIMIT_{LimitRecord.Names[wanted.Resource]} ({wanted.Soft}/{wanted.Hard}): {Errno.Describe((int)-r)}");
+            }, SyscallNumbers.Prlimit64, 0, limit.Resource, (long)at, 0);
         }
     }
 }

@@ -83,6 +83,10 @@ internal sealed class BatchArea
     /// <summary>Where a thread waits once its batch is done: just past the select call.</summary>
     private const ulong WaitReturnOffset = 0x51;
 
+    /// <summary>Just past the store of the done flag: from here to the wait, the thread has made
+    /// every call and runs only the few instructions that enter the wait.</summary>
+    private const ulong DoneOffset = 0x3e;
+
     private ulong _address;
     private bool _unavailable, _ready;
     /// <summary>In memory its owner mapped (readable, writable, executable) and unmaps.</summary>
@@ -107,6 +111,11 @@ internal sealed class BatchArea
     public ulong CodeAddress => _address;
     public ulong TableAddress => _address + PageBytes;
     public ulong WaitReturn => _address + WaitReturnOffset;
+
+    /// <summary>A thread stopped at <paramref name="rip"/> after its batch set the done flag is
+    /// done with it: in the wait, or (stopped by the interrupt a moment before it got there)
+    /// on its way in.</summary>
+    public bool IsDone(ulong rip) => rip >= _address + DoneOffset && rip <= WaitReturn;
 
     /// <summary>Maps the area through <paramref name="injector"/> if it is not yet; false where
     /// it cannot be had (the batch then makes its calls one by one).</summary>

@@ -51,6 +51,8 @@ internal sealed class SyscallBatch
     /// the argument of a call that reads it (a path, a mask, a struct). Its address in the process.</summary>
     public ulong Put(ReadOnlySpan<byte> data)
     {
+        // A value from an image (a path, a mask) that no batch could hold: the image's fault.
+        if (data.Length > BufferCapacity) throw new ImageException($"image holds a value of {data.Length} bytes, too large to restore");
         ulong at = Buffer(data.Length);
         _input ??= new byte[BufferCapacity];
         data.CopyTo(_input.AsSpan((int)(at - BufferBase)));

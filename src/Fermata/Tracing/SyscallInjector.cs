@@ -133,7 +133,7 @@ internal sealed class SyscallInjector
             HoldAndContinue(status);
         }
         CrashPoints.Reach("batch-done");
-        if (_tracer.GetRegs(Tid).Rip == area.WaitReturn) ParkedInBatch = true;
+        if (area.IsDone(_tracer.GetRegs(Tid).Rip)) ParkedInBatch = true;
         else
         {
             Escaped = true;

@@ -66,9 +66,11 @@ internal static class ProcessRestorer
             dir = parent != null && Path.GetDirectoryName(p.Cwd) == parent && !Path.Exists(p.Cwd)
                 ? p.Cwd
                 : Path.Combine(parent ?? "/", $".fermata-deleted-cwd-{ctx.Pid}");
-            ulong made = calls.PutString(dir);
-            calls.Check($"make a stand-in for the removed working directory {p.Cwd} at {dir}", SyscallNumbers.Mkdirat,
-                Libc.AT_FDCWD, (long)made, 0x1c0 /* 0700 */);
+            // On its own: a batch makes every call, and the removal below must only ever take a
+            // directory this made (one that appeared meanwhile makes mkdirat fail here).
+            calls.Flush();
+            ctx.Main.Check($"make a stand-in for the removed working directory {p.Cwd} at {dir}", SyscallNumbers.Mkdirat,
+                Libc.AT_FDCWD, (long)ctx.WriteString(dir), 0x1c0 /* 0700 */);
         }
         ulong entered = calls.PutString(dir);
         calls.Add(r =>

@@ -23,7 +23,8 @@ internal static class UnsupportedState
     {
         int l1d = batch.Add(SyscallNumbers.Prctl, PR_GET_SPECULATION_CTRL, PR_SPEC_L1D_FLUSH, 0, 0, 0);
         // Only where the kernel lets a thread choose its L1D flushing is it worth asking each one.
-        return () => Refuse(ctx, (batch.Result(l1d) & PR_SPEC_PRCTL) != 0);
+        // -ENODEV on kernels without the control (before 5.15 on x86): not by thread, then.
+        return () => Refuse(ctx, batch.Result(l1d) is long r && r >= 0 && (r & PR_SPEC_PRCTL) != 0);
     }
 
     private static void Refuse(DumpContext ctx, bool l1dByThread)

@@ -282,9 +282,12 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
         var usable = _injectors.Values.Where(i => !i.Escaped).ToList();
         if (usable.Count == 0) return;
         // A thread resumed where a batch left it would make the batch's wait again, in code no
-        // longer mapped: each is moved out first (any call leaves it at the syscall site).
-        foreach (var injector in usable.Where(i => i.ParkedInBatch)) injector.Call(SyscallNumbers.Getpid);
-        _batchArea.Release(usable[0]);
+        // longer mapped: each is moved out first (any call leaves it at the syscall site), the
+        // first by the unmap itself.
+        var parked = usable.Where(i => i.ParkedInBatch).ToList();
+        var unmapper = parked.FirstOrDefault() ?? usable[0];
+        foreach (var injector in parked.Where(i => i != unmapper)) injector.Call(SyscallNumbers.Getpid);
+        _batchArea.Release(unmapper);
     }
 
     /// <summary>Returns every thread to its frozen state, signal mask and registers, then puts the

@@ -55,7 +55,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
 
     private ProcStatus ReadStatus()
     {
-        StatusBeforeBatchArea = _batchArea.CodeAddress == 0;
+        StatusBeforeBatchArea = !BatchAreaMapped;
         return ProcStatus.Read(Pid);
     }
 
@@ -278,7 +278,7 @@ internal sealed class DumpContext : ITrackedProcess, IDisposable
     /// is snapshotted, and before its threads are released.</summary>
     public void ReleaseBatchArea()
     {
-        if (_batchArea.CodeAddress == 0) return;
+        if (!BatchAreaMapped) return;
         var usable = _injectors.Values.Where(i => !i.Escaped).ToList();
         if (usable.Count == 0) return;
         // A thread resumed where a batch left it would make the batch's wait again, in code no

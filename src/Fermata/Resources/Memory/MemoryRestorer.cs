@@ -251,10 +251,8 @@ internal static class MemoryRestorer
         }
         if (m.Name.StartsWith("[anon:", StringComparison.Ordinal) && m.Name.EndsWith(']'))
         {
-            string text = m.Name[6..^1];
-            var batch = calls.Room(1, System.Text.Encoding.UTF8.GetByteCount(text) + 1);
-            ulong name = batch.PutString(text);
-            batch.Add(SyscallNumbers.Prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)m.Start, (long)m.Length, (long)name);
+            ulong name = calls.PutString(m.Name[6..^1]);
+            calls.Add(null, SyscallNumbers.Prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)m.Start, (long)m.Length, (long)name);
         }
     }
 }

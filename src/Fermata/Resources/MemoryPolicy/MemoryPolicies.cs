@@ -42,8 +42,7 @@ internal static class MemoryPolicies
     public static void Dump(DumpContext ctx, ProcessRecord record)
     {
         var withoutPolicy = MappingsWithoutPolicy(ctx.Pid);
-        SyscallBatch? batch = null;
-        var answers = new List<Action>();
+        var calls = new SyscallQueue(ctx.ProcessInjector);
         foreach (var m in record.Mappings.Where(m => m.Kind is not (MappingKind.Vdso or MappingKind.Vvar or MappingKind.VvarVclock)))
         {
             if (withoutPolicy.Contains(m.Start))
@@ -51,23 +50,12 @@ internal static class MemoryPolicies
                 m.MemoryPolicy = new MemoryPolicyRecord();
                 continue;
             }
-            if (batch != null && !batch.HasRoom(1, AnswerBytes))
-            {
-                Run(batch, answers);
-                batch = null;
-            }
-            batch ??= ctx.ProcessInjector.Batch();
+            var batch = calls.Room(1, AnswerBytes);
             var mapping = m;
-            answers.Add(Query(ctx, batch, m.Start, $"mapping {m.Describe()}", policy => mapping.MemoryPolicy = policy));
+            var answer = Query(ctx, batch, m.Start, $"mapping {m.Describe()}", policy => mapping.MemoryPolicy = policy);
+            calls.Then(batch.Count - 1, _ => answer());
         }
-        if (batch != null) Run(batch, answers);
-
-        static void Run(SyscallBatch batch, List<Action> answers)
-        {
-            batch.Run();
-            foreach (var answer in answers) answer();
-            answers.Clear();
-        }
+        calls.Flush();
     }
 
     /// <summary>get_mempolicy for a thread's own policy (<paramref name="address"/> 0) or a
@@ -133,12 +121,11 @@ internal static class MemoryPolicies
     public static void RestoreThread(RestoreContext ctx, SyscallQueue calls, ThreadRecord t)
     {
         var p = t.MemoryPolicy;
-        var batch = calls.Room(1, MaskBytes);
-        ulong mask = batch.Put(Mask(p));
-        calls.Then(batch.Add(SyscallNumbers.SetMempolicy, p.Mode, p.IsDefault ? 0 : (long)mask, p.IsDefault ? 0 : MaxNode), r =>
+        ulong mask = calls.Put(Mask(p));
+        calls.Add(r =>
         {
             if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of thread {t.Tid} of process {ctx.Process.Pid}", (int)-r);
-        });
+        }, SyscallNumbers.SetMempolicy, p.Mode, p.IsDefault ? 0 : (long)mask, p.IsDefault ? 0 : MaxNode);
     }
 
     /// <summary>A new mapping has no policy of its own: one is set only where there was one,
@@ -147,12 +134,11 @@ internal static class MemoryPolicies
     {
         var p = m.MemoryPolicy;
         if (p.IsDefault) return;
-        var batch = calls.Room(1, MaskBytes);
-        ulong mask = batch.Put(Mask(p));
-        calls.Then(batch.Add(SyscallNumbers.Mbind, (long)m.Start, (long)m.Length, p.Mode, (long)mask, MaxNode, 0), r =>
+        ulong mask = calls.Put(Mask(p));
+        calls.Add(r =>
         {
             if (r < 0) throw new SystemCallException($"set the memory policy ({p.Describe()}) of mapping {m.Describe()} of process {ctx.Process.Pid}", (int)-r);
-        });
+        }, SyscallNumbers.Mbind, (long)m.Start, (long)m.Length, p.Mode, (long)mask, MaxNode, 0);
     }
 
     private static byte[] Mask(MemoryPolicyRecord p)

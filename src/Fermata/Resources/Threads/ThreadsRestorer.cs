@@ -53,19 +53,18 @@ internal static class ThreadsRestorer
                 BinaryPrimitives.WriteUInt64LittleEndian(ss, t.AltStackAddress);
                 BinaryPrimitives.WriteInt32LittleEndian(ss.AsSpan(8), t.AltStackFlags & ~SS_ONSTACK);
                 BinaryPrimitives.WriteUInt64LittleEndian(ss.AsSpan(16), t.AltStackSize);
-                var batch = calls.Room(1, ss.Length);
-                int call = batch.Add(SyscallNumbers.Sigaltstack, (long)batch.Put(ss), 0);
-                calls.Then(call, _ => batch.Check(call, $"sigaltstack in thread {t.Tid}"));
+                ulong at = calls.Put(ss);
+                calls.Check($"sigaltstack in thread {t.Tid}", SyscallNumbers.Sigaltstack, (long)at, 0);
             }
-            var named = calls.Room(1, System.Text.Encoding.UTF8.GetByteCount(t.Name) + 1);
-            named.Add(SyscallNumbers.Prctl, PR_SET_NAME, (long)named.PutString(t.Name));
+            ulong name = calls.PutString(t.Name);
+            calls.Add(null, SyscallNumbers.Prctl, PR_SET_NAME, (long)name);
             if (t.CpuAffinity.Length > 0)
             {
-                var batch = calls.Room(1, t.CpuAffinity.Length);
-                calls.Then(batch.Add(SyscallNumbers.SchedSetaffinity, 0, t.CpuAffinity.Length, (long)batch.Put(t.CpuAffinity)), r =>
+                ulong mask = calls.Put(t.CpuAffinity);
+                calls.Add(r =>
                 {
                     if (r < 0) ctx.Warnings.Add($"could not restore the CPU affinity of thread {t.Tid}: {Errno.Describe((int)-r)}");
-                });
+                }, SyscallNumbers.SchedSetaffinity, 0, t.CpuAffinity.Length, (long)mask);
             }
             if (t.Nice != 0)
             {
